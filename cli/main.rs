@@ -1,0 +1,5 @@
+//! The `passenger` multicall binary.
+
+fn main() {
+    println!("passenger {}", passenger_core::VERSION);
+}

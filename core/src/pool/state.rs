@@ -1,0 +1,1 @@
+//! The pool state machine (no I/O, no clock). To be implemented.

@@ -1,0 +1,1 @@
+//! The server lifecycle: listeners, accept loop, signals and graceful shutdown.

@@ -1,0 +1,135 @@
+//! Starting app processes: the [`Spawner`] trait and its implementations.
+//!
+//! Owns: turning an [`AppSpec`](crate::app::AppSpec) into a running, ready OS process
+//! (environment, working directory, process group, user switching, readiness check,
+//! capture of the app's stdout/stderr into the log) and the [`ProcessControl`] used to
+//! stop it. It does not decide *when* to spawn or stop: that is the pool's job.
+//!
+//! Every process started here is the leader of its own process group, is killed by
+//! the kernel if the core dies (`PR_SET_PDEATHSIG`), and is reaped by a task that
+//! reports its exit through [`SpawnedProcess::exited`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::app::AppSpec;
+
+/// Group-unique process id, Passenger's `gupid`: stable name of one process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Gupid(pub String);
+
+impl fmt::Display for Gupid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a ready process accepts HTTP requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ProcessAddress {
+    /// A TCP address, normally on 127.0.0.1.
+    Tcp(SocketAddr),
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ProcessAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessAddress::Tcp(addr) => write!(f, "tcp://{addr}"),
+            ProcessAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// How a process ended, as reported by the reaper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ExitInfo {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal number.
+    Signal(i32),
+    /// Could not be waited for (the reason).
+    Unknown(String),
+}
+
+/// Stops one spawned process. Implementations signal the whole process group.
+pub trait ProcessControl: Send + Sync + fmt::Debug {
+    /// Asks the process to exit (SIGTERM for generic apps, stdin EOF for loaders).
+    fn terminate(&self);
+    /// Forces the process (and its process group) to exit now.
+    fn kill(&self);
+}
+
+/// A process that passed its readiness check.
+#[derive(Debug)]
+pub struct SpawnedProcess {
+    /// OS process id (also its process group id).
+    pub pid: u32,
+    /// Where it accepts requests.
+    pub address: ProcessAddress,
+    /// Advertised concurrency: `n` > 0 slots, 0 unlimited, -1 unknown.
+    pub concurrency: i32,
+    /// When the spawn started and ended.
+    pub spawn_started: SystemTime,
+    /// When the process became ready.
+    pub spawn_ended: SystemTime,
+    /// How to stop it.
+    pub control: Arc<dyn ProcessControl>,
+    /// Resolves once the process has exited and been reaped.
+    pub exited: oneshot::Receiver<ExitInfo>,
+}
+
+/// One step of a spawn, named after Passenger's journey steps, used in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SpawnStep {
+    /// Resolving the user, finding a port, building the command.
+    Preparation,
+    /// fork/exec of the app process.
+    ForkSubprocess,
+    /// Waiting for the app to accept connections.
+    HandshakePerform,
+    /// Loading the app inside the loader.
+    AppLoad,
+}
+
+/// A failed spawn, with everything the error page and the log show.
+#[derive(Debug, Clone, thiserror::Error, Serialize)]
+#[error("{summary} (step {step:?}, app root {app_root})")]
+pub struct SpawnError {
+    /// One line saying what went wrong.
+    pub summary: String,
+    /// The step that failed.
+    pub step: SpawnStep,
+    /// The app root, for the error page.
+    pub app_root: String,
+    /// Everything the process wrote to stdout/stderr before failing (bounded).
+    pub output: String,
+    /// The command that was run.
+    pub command: String,
+    /// The environment given to the process (name, value).
+    pub envvars: Vec<(String, String)>,
+    /// The user and group the process ran as.
+    pub user: String,
+    /// 8 hex chars, logged with the details so an operator can find them.
+    pub error_id: String,
+}
+
+/// Starts processes of an app. One spawner serves every group of the pool.
+pub trait Spawner: Send + Sync + 'static {
+    /// Starts one process of `app` and resolves once it is ready to accept requests,
+    /// or with the reason it could not start within `app.start_timeout`.
+    fn spawn(
+        &self,
+        app: Arc<AppSpec>,
+        gupid: Gupid,
+    ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
+}
