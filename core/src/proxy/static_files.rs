@@ -434,3 +434,383 @@ impl Body for FileBody {
         SizeHint::with_exact(self.remaining)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    struct Site {
+        _tmp: tempfile::TempDir,
+        public: PathBuf,
+    }
+
+    fn site() -> Site {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let public = tmp.path().join("public");
+        let outside = tmp.path().join("outside");
+        for dir in [
+            &public,
+            &outside,
+            &public.join("docs"),
+            &public.join("empty"),
+        ] {
+            fs::create_dir_all(dir).expect("mkdir");
+        }
+        let write = |p: PathBuf, s: &[u8]| fs::write(p, s).expect("write");
+        write(public.join("hello.txt"), b"hello world");
+        write(public.join("style.css"), b"body{}");
+        write(public.join("blob.unknownext"), b"\x00\x01");
+        write(public.join("index.html"), b"<p>home</p>");
+        write(public.join("about.html"), b"<p>about</p>");
+        write(public.join("docs/index.html"), b"<p>docs</p>");
+        write(public.join("empty.txt"), b"");
+        write(outside.join("secret.txt"), b"secret");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        write(public.join("big.bin"), &big);
+        symlink(public.join("hello.txt"), public.join("inside_link")).expect("symlink");
+        symlink("docs", public.join("docs_link")).expect("symlink");
+        symlink(outside.join("secret.txt"), public.join("outside_link")).expect("symlink");
+        symlink(&outside, public.join("outside_dir")).expect("symlink");
+        symlink("../outside/secret.txt", public.join("relative_escape")).expect("symlink");
+        Site { _tmp: tmp, public }
+    }
+
+    struct Got {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        frames: usize,
+    }
+
+    impl Got {
+        fn header(&self, name: header::HeaderName) -> &str {
+            self.headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("missing header {name}"))
+        }
+    }
+
+    async fn request(
+        site: &Site,
+        method: Method,
+        path: &str,
+        base: Option<&str>,
+        headers: &[(header::HeaderName, &str)],
+    ) -> Option<Got> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(name, HeaderValue::from_str(value).expect("test header"));
+        }
+        let resp = serve(&site.public, &method, path, base, &map).await?;
+        let (parts, mut body) = resp.into_parts();
+        let (mut out, mut frames) = (Vec::new(), 0);
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.expect("body frame").into_data() {
+                frames += 1;
+                out.extend_from_slice(&data);
+            }
+        }
+        Some(Got {
+            status: parts.status,
+            headers: parts.headers,
+            body: out,
+            frames,
+        })
+    }
+
+    async fn get(site: &Site, path: &str) -> Option<Got> {
+        request(site, Method::GET, path, None, &[]).await
+    }
+
+    async fn get_with(site: &Site, path: &str, h: &[(header::HeaderName, &str)]) -> Got {
+        request(site, Method::GET, path, None, h)
+            .await
+            .expect("static response")
+    }
+
+    #[tokio::test]
+    async fn serves_a_file_with_validators() {
+        let site = site();
+        let got = get(&site, "/hello.txt?x=1").await.expect("served");
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.body, b"hello world");
+        assert_eq!(
+            got.header(header::CONTENT_TYPE),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(got.header(header::CONTENT_LENGTH), "11");
+        assert_eq!(got.header(header::ACCEPT_RANGES), "bytes");
+        assert!(got.header(header::ETAG).starts_with("W/\""));
+        assert!(httpdate::parse_http_date(got.header(header::LAST_MODIFIED)).is_ok());
+        assert!(got.headers.get(header::CACHE_CONTROL).is_none());
+
+        let css = get(&site, "/style.css").await.expect("served");
+        assert_eq!(css.header(header::CONTENT_TYPE), "text/css; charset=utf-8");
+        let blob = get(&site, "/blob.unknownext").await.expect("served");
+        assert_eq!(
+            blob.header(header::CONTENT_TYPE),
+            "application/octet-stream"
+        );
+        let empty = get(&site, "/empty.txt").await.expect("served");
+        assert_eq!((empty.status, empty.body.len()), (StatusCode::OK, 0));
+    }
+
+    #[tokio::test]
+    async fn non_static_requests_go_to_the_app() {
+        let site = site();
+        assert!(request(&site, Method::POST, "/hello.txt", None, &[])
+            .await
+            .is_none());
+        assert!(get(&site, "/missing.txt").await.is_none());
+        assert!(
+            get(&site, "/empty").await.is_none(),
+            "directories are not listed"
+        );
+        assert!(get(&site, "/empty/").await.is_none());
+        let missing_public = Site {
+            public: site.public.join("nope"),
+            _tmp: tempfile::tempdir().expect("tempdir"),
+        };
+        assert!(get(&missing_public, "/hello.txt").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn base_uri_is_stripped() {
+        let site = site();
+        let at = |p: &'static str| request(&site, Method::GET, p, Some("/app"), &[]);
+        assert_eq!(
+            at("/app/hello.txt").await.expect("served").body,
+            b"hello world"
+        );
+        assert_eq!(at("/app").await.expect("served").body, b"<p>home</p>");
+        assert!(at("/hello.txt").await.is_none());
+        assert!(at("/apphello.txt").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn head_has_headers_but_no_body() {
+        let site = site();
+        let got = request(&site, Method::HEAD, "/hello.txt", None, &[])
+            .await
+            .expect("served");
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.header(header::CONTENT_LENGTH), "11");
+        assert_eq!(
+            got.header(header::CONTENT_TYPE),
+            "text/plain; charset=utf-8"
+        );
+        assert!(got.body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn conditional_requests_get_304() {
+        let site = site();
+        let first = get(&site, "/hello.txt").await.expect("served");
+        let etag = first.header(header::ETAG).to_string();
+        let last_modified = first.header(header::LAST_MODIFIED).to_string();
+
+        let got = get_with(&site, "/hello.txt", &[(header::IF_NONE_MATCH, &etag)]).await;
+        assert_eq!(got.status, StatusCode::NOT_MODIFIED);
+        assert!(got.body.is_empty());
+        assert_eq!(got.header(header::ETAG), etag);
+        let list = format!("\"other\", {}", etag.trim_start_matches("W/"));
+        let got = get_with(&site, "/hello.txt", &[(header::IF_NONE_MATCH, &list)]).await;
+        assert_eq!(got.status, StatusCode::NOT_MODIFIED);
+        let got = get_with(&site, "/hello.txt", &[(header::IF_NONE_MATCH, "*")]).await;
+        assert_eq!(got.status, StatusCode::NOT_MODIFIED);
+        let got = get_with(&site, "/hello.txt", &[(header::IF_NONE_MATCH, "\"x\"")]).await;
+        assert_eq!(got.status, StatusCode::OK);
+
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[(header::IF_MODIFIED_SINCE, &last_modified)],
+        )
+        .await;
+        assert_eq!(got.status, StatusCode::NOT_MODIFIED);
+        let old = "Sat, 01 Jan 2000 00:00:00 GMT";
+        let got = get_with(&site, "/hello.txt", &[(header::IF_MODIFIED_SINCE, old)]).await;
+        assert_eq!(got.status, StatusCode::OK);
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[(header::IF_MODIFIED_SINCE, "garbage")],
+        )
+        .await;
+        assert_eq!(got.status, StatusCode::OK);
+        // If-None-Match takes precedence over a matching If-Modified-Since.
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[
+                (header::IF_NONE_MATCH, "\"x\""),
+                (header::IF_MODIFIED_SINCE, &last_modified),
+            ],
+        )
+        .await;
+        assert_eq!(got.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn single_ranges_get_206_and_bad_ones_416() {
+        let site = site();
+        let range = |r: &'static str| {
+            let site = &site;
+            async move { get_with(site, "/hello.txt", &[(header::RANGE, r)]).await }
+        };
+        for (spec, body, content_range) in [
+            ("bytes=0-4", &b"hello"[..], "bytes 0-4/11"),
+            ("bytes=6-", b"world", "bytes 6-10/11"),
+            ("bytes=-5", b"world", "bytes 6-10/11"),
+            ("bytes=-500", b"hello world", "bytes 0-10/11"),
+            ("bytes=8-100", b"rld", "bytes 8-10/11"),
+            ("bytes=10-10", b"d", "bytes 10-10/11"),
+        ] {
+            let got = range(spec).await;
+            assert_eq!(got.status, StatusCode::PARTIAL_CONTENT, "{spec}");
+            assert_eq!(got.body, body, "{spec}");
+            assert_eq!(got.header(header::CONTENT_RANGE), content_range, "{spec}");
+            assert_eq!(got.header(header::CONTENT_LENGTH), body.len().to_string());
+        }
+        for spec in ["bytes=11-", "bytes=20-30", "bytes=-0"] {
+            let got = range(spec).await;
+            assert_eq!(got.status, StatusCode::RANGE_NOT_SATISFIABLE, "{spec}");
+            assert_eq!(got.header(header::CONTENT_RANGE), "bytes */11");
+            assert!(got.body.is_empty());
+        }
+        for spec in [
+            "bytes=0-1,3-4",
+            "bytes=5-2",
+            "items=0-1",
+            "bytes=x-y",
+            "bytes=1",
+        ] {
+            let got = range(spec).await;
+            assert_eq!(got.status, StatusCode::OK, "{spec}");
+            assert_eq!(got.body, b"hello world");
+        }
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[
+                (header::RANGE, "bytes=0-1"),
+                (header::IF_RANGE, "Sat, 01 Jan 2000 00:00:00 GMT"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            got.status,
+            StatusCode::OK,
+            "stale If-Range sends the whole file"
+        );
+        let head = request(
+            &site,
+            Method::HEAD,
+            "/hello.txt",
+            None,
+            &[(header::RANGE, "bytes=0-4")],
+        )
+        .await
+        .expect("served");
+        assert_eq!(head.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(head.header(header::CONTENT_LENGTH), "5");
+        assert!(head.body.is_empty());
+        let empty = get_with(&site, "/empty.txt", &[(header::RANGE, "bytes=-1")]).await;
+        assert_eq!(empty.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    }
+
+    #[tokio::test]
+    async fn large_files_stream_in_chunks() {
+        let site = site();
+        let expected: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let got = get(&site, "/big.bin").await.expect("served");
+        assert_eq!(got.body, expected);
+        assert!(got.frames >= 300_000 / CHUNK_SIZE, "{} frames", got.frames);
+        let got = get_with(&site, "/big.bin", &[(header::RANGE, "bytes=100000-250000")]).await;
+        assert_eq!(got.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(got.body, &expected[100_000..=250_000]);
+    }
+
+    #[tokio::test]
+    async fn page_cache() {
+        let site = site();
+        for (path, body) in [
+            ("/", &b"<p>home</p>"[..]),
+            ("/about", b"<p>about</p>"),
+            ("/docs", b"<p>docs</p>"),
+            ("/docs/", b"<p>docs</p>"),
+            ("/docs_link/", b"<p>docs</p>"),
+        ] {
+            let got = get(&site, path).await.expect(path);
+            assert_eq!(got.status, StatusCode::OK, "{path}");
+            assert_eq!(got.body, body, "{path}");
+            assert_eq!(got.header(header::CONTENT_TYPE), "text/html; charset=utf-8");
+        }
+        let head = request(&site, Method::HEAD, "/about", None, &[])
+            .await
+            .expect("served");
+        assert_eq!(head.header(header::CONTENT_LENGTH), "12");
+        assert!(get(&site, "/about/").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn symlinks_inside_public_are_followed() {
+        let site = site();
+        let got = get(&site, "/inside_link").await.expect("served");
+        assert_eq!(got.body, b"hello world");
+    }
+
+    #[tokio::test]
+    async fn traversal_vectors_get_404() {
+        let site = site();
+        for path in [
+            "/../etc/passwd",
+            "/../outside/secret.txt",
+            "/docs/../../outside/secret.txt",
+            "/docs/../hello.txt",
+            "/..",
+            "/%2e%2e/x",
+            "/%2e%2e/outside/secret.txt",
+            "/a/%2E%2E/%2e%2e/x",
+            "/.%2e/outside/secret.txt",
+            "/%2e./outside/secret.txt",
+            "/a%2fb",
+            "/docs%2Findex.html",
+            "/..%2f..%2fetc%2fpasswd",
+            "/%00",
+            "/hello.txt%00.png",
+            "/..%5coutside%5csecret.txt",
+            "/..\\outside\\secret.txt",
+            "/outside_link",
+            "/outside_dir/secret.txt",
+            "/relative_escape",
+        ] {
+            let got = get(&site, path)
+                .await
+                .unwrap_or_else(|| panic!("{path} was forwarded"));
+            assert_eq!(got.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(
+                !String::from_utf8_lossy(&got.body).contains("secret"),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn range_parsing() {
+        use RangeRequest::*;
+        assert_eq!(parse_range("bytes=0-0", 1), Partial { start: 0, end: 0 });
+        assert_eq!(
+            parse_range(" bytes = 2 - 3 ", 10),
+            Partial { start: 2, end: 3 }
+        );
+        assert_eq!(parse_range("bytes=-3", 2), Partial { start: 0, end: 1 });
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+        assert_eq!(parse_range("bytes=+1-2", 10), Full);
+        assert_eq!(parse_range("bytes=99999999999999999999999-", 10), Full);
+        assert_eq!(parse_range("bytes=", 10), Full);
+    }
+}
