@@ -123,6 +123,17 @@ pub fn no_app() -> Response<ProxyBody> {
     )
 }
 
+/// 503 for a request that arrives while the server is shutting down.
+pub fn service_unavailable() -> Response<ProxyBody> {
+    html_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        document(
+            "Service unavailable",
+            "<h1>Service unavailable</h1><p>The server is shutting down. Please try again later.</p>",
+        ),
+    )
+}
+
 /// 400 for a request the proxy cannot make sense of.
 pub fn bad_request() -> Response<ProxyBody> {
     html_response(

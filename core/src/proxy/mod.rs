@@ -1,7 +1,13 @@
 //! The HTTP front: routes each request to an app, serves `public/` files, and forwards
 //! the rest to a process checked out of the pool.
+//!
+//! Owns: the per-request path (route → static file → checkout → forward → stream →
+//! check-in), the pages the core itself answers with, and connections to app
+//! processes. It does not decide which process serves (the pool does) nor accept
+//! client connections (the server does).
 
 pub mod error_page;
+pub mod forward;
 pub mod route;
 pub mod static_files;
 

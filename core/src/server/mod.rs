@@ -1,1 +1,344 @@
-//! The server lifecycle: listeners, accept loop, signals and graceful shutdown.
+//! The server lifecycle: bind listeners, accept client connections, serve them with
+//! the [`Proxy`], and stop gracefully.
+//!
+//! Owns: listening sockets, the per-connection HTTP/1.1 server, signal handling
+//! (see [`ShutdownKind`] for the mapping) and the shutdown sequence: stop accepting,
+//! let in-flight requests finish within the grace period, then stop every app
+//! process through the pool. It contains no pool or routing logic.
+//!
+//! Start reading at [`Server::bind`] and [`Server::run`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, UnixListener};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ListenAddr, ServerConfig};
+use crate::pool::{self, PoolHandle, PoolOptions};
+use crate::proxy::forward::{PeerInfo, Proxy};
+use crate::proxy::route::Router;
+use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
+use crate::spawn::Spawner;
+
+/// Listen backlog, Passenger's `socket_backlog` default.
+const SOCKET_BACKLOG: u32 = 2048;
+
+/// Errors of starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listening socket could not be created.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address, as given.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// How the server was asked to stop.
+///
+/// | trigger | kind |
+/// |---|---|
+/// | SIGTERM, SIGINT (first) | `Graceful`: stop accepting, drain, stop apps |
+/// | SIGTERM, SIGINT (second) | `Immediate`: stop apps now |
+/// | SIGQUIT | `Immediate` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownKind {
+    /// Finish in-flight requests (up to the grace period), then stop apps.
+    Graceful,
+    /// Stop apps without waiting for requests.
+    Immediate,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    config: ServerConfig,
+    listeners: Vec<BoundListener>,
+    spawner: Arc<dyn Spawner>,
+}
+
+enum BoundListener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Server {
+    /// Binds every listening address of `config` with the default spawner.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions::default()));
+        Server::bind_with_spawner(config, spawner).await
+    }
+
+    /// Binds every listening address of `config`; processes come from `spawner`.
+    pub async fn bind_with_spawner(
+        config: ServerConfig,
+        spawner: Arc<dyn Spawner>,
+    ) -> Result<Server, ServerError> {
+        let mut listeners = Vec::new();
+        for addr in &config.listen {
+            listeners.push(bind(addr)?);
+        }
+        Ok(Server {
+            config,
+            listeners,
+            spawner,
+        })
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<ListenAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                BoundListener::Tcp(t) => t.local_addr().ok().map(ListenAddr::Tcp),
+                BoundListener::Unix(_, path) => Some(ListenAddr::Unix(path.clone())),
+            })
+            .collect()
+    }
+
+    /// Serves until a signal asks to stop, then shuts down and returns.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let mut signals = Signals::install().map_err(ServerError::Signals)?;
+        let pool = pool::start(
+            PoolOptions {
+                max_pool_size: self.config.max_pool_size,
+                pool_idle_time: self.config.pool_idle_time,
+                ..PoolOptions::default()
+            },
+            self.spawner.clone(),
+        );
+        let router = Router::new(&self.config.apps, self.config.multi_app);
+        let proxy = Proxy::new(router, pool.clone());
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (conn_token, mut conns_done) = mpsc::channel::<()>(1);
+        let mut acceptors = Vec::new();
+        for listener in self.listeners {
+            acceptors.push(tokio::spawn(accept_loop(
+                listener,
+                proxy.clone(),
+                stop_rx.clone(),
+                conn_token.clone(),
+            )));
+        }
+        drop(conn_token);
+        tracing::info!("passenger-rs core online, PID {}", std::process::id());
+
+        let kind = signals.next().await;
+        tracing::info!("Signal received. Shutting down ({kind:?})...");
+        for acceptor in &acceptors {
+            acceptor.abort();
+        }
+        let _ = stop_tx.send(true);
+        if kind == ShutdownKind::Graceful {
+            let grace = Duration::from_secs(30);
+            tracing::info!(
+                "Waiting until all clients have disconnected (at most {}s)...",
+                grace.as_secs()
+            );
+            tokio::select! {
+                _ = conns_done.recv() => {}
+                _ = tokio::time::sleep(grace) => {
+                    tracing::warn!("clients still connected after the grace period; stopping anyway");
+                }
+                again = signals.next() => {
+                    tracing::warn!("second signal ({again:?}); stopping without waiting for clients");
+                }
+            }
+        }
+        stop_pool(&pool, &mut signals).await;
+        tracing::info!("passenger-rs core shutdown finished");
+        Ok(())
+    }
+}
+
+async fn stop_pool(pool: &PoolHandle, signals: &mut Signals) {
+    tokio::select! {
+        res = pool.shutdown() => {
+            if let Err(err) = res {
+                tracing::error!("pool shutdown: {err}");
+            }
+        }
+        again = signals.next() => {
+            tracing::warn!("signal ({again:?}) during shutdown; exiting now");
+        }
+    }
+}
+
+fn bind(addr: &ListenAddr) -> Result<BoundListener, ServerError> {
+    match addr {
+        ListenAddr::Tcp(sock_addr) => {
+            let err = |source| ServerError::Bind {
+                addr: sock_addr.to_string(),
+                source,
+            };
+            let socket = if sock_addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .map_err(err)?;
+            socket.set_reuseaddr(true).map_err(err)?;
+            socket.bind(*sock_addr).map_err(err)?;
+            Ok(BoundListener::Tcp(
+                socket.listen(SOCKET_BACKLOG).map_err(err)?,
+            ))
+        }
+        ListenAddr::Unix(path) => {
+            let err = |source| ServerError::Bind {
+                addr: path.display().to_string(),
+                source,
+            };
+            // A socket file left by a crashed server would make bind fail; only a
+            // socket is removed, never a regular file given by mistake.
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                use std::os::unix::fs::FileTypeExt;
+                if meta.file_type().is_socket() {
+                    std::fs::remove_file(path).map_err(err)?;
+                }
+            }
+            let listener = UnixListener::bind(path).map_err(err)?;
+            Ok(BoundListener::Unix(listener, path.clone()))
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: BoundListener,
+    proxy: Arc<Proxy>,
+    stop: watch::Receiver<bool>,
+    token: mpsc::Sender<()>,
+) {
+    loop {
+        let accepted = match &listener {
+            BoundListener::Tcp(l) => l.accept().await.map(|(s, peer)| {
+                let _ = s.set_nodelay(true);
+                Accepted::Tcp(s, peer)
+            }),
+            BoundListener::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        };
+        match accepted {
+            Ok(Accepted::Tcp(stream, peer)) => {
+                let info = PeerInfo {
+                    remote: Some(peer),
+                    https: false,
+                };
+                tokio::spawn(serve_connection(
+                    stream,
+                    info,
+                    proxy.clone(),
+                    stop.clone(),
+                    token.clone(),
+                ));
+            }
+            Ok(Accepted::Unix(stream)) => {
+                let info = PeerInfo {
+                    remote: None,
+                    https: false,
+                };
+                tokio::spawn(serve_connection(
+                    stream,
+                    info,
+                    proxy.clone(),
+                    stop.clone(),
+                    token.clone(),
+                ));
+            }
+            Err(err) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::error!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream, SocketAddr),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn serve_connection<I>(
+    io: I,
+    peer: PeerInfo,
+    proxy: Arc<Proxy>,
+    mut stop: watch::Receiver<bool>,
+    _token: mpsc::Sender<()>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(req, peer).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(60))
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    if *stop.borrow() {
+        conn.as_mut().graceful_shutdown();
+    }
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(err) = res {
+                tracing::debug!("client connection ended: {err}");
+            }
+            return;
+        }
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    if let Err(err) = conn.await {
+        tracing::debug!("client connection ended during shutdown: {err}");
+    }
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    seen: u32,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            seen: 0,
+        })
+    }
+
+    async fn next(&mut self) -> ShutdownKind {
+        let kind = tokio::select! {
+            _ = self.term.recv() => ShutdownKind::Graceful,
+            _ = self.int.recv() => ShutdownKind::Graceful,
+            _ = self.quit.recv() => ShutdownKind::Immediate,
+        };
+        self.seen += 1;
+        if self.seen > 1 {
+            ShutdownKind::Immediate
+        } else {
+            kind
+        }
+    }
+}

@@ -133,3 +133,4 @@ pub trait Spawner: Send + Sync + 'static {
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
 }
+pub mod direct;

@@ -1,0 +1,557 @@
+//! The request path: route → static file → checkout → forward → stream back → check-in.
+//!
+//! Owns [`Proxy`], the hyper service body of the core, and the cache of keep-alive
+//! connections to app processes. Bodies stream both ways: the client's request body
+//! is handed to the app connection as it arrives, and the app's response body is
+//! handed to the client frame by frame, holding the pool [`Session`] until the last
+//! frame so the process counts as busy exactly as long as it works on the request.
+//!
+//! It does not accept client connections (see `server`) and does not choose the
+//! process (see `pool`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
+
+use super::route::Router;
+use super::{empty_body, error_page, static_files, ProxyBody};
+use crate::app::AppSpec;
+use crate::pool::{CheckoutError, PoolHandle, Session};
+use crate::spawn::{Gupid, ProcessAddress};
+
+/// How many times a request is re-routed when the chosen process cannot be reached
+/// before any of the request was sent (Passenger retries up to 10 times).
+const MAX_CHECKOUT_ATTEMPTS: usize = 5;
+
+/// Idle keep-alive connections kept per process.
+const MAX_IDLE_PER_PROCESS: usize = 64;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The response header with which an app asks for out-of-band work; never sent on.
+const OOB_WORK_HEADER: &str = "x-passenger-request-oob-work";
+
+/// What the proxy knows about the client connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerInfo {
+    /// The client's address; `None` on a unix socket.
+    pub remote: Option<SocketAddr>,
+    /// Whether the client connection is TLS.
+    pub https: bool,
+}
+
+/// The per-request logic shared by every client connection.
+#[derive(Debug)]
+pub struct Proxy {
+    router: RwLock<Arc<Router>>,
+    pool: PoolHandle,
+    conns: ConnectionCache,
+}
+
+impl Proxy {
+    /// A proxy routing with `router` to processes of `pool`.
+    pub fn new(router: Router, pool: PoolHandle) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            router: RwLock::new(Arc::new(router)),
+            pool,
+            conns: ConnectionCache::default(),
+        })
+    }
+
+    /// Replaces the routing table (configuration reload).
+    pub fn set_router(&self, router: Router) {
+        let mut slot = self.router.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(router);
+    }
+
+    /// The pool this proxy checks processes out of.
+    pub fn pool(&self) -> &PoolHandle {
+        &self.pool
+    }
+
+    /// Answers one client request.
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: PeerInfo) -> Response<ProxyBody> {
+        let router = self
+            .router
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host());
+        let Some(route) = router.route(host, req.uri().path()) else {
+            return error_page::no_app();
+        };
+        let app = route.app;
+
+        if req.method() == http::Method::GET || req.method() == http::Method::HEAD {
+            let public = app.app_root.join("public");
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .unwrap_or("/");
+            if let Some(resp) = static_files::serve(
+                &public,
+                req.method(),
+                pq,
+                route.base_uri.as_deref(),
+                req.headers(),
+            )
+            .await
+            {
+                return resp;
+            }
+        }
+
+        let client_upgrade =
+            is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let (parts, body) = req.into_parts();
+        let body_is_empty = body.is_end_stream();
+        let mut body = Some(body.map_err(std::io::Error::other).boxed_unsync());
+
+        for _ in 0..MAX_CHECKOUT_ATTEMPTS {
+            let mut session = match self.pool.checkout(app.clone()).await {
+                Ok(session) => session,
+                Err(err) => return checkout_error_response(&err, &app),
+            };
+            let mut conn = match self.conns.checkout(&session).await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::warn!(
+                        pid = session.pid(),
+                        group = %app.name,
+                        "cannot connect to process {} at {}: {err}; detaching it",
+                        session.pid(),
+                        session.address()
+                    );
+                    session.mark_process_failed();
+                    continue;
+                }
+            };
+            let upstream_body = match body.take() {
+                Some(b) => b,
+                None if body_is_empty => empty_body(),
+                None => break,
+            };
+            let upstream =
+                build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
+            match conn.sender.send_request(upstream).await {
+                Ok(resp) => {
+                    return self.respond(resp, session, conn, client_upgrade);
+                }
+                Err(err) if conn.reused && body_is_empty && retryable(&err) => {
+                    // The app closed an idle keep-alive connection as we reused it;
+                    // nothing reached it, so the request is safe to send again.
+                    tracing::debug!(pid = session.pid(), "reused connection was closed: {err}");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        pid = session.pid(),
+                        group = %app.name,
+                        "incomplete response from process {}: {err}",
+                        session.pid()
+                    );
+                    session.mark_process_failed();
+                    return error_page::incomplete_response();
+                }
+            }
+        }
+        tracing::error!(group = %app.name, "no process of {} could be reached", app.name);
+        error_page::incomplete_response()
+    }
+
+    fn respond(
+        &self,
+        mut resp: Response<Incoming>,
+        session: Session,
+        conn: AppConnection,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ProxyBody> {
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                let app_upgrade = hyper::upgrade::on(&mut resp);
+                tokio::spawn(tunnel(client_upgrade, app_upgrade, session));
+                let (mut parts, _) = resp.into_parts();
+                keep_only_end_to_end(&mut parts.headers, true);
+                return Response::from_parts(parts, empty_body());
+            }
+        }
+        let (mut parts, body) = resp.into_parts();
+        keep_only_end_to_end(&mut parts.headers, false);
+        parts.headers.remove(OOB_WORK_HEADER);
+        let body = SessionBody {
+            inner: body,
+            session: Some(session),
+            conn: Some(conn),
+            cache: self.conns.clone_handle(),
+        };
+        Response::from_parts(parts, body.boxed_unsync())
+    }
+}
+
+fn checkout_error_response(err: &CheckoutError, app: &AppSpec) -> Response<ProxyBody> {
+    match err {
+        CheckoutError::QueueFull { group } => {
+            tracing::warn!(group = %group, "Returning HTTP 503 due to: request queue full");
+            error_page::queue_full()
+        }
+        CheckoutError::SpawnFailed(spawn_err) => {
+            tracing::error!(
+                group = %app.name,
+                error_id = %spawn_err.error_id,
+                "Could not spawn process for application {}: {}\n  Error ID: {}\n  Output: {}",
+                app.name,
+                spawn_err.summary,
+                spawn_err.error_id,
+                spawn_err.output.trim_end()
+            );
+            error_page::spawn_error(spawn_err, app.friendly_error_pages)
+        }
+        CheckoutError::ShuttingDown => error_page::service_unavailable(),
+    }
+}
+
+fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers, including those the Connection header names. With
+/// `upgrade`, keeps `Connection: upgrade` and `Upgrade`, which an upgrade needs.
+fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    let upgrade_value = headers.get(header::UPGRADE).cloned();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if upgrade {
+        if let Some(value) = upgrade_value {
+            headers.insert(header::UPGRADE, value);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+    }
+}
+
+fn build_upstream_request(
+    parts: &http::request::Parts,
+    body: ProxyBody,
+    peer: PeerInfo,
+    upgrade: bool,
+) -> Request<ProxyBody> {
+    let mut headers = parts.headers.clone();
+    keep_only_end_to_end(&mut headers, upgrade);
+    if let Some(remote) = peer.remote {
+        let ip = remote.ip().to_string();
+        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(existing) => format!("{existing}, {ip}"),
+            None => ip,
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert("x-forwarded-for", value);
+        }
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if peer.https { "https" } else { "http" }),
+    );
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
+                headers.insert(header::HOST, value);
+            }
+        }
+    }
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/")
+        .parse()
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
+fn retryable(err: &hyper::Error) -> bool {
+    err.is_canceled() || err.is_closed() || err.is_incomplete_message()
+}
+
+/// Copies bytes both ways between an upgraded client and an upgraded app connection,
+/// holding the session until both sides are done.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    app: hyper::upgrade::OnUpgrade,
+    session: Session,
+) {
+    match tokio::join!(client, app) {
+        (Ok(client), Ok(app)) => {
+            let mut client = TokioIo::new(client);
+            let mut app = TokioIo::new(app);
+            if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut app).await {
+                tracing::debug!(pid = session.pid(), "upgraded connection ended: {err}");
+            }
+        }
+        (client, app) => {
+            tracing::debug!(
+                pid = session.pid(),
+                "upgrade did not complete: client {:?}, app {:?}",
+                client.err(),
+                app.err()
+            );
+        }
+    }
+    drop(session);
+}
+
+/// One HTTP/1.1 connection to an app process.
+struct AppConnection {
+    gupid: Gupid,
+    sender: SendRequest<ProxyBody>,
+    reused: bool,
+}
+
+/// Idle keep-alive connections to app processes, by process.
+#[derive(Debug, Default, Clone)]
+struct ConnectionCache {
+    idle: Arc<Mutex<HashMap<Gupid, Vec<SendRequest<ProxyBody>>>>>,
+}
+
+impl ConnectionCache {
+    fn clone_handle(&self) -> ConnectionCache {
+        self.clone()
+    }
+
+    /// A ready connection to the session's process: a cached one, else a new one.
+    async fn checkout(&self, session: &Session) -> std::io::Result<AppConnection> {
+        loop {
+            let cached = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let list = idle.get_mut(session.gupid());
+                let sender = list.and_then(|l| l.pop());
+                if sender.is_none() {
+                    idle.remove(session.gupid());
+                }
+                sender
+            };
+            let Some(mut sender) = cached else { break };
+            if sender.ready().await.is_ok() {
+                return Ok(AppConnection {
+                    gupid: session.gupid().clone(),
+                    sender,
+                    reused: true,
+                });
+            }
+        }
+        let sender = connect(session.address()).await?;
+        Ok(AppConnection {
+            gupid: session.gupid().clone(),
+            sender,
+            reused: false,
+        })
+    }
+
+    fn checkin(&self, conn: AppConnection) {
+        if conn.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() > 256 {
+            idle.retain(|_, list| {
+                list.retain(|s| !s.is_closed());
+                !list.is_empty()
+            });
+        }
+        let list = idle.entry(conn.gupid).or_default();
+        if list.len() < MAX_IDLE_PER_PROCESS {
+            list.push(conn.sender);
+        }
+    }
+}
+
+impl std::fmt::Debug for AppConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConnection")
+            .field("gupid", &self.gupid)
+            .field("reused", &self.reused)
+            .finish()
+    }
+}
+
+async fn connect(address: &ProcessAddress) -> std::io::Result<SendRequest<ProxyBody>> {
+    let builder = hyper::client::conn::http1::Builder::new();
+    match address {
+        ProcessAddress::Tcp(addr) => {
+            let stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) = builder
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(std::io::Error::other)?;
+            tokio::spawn(async move {
+                if let Err(err) = conn.with_upgrades().await {
+                    tracing::trace!("app connection ended: {err}");
+                }
+            });
+            Ok(sender)
+        }
+        ProcessAddress::Unix(path) => {
+            let stream = UnixStream::connect(path).await?;
+            let (sender, conn) = builder
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(std::io::Error::other)?;
+            tokio::spawn(async move {
+                if let Err(err) = conn.with_upgrades().await {
+                    tracing::trace!("app connection ended: {err}");
+                }
+            });
+            Ok(sender)
+        }
+    }
+}
+
+/// The app's response body on its way to the client. Holds the session (the process
+/// stays busy) until the last frame, then returns the connection for reuse.
+struct SessionBody {
+    inner: Incoming,
+    session: Option<Session>,
+    conn: Option<AppConnection>,
+    cache: ConnectionCache,
+}
+
+impl Body for SessionBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(conn) = this.conn.take() {
+                    this.cache.checkin(conn);
+                }
+                this.session.take();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(err))) => {
+                if let Some(session) = this.session.as_mut() {
+                    tracing::warn!(
+                        pid = session.pid(),
+                        "incomplete response body from process {}: {err}",
+                        session.pid()
+                    );
+                    session.mark_process_failed();
+                }
+                this.conn.take();
+                this.session.take();
+                Poll::Ready(Some(Err(std::io::Error::other(err))))
+            }
+            other => other.map(|frame| frame.map(|r| r.map_err(std::io::Error::other))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_including_connection_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        keep_only_end_to_end(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn upgrade_keeps_upgrade_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(is_upgrade_request(&h));
+        keep_only_end_to_end(&mut h, true);
+        assert_eq!(h.get(header::UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn forwarded_headers_are_added_and_host_kept() {
+        let req = Request::builder()
+            .uri("/a?b=1")
+            .header(header::HOST, "example.test")
+            .header("x-forwarded-for", "10.0.0.1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let peer = PeerInfo {
+            remote: Some("127.0.0.1:5000".parse().unwrap()),
+            https: false,
+        };
+        let up = build_upstream_request(&parts, empty_body(), peer, false);
+        assert_eq!(up.uri(), "/a?b=1");
+        assert_eq!(up.headers()["host"], "example.test");
+        assert_eq!(up.headers()["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(up.headers()["x-forwarded-proto"], "http");
+    }
+}
