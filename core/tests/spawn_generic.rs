@@ -394,3 +394,30 @@ async fn loader_app_types_are_refused_for_now() {
     assert_eq!(err.step, SpawnStep::Preparation);
     assert!(err.summary.contains("loader"), "{}", err.summary);
 }
+
+#[tokio::test]
+async fn dropping_the_spawn_future_kills_the_process() {
+    let dir = app_dir();
+    // The app (maybe running as nobody) writes its pid where the test can read it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod temp dir");
+    let script = "import os, time\nopen('pid.tmp', 'w').write(str(os.getpid()))\nos.rename('pid.tmp', 'pid')\ntime.sleep(300)\n";
+    let app = python_app(dir.path(), script, START);
+    let pid_file = dir.path().join("pid");
+    let spawning = spawn(app);
+    let wait_for_pid = async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&pid_file) {
+                if let Ok(pid) = text.trim().parse::<u32>() {
+                    return pid;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let pid = tokio::select! {
+        result = spawning => panic!("spawn resolved: {:?}", result.map(|p| p.pid)),
+        pid = tokio::time::timeout(Duration::from_secs(20), wait_for_pid) => pid.expect("app writes its pid"),
+    };
+    assert_gone(pid).await;
+}
