@@ -1,32 +1,365 @@
-//! STUB (being written on branch spawn).
+//! [`DirectSpawner`]: starts every app process from scratch with fork/exec, like
+//! Passenger's DirectSpawner (internals §3.2).
+//!
+//! Owns one spawn journey from [`AppSpec`] to a ready [`SpawnedProcess`]. It does not
+//! decide when to spawn or stop (the pool does) and has no preloader (smart spawning).
+//!
+//! # Steps of a spawn
+//!
+//! 1. **Preparation** ([`SpawnStep::Preparation`]): resolve the run-as user and group
+//!    (only switched when the core runs as root: `app.user`, else the owner of the app
+//!    root or startup file, where root becomes `default_user`), pick a free loopback
+//!    port, and build the [`LaunchPlan`](super::plan::LaunchPlan): command line,
+//!    environment (internals §3.6; the app's `env_vars` win), stdin mode, readiness mode.
+//! 2. **Fork** ([`SpawnStep::ForkSubprocess`]): `/bin/sh -c "exec <command>"` in the
+//!    app root, as leader of a new process group, stdin `/dev/null` (loaders will get a
+//!    pipe), stdout and stderr piped into [`OutputCapture`], which logs every line under
+//!    target `app_output` and keeps the last 64 KiB while the spawn is in progress. A
+//!    reaper task owns the child from here on.
+//! 3. **Handshake** ([`SpawnStep::HandshakePerform`]): race "127.0.0.1:PORT accepts a
+//!    connection" (polled every 25 ms) against the process exiting and the deadline.
+//!
+//! # What runs after fork
+//!
+//! Only the [`pre_exec_hook`](super::unix::pre_exec_hook), which is async-signal-safe:
+//! `setgroups`/`setgid`/`setuid` when switching users, then `PR_SET_PDEATHSIG(SIGKILL)`
+//! (after the switch, which would clear it), then a `getppid()` check that exits if
+//! the core already died. Everything it uses is computed before fork.
+//!
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process. The
+//! fork happens on the thread that polls the [`Spawner::spawn`] future, so that future
+//! must be polled on a tokio worker thread (which lives as long as the runtime), never
+//! inside `spawn_blocking` or `block_in_place`, whose threads come and go. It is a
+//! last-resort guard for a SIGKILLed core; orderly cleanup goes through
+//! [`ProcessControl`].
+//!
+//! # Timeouts
+//!
+//! `app.start_timeout` covers the whole journey. On timeout the process group gets
+//! SIGKILL and is reaped before the error is returned. A process that exits during the
+//! handshake fails the spawn at once with "The application process exited
+//! prematurely.". After a failure the output readers get [`OUTPUT_GRACE`] to collect
+//! the last lines. Dropping the spawn future before it resolves kills the process.
+//!
+//! # After the spawn
+//!
+//! The reaper waits for the leader, then SIGKILLs what is left of its process group
+//! (daemonized grandchildren) and reports [`ExitInfo`] on [`SpawnedProcess::exited`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
+use tokio::io::AsyncRead;
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use super::{Gupid, SpawnError, SpawnedProcess, Spawner};
-use crate::app::AppSpec;
+use super::output::OutputCapture;
+use super::plan::{self, Readiness, StdinMode};
+use super::readiness;
+use super::unix::{self, GroupControl};
+use super::{
+    ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner,
+};
+use crate::app::{AppSpec, AppType};
 
-/// Options.
-#[derive(Debug, Default, Clone)]
-pub struct SpawnerOptions {}
+/// Time the output readers get to drain the pipes after a failed spawn.
+pub const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
-/// Spawner.
-#[derive(Debug)]
-pub struct DirectSpawner {}
+/// Time allowed for reaping a process killed after a failed spawn.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+
+/// Settings shared by every spawn of a [`DirectSpawner`].
+#[derive(Debug, Clone)]
+pub struct SpawnerOptions {
+    /// User an app runs as when the core is root and the app would otherwise run as
+    /// root (Passenger's `default_user`, `nobody`).
+    pub default_user: String,
+    /// Group used when the chosen group is root; `None` means the primary group of
+    /// `default_user` (Passenger's `default_group`).
+    pub default_group: Option<String>,
+    /// The instance directory; loaders will get unix sockets under `<dir>/apps.s`.
+    /// Unused by generic and Node apps, which listen on TCP.
+    pub instance_dir: Option<PathBuf>,
+}
+
+impl Default for SpawnerOptions {
+    fn default() -> SpawnerOptions {
+        SpawnerOptions {
+            default_user: "nobody".to_string(),
+            default_group: None,
+            instance_dir: None,
+        }
+    }
+}
+
+/// Starts app processes with fork/exec; see the module docs for the journey.
+#[derive(Debug, Clone)]
+pub struct DirectSpawner {
+    options: Arc<SpawnerOptions>,
+}
 
 impl DirectSpawner {
-    /// New.
-    pub fn new(_o: SpawnerOptions) -> DirectSpawner {
-        DirectSpawner {}
+    /// A spawner with these options.
+    pub fn new(options: SpawnerOptions) -> DirectSpawner {
+        DirectSpawner {
+            options: Arc::new(options),
+        }
     }
 }
 
 impl Spawner for DirectSpawner {
+    /// Must be polled on a tokio worker thread; see "What runs after fork" above.
     fn spawn(
         &self,
-        _app: Arc<AppSpec>,
-        _g: Gupid,
+        app: Arc<AppSpec>,
+        gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>> {
-        unimplemented!()
+        let options = Arc::clone(&self.options);
+        Box::pin(async move { Journey::new(&app).run(&options, &app, &gupid).await })
+    }
+}
+
+/// What a failed spawn reports besides its summary, filled in as the journey goes.
+struct Journey {
+    app_root: String,
+    command: String,
+    envvars: Vec<(String, String)>,
+    user: String,
+}
+
+/// Kills the process group if the spawn does not complete (error or cancelled future).
+struct KillGuard(Option<Arc<GroupControl>>);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if let Some(control) = self.0.take() {
+            control.kill();
+        }
+    }
+}
+
+enum Outcome {
+    Ready,
+    Exited(ExitInfo),
+    TimedOut,
+}
+
+impl Journey {
+    fn new(app: &AppSpec) -> Journey {
+        Journey {
+            app_root: app.app_root.display().to_string(),
+            command: String::new(),
+            envvars: Vec::new(),
+            user: String::new(),
+        }
+    }
+
+    fn error(&self, step: SpawnStep, summary: String, output: String) -> SpawnError {
+        let err = SpawnError {
+            summary,
+            step,
+            app_root: self.app_root.clone(),
+            output,
+            command: self.command.clone(),
+            envvars: self.envvars.clone(),
+            user: self.user.clone(),
+            error_id: format!("{:08x}", rand::random::<u32>()),
+        };
+        tracing::error!(
+            app_root = %err.app_root,
+            error_id = %err.error_id,
+            step = ?err.step,
+            "Could not spawn process for application {}: {}\n  Error ID: {}",
+            err.app_root,
+            err.summary,
+            err.error_id,
+        );
+        err
+    }
+
+    async fn run(
+        mut self,
+        options: &SpawnerOptions,
+        app: &AppSpec,
+        gupid: &Gupid,
+    ) -> Result<SpawnedProcess, SpawnError> {
+        let spawn_started = SystemTime::now();
+        let deadline = Instant::now() + app.start_timeout;
+
+        // Preparation.
+        let reference = match (&app.app_type, &app.startup_file) {
+            (AppType::Generic { .. }, _) | (_, None) => app.app_root.clone(),
+            (_, Some(file)) => app.app_root.join(file),
+        };
+        let run_as = unix::resolve_run_as(
+            app.user.as_deref(),
+            app.group.as_deref(),
+            &reference,
+            &options.default_user,
+            options.default_group.as_deref(),
+        )
+        .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
+        self.user = run_as.describe();
+        let port = readiness::pick_free_port().map_err(|e| {
+            self.error(
+                SpawnStep::Preparation,
+                format!("Could not find a free port on 127.0.0.1 for the app: {e}"),
+                String::new(),
+            )
+        })?;
+        let plan = plan::build(app, port, run_as.env())
+            .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
+        let shell_arg = format!("exec {}", plan.command);
+        self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
+        self.envvars = plan.env.clone();
+        let port = match plan.readiness {
+            Readiness::PortAccepts { port } => port,
+            Readiness::LoaderHandshake => {
+                return Err(self.error(
+                    SpawnStep::Preparation,
+                    "The loader handshake is not available yet in this version.".to_string(),
+                    String::new(),
+                ))
+            }
+        };
+
+        // Fork.
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(&shell_arg)
+            .current_dir(&app.app_root)
+            .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(match plan.stdin {
+                StdinMode::Null => Stdio::null(),
+                StdinMode::Pipe => Stdio::piped(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for name in &plan.env_remove {
+            cmd.env_remove(name);
+        }
+        // SAFETY: the hook only makes async-signal-safe calls on pre-computed data.
+        unsafe {
+            cmd.pre_exec(unix::pre_exec_hook(&run_as));
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            self.error(
+                SpawnStep::ForkSubprocess,
+                format!("Could not start the app process: {e}"),
+                String::new(),
+            )
+        })?;
+        let Some(pid) = child.id() else {
+            return Err(self.error(
+                SpawnStep::ForkSubprocess,
+                "The app process vanished right after it was started.".to_string(),
+                String::new(),
+            ));
+        };
+        let mut streams: Vec<Box<dyn AsyncRead + Unpin + Send>> = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            streams.push(Box::new(out));
+        }
+        if let Some(err) = child.stderr.take() {
+            streams.push(Box::new(err));
+        }
+        let capture = OutputCapture::start(pid, streams);
+        let control = Arc::new(GroupControl::new(pid, child.stdin.take()));
+        let (exited_tx, mut exited_rx) = oneshot::channel();
+        tokio::spawn(reap(child, Arc::clone(&control), exited_tx));
+        let mut guard = KillGuard(Some(Arc::clone(&control)));
+        tracing::debug!(pid, %gupid, app = %app.name, port, "started app process, waiting for it to listen");
+
+        // Handshake.
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let outcome = tokio::select! {
+            biased;
+            exit = &mut exited_rx => Outcome::Exited(
+                exit.unwrap_or_else(|_| ExitInfo::Unknown("reaper task ended".to_string())),
+            ),
+            () = readiness::wait_until_accepts(addr) => Outcome::Ready,
+            () = tokio::time::sleep_until(deadline) => Outcome::TimedOut,
+        };
+        match outcome {
+            Outcome::Ready => {
+                capture.stop_capturing();
+                guard.0 = None;
+                tracing::info!(pid, %gupid, app = %app.name, %addr, "app process is ready");
+                Ok(SpawnedProcess {
+                    pid,
+                    address: ProcessAddress::Tcp(addr),
+                    concurrency: plan.concurrency,
+                    spawn_started,
+                    spawn_ended: SystemTime::now(),
+                    control,
+                    exited: exited_rx,
+                })
+            }
+            Outcome::Exited(info) => {
+                let output = capture.finish(OUTPUT_GRACE).await;
+                Err(self.error(
+                    SpawnStep::HandshakePerform,
+                    format!(
+                        "The application process exited prematurely. It {}.",
+                        describe_exit(&info)
+                    ),
+                    output,
+                ))
+            }
+            Outcome::TimedOut => {
+                drop(guard);
+                let _ = tokio::time::timeout(REAP_GRACE, exited_rx).await;
+                let output = capture.finish(OUTPUT_GRACE).await;
+                Err(self.error(
+                    SpawnStep::HandshakePerform,
+                    format!(
+                        "The application process did not start listening on port {port} within \
+                         the start timeout of {:.1} seconds, so it was killed.",
+                        app.start_timeout.as_secs_f64()
+                    ),
+                    output,
+                ))
+            }
+        }
+    }
+}
+
+/// Owns the child: waits for it, kills the rest of its group, reports the exit.
+async fn reap(mut child: Child, control: Arc<GroupControl>, exited: oneshot::Sender<ExitInfo>) {
+    let info = match child.wait().await {
+        Ok(status) => exit_info(status),
+        Err(e) => ExitInfo::Unknown(e.to_string()),
+    };
+    control.leader_reaped();
+    tracing::debug!(pid = ?child.id(), exit = ?info, "app process reaped");
+    let _ = exited.send(info);
+}
+
+fn exit_info(status: ExitStatus) -> ExitInfo {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitInfo::Code(code),
+        (None, Some(sig)) => ExitInfo::Signal(sig),
+        (None, None) => ExitInfo::Unknown(status.to_string()),
+    }
+}
+
+fn describe_exit(info: &ExitInfo) -> String {
+    match info {
+        ExitInfo::Code(code) => format!("exited with code {code}"),
+        ExitInfo::Signal(sig) => {
+            let name = nix::sys::signal::Signal::try_from(*sig)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|_| sig.to_string());
+            format!("was killed by signal {name}")
+        }
+        ExitInfo::Unknown(why) => format!("exited in an unknown way ({why})"),
     }
 }

@@ -21,6 +21,14 @@ use tokio::sync::oneshot;
 
 use crate::app::AppSpec;
 
+pub mod direct;
+pub mod output;
+pub mod plan;
+pub mod readiness;
+pub mod unix;
+
+pub use direct::{DirectSpawner, SpawnerOptions};
+
 /// Group-unique process id, Passenger's `gupid`: stable name of one process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Gupid(pub String);
@@ -133,4 +141,3 @@ pub trait Spawner: Send + Sync + 'static {
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
 }
-pub mod direct;
