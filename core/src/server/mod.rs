@@ -78,7 +78,10 @@ enum BoundListener {
 impl Server {
     /// Binds every listening address of `config` with the default spawner.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
-        let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions::default()));
+        let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions {
+            user_switching: false,
+            ..SpawnerOptions::default()
+        }));
         Server::bind_with_spawner(config, spawner).await
     }
 

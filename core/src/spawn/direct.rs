@@ -86,6 +86,10 @@ pub struct SpawnerOptions {
     /// The instance directory; loaders will get unix sockets under `<dir>/apps.s`.
     /// Unused by generic and Node apps, which listen on TCP.
     pub instance_dir: Option<PathBuf>,
+    /// Whether a root core runs apps as the owner of their app root (Apache's and
+    /// nginx's default). Off for `passenger start`, as in Passenger Standalone: apps
+    /// run as the invoking user unless the app names a `user`.
+    pub user_switching: bool,
 }
 
 impl Default for SpawnerOptions {
@@ -94,6 +98,7 @@ impl Default for SpawnerOptions {
             default_user: "nobody".to_string(),
             default_group: None,
             instance_dir: None,
+            user_switching: true,
         }
     }
 }
@@ -203,6 +208,7 @@ impl Journey {
             &reference,
             &options.default_user,
             options.default_group.as_deref(),
+            options.user_switching,
         )
         .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
         self.user = run_as.describe();

@@ -121,7 +121,8 @@ fn group_name(gid: u32) -> String {
 
 /// Decides who a process of the app at `reference` runs as.
 ///
-/// Not root: the core's own identity, no switch. Root: `user`, else the owner of
+/// Not root, or root with `user_switching` off and no explicit `user`: the core's own
+/// identity, no switch (Passenger Standalone's default). Root: `user`, else the owner of
 /// `reference` (the app root or startup file); root or unknown becomes `default_user`.
 /// The group is `group`, else the user's primary group; gid 0 becomes `default_group`
 /// or the primary group of `default_user`.
@@ -131,9 +132,10 @@ pub fn resolve_run_as(
     reference: &Path,
     default_user: &str,
     default_group: Option<&str>,
+    user_switching: bool,
 ) -> Result<RunAs, UserError> {
     let euid = Uid::effective();
-    if !euid.is_root() {
+    if !euid.is_root() || (!user_switching && user.is_none()) {
         let gid = Gid::effective().as_raw();
         let user_name = match User::from_uid(euid) {
             Ok(Some(u)) => u.name,
