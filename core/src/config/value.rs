@@ -213,7 +213,8 @@ impl<'a> Resolver<'a> {
     /// An integer within `min..=max`.
     pub(crate) fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
         let (val, layer) = self.find(key)?;
-        let range = if max == i64::MAX {
+        // Type limits are not worth spelling out; "at least 0" reads better.
+        let range = if max >= i64::from(u32::MAX) {
             format!("an integer of at least {min}")
         } else {
             format!("an integer from {min} to {max}")
