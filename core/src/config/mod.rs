@@ -2,17 +2,25 @@
 //! multi-app TOML file to a validated [`ServerConfig`].
 //!
 //! Owns: defaults (Passenger Standalone's), the priority order (flags win over
-//! Passengerfile.json, which wins over defaults), app type detection, and validation
-//! that names the bad key and the file. It does not read anything after startup except
-//! when asked to reload.
-//! STUB: the contract; the body is being written.
+//! Passengerfile.json, which wins over defaults; in multi-app mode an `[[app]]` table
+//! wins over flags, which win over the file's top level), app type detection, and
+//! validation that names the bad key and the file. All problems are collected and
+//! reported together. It does not parse the command line (`cli` turns flags into
+//! [`StartOptions`]) and reads nothing after startup except when asked to [`reload`].
 
+mod build;
+mod keys;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppSpec;
+use crate::app::{AppSpec, SpawnMethod};
 
 /// Where the server accepts client connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,20 +46,203 @@ pub struct ServerConfig {
     pub pool_idle_time: Duration,
     /// Log level 0-7 (Passenger's scale: 3 = notice).
     pub log_level: u8,
-    /// Log file; `None` = stderr.
+    /// Log file; `None` = stderr. Defaults to `<dir>/passenger.<port>.log` when
+    /// daemonized (dir = the app dir, or the config file's dir).
     pub log_file: Option<PathBuf>,
-    /// PID file to write.
+    /// PID file to write. Defaults to [`default_pid_file`] of the app dir (single-app)
+    /// or the config file's dir (multi-app), as Passenger Standalone does.
     pub pid_file: Option<PathBuf>,
     /// Whether to detach into the background.
     pub daemonize: bool,
-    /// The config file, for reloads.
+    /// The config file, for reloads: the TOML file in multi-app mode, the app's
+    /// `Passengerfile.json` in single-app mode when it exists.
     pub config_file: Option<PathBuf>,
+    /// Where to create the instance directory; `None` = the default registry
+    /// (`$TMPDIR` or `/tmp`).
+    pub instance_registry_dir: Option<PathBuf>,
+    /// How long a graceful stop waits for requests and processes before killing.
+    pub shutdown_grace: Duration,
+    /// The server's default environment (`development` unless set); in single-app
+    /// mode, the app's.
+    pub environment: String,
+    /// The options this config was loaded from (paths made absolute), for [`reload`].
+    pub start_options: StartOptions,
+}
+
+/// What `passenger start` was asked for: every flag, unset unless given.
+///
+/// Defaults are applied by [`load`], not here, so that a flag that was not given does
+/// not override `Passengerfile.json`. Durations are whole seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// `APP_DIR`; default: the current directory.
+    pub app_dir: Option<PathBuf>,
+    /// `--config FILE`: the multi-app TOML file.
+    pub config_file: Option<PathBuf>,
+    /// `--address` (default 0.0.0.0).
+    pub address: Option<String>,
+    /// `--port` (default 3000).
+    pub port: Option<u16>,
+    /// `--socket`: listen on this unix socket instead of TCP.
+    pub socket: Option<PathBuf>,
+    /// `--environment` (default development).
+    pub environment: Option<String>,
+    /// `--max-pool-size` (default 6).
+    pub max_pool_size: Option<u32>,
+    /// `--min-instances` (default 1).
+    pub min_instances: Option<u32>,
+    /// `--max-instances-per-app` (default 0 = no limit).
+    pub max_instances_per_app: Option<u32>,
+    /// `--pool-idle-time` seconds (default 300).
+    pub pool_idle_time: Option<u64>,
+    /// `--max-requests` (default 0 = never).
+    pub max_requests: Option<u64>,
+    /// `--max-request-queue-size` (default 100).
+    pub max_request_queue_size: Option<u32>,
+    /// `--stat-throttle-rate` seconds (default 10).
+    pub stat_throttle_rate: Option<u64>,
+    /// `--start-timeout` seconds (default 90).
+    pub start_timeout: Option<u64>,
+    /// `--force-max-concurrent-requests-per-process`.
+    pub force_max_concurrent_requests_per_process: Option<u32>,
+    /// `--app-type`: ruby/rack, python/wsgi, nodejs/node or generic.
+    pub app_type: Option<String>,
+    /// `--startup-file`, relative to the app root.
+    pub startup_file: Option<PathBuf>,
+    /// `--app-start-command`: makes the app generic unless `app_type` says otherwise.
+    pub app_start_command: Option<String>,
+    /// `--restart-dir`, relative to the app root (default `tmp`).
+    pub restart_dir: Option<PathBuf>,
+    /// `--log-level` 0-7 (default 3).
+    pub log_level: Option<u8>,
+    /// `--log-file`.
+    pub log_file: Option<PathBuf>,
+    /// `--friendly-error-pages` / `--no-friendly-error-pages` (default: on in development).
+    pub friendly_error_pages: Option<bool>,
+    /// `--envvar NAME=VALUE`, in order.
+    pub envvars: Vec<(String, String)>,
+    /// `--daemonize`; `false` means "not given" (Passengerfile.json may still set it).
+    pub daemonize: bool,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--instance-registry-dir`.
+    pub instance_registry_dir: Option<PathBuf>,
+    /// `--spawn-method` (default smart for Ruby, direct otherwise).
+    pub spawn_method: Option<SpawnMethod>,
+    /// `--max-preloader-idle-time` seconds (default 300).
+    pub max_preloader_idle_time: Option<u64>,
+    /// `--user`: the user to run apps as (only when running as root).
+    pub user: Option<String>,
+    /// `--ruby` interpreter (default ruby).
+    pub ruby: Option<String>,
+    /// `--python` interpreter (default python3).
+    pub python: Option<String>,
+    /// `--nodejs` interpreter (default node).
+    pub nodejs: Option<String>,
+    /// `--shutdown-timeout` seconds (default 60).
+    pub shutdown_timeout: Option<u64>,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The flag (`--port`) or key and file (`` `port` in /app/Passengerfile.json ``);
+    /// `None` when the problem is not about one setting.
+    pub location: Option<String>,
+    /// What is wrong, e.g. `must be an integer from 0 to 7, got 9`.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(location) => write!(f, "{location}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
 }
 
 /// Errors of configuration loading.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Placeholder until the loader lands.
-    #[error("configuration loading is not implemented")]
-    NotImplemented,
+    /// The current directory (the default app dir, the base of relative flags) is unknown.
+    #[error("cannot determine the current directory: {0}")]
+    CurrentDir(#[source] std::io::Error),
+    /// `Passengerfile.json` or the TOML file exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `Passengerfile.json` is not valid JSON.
+    #[error("{} is not valid JSON: {source}", path.display())]
+    ParseJson {
+        /// The file.
+        path: PathBuf,
+        /// The parse error (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The multi-app config file is not valid TOML.
+    #[error("{} is not valid TOML: {source}", path.display())]
+    ParseToml {
+        /// The file.
+        path: PathBuf,
+        /// The parse error (with line and column).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// Settings are missing, unknown, unsupported or out of range; all of them listed.
+    #[error("{}", invalid_message(problems))]
+    Invalid {
+        /// Every problem found, in file order.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn invalid_message(problems: &[ConfigProblem]) -> String {
+    match problems {
+        [one] => format!("invalid configuration: {one}"),
+        many => {
+            let mut out = format!("invalid configuration ({} problems):", many.len());
+            for problem in many {
+                out.push_str("\n  - ");
+                out.push_str(&problem.to_string());
+            }
+            out
+        }
+    }
+}
+
+/// Loads and validates the configuration for `passenger start`.
+///
+/// Single-app mode (no `config_file`): the app in `app_dir` (default: the current
+/// directory), its `Passengerfile.json` merged under the flags. Multi-app mode: the
+/// TOML file's `[[app]]` tables. Relative paths in flags are relative to the current
+/// directory.
+pub fn load(opts: &StartOptions) -> Result<ServerConfig, ConfigError> {
+    let cwd = std::env::current_dir().map_err(ConfigError::CurrentDir)?;
+    build::load(opts, &cwd)
+}
+
+/// Loads the configuration again from the same sources (flags as given at startup,
+/// the same `Passengerfile.json` or TOML file), e.g. on SIGHUP. Server-wide settings
+/// that cannot change while running (listen addresses) are the caller's to compare.
+pub fn reload(config: &ServerConfig) -> Result<ServerConfig, ConfigError> {
+    // Every path in start_options is absolute, so the current directory no longer matters.
+    build::load(&config.start_options, Path::new("/"))
+}
+
+/// The PID file Passenger Standalone uses for a server on `port` started in `dir`:
+/// `<dir>/passenger.<port>.pid`; `passenger stop --port` looks there too.
+pub fn default_pid_file(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("passenger.{port}.pid"))
+}
+
+/// The log file Passenger Standalone uses when daemonized: `<dir>/passenger.<port>.log`.
+pub fn default_log_file(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("passenger.{port}.log"))
 }

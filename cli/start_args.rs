@@ -1,0 +1,434 @@
+//! The flags of `passenger start`, with Passenger Standalone's names and help texts.
+//!
+//! Owns parsing the command line into [`StartArgs`] and handing it to core as
+//! [`StartOptions`]. It applies no defaults: a flag that was not given stays `None`,
+//! so `Passengerfile.json` can set it; `passenger_core::config::load` applies the
+//! defaults the help texts state, and validates everything.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, ValueEnum};
+use passenger_core::app::SpawnMethod;
+use passenger_core::config::StartOptions;
+
+/// Start the server in the foreground (or daemonized with -d) and serve one or more
+/// web applications.
+#[derive(Args, Debug, Clone)]
+pub struct StartArgs {
+    /// The app directory. Default: the current directory
+    #[arg(value_name = "APP_DIR")]
+    pub app_dir: Option<PathBuf>,
+
+    /// Serve the apps listed in this TOML file instead of APP_DIR
+    #[arg(long = "config", value_name = "FILE", help_heading = "Server options")]
+    pub config: Option<PathBuf>,
+
+    /// Bind to the given address. Default: 0.0.0.0
+    #[arg(
+        short = 'a',
+        long,
+        value_name = "HOST",
+        help_heading = "Server options"
+    )]
+    pub address: Option<String>,
+
+    /// Use the given port number. Default: 3000
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "NUMBER",
+        help_heading = "Server options"
+    )]
+    pub port: Option<u16>,
+
+    /// Bind to Unix domain socket instead of TCP socket
+    #[arg(
+        short = 'S',
+        long,
+        value_name = "FILE",
+        help_heading = "Server options"
+    )]
+    pub socket: Option<PathBuf>,
+
+    /// Daemonize into the background
+    #[arg(short = 'd', long, help_heading = "Server options")]
+    pub daemonize: bool,
+
+    /// User to run apps as. Ignored unless running as root
+    #[arg(long, value_name = "USERNAME", help_heading = "Server options")]
+    pub user: Option<String>,
+
+    /// Where to store the PID file. Default: passenger.<port>.pid in the app directory
+    #[arg(long, value_name = "PATH", help_heading = "Server options")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Use the given instance registry directory. Default: $TMPDIR or /tmp
+    #[arg(long, value_name = "PATH", help_heading = "Server options")]
+    pub instance_registry_dir: Option<PathBuf>,
+
+    /// Seconds a graceful stop waits for requests and app processes before killing
+    /// them. Default: 60
+    #[arg(long, value_name = "SECONDS", help_heading = "Server options")]
+    pub shutdown_timeout: Option<u64>,
+
+    /// Web framework environment. Default: development
+    #[arg(
+        short = 'e',
+        long,
+        value_name = "NAME",
+        help_heading = "Application loading options"
+    )]
+    pub environment: Option<String>,
+
+    /// Executable to use for Ruby apps. Default: ruby
+    #[arg(
+        long,
+        value_name = "FILENAME",
+        help_heading = "Application loading options"
+    )]
+    pub ruby: Option<String>,
+
+    /// Executable to use for Python apps. Default: python3
+    #[arg(
+        long,
+        value_name = "FILENAME",
+        help_heading = "Application loading options"
+    )]
+    pub python: Option<String>,
+
+    /// Executable to use for Node.js apps. Default: node
+    #[arg(
+        long,
+        value_name = "FILENAME",
+        help_heading = "Application loading options"
+    )]
+    pub nodejs: Option<String>,
+
+    /// Force the app to be detected as the given type. Default: autodetect from
+    /// config.ru, passenger_wsgi.py, app.js
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = ["ruby", "rack", "python", "wsgi", "nodejs", "node", "generic"],
+        help_heading = "Application loading options"
+    )]
+    pub app_type: Option<String>,
+
+    /// Force the given startup file to be used (relative to the app directory)
+    #[arg(
+        long,
+        value_name = "FILENAME",
+        help_heading = "Application loading options"
+    )]
+    pub startup_file: Option<PathBuf>,
+
+    /// Command that starts the app, which must listen on $PORT; makes the app a
+    /// generic app unless --app-type says otherwise
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        help_heading = "Application loading options"
+    )]
+    pub app_start_command: Option<String>,
+
+    /// The spawn method to use. Default: smart for Ruby apps, direct otherwise
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_enum,
+        help_heading = "Application loading options"
+    )]
+    pub spawn_method: Option<SpawnMethodArg>,
+
+    /// Directory with restart.txt, relative to the app directory. Default: tmp
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "Application loading options"
+    )]
+    pub restart_dir: Option<PathBuf>,
+
+    /// Pass an environment variable to the app; may be given more than once
+    #[arg(
+        long = "envvar",
+        value_name = "NAME=VALUE",
+        value_parser = parse_envvar,
+        action = ArgAction::Append,
+        help_heading = "Application loading options"
+    )]
+    pub envvars: Vec<(String, String)>,
+
+    /// Turn on friendly error pages. Default: on in the development environment
+    #[arg(
+        long,
+        overrides_with = "no_friendly_error_pages",
+        help_heading = "Application loading options"
+    )]
+    pub friendly_error_pages: bool,
+
+    /// Turn off friendly error pages
+    #[arg(
+        long,
+        overrides_with = "friendly_error_pages",
+        help_heading = "Application loading options"
+    )]
+    pub no_friendly_error_pages: bool,
+
+    /// Maximum number of application processes. Default: 6
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Process management options"
+    )]
+    pub max_pool_size: Option<u32>,
+
+    /// Minimum number of processes per application. Default: 1
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Process management options"
+    )]
+    pub min_instances: Option<u32>,
+
+    /// Maximum number of processes per application. Default: 0 (no limit)
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Process management options"
+    )]
+    pub max_instances_per_app: Option<u32>,
+
+    /// Maximum time that processes may be idle, in seconds. Default: 300
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Process management options"
+    )]
+    pub pool_idle_time: Option<u64>,
+
+    /// Maximum time that preloader processes may be idle, in seconds; 0 means they
+    /// never time out. Default: 300
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Process management options"
+    )]
+    pub max_preloader_idle_time: Option<u64>,
+
+    /// Force Passenger to believe that an application process can handle the given
+    /// number of concurrent requests
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Process management options"
+    )]
+    pub force_max_concurrent_requests_per_process: Option<u32>,
+
+    /// The maximum time an application process may take to start up, in seconds.
+    /// Default: 90
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Process management options"
+    )]
+    pub start_timeout: Option<u64>,
+
+    /// Restart application processes that have handled the given number of
+    /// requests. Default: 0 (never)
+    #[arg(long, value_name = "NUMBER", help_heading = "Request handling options")]
+    pub max_requests: Option<u64>,
+
+    /// Specify the request queue size; 0 means unlimited. Default: 100
+    #[arg(long, value_name = "NUMBER", help_heading = "Request handling options")]
+    pub max_request_queue_size: Option<u32>,
+
+    /// Check restart.txt at most once per this many seconds. Default: 10
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Request handling options"
+    )]
+    pub stat_throttle_rate: Option<u64>,
+
+    /// Log level to use, 0 (crit) to 7 (debug2). Default: 3
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Logging & debugging options"
+    )]
+    pub log_level: Option<u8>,
+
+    /// Where to write log messages. Default: console, or passenger.<port>.log in the
+    /// app directory when daemonized
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "Logging & debugging options"
+    )]
+    pub log_file: Option<PathBuf>,
+}
+
+/// `--spawn-method` values.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnMethodArg {
+    /// Load the app once in a preloader and fork processes from it (Ruby only).
+    Smart,
+    /// Load the app from scratch in every process.
+    Direct,
+}
+
+impl StartArgs {
+    /// The flags as core's [`StartOptions`]; flags not given stay unset.
+    pub fn to_options(&self) -> StartOptions {
+        let friendly_error_pages = if self.friendly_error_pages {
+            Some(true)
+        } else if self.no_friendly_error_pages {
+            Some(false)
+        } else {
+            None
+        };
+        StartOptions {
+            app_dir: self.app_dir.clone(),
+            config_file: self.config.clone(),
+            address: self.address.clone(),
+            port: self.port,
+            socket: self.socket.clone(),
+            environment: self.environment.clone(),
+            max_pool_size: self.max_pool_size,
+            min_instances: self.min_instances,
+            max_instances_per_app: self.max_instances_per_app,
+            pool_idle_time: self.pool_idle_time,
+            max_requests: self.max_requests,
+            max_request_queue_size: self.max_request_queue_size,
+            stat_throttle_rate: self.stat_throttle_rate,
+            start_timeout: self.start_timeout,
+            force_max_concurrent_requests_per_process: self
+                .force_max_concurrent_requests_per_process,
+            app_type: self.app_type.clone(),
+            startup_file: self.startup_file.clone(),
+            app_start_command: self.app_start_command.clone(),
+            restart_dir: self.restart_dir.clone(),
+            log_level: self.log_level,
+            log_file: self.log_file.clone(),
+            friendly_error_pages,
+            envvars: self.envvars.clone(),
+            daemonize: self.daemonize,
+            pid_file: self.pid_file.clone(),
+            instance_registry_dir: self.instance_registry_dir.clone(),
+            spawn_method: self.spawn_method.map(|m| match m {
+                SpawnMethodArg::Smart => SpawnMethod::Smart,
+                SpawnMethodArg::Direct => SpawnMethod::Direct,
+            }),
+            max_preloader_idle_time: self.max_preloader_idle_time,
+            user: self.user.clone(),
+            ruby: self.ruby.clone(),
+            python: self.python.clone(),
+            nodejs: self.nodejs.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+/// `NAME=VALUE`, split at the first `=`; the value may be empty or contain `=`.
+fn parse_envvar(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {arg:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        start: StartArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<StartOptions, clap::Error> {
+        let argv = std::iter::once("start").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.start.to_options())
+    }
+
+    #[test]
+    fn no_flags_means_nothing_set() {
+        let opts = parse(&[]).expect("parses");
+        assert_eq!(opts, StartOptions::default());
+    }
+
+    #[test]
+    fn flags_map_to_options() {
+        let opts = parse(&[
+            "site",
+            "-p",
+            "4000",
+            "-a",
+            "127.0.0.1",
+            "-e",
+            "production",
+            "-d",
+            "--envvar",
+            "A=1=2",
+            "--envvar",
+            "B=",
+            "--spawn-method",
+            "direct",
+            "--no-friendly-error-pages",
+            "--log-level",
+            "5",
+            "--app-type",
+            "node",
+        ])
+        .expect("parses");
+        assert_eq!(opts.app_dir, Some(PathBuf::from("site")));
+        assert_eq!(opts.port, Some(4000));
+        assert_eq!(opts.address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(opts.environment.as_deref(), Some("production"));
+        assert!(opts.daemonize);
+        assert_eq!(
+            opts.envvars,
+            vec![("A".into(), "1=2".into()), ("B".into(), String::new())]
+        );
+        assert_eq!(opts.spawn_method, Some(SpawnMethod::Direct));
+        assert_eq!(opts.friendly_error_pages, Some(false));
+        assert_eq!(opts.log_level, Some(5));
+        assert_eq!(opts.app_type.as_deref(), Some("node"));
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        assert!(parse(&["--envvar", "NOEQUALS"]).is_err());
+        assert!(parse(&["--port", "70000"]).is_err());
+        assert!(parse(&["--app-type", "cobol"]).is_err());
+    }
+
+    #[test]
+    fn help_states_defaults_in_passengers_style() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        command.clone().debug_assert();
+        let help = command.render_help().to_string();
+        for expected in [
+            "-S, --socket <FILE>",
+            "Use the given port number. Default: 3000",
+            "Web framework environment. Default: development",
+            "Maximum number of application processes. Default: 6",
+            "Log level to use, 0 (crit) to 7 (debug2). Default: 3",
+        ] {
+            assert!(
+                help.contains(expected),
+                "missing {expected:?} in help:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn last_friendly_error_pages_flag_wins() {
+        let opts = parse(&["--no-friendly-error-pages", "--friendly-error-pages"]).expect("ok");
+        assert_eq!(opts.friendly_error_pages, Some(true));
+    }
+}

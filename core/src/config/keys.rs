@@ -1,0 +1,170 @@
+//! The keys each configuration source accepts, and the check that rejects the rest.
+//!
+//! Owns the key lists (server-wide, per-app, `[[app]]`-only) and the list of Passenger
+//! Standalone options that passenger-rs knows about but does not support. It does not
+//! interpret values: `build` does.
+
+use super::value::Origin;
+use super::ConfigProblem;
+
+/// Server-wide keys: flags, the top level of the TOML file, `Passengerfile.json`.
+pub(crate) const SERVER_KEYS: &[&str] = &[
+    "address",
+    "port",
+    "socket",
+    "max_pool_size",
+    "pool_idle_time",
+    "log_level",
+    "log_file",
+    "pid_file",
+    "instance_registry_dir",
+    "daemonize",
+    "shutdown_timeout",
+];
+
+/// Per-app keys; at the top level of the TOML file they are defaults for every app.
+/// `env` is `envvars` in `Passengerfile.json` and `--envvar` on the command line.
+pub(crate) const APP_KEYS: &[&str] = &[
+    "environment",
+    "min_instances",
+    "max_instances_per_app",
+    "max_requests",
+    "max_request_queue_size",
+    "stat_throttle_rate",
+    "start_timeout",
+    "force_max_concurrent_requests_per_process",
+    "app_type",
+    "startup_file",
+    "app_start_command",
+    "restart_dir",
+    "friendly_error_pages",
+    "spawn_method",
+    "max_preloader_idle_time",
+    "user",
+    "ruby",
+    "python",
+    "nodejs",
+    "env",
+];
+
+/// Keys only an `[[app]]` table has.
+pub(crate) const APP_TABLE_KEYS: &[&str] = &["root", "name", "server_names", "base_uri"];
+
+/// Passenger Standalone options (flags and `Passengerfile.json` keys) that
+/// passenger-rs does not implement. They are rejected by name rather than reported
+/// as unknown, so a `Passengerfile.json` written for Passenger gets a clear answer.
+const UNSUPPORTED: &[&str] = &[
+    "engine",
+    "nginx_version",
+    "nginx_bin",
+    "nginx_config_template",
+    "nginx_tarball",
+    "ssl",
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_certificate_chain",
+    "ssl_port",
+    "static_files_dir",
+    "socket_backlog",
+    "data_buffer_dir",
+    "core_file_descriptor_ulimit",
+    "app_file_descriptor_ulimit",
+    "sticky_sessions",
+    "sticky_sessions_cookie_name",
+    "sticky_sessions_cookie_attributes",
+    "turbocaching",
+    "vary_turbocache_by_cookie",
+    "unlimited_concurrency_path",
+    "app_supports_kuria_protocol",
+    "load_shell_envvars",
+    "preload_bundler",
+    "rackup",
+    "meteor_app_settings",
+    "concurrency_model",
+    "thread_count",
+    "rolling_restarts",
+    "resist_deployment_errors",
+    "memory_limit",
+    "max_request_time",
+    "max_request_queue_time",
+    "debugger",
+    "union_station_key",
+    "polling_interval",
+    "abort_websockets_on_process_shutdown",
+    "custom_error_page",
+    "disable_security_update_check",
+    "security_update_check_proxy",
+    "disable_anonymous_telemetry",
+    "anonymous_telemetry_proxy",
+    "admin_panel_url",
+    "admin_panel_auth_type",
+    "admin_panel_username",
+    "admin_panel_password",
+    "ctls",
+    "dump_config_manifest",
+    "direct_instance_request_address",
+    "app_log_file",
+    "auto",
+    "envvars_file",
+    "runtime_check_only",
+    "dont_install_runtime",
+    "dont_compile_runtime",
+    "binaries_url_root",
+];
+
+/// Reports every key of `keys` that is not in `allowed`. `server_only` are keys that
+/// are valid elsewhere in the same file but not here (server keys in `[[app]]`).
+pub(crate) fn check_keys<'k>(
+    origin: &Origin,
+    keys: impl Iterator<Item = &'k String>,
+    allowed: &[&[&str]],
+    server_only: &[&str],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for key in keys {
+        if allowed.iter().any(|list| list.contains(&key.as_str())) {
+            continue;
+        }
+        let message = if server_only.contains(&key.as_str()) {
+            "is a server-wide setting; set it at the top level of the file".to_string()
+        } else if UNSUPPORTED.contains(&key.as_str()) {
+            "is a Passenger Standalone option that passenger-rs does not support; remove it"
+                .to_string()
+        } else {
+            match suggestion(key, allowed) {
+                Some(near) => format!("unknown key (did you mean `{near}`?)"),
+                None => "unknown key".to_string(),
+            }
+        };
+        problems.push(ConfigProblem {
+            location: Some(origin.locate(key)),
+            message,
+        });
+    }
+}
+
+/// The allowed key closest to `key`, if it is close enough to be a typo.
+fn suggestion<'a>(key: &str, allowed: &[&[&'a str]]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .flat_map(|list| list.iter().copied())
+        .map(|candidate| (edit_distance(key, candidate), candidate))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

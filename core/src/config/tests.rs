@@ -1,0 +1,537 @@
+//! Tests of configuration loading: defaults, priority, validation messages, multi-app
+//! routing keys, type detection and reload. Every test works in its own temp dir and
+//! passes the "current directory" explicitly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::*;
+use crate::app::AppType;
+
+/// A temp dir holding `files` (path, contents); parent directories are created.
+fn dir_with(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().expect("invariant: temp dir can be created");
+    for (path, contents) in files {
+        let full = dir.path().join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("invariant: test dirs can be created");
+        }
+        std::fs::write(full, contents).expect("invariant: test files can be written");
+    }
+    dir
+}
+
+fn single(dir: &Path) -> StartOptions {
+    StartOptions {
+        app_dir: Some(dir.to_path_buf()),
+        ..StartOptions::default()
+    }
+}
+
+fn load_in(opts: &StartOptions, cwd: &Path) -> Result<ServerConfig, ConfigError> {
+    build::load(opts, cwd)
+}
+
+/// The problems of an `Invalid` error, as displayed.
+fn problems(result: Result<ServerConfig, ConfigError>) -> Vec<String> {
+    match result {
+        Err(ConfigError::Invalid { problems }) => problems.iter().map(|p| p.to_string()).collect(),
+        Err(other) => panic!("expected Invalid, got {other}"),
+        Ok(config) => panic!("expected Invalid, got a config: {config:?}"),
+    }
+}
+
+fn tcp(addr: &str) -> ListenAddr {
+    ListenAddr::Tcp(addr.parse::<SocketAddr>().expect("invariant: test address"))
+}
+
+#[test]
+fn single_app_defaults_are_passenger_standalone_defaults() {
+    let dir = dir_with(&[("config.ru", "run App")]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    let root = dir.path().to_path_buf();
+
+    assert_eq!(config.listen, vec![tcp("0.0.0.0:3000")]);
+    assert!(!config.multi_app);
+    assert_eq!(config.max_pool_size, 6);
+    assert_eq!(config.pool_idle_time, Duration::from_secs(300));
+    assert_eq!(config.log_level, 3);
+    assert_eq!(config.log_file, None);
+    assert_eq!(config.pid_file, Some(root.join("passenger.3000.pid")));
+    assert!(!config.daemonize);
+    assert_eq!(config.config_file, None);
+    assert_eq!(config.instance_registry_dir, None);
+    assert_eq!(config.shutdown_grace, Duration::from_secs(60));
+    assert_eq!(config.environment, "development");
+
+    assert_eq!(config.apps.len(), 1);
+    let app = &config.apps[0];
+    assert_eq!(app.name, root.display().to_string());
+    assert_eq!(app.app_root, root);
+    assert_eq!(app.app_type, AppType::Ruby);
+    assert_eq!(app.startup_file, Some(root.join("config.ru")));
+    assert_eq!(app.restart_dir, root.join("tmp"));
+    assert_eq!(app.environment, "development");
+    assert!(app.friendly_error_pages);
+    assert_eq!(app.base_uri, None);
+    assert!(app.server_names.is_empty());
+    assert_eq!(app.min_instances, 1);
+    assert_eq!(app.max_instances, 0);
+    assert_eq!(app.max_requests, 0);
+    assert_eq!(app.max_request_queue_size, 100);
+    assert_eq!(app.start_timeout, Duration::from_secs(90));
+    assert_eq!(app.stat_throttle_rate, Duration::from_secs(10));
+    assert_eq!(app.spawn_method, SpawnMethod::Smart);
+    assert_eq!(app.force_max_concurrent_requests_per_process, None);
+}
+
+#[test]
+fn app_dir_defaults_to_cwd_and_relative_paths_become_absolute() {
+    let dir = dir_with(&[("site/app.js", ""), ("site/tmp2/.keep", "")]);
+    let opts = StartOptions {
+        restart_dir: Some(PathBuf::from("tmp2")),
+        log_file: Some(PathBuf::from("logs/p.log")),
+        ..StartOptions::default()
+    };
+    let cwd = dir.path().join("site");
+    let config = load_in(&opts, &cwd).expect("loads");
+    let app = &config.apps[0];
+    assert_eq!(app.app_root, cwd);
+    assert_eq!(app.app_type, AppType::Node);
+    assert_eq!(app.spawn_method, SpawnMethod::Direct);
+    assert_eq!(app.restart_dir, cwd.join("tmp2"));
+    assert_eq!(config.log_file, Some(cwd.join("logs/p.log")));
+
+    let relative = StartOptions {
+        app_dir: Some(PathBuf::from("./site/../site")),
+        ..StartOptions::default()
+    };
+    let config = load_in(&relative, dir.path()).expect("loads");
+    assert_eq!(config.apps[0].app_root, cwd);
+}
+
+#[test]
+fn passengerfile_is_merged_and_flags_win() {
+    let dir = dir_with(&[
+        ("passenger_wsgi.py", ""),
+        (
+            "Passengerfile.json",
+            r#"{"port": 4000, "environment": "production", "max_pool_size": 3,
+                "envvars": {"A": "1", "B": "2"}, "min_instances": 2, "daemonize": true}"#,
+        ),
+    ]);
+    let mut opts = single(dir.path());
+    opts.port = Some(5000);
+    opts.min_instances = Some(4);
+    opts.envvars = vec![("B".into(), "3".into()), ("C".into(), "4".into())];
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    let root = dir.path();
+
+    assert_eq!(config.listen, vec![tcp("0.0.0.0:5000")]);
+    assert_eq!(config.max_pool_size, 3);
+    assert!(config.daemonize);
+    assert_eq!(config.log_file, Some(root.join("passenger.5000.log")));
+    assert_eq!(config.pid_file, Some(root.join("passenger.5000.pid")));
+    assert_eq!(config.config_file, Some(root.join("Passengerfile.json")));
+    let app = &config.apps[0];
+    assert_eq!(app.app_type, AppType::Python);
+    assert_eq!(app.environment, "production");
+    assert!(!app.friendly_error_pages, "off outside development");
+    assert_eq!(app.min_instances, 4);
+    let env: Vec<(&str, &str)> = app
+        .env_vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(env, vec![("A", "1"), ("B", "3"), ("C", "4")]);
+}
+
+#[test]
+fn unknown_and_unsupported_passengerfile_keys_name_the_key_and_file() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"max_pool_sise": 3, "engine": "nginx", "frobnicate": 1}"#,
+        ),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let found = problems(load_in(&single(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found.contains(&format!(
+        "`max_pool_sise` in {file}: unknown key (did you mean `max_pool_size`?)"
+    )));
+    assert!(found.contains(&format!("`frobnicate` in {file}: unknown key")));
+    assert!(found
+        .iter()
+        .any(|p| p.starts_with(&format!("`engine` in {file}:")) && p.contains("not support")));
+}
+
+#[test]
+fn bad_values_are_all_reported_with_key_and_file() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"port": 70000, "log_level": 9, "friendly_error_pages": "yes",
+                "pool_idle_time": -1, "spawn_method": "fork"}"#,
+        ),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let found = problems(load_in(&single(dir.path()), Path::new("/")));
+    let expected = [
+        format!("`port` in {file}: must be an integer from 0 to 65535, got 70000"),
+        format!("`log_level` in {file}: must be an integer from 0 to 7, got 9"),
+        format!("`friendly_error_pages` in {file}: must be true or false, got a string \"yes\""),
+        format!("`pool_idle_time` in {file}: must be an integer of at least 0, got -1"),
+        format!("`spawn_method` in {file}: must be one of smart, direct, got \"fork\""),
+    ];
+    for e in &expected {
+        assert!(found.contains(e), "missing {e:?} in {found:?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:?}");
+}
+
+#[test]
+fn bad_flag_values_name_the_flag() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.log_level = Some(8);
+    opts.max_pool_size = Some(0);
+    opts.envvars = vec![(String::new(), "x".into())];
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert!(found.contains(&"--log-level: must be an integer from 0 to 7, got 8".to_string()));
+    assert!(found.contains(&"--max-pool-size: must be an integer of at least 1, got 0".to_string()));
+    assert!(
+        found.iter().any(|p| p.starts_with("--envvar: ")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn invalid_json_is_a_parse_error_naming_the_file() {
+    let dir = dir_with(&[("config.ru", ""), ("Passengerfile.json", "{\"port\": ")]);
+    match load_in(&single(dir.path()), Path::new("/")) {
+        Err(e @ ConfigError::ParseJson { .. }) => {
+            assert!(e
+                .to_string()
+                .contains("Passengerfile.json is not valid JSON"))
+        }
+        other => panic!("expected ParseJson, got {other:?}"),
+    }
+}
+
+#[test]
+fn app_type_detection_order_and_explicit_types() {
+    let cases: &[(&[&str], AppType)] = &[
+        (&["config.ru", "passenger_wsgi.py", "app.js"], AppType::Ruby),
+        (&["passenger_wsgi.py", "app.js"], AppType::Python),
+        (&["app.js"], AppType::Node),
+    ];
+    for (files, expected) in cases {
+        let entries: Vec<(&str, &str)> = files.iter().map(|f| (*f, "")).collect();
+        let dir = dir_with(&entries);
+        let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+        assert_eq!(&config.apps[0].app_type, expected, "files {files:?}");
+    }
+
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.app_start_command = Some("./server --port $PORT".into());
+    let app = &load_in(&opts, Path::new("/")).expect("loads").apps[0];
+    assert_eq!(
+        app.app_type,
+        AppType::Generic {
+            start_command: "./server --port $PORT".into()
+        }
+    );
+    assert_eq!(app.startup_file, None);
+
+    let mut opts = single(dir.path());
+    opts.app_type = Some("wsgi".into());
+    opts.startup_file = Some("main.py".into());
+    let app = &load_in(&opts, Path::new("/")).expect("loads").apps[0];
+    assert_eq!(app.app_type, AppType::Python);
+    assert_eq!(app.startup_file, Some(dir.path().join("main.py")));
+
+    let mut opts = single(dir.path());
+    opts.app_type = Some("generic".into());
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("--app-type: generic apps need app_start_command"));
+}
+
+#[test]
+fn undetectable_app_is_an_error_saying_what_was_looked_for() {
+    let dir = dir_with(&[("index.html", "")]);
+    let found = problems(load_in(&single(dir.path()), Path::new("/")));
+    assert_eq!(
+        found,
+        vec![format!(
+            "APP_DIR: could not detect the app type of {}: looked for config.ru, \
+             passenger_wsgi.py and app.js; or set app_start_command",
+            dir.path().display()
+        )]
+    );
+}
+
+const MULTI: &str = r#"
+address = "127.0.0.1"
+port = 8000
+max_pool_size = 10
+environment = "production"
+min_instances = 0
+
+[env]
+SHARED = "top"
+
+[[app]]
+root = "blog"
+server_names = ["Example.com", "www.example.com"]
+base_uri = "/blog"
+min_instances = 3
+env = { SHARED = "blog", ONLY_BLOG = 1 }
+
+[[app]]
+root = "apps/api"
+name = "api"
+server_names = ["example.com"]
+environment = "staging"
+app_type = "generic"
+app_start_command = "./api --port $PORT"
+restart_dir = "/var/restart"
+
+[[app]]
+root = "blog"
+name = "catch-all"
+base_uri = "/"
+"#;
+
+fn multi_dir(toml_text: &str) -> TempDir {
+    dir_with(&[
+        ("passenger.toml", toml_text),
+        ("blog/config.ru", ""),
+        ("apps/api/README", ""),
+    ])
+}
+
+fn multi(dir: &Path) -> StartOptions {
+    StartOptions {
+        config_file: Some(dir.join("passenger.toml")),
+        ..StartOptions::default()
+    }
+}
+
+#[test]
+fn multi_app_toml_routes_and_defaults() {
+    let dir = multi_dir(MULTI);
+    let root = dir.path();
+    let config = load_in(&multi(root), Path::new("/")).expect("loads");
+
+    assert!(config.multi_app);
+    assert_eq!(config.listen, vec![tcp("127.0.0.1:8000")]);
+    assert_eq!(config.max_pool_size, 10);
+    assert_eq!(config.environment, "production");
+    assert_eq!(config.config_file, Some(root.join("passenger.toml")));
+    assert_eq!(config.pid_file, Some(root.join("passenger.8000.pid")));
+    assert_eq!(config.apps.len(), 3);
+
+    let blog = &config.apps[0];
+    assert_eq!(blog.app_root, root.join("blog"));
+    assert_eq!(
+        blog.name,
+        format!("{} (production)", root.join("blog").display())
+    );
+    assert_eq!(blog.server_names, vec!["example.com", "www.example.com"]);
+    assert_eq!(blog.base_uri.as_deref(), Some("/blog"));
+    assert_eq!(blog.min_instances, 3);
+    assert_eq!(blog.app_type, AppType::Ruby);
+    assert!(!blog.friendly_error_pages);
+    assert_eq!(
+        blog.env_vars,
+        vec![
+            ("SHARED".to_string(), "blog".to_string()),
+            ("ONLY_BLOG".to_string(), "1".to_string())
+        ]
+    );
+
+    let api = &config.apps[1];
+    assert_eq!(api.name, "api");
+    assert_eq!(api.environment, "staging");
+    assert_eq!(api.min_instances, 0, "top-level default applies");
+    assert_eq!(api.restart_dir, PathBuf::from("/var/restart"));
+    assert_eq!(
+        api.app_type,
+        AppType::Generic {
+            start_command: "./api --port $PORT".into()
+        }
+    );
+    assert_eq!(api.env_vars, vec![("SHARED".into(), "top".into())]);
+
+    let catch_all = &config.apps[2];
+    assert_eq!(catch_all.base_uri, None, "\"/\" means no base URI");
+    assert!(catch_all.server_names.is_empty());
+}
+
+#[test]
+fn flags_override_the_files_globals_but_not_app_tables() {
+    let dir = multi_dir(MULTI);
+    let mut opts = multi(dir.path());
+    opts.port = Some(9000);
+    opts.min_instances = Some(2);
+    opts.environment = Some("development".into());
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    assert_eq!(config.listen, vec![tcp("127.0.0.1:9000")]);
+    assert_eq!(config.environment, "development");
+    assert_eq!(config.apps[0].min_instances, 3, "[[app]] key wins");
+    assert_eq!(config.apps[1].min_instances, 2, "flag beats top level");
+    assert_eq!(config.apps[1].environment, "staging");
+    assert_eq!(config.apps[2].environment, "development");
+}
+
+#[test]
+fn duplicate_routes_and_group_names_are_errors() {
+    let text = r#"
+[[app]]
+root = "blog"
+server_names = ["a.test", "b.test"]
+base_uri = "/x"
+
+[[app]]
+root = "blog"
+server_names = ["B.test"]
+base_uri = "/x"
+"#;
+    let dir = multi_dir(text);
+    let file = dir.path().join("passenger.toml").display().to_string();
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with(&format!("[[app]] #2 in {file}: app group name")));
+    assert!(found[0].contains("also used by [[app]] #1"));
+    assert!(found[1].starts_with(&format!(
+        "[[app]] #2 in {file}: routes b.test with base URI /x like [[app]] #1"
+    )));
+}
+
+#[test]
+fn multi_app_key_errors_are_collected() {
+    let text = r#"
+prot = 1
+[[app]]
+port = 80
+base_uri = "/blog/"
+server_names = "example.com"
+
+[[app]]
+root = "blog"
+min_instances = "two"
+"#;
+    let dir = multi_dir(text);
+    let file = dir.path().join("passenger.toml").display().to_string();
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    let expected = [
+        format!("`prot` in {file}: unknown key (did you mean `port`?)"),
+        format!(
+            "`port` of [[app]] #1 in {file}: is a server-wide setting; \
+             set it at the top level of the file"
+        ),
+        format!("[[app]] #1 in {file}: missing `root`, the app's directory"),
+        format!(
+            "`min_instances` of [[app]] #2 in {file}: must be an integer of at least 0, \
+             got a string \"two\""
+        ),
+    ];
+    for e in &expected {
+        assert!(found.contains(e), "missing {e:?} in {found:?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:?}");
+}
+
+#[test]
+fn base_uri_and_server_names_are_validated() {
+    let text = r#"
+[[app]]
+root = "blog"
+base_uri = "blog/"
+server_names = ["ok.test", "not ok"]
+"#;
+    let dir = multi_dir(text);
+    let file = dir.path().join("passenger.toml").display().to_string();
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(
+        found,
+        vec![
+            format!("`server_names` of [[app]] #1 in {file}: \"not ok\" is not a host name"),
+            format!("`base_uri` of [[app]] #1 in {file}: must start with \"/\", got \"blog/\""),
+        ]
+    );
+}
+
+#[test]
+fn app_dir_with_config_and_missing_apps_are_errors() {
+    let dir = multi_dir("port = 1\n");
+    let mut opts = multi(dir.path());
+    opts.app_dir = Some(dir.path().to_path_buf());
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("APP_DIR: cannot be combined with --config"));
+    assert!(found[1].contains("lists no apps"));
+}
+
+#[test]
+fn socket_replaces_tcp() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.socket = Some(PathBuf::from("run/p.sock"));
+    let config = load_in(&opts, dir.path()).expect("loads");
+    assert_eq!(
+        config.listen,
+        vec![ListenAddr::Unix(dir.path().join("run/p.sock"))]
+    );
+}
+
+#[test]
+fn reload_rereads_the_same_file_from_any_directory() {
+    let dir = multi_dir(MULTI);
+    let relative = StartOptions {
+        config_file: Some(PathBuf::from("passenger.toml")),
+        ..StartOptions::default()
+    };
+    let config = load_in(&relative, dir.path()).expect("loads");
+    assert_eq!(config.apps.len(), 3);
+
+    let fewer = MULTI
+        .split("[[app]]\nroot = \"blog\"\nname")
+        .next()
+        .unwrap_or(MULTI);
+    std::fs::write(dir.path().join("passenger.toml"), fewer).expect("rewrite");
+    let reloaded = reload(&config).expect("reloads");
+    assert_eq!(reloaded.apps.len(), 2);
+    assert_eq!(reloaded.config_file, config.config_file);
+
+    std::fs::write(
+        dir.path().join("passenger.toml"),
+        "port = \"x\"\n[[app]]\nroot = \"blog\"\n",
+    )
+    .expect("rewrite");
+    let found = problems(reload(&config));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("`port` in "));
+}
+
+#[test]
+fn reload_in_single_app_mode_rereads_passengerfile() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let config = load_in(&StartOptions::default(), dir.path()).expect("loads");
+    assert_eq!(config.apps[0].max_requests, 0);
+    std::fs::write(
+        dir.path().join("Passengerfile.json"),
+        r#"{"max_requests": 50}"#,
+    )
+    .expect("write");
+    let reloaded = reload(&config).expect("reloads");
+    assert_eq!(reloaded.apps[0].max_requests, 50);
+}
