@@ -1,5 +1,42 @@
-//! The `passenger` multicall binary.
+//! The `passenger` multicall binary: the only crate that parses arguments, prints,
+//! and chooses exit codes. Everything else lives in `passenger-core`.
+
+mod commands;
+mod daemon;
+mod exit;
+mod logging;
+mod start_args;
+
+use clap::{Parser, Subcommand};
+
+/// passenger-rs: run Ruby, Python, Node and any other web app behind one app server.
+#[derive(Parser, Debug)]
+#[command(name = "passenger", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the app server for one app (APP_DIR) or several (--config).
+    Start(Box<start_args::StartArgs>),
+    /// Stop a running server gracefully.
+    Stop(commands::stop::StopArgs),
+}
 
 fn main() {
-    println!("passenger {}", passenger_core::VERSION);
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Start(args) => commands::start::run(args),
+        Command::Stop(args) => commands::stop::run(args),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("passenger: {err:#}");
+            exit::FAILURE
+        }
+    };
+    std::process::exit(code);
 }

@@ -147,7 +147,7 @@ impl Server {
         }
         let _ = stop_tx.send(true);
         if kind == ShutdownKind::Graceful {
-            let grace = Duration::from_secs(30);
+            let grace = self.config.shutdown_grace;
             tracing::info!(
                 "Waiting until all clients have disconnected (at most {}s)...",
                 grace.as_secs()

@@ -1,0 +1,4 @@
+//! One file per subcommand: its clap arguments and its `run`.
+
+pub mod start;
+pub mod stop;

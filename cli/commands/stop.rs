@@ -1,0 +1,74 @@
+//! `passenger stop`: stop a running server gracefully.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::exit;
+
+/// Arguments of `passenger stop`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StopArgs {
+    /// The app directory whose `passenger.<PORT>.pid` to use (default: current dir).
+    #[arg(value_name = "APP_DIR")]
+    pub app_dir: Option<PathBuf>,
+    /// The PID file of the server to stop.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`.
+    #[arg(short, long, value_name = "NUMBER", default_value_t = 3000)]
+    pub port: u16,
+    /// Seconds to wait for the server to exit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Runs `passenger stop`.
+pub fn run(args: &StopArgs) -> Result<i32> {
+    let pid_file = match &args.pid_file {
+        Some(p) => p.clone(),
+        None => {
+            let dir = match &args.app_dir {
+                Some(d) => d.clone(),
+                None => std::env::current_dir().context("cannot read the current directory")?,
+            };
+            dir.join(format!("passenger.{}.pid", args.port))
+        }
+    };
+    let text = std::fs::read_to_string(&pid_file).map_err(|err| {
+        anyhow!(
+            "no server seems to be running: cannot read PID file {}: {err}",
+            pid_file.display()
+        )
+    })?;
+    let pid: i32 = text.trim().parse().map_err(|_| {
+        anyhow!(
+            "PID file {} does not hold a PID: {:?}",
+            pid_file.display(),
+            text.trim()
+        )
+    })?;
+    let pid = Pid::from_raw(pid);
+    if kill(pid, None).is_err() {
+        let _ = std::fs::remove_file(&pid_file);
+        bail!(
+            "no server is running with PID {pid} (from {}); removed the stale PID file",
+            pid_file.display()
+        );
+    }
+    kill(pid, Signal::SIGTERM).with_context(|| format!("cannot signal PID {pid}"))?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    while Instant::now() < deadline {
+        if kill(pid, None).is_err() {
+            return Ok(exit::OK);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "server with PID {pid} did not stop within {} seconds",
+        args.timeout
+    )
+}
