@@ -21,6 +21,9 @@ use tokio::sync::oneshot;
 
 use crate::app::AppSpec;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake;
+
 /// Group-unique process id, Passenger's `gupid`: stable name of one process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Gupid(pub String);
