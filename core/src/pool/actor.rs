@@ -1,13 +1,24 @@
-//! The pool actor: one task owning the [`state`](super::state) machine. STUB: the
-//! signatures here are the contract; the bodies are being written.
+//! The pool actor: one tokio task owning the [`state`](super::state) machine.
+//!
+//! Owns the I/O around the state machine: calling the [`Spawner`], holding each
+//! process's [`ProcessControl`] and forwarding its exit, answering waiting checkouts,
+//! the restart-file check (`restart.txt`, `always_restart.txt`) and the timer that
+//! drives [`PoolInput::Tick`]. Every pool decision is made by the state machine; this
+//! module only carries them out. Everyone else talks to it through [`PoolHandle`].
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
-use crate::spawn::{Gupid, ProcessAddress, SpawnError, Spawner};
+use crate::spawn::{Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
+use super::state::{Pool, PoolAction, PoolInput, RequestId, SessionOutcome, SpawnId, SpawnedInfo};
 
 /// Global pool settings.
 #[derive(Debug, Clone)]
@@ -51,7 +62,7 @@ pub enum CheckoutError {
     /// Spawning a process failed.
     #[error("could not spawn a process: {0}")]
     SpawnFailed(Arc<SpawnError>),
-    /// The pool is shutting down.
+    /// The pool is shutting down (or its actor has stopped).
     #[error("the pool is shutting down")]
     ShuttingDown,
 }
@@ -67,62 +78,526 @@ pub enum PoolError {
     Stopped,
 }
 
+type CheckoutReply = oneshot::Sender<Result<Session, CheckoutError>>;
+
+/// Messages to the actor.
+#[derive(Debug)]
+enum Msg {
+    Checkout {
+        request: RequestId,
+        app: Arc<AppSpec>,
+        reply: CheckoutReply,
+    },
+    Cancel {
+        request: RequestId,
+    },
+    SessionClosed {
+        gupid: Gupid,
+        outcome: SessionOutcome,
+    },
+    SpawnDone {
+        group: String,
+        spawn: SpawnId,
+        gupid: Gupid,
+        result: Result<SpawnedProcess, SpawnError>,
+    },
+    Exited {
+        gupid: Gupid,
+    },
+    Snapshot {
+        reply: oneshot::Sender<PoolSnapshot>,
+    },
+    Restart {
+        name: String,
+        method: RestartMethod,
+        reply: oneshot::Sender<Result<(), PoolError>>,
+    },
+    Detach {
+        pid: u32,
+        reply: oneshot::Sender<bool>,
+    },
+    SetMaxPoolSize {
+        max: u32,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
 /// Cheap-to-clone handle to the pool actor.
 #[derive(Clone, Debug)]
-pub struct PoolHandle {}
+pub struct PoolHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    next_request: Arc<AtomicU64>,
+}
 
 /// Starts the pool actor on the current tokio runtime.
-pub fn start(_options: PoolOptions, _spawner: Arc<dyn Spawner>) -> PoolHandle {
-    unimplemented!("pool actor")
+///
+/// The actor runs until every `PoolHandle` and `Session` is gone; it then asks the
+/// remaining processes to terminate. Call [`PoolHandle::shutdown`] for an orderly stop.
+pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let actor = Actor {
+        pool: Pool::new(options),
+        spawner,
+        weak: tx.downgrade(),
+        waiters: HashMap::new(),
+        controls: HashMap::new(),
+        shutdown_waiters: Vec::new(),
+        restart_checks: HashMap::new(),
+    };
+    tokio::spawn(actor.run(rx));
+    PoolHandle {
+        tx,
+        next_request: Arc::new(AtomicU64::new(1)),
+    }
+}
+
+/// Withdraws a queued checkout when its future is dropped before the answer.
+struct CancelGuard {
+    tx: mpsc::UnboundedSender<Msg>,
+    request: RequestId,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // If the actor is gone there is nothing to withdraw from.
+            let _ = self.tx.send(Msg::Cancel {
+                request: self.request,
+            });
+        }
+    }
 }
 
 impl PoolHandle {
     /// Waits for a process slot of `app` (creating the group on first use). Dropping
     /// the future withdraws the request from the queue.
-    pub async fn checkout(&self, _app: Arc<AppSpec>) -> Result<Session, CheckoutError> {
-        unimplemented!()
+    pub async fn checkout(&self, app: Arc<AppSpec>) -> Result<Session, CheckoutError> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Checkout {
+                request,
+                app,
+                reply,
+            })
+            .is_err()
+        {
+            return Err(CheckoutError::ShuttingDown);
+        }
+        let mut guard = CancelGuard {
+            tx: self.tx.clone(),
+            request,
+            armed: true,
+        };
+        let answer = rx.await;
+        guard.armed = false;
+        answer.unwrap_or(Err(CheckoutError::ShuttingDown))
     }
+
     /// The whole pool state.
     pub async fn snapshot(&self) -> Result<PoolSnapshot, PoolError> {
-        unimplemented!()
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Snapshot { reply })?;
+        rx.await.map_err(|_| PoolError::Stopped)
     }
-    /// Restarts one group.
-    pub async fn restart_group(
-        &self,
-        _name: &str,
-        _method: RestartMethod,
-    ) -> Result<(), PoolError> {
-        unimplemented!()
+
+    /// Restarts one group; resolves once the restart has begun.
+    pub async fn restart_group(&self, name: &str, method: RestartMethod) -> Result<(), PoolError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Restart {
+            name: name.to_string(),
+            method,
+            reply,
+        })?;
+        rx.await.map_err(|_| PoolError::Stopped)?
     }
+
     /// Detaches the process with this pid; false if no such process.
-    pub async fn detach_process(&self, _pid: u32) -> Result<bool, PoolError> {
-        unimplemented!()
+    pub async fn detach_process(&self, pid: u32) -> Result<bool, PoolError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Detach { pid, reply })?;
+        rx.await.map_err(|_| PoolError::Stopped)
     }
+
+    /// Changes max_pool_size; a larger pool serves waiting requests at once, a
+    /// smaller one shrinks as processes go away (nothing is stopped for it).
+    pub fn set_max_pool_size(&self, max: u32) -> Result<(), PoolError> {
+        self.send(Msg::SetMaxPoolSize { max })
+    }
+
     /// Stops every process: terminate, SIGKILL after the shutdown timeout, wait.
+    /// Later checkouts fail with [`CheckoutError::ShuttingDown`].
     pub async fn shutdown(&self) -> Result<(), PoolError> {
-        unimplemented!()
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Shutdown { reply })?;
+        rx.await.map_err(|_| PoolError::Stopped)
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), PoolError> {
+        self.tx.send(msg).map_err(|_| PoolError::Stopped)
     }
 }
 
 /// One checked-out request slot. Dropping it checks the slot back in.
 #[derive(Debug)]
-pub struct Session {}
+pub struct Session {
+    group: String,
+    pid: u32,
+    gupid: Gupid,
+    address: ProcessAddress,
+    failed: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+}
 
 impl Session {
     /// The process's pid.
     pub fn pid(&self) -> u32 {
-        unimplemented!()
+        self.pid
     }
     /// The process's gupid.
     pub fn gupid(&self) -> &Gupid {
-        unimplemented!()
+        &self.gupid
     }
     /// Where to send the request.
     pub fn address(&self) -> &ProcessAddress {
-        unimplemented!()
+        &self.address
+    }
+    /// The app group name.
+    pub fn group_name(&self) -> &str {
+        &self.group
     }
     /// The process could not be reached or died mid-request: detach it on check-in.
     pub fn mark_process_failed(&mut self) {
-        unimplemented!()
+        self.failed = true;
     }
 }
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let outcome = if self.failed {
+            SessionOutcome::ProcessFailed
+        } else {
+            SessionOutcome::Ok
+        };
+        // A stopped actor no longer tracks sessions.
+        let _ = self.tx.send(Msg::SessionClosed {
+            gupid: self.gupid.clone(),
+            outcome,
+        });
+    }
+}
+
+/// What the restart-file check remembers per group.
+#[derive(Debug)]
+struct RestartCheck {
+    last_check: Instant,
+    restart_mtime: Option<SystemTime>,
+    always_existed: bool,
+}
+
+struct Actor {
+    pool: Pool,
+    spawner: Arc<dyn Spawner>,
+    /// Weak so that the actor stops once every handle and session is gone.
+    weak: mpsc::WeakUnboundedSender<Msg>,
+    waiters: HashMap<RequestId, CheckoutReply>,
+    controls: HashMap<Gupid, Arc<dyn ProcessControl>>,
+    shutdown_waiters: Vec<oneshot::Sender<()>>,
+    restart_checks: HashMap<String, RestartCheck>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let deadline = self
+                .pool
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.on_msg(msg),
+                    None => break,
+                },
+                () = timer => {
+                    self.apply(PoolInput::Tick);
+                }
+            }
+        }
+        // Nobody can talk to the pool any more: ask what is left to stop.
+        for control in self.controls.values() {
+            control.terminate();
+        }
+        tracing::debug!("pool actor stopped");
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Checkout {
+                request,
+                app,
+                reply,
+            } => {
+                if self.restart_file_says_restart(&app)
+                    && self.pool.has_group(&app.name)
+                    && !self.pool.is_restarting(&app.name)
+                {
+                    tracing::info!(group = %app.name, "restart file changed; restarting the group");
+                    self.apply(PoolInput::RestartGroup {
+                        name: app.name.clone(),
+                        method: RestartMethod::Blocking,
+                    });
+                }
+                self.waiters.insert(request, reply);
+                self.apply(PoolInput::Checkout { request, app });
+            }
+            Msg::Cancel { request } => {
+                if self.waiters.remove(&request).is_some() {
+                    self.apply(PoolInput::CancelCheckout { request });
+                }
+            }
+            Msg::SessionClosed { gupid, outcome } => {
+                self.apply(PoolInput::SessionClosed { gupid, outcome });
+            }
+            Msg::SpawnDone {
+                group,
+                spawn,
+                gupid,
+                result,
+            } => self.spawn_done(group, spawn, gupid, result),
+            Msg::Exited { gupid } => {
+                self.controls.remove(&gupid);
+                self.apply(PoolInput::ProcessExited { gupid });
+            }
+            Msg::Snapshot { reply } => {
+                let _ = reply.send(self.pool.snapshot(now(), SystemTime::now()));
+            }
+            Msg::Restart {
+                name,
+                method,
+                reply,
+            } => {
+                let answers = self.apply(PoolInput::RestartGroup {
+                    name: name.clone(),
+                    method,
+                });
+                let found = answers
+                    .iter()
+                    .any(|a| matches!(a, PoolAction::RestartStarted { .. }));
+                let _ = reply.send(if found {
+                    Ok(())
+                } else {
+                    Err(PoolError::NoSuchGroup(name))
+                });
+            }
+            Msg::Detach { pid, reply } => {
+                let answers = self.apply(PoolInput::DetachProcess { pid });
+                let found = answers
+                    .iter()
+                    .any(|a| matches!(a, PoolAction::DetachResult { found: true, .. }));
+                let _ = reply.send(found);
+            }
+            Msg::SetMaxPoolSize { max } => {
+                self.apply(PoolInput::SetMaxPoolSize { max });
+            }
+            Msg::Shutdown { reply } => {
+                self.shutdown_waiters.push(reply);
+                self.apply(PoolInput::Shutdown);
+            }
+        }
+    }
+
+    fn spawn_done(
+        &mut self,
+        group: String,
+        spawn: SpawnId,
+        gupid: Gupid,
+        result: Result<SpawnedProcess, SpawnError>,
+    ) {
+        match result {
+            Ok(process) => {
+                self.controls
+                    .insert(gupid.clone(), Arc::clone(&process.control));
+                let weak = self.weak.clone();
+                let watched = gupid.clone();
+                let exited = process.exited;
+                tokio::spawn(async move {
+                    // A dropped sender means the reaper is gone: the process is too.
+                    let _ = exited.await;
+                    if let Some(tx) = weak.upgrade() {
+                        let _ = tx.send(Msg::Exited { gupid: watched });
+                    }
+                });
+                tracing::info!(%gupid, pid = process.pid, group, "process spawned");
+                self.apply(PoolInput::SpawnSucceeded {
+                    group,
+                    spawn,
+                    gupid,
+                    info: SpawnedInfo {
+                        pid: process.pid,
+                        address: process.address,
+                        concurrency: process.concurrency,
+                        spawn_started: process.spawn_started,
+                        spawn_ended: process.spawn_ended,
+                    },
+                });
+            }
+            Err(error) => {
+                tracing::warn!(group, error_id = %error.error_id, error = %error, "spawn failed");
+                self.apply(PoolInput::SpawnFailed {
+                    group,
+                    spawn,
+                    error: Arc::new(error),
+                });
+            }
+        }
+    }
+
+    /// Feeds one input (and the check-ins it causes) to the state machine, performs
+    /// the actions, and returns the answer actions for the caller to inspect.
+    fn apply(&mut self, input: PoolInput) -> Vec<PoolAction> {
+        let mut answers = Vec::new();
+        let mut inputs = vec![input];
+        while let Some(input) = inputs.pop() {
+            for action in self.pool.handle(input, now()) {
+                if let Some(follow_up) = self.perform(action, &mut answers) {
+                    inputs.push(follow_up);
+                }
+            }
+        }
+        answers
+    }
+
+    fn perform(&mut self, action: PoolAction, answers: &mut Vec<PoolAction>) -> Option<PoolInput> {
+        match action {
+            PoolAction::Spawn {
+                group,
+                spawn,
+                app,
+                gupid,
+            } => {
+                let tx = self.weak.upgrade()?;
+                let spawner = Arc::clone(&self.spawner);
+                tokio::spawn(async move {
+                    let result = spawner.spawn(app, gupid.clone()).await;
+                    let _ = tx.send(Msg::SpawnDone {
+                        group,
+                        spawn,
+                        gupid,
+                        result,
+                    });
+                });
+            }
+            PoolAction::Assign { request, process } => {
+                let checked_in = PoolInput::SessionClosed {
+                    gupid: process.gupid.clone(),
+                    outcome: SessionOutcome::Ok,
+                };
+                let (Some(reply), Some(tx)) = (self.waiters.remove(&request), self.weak.upgrade())
+                else {
+                    return Some(checked_in);
+                };
+                let session = Session {
+                    group: process.group,
+                    pid: process.pid,
+                    gupid: process.gupid,
+                    address: process.address,
+                    failed: false,
+                    tx,
+                };
+                // If the waiter just left, dropping the session checks it back in.
+                let _ = reply.send(Ok(session));
+            }
+            PoolAction::Reject { request, error } => {
+                if let Some(reply) = self.waiters.remove(&request) {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            PoolAction::Terminate { gupid } => match self.controls.get(&gupid) {
+                Some(control) => control.terminate(),
+                None => tracing::debug!(%gupid, "terminate: process already gone"),
+            },
+            PoolAction::Kill { gupid } => {
+                if let Some(control) = self.controls.get(&gupid) {
+                    tracing::warn!(%gupid, "process did not shut down in time; killing it");
+                    control.kill();
+                }
+            }
+            PoolAction::RollingRestartFinished { ref group } => {
+                tracing::info!(group, "rolling restart finished");
+                answers.push(action);
+            }
+            PoolAction::RollingRestartFailed {
+                ref group,
+                ref error,
+            } => {
+                tracing::error!(group, error = %error, "rolling restart stopped: a new process failed to spawn; old processes keep serving");
+                answers.push(action);
+            }
+            PoolAction::ShutdownComplete => {
+                if !self.shutdown_waiters.is_empty() {
+                    let _ = self.shutdown_waiters.remove(0).send(());
+                }
+            }
+            PoolAction::RestartStarted { .. }
+            | PoolAction::GroupNotFound { .. }
+            | PoolAction::DetachResult { .. } => {
+                answers.push(action);
+            }
+        }
+        None
+    }
+
+    /// Passenger's `needsRestart`: restart.txt mtime changes (checked at most every
+    /// `stat_throttle_rate`) and always_restart.txt.
+    fn restart_file_says_restart(&mut self, app: &AppSpec) -> bool {
+        let now = now();
+        let restart_txt = app.restart_dir.join("restart.txt");
+        let always_txt = app.restart_dir.join("always_restart.txt");
+        let Some(check) = self.restart_checks.get_mut(&app.name) else {
+            self.restart_checks.insert(
+                app.name.clone(),
+                RestartCheck {
+                    last_check: now,
+                    restart_mtime: mtime(&restart_txt),
+                    always_existed: always_txt.exists(),
+                },
+            );
+            return false;
+        };
+        if now.saturating_duration_since(check.last_check) >= app.stat_throttle_rate {
+            check.last_check = now;
+            let current = mtime(&restart_txt);
+            // Deleting restart.txt is not a restart; touching it again later is.
+            let touched = current.is_some() && current != check.restart_mtime;
+            check.restart_mtime = current;
+            check.always_existed = always_txt.exists();
+            touched || check.always_existed
+        } else if check.always_existed {
+            check.always_existed = always_txt.exists();
+            check.always_existed
+        } else {
+            false
+        }
+    }
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,8 @@
 //!   to it through the cheap-to-clone [`PoolHandle`].
 
 pub mod actor;
+mod group;
+mod process;
 pub mod snapshot;
 pub mod state;
 

@@ -28,6 +28,8 @@ pub mod readiness;
 pub mod unix;
 
 pub use direct::{DirectSpawner, SpawnerOptions};
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake;
 
 /// Group-unique process id, Passenger's `gupid`: stable name of one process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -1,0 +1,137 @@
+//! One app's share of the pool: [`Group`].
+//!
+//! Owns the group's processes (enabled and detached), its single FIFO request queue,
+//! its one in-flight spawn and its restart state, plus the routing rule (least busy
+//! enabled process). Capacity across groups, eviction and the order of operations
+//! are decided by [`state`](super::state), not here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::app::AppSpec;
+
+use super::process::Process;
+use super::snapshot::GroupSnapshot;
+use super::state::{RequestId, SpawnId};
+
+/// Why the group's one in-flight spawn was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpawnKind {
+    /// Demand: waiters, min_instances, all processes busy, replacement.
+    Normal,
+    /// One step of a rolling restart.
+    Rolling,
+}
+
+/// A rolling restart under way: processes of generations below `generation` are old.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rolling {
+    pub generation: u64,
+}
+
+/// One app group.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub name: String,
+    /// The latest spec seen for this app; new processes are spawned from it.
+    pub app: Arc<AppSpec>,
+    /// Enabled processes, in spawn order (ties in routing go to the first).
+    pub processes: Vec<Process>,
+    /// Detached processes that have not exited yet.
+    pub detached: Vec<Process>,
+    /// Requests waiting for a free slot, oldest first.
+    pub queue: VecDeque<RequestId>,
+    /// The one spawn in flight, if any.
+    pub spawning: Option<(SpawnId, SpawnKind)>,
+    /// A spawn failed: no further spawn until the next checkout (no retry loop).
+    pub spawn_blocked: bool,
+    /// A blocking restart detached everything and its first spawn is pending.
+    pub restarting: bool,
+    pub rolling: Option<Rolling>,
+    /// Bumped by each restart; new processes get the current value.
+    pub generation: u64,
+}
+
+impl Group {
+    /// An empty group for `app`.
+    pub fn new(app: Arc<AppSpec>) -> Group {
+        Group {
+            name: app.name.clone(),
+            app,
+            processes: Vec::new(),
+            detached: Vec::new(),
+            queue: VecDeque::new(),
+            spawning: None,
+            spawn_blocked: false,
+            restarting: false,
+            rolling: None,
+            generation: 0,
+        }
+    }
+
+    /// Processes counted against max_pool_size: enabled ones plus the spawn in flight.
+    pub fn capacity_used(&self) -> u32 {
+        let used = self.processes.len() + usize::from(self.spawning.is_some());
+        u32::try_from(used).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `app.max_instances` forbids another process.
+    pub fn at_max_instances(&self) -> bool {
+        let max = self.app.max_instances as usize;
+        max > 0 && self.processes.len() + usize::from(self.spawning.is_some()) >= max
+    }
+
+    /// Below `min_instances` (enabled processes only).
+    pub fn below_min(&self) -> bool {
+        self.processes.len() < self.app.min_instances as usize
+    }
+
+    /// Whether every enabled process is totally busy (true when there are none).
+    pub fn all_totally_busy(&self) -> bool {
+        self.processes.iter().all(Process::is_totally_busy)
+    }
+
+    /// Passenger's `route()`: the enabled process with the lowest busyness, ties to
+    /// the first; `None` if that one is totally busy (or there is none).
+    pub fn route(&self) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, p) in self.processes.iter().enumerate() {
+            let b = p.busyness();
+            if best.is_none_or(|(_, bb)| b < bb) {
+                best = Some((i, b));
+            }
+        }
+        let (i, _) = best?;
+        (!self.processes[i].is_totally_busy()).then_some(i)
+    }
+
+    /// No process, no spawn, but requests waiting: blocked only by pool capacity.
+    pub fn waiting_for_capacity(&self) -> bool {
+        self.processes.is_empty() && self.spawning.is_none() && !self.queue.is_empty()
+    }
+
+    /// Whether an old-generation enabled process remains (rolling restart).
+    pub fn has_old(&self, generation: u64) -> bool {
+        self.processes.iter().any(|p| p.generation < generation)
+    }
+
+    /// The serializable view.
+    pub fn snapshot(&self, now: Instant, now_wall: std::time::SystemTime) -> GroupSnapshot {
+        GroupSnapshot {
+            name: self.name.clone(),
+            app_root: self.app.app_root.display().to_string(),
+            environment: self.app.environment.clone(),
+            app_type: self.app.app_type.name().to_string(),
+            queue_len: u32::try_from(self.queue.len()).unwrap_or(u32::MAX),
+            processes_being_spawned: u32::from(self.spawning.is_some()),
+            restarting: self.restarting || self.rolling.is_some(),
+            processes: self
+                .processes
+                .iter()
+                .chain(self.detached.iter())
+                .map(|p| p.snapshot(now, now_wall))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! One app process as the pool state machine sees it: [`Process`].
+//!
+//! Owns the bookkeeping of a single process (sessions, requests processed, last use,
+//! enabled and life status, generation). It does not own the OS process: the actor
+//! keeps the `ProcessControl` and reports the exit.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::spawn::{Gupid, ProcessAddress};
+
+use super::snapshot::ProcessSnapshot;
+
+/// Whether the process takes new requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enabled {
+    /// In rotation.
+    Enabled,
+    /// Out of rotation for good: finishes its sessions, then stops.
+    Detached,
+}
+
+/// Where the process is in its shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Life {
+    /// Running.
+    Alive,
+    /// Asked to stop at `at`; `killed` once SIGKILL was requested.
+    ShutdownTriggered {
+        /// When the stop was requested.
+        at: Instant,
+        /// Whether Kill was already requested.
+        killed: bool,
+    },
+}
+
+/// One process of a group.
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub pid: u32,
+    pub gupid: Gupid,
+    pub address: ProcessAddress,
+    /// Concurrency after `force_max_concurrent_requests_per_process`.
+    pub concurrency: i32,
+    pub sessions: u32,
+    pub processed: u64,
+    pub last_used: Instant,
+    pub spawn_started: SystemTime,
+    pub spawn_ended: SystemTime,
+    pub enabled: Enabled,
+    pub life: Life,
+    /// The group generation it was spawned for; older ones are replaced by restarts.
+    pub generation: u64,
+}
+
+impl Process {
+    /// Passenger's `busyness()`: `sessions` when concurrency is unlimited or unknown,
+    /// else sessions scaled so that a full process is `i32::MAX`.
+    pub fn busyness(&self) -> u64 {
+        if self.concurrency <= 0 {
+            u64::from(self.sessions)
+        } else {
+            u64::from(self.sessions) * (i32::MAX as u64) / (self.concurrency as u64)
+        }
+    }
+
+    /// No free slot: only processes with a positive concurrency can be totally busy.
+    pub fn is_totally_busy(&self) -> bool {
+        self.concurrency > 0 && u64::from(self.sessions) >= self.concurrency as u64
+    }
+
+    /// The serializable view; `now`/`now_wall` convert monotonic times to wall time.
+    pub fn snapshot(&self, now: Instant, now_wall: SystemTime) -> ProcessSnapshot {
+        let last_used_wall = now_wall
+            .checked_sub(now.saturating_duration_since(self.last_used))
+            .unwrap_or(UNIX_EPOCH);
+        ProcessSnapshot {
+            pid: self.pid,
+            gupid: self.gupid.0.clone(),
+            sessions: self.sessions,
+            concurrency: self.concurrency,
+            processed: self.processed,
+            spawn_start_time: micros(self.spawn_started),
+            spawn_end_time: micros(self.spawn_ended),
+            last_used: micros(last_used_wall),
+            enabled: match self.enabled {
+                Enabled::Enabled => "enabled",
+                Enabled::Detached => "detached",
+            }
+            .to_string(),
+            life_status: match self.life {
+                Life::Alive => "alive",
+                Life::ShutdownTriggered { .. } => "shutdown_triggered",
+            }
+            .to_string(),
+            address: self.address.to_string(),
+        }
+    }
+}
+
+fn micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,845 @@
+//! Scenario tests of the pool state machine, driven with injected time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::*;
+use crate::app::{AppSpec, AppType};
+use crate::spawn::SpawnStep;
+
+fn app(name: &str, edit: impl FnOnce(&mut AppSpec)) -> Arc<AppSpec> {
+    let mut spec = AppSpec::new(
+        name,
+        PathBuf::from(format!("/srv/{name}")),
+        AppType::Generic {
+            start_command: "true".into(),
+        },
+    );
+    edit(&mut spec);
+    Arc::new(spec)
+}
+
+fn spawn_error() -> Arc<SpawnError> {
+    Arc::new(SpawnError {
+        summary: "boom".into(),
+        step: SpawnStep::HandshakePerform,
+        app_root: "/srv/x".into(),
+        output: String::new(),
+        command: "true".into(),
+        envvars: Vec::new(),
+        user: "nobody".into(),
+        error_id: "deadbeef".into(),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct SpawnReq {
+    group: String,
+    spawn: SpawnId,
+    gupid: Gupid,
+}
+
+struct H {
+    pool: Pool,
+    now: Instant,
+    next_req: RequestId,
+    next_pid: u32,
+}
+
+impl H {
+    fn new(max_pool_size: u32) -> H {
+        H::with(PoolOptions {
+            max_pool_size,
+            ..PoolOptions::default()
+        })
+    }
+
+    fn with(options: PoolOptions) -> H {
+        H {
+            pool: Pool::new(options),
+            now: Instant::now(),
+            next_req: 1,
+            next_pid: 1000,
+        }
+    }
+
+    fn input(&mut self, input: PoolInput) -> Vec<PoolAction> {
+        self.pool.handle(input, self.now)
+    }
+
+    fn checkout(&mut self, app: &Arc<AppSpec>) -> (RequestId, Vec<PoolAction>) {
+        let request = self.next_req;
+        self.next_req += 1;
+        let out = self.input(PoolInput::Checkout {
+            request,
+            app: Arc::clone(app),
+        });
+        (request, out)
+    }
+
+    /// Completes `s` with a process of `concurrency`; returns (pid, actions).
+    fn spawn_ok(&mut self, s: &SpawnReq, concurrency: i32) -> (u32, Vec<PoolAction>) {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        let addr: SocketAddr = ([127, 0, 0, 1], 10000 + pid as u16).into();
+        let out = self.input(PoolInput::SpawnSucceeded {
+            group: s.group.clone(),
+            spawn: s.spawn,
+            gupid: s.gupid.clone(),
+            info: SpawnedInfo {
+                pid,
+                address: ProcessAddress::Tcp(addr),
+                concurrency,
+                spawn_started: SystemTime::now(),
+                spawn_ended: SystemTime::now(),
+            },
+        });
+        (pid, out)
+    }
+
+    fn spawn_fail(&mut self, s: &SpawnReq) -> Vec<PoolAction> {
+        self.input(PoolInput::SpawnFailed {
+            group: s.group.clone(),
+            spawn: s.spawn,
+            error: spawn_error(),
+        })
+    }
+
+    fn close(&mut self, gupid: &Gupid) -> Vec<PoolAction> {
+        self.input(PoolInput::SessionClosed {
+            gupid: gupid.clone(),
+            outcome: SessionOutcome::Ok,
+        })
+    }
+
+    fn exited(&mut self, gupid: &Gupid) -> Vec<PoolAction> {
+        self.input(PoolInput::ProcessExited {
+            gupid: gupid.clone(),
+        })
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    fn snap(&self) -> PoolSnapshot {
+        self.pool.snapshot(self.now, SystemTime::now())
+    }
+}
+
+fn spawns(out: &[PoolAction]) -> Vec<SpawnReq> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Spawn {
+                group,
+                spawn,
+                gupid,
+                ..
+            } => Some(SpawnReq {
+                group: group.clone(),
+                spawn: *spawn,
+                gupid: gupid.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn one_spawn(out: &[PoolAction]) -> SpawnReq {
+    let s = spawns(out);
+    assert_eq!(s.len(), 1, "expected exactly one spawn in {out:?}");
+    s[0].clone()
+}
+
+fn assigned(out: &[PoolAction]) -> Vec<(RequestId, Gupid)> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Assign { request, process } => Some((*request, process.gupid.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rejected(out: &[PoolAction]) -> Vec<(RequestId, CheckoutError)> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Reject { request, error } => Some((*request, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn terminated(out: &[PoolAction]) -> Vec<Gupid> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Terminate { gupid } => Some(gupid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn killed(out: &[PoolAction]) -> Vec<Gupid> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Kill { gupid } => Some(gupid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A group with one ready process of `concurrency` serving nothing. Returns its gupid.
+fn ready_process(h: &mut H, a: &Arc<AppSpec>, concurrency: i32) -> Gupid {
+    let (r, out) = h.checkout(a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s, concurrency);
+    assert_eq!(assigned(&out), vec![(r, s.gupid.clone())]);
+    h.close(&s.gupid);
+    s.gupid
+}
+
+#[test]
+fn first_request_spawns_then_is_assigned() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (r, out) = h.checkout(&a);
+    assert!(assigned(&out).is_empty());
+    let s = one_spawn(&out);
+    assert_eq!(s.group, "a");
+    assert_eq!(h.snap().groups[0].queue_len, 1);
+    assert_eq!(h.snap().capacity_used, 1);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(assigned(&out), vec![(r, s.gupid.clone())]);
+    assert!(
+        spawns(&out).is_empty(),
+        "min_instances 1 reached, no waiters"
+    );
+}
+
+#[test]
+fn routes_to_least_busy_with_ties_to_first() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.min_instances = 2;
+        s.max_instances = 2;
+    });
+    let (r1, out) = h.checkout(&a);
+    let s1 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s1, 2);
+    assert_eq!(assigned(&out), vec![(r1, s1.gupid.clone())]);
+    // Below min_instances: the spawn loop continues in the background.
+    let s2 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s2, 2);
+    assert!(spawns(&out).is_empty());
+
+    let (r2, out) = h.checkout(&a);
+    assert_eq!(
+        assigned(&out),
+        vec![(r2, s2.gupid.clone())],
+        "idler process"
+    );
+    let (r3, out) = h.checkout(&a);
+    assert_eq!(
+        assigned(&out),
+        vec![(r3, s1.gupid.clone())],
+        "tie goes to the first"
+    );
+    let (r4, out) = h.checkout(&a);
+    assert_eq!(assigned(&out), vec![(r4, s2.gupid.clone())]);
+    let (r5, out) = h.checkout(&a);
+    assert!(assigned(&out).is_empty(), "both totally busy: queue");
+    assert!(spawns(&out).is_empty(), "max_instances reached");
+    let out = h.close(&s2.gupid);
+    assert_eq!(assigned(&out), vec![(r5, s2.gupid.clone())]);
+}
+
+#[test]
+fn unlimited_concurrency_is_never_totally_busy() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let g = ready_process(&mut h, &a, 0);
+    for _ in 0..20 {
+        let (r, out) = h.checkout(&a);
+        assert_eq!(assigned(&out), vec![(r, g.clone())]);
+        assert!(spawns(&out).is_empty());
+    }
+}
+
+#[test]
+fn forced_concurrency_overrides_advertised() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.force_max_concurrent_requests_per_process = Some(1);
+        s.max_instances = 1;
+    });
+    ready_process(&mut h, &a, 0);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let (_, out) = h.checkout(&a);
+    assert!(
+        assigned(&out).is_empty(),
+        "forced to 1 slot: second request queues"
+    );
+}
+
+#[test]
+fn full_queue_rejects() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.max_instances = 1;
+        s.max_request_queue_size = 2;
+    });
+    ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let (_, out) = h.checkout(&a);
+    assert!(rejected(&out).is_empty());
+    let (_, out) = h.checkout(&a);
+    assert!(rejected(&out).is_empty());
+    let (r4, out) = h.checkout(&a);
+    let rej = rejected(&out);
+    assert_eq!(rej.len(), 1);
+    assert_eq!(rej[0].0, r4);
+    assert!(matches!(&rej[0].1, CheckoutError::QueueFull { group } if group == "a"));
+}
+
+#[test]
+fn unlimited_queue_when_size_zero() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.max_instances = 1;
+        s.max_request_queue_size = 0;
+    });
+    ready_process(&mut h, &a, 1);
+    for _ in 0..500 {
+        let (_, out) = h.checkout(&a);
+        assert!(rejected(&out).is_empty());
+    }
+    assert_eq!(h.snap().groups[0].queue_len, 499);
+}
+
+#[test]
+fn spawns_serially_one_at_a_time() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (r1, out) = h.checkout(&a);
+    let s1 = one_spawn(&out);
+    let mut reqs = vec![r1];
+    for _ in 0..3 {
+        let (r, out) = h.checkout(&a);
+        assert!(spawns(&out).is_empty(), "a spawn is already in flight");
+        reqs.push(r);
+    }
+    let (_, out) = h.spawn_ok(&s1, 1);
+    assert_eq!(assigned(&out), vec![(reqs[0], s1.gupid.clone())]);
+    let s2 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s2, 1);
+    assert_eq!(assigned(&out), vec![(reqs[1], s2.gupid.clone())]);
+    let s3 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s3, 1);
+    let s4 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s4, 1);
+    assert_eq!(assigned(&out), vec![(reqs[3], s4.gupid.clone())]);
+    assert!(spawns(&out).is_empty(), "no waiters left");
+}
+
+#[test]
+fn min_instances_spawned_after_first_request() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 3);
+    let (_, out) = h.checkout(&a);
+    let mut s = one_spawn(&out);
+    for i in 0..3 {
+        let (_, out) = h.spawn_ok(&s, 1);
+        if i < 2 {
+            s = one_spawn(&out);
+        } else {
+            assert!(spawns(&out).is_empty());
+        }
+    }
+    assert_eq!(h.snap().groups[0].processes.len(), 3);
+}
+
+#[test]
+fn pool_limit_stops_spawning() {
+    let mut h = H::new(2);
+    let a = app("a", |_| {});
+    ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(assigned(&out).len(), 1);
+    let (_, out) = h.checkout(&a);
+    assert!(spawns(&out).is_empty(), "pool full");
+    assert_eq!(h.snap().groups[0].queue_len, 1);
+}
+
+#[test]
+fn full_pool_evicts_lru_idle_process_of_another_group() {
+    let mut h = H::new(2);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    let c = app("c", |_| {});
+    let ga = ready_process(&mut h, &a, 1);
+    h.advance(Duration::from_secs(1));
+    let gb = ready_process(&mut h, &b, 1);
+    let (_, out) = h.checkout(&c);
+    assert_eq!(
+        terminated(&out),
+        vec![ga.clone()],
+        "a is the least recently used"
+    );
+    let s = one_spawn(&out);
+    assert_eq!(s.group, "c");
+    assert_eq!(h.snap().capacity_used, 2);
+    assert!(!terminated(&out).contains(&gb));
+}
+
+#[test]
+fn full_pool_without_idle_process_queues_at_top_level() {
+    let mut h = H::new(1);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    let ga = ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1, "a's process is now busy");
+    let (rb, out) = h.checkout(&b);
+    assert!(out.is_empty(), "nothing to evict: {out:?}");
+    assert_eq!(h.snap().top_level_queue_len, 1);
+    // a's session ends: its idle process gives way to the starving group.
+    let out = h.close(&ga);
+    assert_eq!(terminated(&out), vec![ga]);
+    let s = one_spawn(&out);
+    assert_eq!(s.group, "b");
+    assert_eq!(h.snap().top_level_queue_len, 0);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(assigned(&out), vec![(rb, s.gupid)]);
+}
+
+#[test]
+fn idle_processes_above_min_are_detached_after_pool_idle_time() {
+    let mut h = H::with(PoolOptions {
+        max_pool_size: 6,
+        pool_idle_time: Duration::from_secs(300),
+        process_shutdown_timeout: Duration::from_secs(60),
+    });
+    let a = app("a", |_| {});
+    let g1 = ready_process(&mut h, &a, 1);
+    assert_eq!(
+        h.pool.next_deadline(),
+        None,
+        "at min_instances: nothing to clean"
+    );
+    // Two concurrent requests make a second process.
+    h.checkout(&a);
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    h.spawn_ok(&s, 1);
+    h.close(&g1);
+    h.advance(Duration::from_secs(10));
+    h.close(&s.gupid);
+    let deadline = h.pool.next_deadline().expect("an idle process above min");
+    assert_eq!(
+        deadline,
+        h.now - Duration::from_secs(10) + Duration::from_secs(300)
+    );
+    h.advance(Duration::from_secs(289));
+    assert!(terminated(&h.input(PoolInput::Tick)).is_empty());
+    h.advance(Duration::from_secs(1));
+    let out = h.input(PoolInput::Tick);
+    assert_eq!(
+        terminated(&out),
+        vec![g1],
+        "the one idle longest goes, one stays"
+    );
+    assert_eq!(
+        h.snap().groups[0]
+            .processes
+            .iter()
+            .filter(|p| p.enabled == "enabled")
+            .count(),
+        1
+    );
+    // Next deadline: the kill timer of the detached process only.
+    assert_eq!(
+        h.pool.next_deadline(),
+        Some(h.now + Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn zero_idle_time_never_detaches() {
+    let mut h = H::with(PoolOptions {
+        max_pool_size: 6,
+        pool_idle_time: Duration::ZERO,
+        ..PoolOptions::default()
+    });
+    let a = app("a", |s| s.min_instances = 0);
+    ready_process(&mut h, &a, 1);
+    assert_eq!(h.pool.next_deadline(), None);
+    h.advance(Duration::from_secs(100_000));
+    assert!(h.input(PoolInput::Tick).is_empty());
+}
+
+#[test]
+fn max_requests_replaces_process_on_check_in() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_requests = 2);
+    let g1 = ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let out = h.close(&g1);
+    assert_eq!(terminated(&out), vec![g1.clone()]);
+    let s = one_spawn(&out);
+    assert_ne!(s.gupid, g1);
+    assert_eq!(h.snap().capacity_used, 1, "the detached one does not count");
+}
+
+#[test]
+fn spawn_failure_rejects_all_waiters_and_does_not_retry() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (r1, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (r2, _) = h.checkout(&a);
+    let (r3, _) = h.checkout(&a);
+    let out = h.spawn_fail(&s);
+    let rej = rejected(&out);
+    assert_eq!(
+        rej.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        vec![r1, r2, r3]
+    );
+    assert!(rej
+        .iter()
+        .all(|(_, e)| matches!(e, CheckoutError::SpawnFailed(_))));
+    assert!(spawns(&out).is_empty(), "no retry loop");
+    h.advance(Duration::from_secs(3600));
+    assert!(spawns(&h.input(PoolInput::Tick)).is_empty());
+    assert_eq!(h.snap().capacity_used, 0);
+    // The next request tries again.
+    let (_, out) = h.checkout(&a);
+    one_spawn(&out);
+}
+
+#[test]
+fn dead_process_is_removed_and_replaced() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let g1 = ready_process(&mut h, &a, 1);
+    let out = h.exited(&g1);
+    let s = one_spawn(&out);
+    assert!(terminated(&out).is_empty());
+    assert_eq!(h.snap().groups[0].processes.len(), 0);
+    h.spawn_ok(&s, 1);
+    assert_eq!(h.snap().groups[0].processes.len(), 1);
+}
+
+#[test]
+fn failed_session_detaches_process_and_replaces_it() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let g1 = ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let out = h.input(PoolInput::SessionClosed {
+        gupid: g1.clone(),
+        outcome: SessionOutcome::ProcessFailed,
+    });
+    assert_eq!(terminated(&out), vec![g1.clone()]);
+    one_spawn(&out);
+    h.exited(&g1);
+    let snap = h.snap();
+    assert!(snap.groups[0].processes.iter().all(|p| p.gupid != g1.0));
+}
+
+#[test]
+fn detached_process_terminates_when_idle_then_is_killed_after_timeout() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 0);
+    let g1 = ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let pid = h.snap().groups[0].processes[0].pid;
+    let out = h.input(PoolInput::DetachProcess { pid });
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::DetachResult { found: true, .. })));
+    assert!(terminated(&out).is_empty(), "it still serves a request");
+    assert_eq!(
+        h.pool.next_deadline(),
+        None,
+        "no kill clock while sessions run"
+    );
+    h.advance(Duration::from_secs(5));
+    let out = h.close(&g1);
+    assert_eq!(terminated(&out), vec![g1.clone()]);
+    h.advance(Duration::from_secs(59));
+    assert!(killed(&h.input(PoolInput::Tick)).is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(killed(&h.input(PoolInput::Tick)), vec![g1.clone()]);
+    h.advance(Duration::from_secs(100));
+    assert!(killed(&h.input(PoolInput::Tick)).is_empty(), "killed once");
+    h.exited(&g1);
+    assert!(h.snap().groups[0].processes.is_empty());
+}
+
+#[test]
+fn detach_unknown_pid_reports_not_found() {
+    let mut h = H::new(6);
+    let out = h.input(PoolInput::DetachProcess { pid: 4242 });
+    assert!(out.iter().any(|a| matches!(
+        a,
+        PoolAction::DetachResult {
+            pid: 4242,
+            found: false
+        }
+    )));
+}
+
+#[test]
+fn detach_respawns_to_min_instances() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    ready_process(&mut h, &a, 1);
+    let pid = h.snap().groups[0].processes[0].pid;
+    let out = h.input(PoolInput::DetachProcess { pid });
+    assert_eq!(terminated(&out).len(), 1);
+    one_spawn(&out);
+}
+
+#[test]
+fn cancelled_checkout_leaves_the_queue() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 1);
+    let g = ready_process(&mut h, &a, 1);
+    h.checkout(&a);
+    let (r2, _) = h.checkout(&a);
+    let (r3, _) = h.checkout(&a);
+    h.input(PoolInput::CancelCheckout { request: r2 });
+    let out = h.close(&g);
+    assert_eq!(assigned(&out), vec![(r3, g)]);
+}
+
+#[test]
+fn blocking_restart_detaches_all_and_queues_until_new_process() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let g1 = ready_process(&mut h, &a, 1);
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Blocking,
+    });
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::RestartStarted { .. })));
+    assert!(
+        terminated(&out).is_empty(),
+        "old process finishes its request first"
+    );
+    let s = one_spawn(&out);
+    assert!(h.pool.is_restarting("a"));
+    assert!(h.snap().groups[0].restarting);
+    let (r, out) = h.checkout(&a);
+    assert!(
+        assigned(&out).is_empty(),
+        "requests wait for the new process"
+    );
+    let out = h.close(&g1);
+    assert_eq!(terminated(&out), vec![g1]);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(assigned(&out), vec![(r, s.gupid)]);
+    assert!(!h.pool.is_restarting("a"));
+}
+
+#[test]
+fn restart_discards_a_spawn_in_flight() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (r, out) = h.checkout(&a);
+    let old = one_spawn(&out);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Blocking,
+    });
+    let new = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&old, 1);
+    assert_eq!(
+        terminated(&out),
+        vec![old.gupid.clone()],
+        "old code is thrown away"
+    );
+    assert!(assigned(&out).is_empty());
+    let (_, out) = h.spawn_ok(&new, 1);
+    assert_eq!(assigned(&out), vec![(r, new.gupid)]);
+}
+
+#[test]
+fn restart_of_unknown_group_is_reported() {
+    let mut h = H::new(6);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "nope".into(),
+        method: RestartMethod::Rolling,
+    });
+    assert!(matches!(&out[..], [PoolAction::GroupNotFound { name }] if name == "nope"));
+}
+
+/// Two ready processes (min_instances 2), both idle. Returns their gupids.
+fn two_processes(h: &mut H, a: &Arc<AppSpec>) -> (Gupid, Gupid) {
+    let (_, out) = h.checkout(a);
+    let s1 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s1, 1);
+    let s2 = one_spawn(&out);
+    h.spawn_ok(&s2, 1);
+    h.close(&s1.gupid);
+    (s1.gupid, s2.gupid)
+}
+
+#[test]
+fn rolling_restart_replaces_processes_one_by_one() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 2);
+    let (o1, o2) = two_processes(&mut h, &a);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Rolling,
+    });
+    assert!(terminated(&out).is_empty(), "old processes keep serving");
+    let n1 = one_spawn(&out);
+    let (r, out) = h.checkout(&a);
+    assert_eq!(
+        assigned(&out),
+        vec![(r, o1.clone())],
+        "old processes still routed to"
+    );
+    let (_, out) = h.spawn_ok(&n1, 1);
+    // The newest old one (o2, idle) is retired first.
+    assert_eq!(terminated(&out), vec![o2.clone()]);
+    let n2 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&n2, 1);
+    assert!(terminated(&out).is_empty(), "o1 is still serving a request");
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::RollingRestartFinished { .. })));
+    assert!(spawns(&out).is_empty());
+    let out = h.close(&o1);
+    assert_eq!(terminated(&out), vec![o1]);
+    let enabled: Vec<String> = h.snap().groups[0]
+        .processes
+        .iter()
+        .filter(|p| p.enabled == "enabled")
+        .map(|p| p.gupid.clone())
+        .collect();
+    assert_eq!(enabled, vec![n1.gupid.0, n2.gupid.0]);
+}
+
+#[test]
+fn rolling_restart_failure_keeps_old_processes_serving() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 2);
+    let (o1, o2) = two_processes(&mut h, &a);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Rolling,
+    });
+    let n1 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&n1, 1);
+    assert_eq!(terminated(&out), vec![o2]);
+    let n2 = one_spawn(&out);
+    // A request waits while the only free slots are busy.
+    h.checkout(&a);
+    h.checkout(&a);
+    let (r3, out) = h.checkout(&a);
+    assert!(assigned(&out).is_empty());
+    let out = h.spawn_fail(&n2);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::RollingRestartFailed { .. })));
+    assert!(
+        rejected(&out).is_empty(),
+        "old process still serves the queue"
+    );
+    assert!(spawns(&out).is_empty());
+    let out = h.close(&o1);
+    assert_eq!(assigned(&out), vec![(r3, o1.clone())]);
+    assert!(h.snap().groups[0]
+        .processes
+        .iter()
+        .any(|p| p.gupid == o1.0 && p.enabled == "enabled"));
+    assert!(!h.snap().groups[0].restarting);
+}
+
+#[test]
+fn shutdown_rejects_waiters_terminates_kills_and_completes() {
+    let mut h = H::new(1);
+    let a = app("a", |s| s.max_instances = 1);
+    let b = app("b", |_| {});
+    let g = ready_process(&mut h, &a, 1);
+    h.checkout(&a);
+    let (r2, _) = h.checkout(&a);
+    let (r3, _) = h.checkout(&b);
+    let out = h.input(PoolInput::Shutdown);
+    let mut rej: Vec<RequestId> = rejected(&out).iter().map(|(r, _)| *r).collect();
+    rej.sort();
+    assert_eq!(rej, vec![r2, r3]);
+    assert_eq!(
+        terminated(&out),
+        vec![g.clone()],
+        "terminated even with a session"
+    );
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, PoolAction::ShutdownComplete)));
+    let (r4, out) = h.checkout(&a);
+    assert!(matches!(&rejected(&out)[..], [(r, CheckoutError::ShuttingDown)] if *r == r4));
+    h.advance(Duration::from_secs(60));
+    assert_eq!(killed(&h.input(PoolInput::Tick)), vec![g.clone()]);
+    let out = h.exited(&g);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::ShutdownComplete)));
+    // A late session close of the dead process is harmless.
+    assert!(h.close(&g).is_empty());
+}
+
+#[test]
+fn shutdown_waits_for_spawns_in_flight() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let out = h.input(PoolInput::Shutdown);
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, PoolAction::ShutdownComplete)));
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(terminated(&out), vec![s.gupid.clone()]);
+    let out = h.exited(&s.gupid);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::ShutdownComplete)));
+}
+
+#[test]
+fn empty_pool_shuts_down_at_once() {
+    let mut h = H::new(6);
+    let out = h.input(PoolInput::Shutdown);
+    assert!(matches!(&out[..], [PoolAction::ShutdownComplete]));
+}
+
+#[test]
+fn larger_max_pool_size_serves_top_level_queue() {
+    let mut h = H::new(1);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    ready_process(&mut h, &a, 1);
+    h.checkout(&a);
+    h.checkout(&b);
+    assert_eq!(h.snap().top_level_queue_len, 1);
+    let out = h.input(PoolInput::SetMaxPoolSize { max: 2 });
+    assert_eq!(one_spawn(&out).group, "b");
+}
