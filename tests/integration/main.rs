@@ -1,1 +1,19 @@
 //! End-to-end tests against the real `passenger` binary.
+//!
+//! One test binary (fast to link, one place for the harness). Each topic is a module; put new tests in
+//! the module whose name matches what they exercise. The harness lives in `support/`: every test gets a
+//! [`support::TestDir`], starts the server with [`support::Server::start`], talks HTTP with
+//! [`support::get`], waits with [`support::wait_until`], and fails if it leaves a process behind.
+
+mod support;
+
+mod harness;
+
+mod config_files;
+mod errors;
+mod generic_app;
+mod lifecycle;
+mod pool;
+mod restart;
+mod routing;
+mod static_files;

@@ -1,0 +1,134 @@
+//! Server lifecycle: graceful SIGTERM, a SIGKILLed server, apps that ignore SIGTERM, daemon mode.
+
+use std::net::TcpListener;
+use std::thread;
+
+use nix::sys::signal::Signal;
+
+use crate::support::{
+    app_pid, app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline,
+    start_fixture, wait_until, TestDir,
+};
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let app = app_pid(&server, "/");
+
+    let mark = dir.join("in-flight");
+    let target = format!("/sleep?s=2&mark={}", mark.display());
+    let addr = server.addr;
+    let slow = thread::spawn(move || get(addr, &target));
+    wait_until("the slow request reached the app", deadline(), || {
+        mark.exists()
+    });
+
+    server.signal(Signal::SIGTERM);
+    let resp = slow.join().expect("request thread");
+    assert_eq!(
+        resp.status,
+        200,
+        "the in-flight request completes: {}",
+        resp.text()
+    );
+
+    let status = server.wait_exit(deadline());
+    assert!(status.is_some(), "the server exits after SIGTERM");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "graceful exit is a success: {status:?}"
+    );
+    wait_until("the app process is gone", deadline(), || !pid_alive(app));
+}
+
+#[test]
+fn sigint_stops_the_server() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let app = app_pid(&server, "/");
+    server.signal(Signal::SIGINT);
+    assert!(server.wait_exit(deadline()).is_some(), "exits after SIGINT");
+    wait_until("the app process is gone", deadline(), || !pid_alive(app));
+}
+
+#[test]
+fn apps_exit_when_the_server_is_sigkilled() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut server = start_fixture(&dir, &root, "hello.py", &["--min-instances", "2"]);
+    let app = app_pid(&server, "/");
+
+    server.signal(Signal::SIGKILL);
+    assert!(server.wait_exit(deadline()).is_some());
+    wait_until("the app notices its server died", deadline(), || {
+        !pid_alive(app)
+    });
+}
+
+#[test]
+fn an_app_ignoring_sigterm_is_killed_on_shutdown() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut server = start_fixture(&dir, &root, "ignore_term.py", &[]);
+    let app = app_pid(&server, "/");
+
+    server.signal(Signal::SIGTERM);
+    assert!(
+        server.wait_exit(deadline() * 2).is_some(),
+        "the server does not hang on a stubborn app"
+    );
+    wait_until("the stubborn app is killed", deadline(), || !pid_alive(app));
+}
+
+#[test]
+fn daemonize_and_stop_with_the_pid_file() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    // A daemon's stdout is detached, so pick the port up front (the tiny race is acceptable here).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let pid_file = dir.join("passenger.pid");
+    let log_file = dir.join("daemon.log");
+    let start_cmd = py_command("hello.py");
+    let mut cmd = passenger(&dir);
+    cmd.arg("start")
+        .arg(&root)
+        .args(["--address", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--app-start-command", &start_cmd, "--daemonize"])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--log-file")
+        .arg(&log_file);
+    let out = run_with_deadline(&dir, &mut cmd, deadline());
+    let show = |out: &std::process::Output| {
+        format!(
+            "stdout:\n{}\nstderr:\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log_file).unwrap_or_default()
+        )
+    };
+    assert!(out.status.success(), "start --daemonize: {}", show(&out));
+
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {}: {}", pid_file.display(), show(&out)));
+    assert!(pid_alive(daemon));
+    let addr = ([127, 0, 0, 1], port).into();
+    let resp = get(addr, "/pid");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let app = resp.json()["pid"].as_i64().unwrap_or_default() as i32;
+
+    let mut stop = passenger(&dir);
+    stop.arg("stop").arg("--pid-file").arg(&pid_file);
+    let out = run_with_deadline(&dir, &mut stop, deadline() * 2);
+    assert!(out.status.success(), "passenger stop: {}", show(&out));
+    wait_until("the daemon exits", deadline(), || !pid_alive(daemon));
+    wait_until("its app exits", deadline(), || !pid_alive(app));
+}

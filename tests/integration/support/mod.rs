@@ -1,0 +1,93 @@
+//! Test harness for the end-to-end tests: temp dirs, the real `passenger` binary, process guards with
+//! leak detection, deadline polling and a tiny HTTP client.
+//!
+//! Start reading at [`Server::start`]. Everything here is blocking std code on purpose: the tests drive
+//! the product from the outside, like a user with `curl` would, and must not share a runtime with it.
+
+#![allow(dead_code)] // Not every test module uses every helper.
+
+pub mod dir;
+pub mod http;
+pub mod process;
+pub mod wait;
+
+pub use dir::TestDir;
+pub use http::{get, get_host, Request};
+pub use process::{pid_alive, run_with_deadline, ProcGuard, Server};
+pub use wait::{deadline, wait_until};
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Absolute path of a fixture file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The `--app-start-command` value that runs a python fixture.
+pub fn py_command(fixture_name: &str) -> String {
+    format!("python3 {}", fixture(fixture_name).display())
+}
+
+/// A `Command` for the real `passenger` binary, isolated into `dir`.
+///
+/// Inherited `PASSENGER_*` variables are removed so a developer's environment cannot change a test,
+/// `TMPDIR` and the instance registry point into the test dir, and the test marker is set so every
+/// process the server starts (apps inherit its environment) can be found by the leak check.
+pub fn passenger(dir: &TestDir) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passenger"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PASSENGER_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let tmp = dir.path().join("tmp");
+    let registry = dir.path().join("registry");
+    for d in [&tmp, &registry] {
+        std::fs::create_dir_all(d).expect("invariant: test dir is writable");
+    }
+    cmd.env("TMPDIR", &tmp)
+        .env("PASSENGER_INSTANCE_REGISTRY_DIR", &registry)
+        .env(process::MARKER_VAR, dir.marker())
+        .current_dir(dir.path());
+    cmd
+}
+
+/// Creates `dir/<name>` as an app root with `public/` and `tmp/` and returns its path.
+pub fn app_root(dir: &TestDir, name: &str) -> PathBuf {
+    let root = dir.path().join(name);
+    std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
+    std::fs::create_dir_all(root.join("tmp")).expect("invariant: test dir is writable");
+    root
+}
+
+/// Starts `passenger start <root> --address 127.0.0.1 --port 0 --app-start-command 'python3 <fixture>'`
+/// plus `extra` flags.
+pub fn start_fixture(dir: &TestDir, root: &Path, fixture_name: &str, extra: &[&str]) -> Server {
+    let cmd = py_command(fixture_name);
+    let root = root.to_string_lossy().into_owned();
+    let mut args: Vec<&str> = vec![
+        "start",
+        &root,
+        "--address",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--app-start-command",
+        &cmd,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(dir, &args)
+}
+
+/// Sends `GET path` and returns the app's `pid` from its JSON reply, asserting a 200.
+pub fn app_pid(server: &Server, path: &str) -> i32 {
+    let resp = get(server.addr, path);
+    assert_eq!(resp.status, 200, "GET {path}: {}", resp.text());
+    resp.json()["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or_else(|| panic!("GET {path}: no pid in {}", resp.text()))
+}
