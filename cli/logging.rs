@@ -111,6 +111,7 @@ pub fn install(level: u8, sink: LogSink) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(sink)
+        .with_ansi(false)
         .event_format(PassengerFormat)
         .try_init();
 }

@@ -28,6 +28,10 @@ use crate::proxy::route::Router;
 use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
 
+/// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
+/// detached. Passenger waits 60 s; a process that ignores SIGTERM for 10 s is stuck.
+const PROCESS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Listen backlog, Passenger's `socket_backlog` default.
 const SOCKET_BACKLOG: u32 = 2048;
 
@@ -119,7 +123,7 @@ impl Server {
             PoolOptions {
                 max_pool_size: self.config.max_pool_size,
                 pool_idle_time: self.config.pool_idle_time,
-                ..PoolOptions::default()
+                process_shutdown_timeout: PROCESS_SHUTDOWN_TIMEOUT,
             },
             self.spawner.clone(),
         );
@@ -169,6 +173,10 @@ impl Server {
 }
 
 async fn stop_pool(pool: &PoolHandle, signals: &mut Signals) {
+    tracing::info!(
+        "Stopping app processes (SIGKILL after {}s)...",
+        PROCESS_SHUTDOWN_TIMEOUT.as_secs()
+    );
     tokio::select! {
         res = pool.shutdown() => {
             if let Err(err) = res {
