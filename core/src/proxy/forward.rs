@@ -433,6 +433,10 @@ async fn connect(address: &ProcessAddress) -> std::io::Result<SendRequest<ProxyB
             });
             Ok(sender)
         }
+        ProcessAddress::Session(path) => Err(std::io::Error::other(format!(
+            "session protocol socket {} is not supported by this connection type",
+            path.display()
+        ))),
         ProcessAddress::Unix(path) => {
             let stream = UnixStream::connect(path).await?;
             let (sender, conn) = builder

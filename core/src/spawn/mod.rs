@@ -46,8 +46,11 @@ impl fmt::Display for Gupid {
 pub enum ProcessAddress {
     /// A TCP address, normally on 127.0.0.1.
     Tcp(SocketAddr),
-    /// A unix socket path.
+    /// A unix socket path speaking HTTP/1.1.
     Unix(PathBuf),
+    /// A unix socket path speaking the session protocol of our Ruby and Python
+    /// loaders (see ARCHITECTURE.md, "Session protocol").
+    Session(PathBuf),
 }
 
 impl fmt::Display for ProcessAddress {
@@ -55,6 +58,7 @@ impl fmt::Display for ProcessAddress {
         match self {
             ProcessAddress::Tcp(addr) => write!(f, "tcp://{addr}"),
             ProcessAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            ProcessAddress::Session(path) => write!(f, "session:{}", path.display()),
         }
     }
 }
