@@ -11,6 +11,7 @@ mod harness;
 
 mod config_files;
 mod errors;
+mod examples;
 mod generic_app;
 mod lifecycle;
 mod pool;

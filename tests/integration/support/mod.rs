@@ -36,8 +36,13 @@ pub fn py_command(fixture_name: &str) -> String {
 /// Inherited `PASSENGER_*` variables are removed so a developer's environment cannot change a test,
 /// `TMPDIR` and the instance registry point into the test dir, and the test marker is set so every
 /// process the server starts (apps inherit its environment) can be found by the leak check.
+///
+/// `PASSENGER_TEST_BIN` (read by the test process only) runs the suite against another binary, e.g. a
+/// release build.
 pub fn passenger(dir: &TestDir) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passenger"));
+    let bin = std::env::var_os("PASSENGER_TEST_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_passenger").into());
+    let mut cmd = Command::new(bin);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("PASSENGER_") {
             cmd.env_remove(&key);
