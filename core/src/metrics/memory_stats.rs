@@ -242,7 +242,12 @@ pub(crate) fn display_name(comm: &str, cmdline: &[String]) -> String {
     if cmdline.is_empty() {
         return format!("[{comm}]");
     }
-    let joined = cmdline.join(" ");
+    // Control characters (a script passed with `-c`) would break the one-line rows.
+    let joined: String = cmdline
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut name = joined.trim();
     // Ruby's setproctitle on some platforms yields `ruby: <title>` / `<title> (ruby)`.
     name = name.strip_prefix("ruby: ").unwrap_or(name);
