@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod config;
+pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod server;

@@ -1,0 +1,61 @@
+//! Process metrics from `/proc`, and the data behind `passenger memory-stats`.
+//!
+//! Owns: reading per-process metrics (memory, CPU time, parentage) on Linux
+//! ([`process_metrics`], [`list_processes`], [`process_tree`], [`CpuSampler`]) and
+//! grouping the machine's processes into the Apache / Nginx / Passenger sections of
+//! the memory report ([`memory_stats`]). Does not own: finding running instances
+//! (callers pass [`InstanceRoots`]), or rendering the report (the `cli` crate does
+//! that). Never prints; a process that exits while being read is skipped, never a panic.
+
+mod memory_stats;
+pub mod parse;
+mod process;
+
+pub use memory_stats::{
+    memory_stats, InstanceRoots, MemoryStats, MemoryStatsOptions, ProcessRow, Section,
+};
+pub use process::{
+    clock_ticks_per_second, list_processes, process_metrics, process_tree, CpuSampler,
+    ProcessMetrics,
+};
+
+/// Why metrics of a process could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The process does not exist, or exited while it was being read.
+    #[error("process {pid} is gone")]
+    Gone {
+        /// The process id asked about.
+        pid: u32,
+    },
+    /// `/proc/PID/<what>` exists but this user may not read it.
+    #[error("cannot read /proc/{pid}/{what}: permission denied")]
+    Unreadable {
+        /// The process id asked about.
+        pid: u32,
+        /// Which `/proc/PID` file was denied.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other I/O failure reading `/proc/PID/<what>`.
+    #[error("cannot read /proc/{pid}/{what}")]
+    Read {
+        /// The process id asked about.
+        pid: u32,
+        /// Which `/proc/PID` file failed.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `/proc` file's text did not have the expected shape.
+    #[error("malformed /proc {what} text: {detail}")]
+    Malformed {
+        /// Which format (`stat`, ...).
+        what: &'static str,
+        /// What was wrong, with an excerpt.
+        detail: String,
+    },
+}
