@@ -5,6 +5,7 @@ mod commands;
 mod daemon;
 mod exit;
 mod logging;
+mod memory_stats;
 mod start_args;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Start(Box<start_args::StartArgs>),
     /// Stop a running server gracefully.
     Stop(commands::stop::StopArgs),
+    /// Show memory usage of Apache, Nginx and passenger-rs processes.
+    MemoryStats(memory_stats::MemoryStatsArgs),
 }
 
 fn main() {
@@ -30,6 +33,12 @@ fn main() {
     let result = match &cli.command {
         Command::Start(args) => commands::start::run(args),
         Command::Stop(args) => commands::stop::run(args),
+        Command::MemoryStats(args) => memory_stats::run(
+            args,
+            passenger_core::metrics::InstanceRoots {
+                core_pids: Vec::new(),
+            },
+        ),
     };
     let code = match result {
         Ok(code) => code,
