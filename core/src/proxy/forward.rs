@@ -26,6 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::route::Router;
+use super::session::{self, RequestInfo};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, PoolHandle, Session};
@@ -138,6 +139,49 @@ impl Proxy {
                 Ok(session) => session,
                 Err(err) => return checkout_error_response(&err, &app),
             };
+            if let ProcessAddress::Session(path) = session.address().clone() {
+                let stream = match UnixStream::connect(&path).await {
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        tracing::warn!(
+                            pid = session.pid(),
+                            group = %app.name,
+                            "cannot connect to process {} at {}: {err}; detaching it",
+                            session.pid(),
+                            path.display()
+                        );
+                        session.mark_process_failed();
+                        continue;
+                    }
+                };
+                let upstream_body = match body.take() {
+                    Some(b) => b,
+                    None if body_is_empty => empty_body(),
+                    None => break,
+                };
+                let password = crate::spawn::connect_password_for(&path);
+                let info = RequestInfo {
+                    parts: &parts,
+                    base_uri: route.base_uri.as_deref(),
+                    peer,
+                    connect_password: password.as_deref(),
+                    upgrade: client_upgrade.is_some(),
+                };
+                return match session::exchange(stream, info, upstream_body, session, client_upgrade)
+                    .await
+                {
+                    Ok(resp) => resp,
+                    Err((err, session)) => {
+                        tracing::warn!(
+                            pid = session.pid(),
+                            group = %app.name,
+                            "incomplete response from process {}: {err}",
+                            session.pid()
+                        );
+                        error_page::incomplete_response()
+                    }
+                };
+            }
             let mut conn = match self.conns.checkout(&session).await {
                 Ok(conn) => conn,
                 Err(err) => {
@@ -434,7 +478,7 @@ async fn connect(address: &ProcessAddress) -> std::io::Result<SendRequest<ProxyB
             Ok(sender)
         }
         ProcessAddress::Session(path) => Err(std::io::Error::other(format!(
-            "session protocol socket {} is not supported by this connection type",
+            "{} speaks the session protocol, not HTTP",
             path.display()
         ))),
         ProcessAddress::Unix(path) => {

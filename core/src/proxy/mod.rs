@@ -9,6 +9,7 @@
 pub mod error_page;
 pub mod forward;
 pub mod route;
+pub mod session;
 pub mod static_files;
 
 use bytes::Bytes;

@@ -1,0 +1,520 @@
+//! The core side of the session protocol spoken with the Ruby and Python loaders.
+//!
+//! Owns: encoding one request as a header block of CGI variables plus the body,
+//! parsing the loader's HTTP/1.1 response head, streaming the response body until
+//! EOF, and tunnelling a `101` (rack.hijack) connection. The protocol itself is
+//! specified in ARCHITECTURE.md ("Session protocol"); the loaders live in
+//! `resources/helper-scripts/`.
+//!
+//! It does not choose the process or retry: [`forward`](super::forward) does both.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+use super::forward::PeerInfo;
+use super::{empty_body, ProxyBody};
+use crate::pool::Session;
+
+/// Largest response head a loader may send.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Read buffer for response bodies.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Response headers that describe the loader connection, not the response.
+const DROPPED_RESPONSE_HEADERS: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "status",
+    "x-passenger-request-oob-work",
+];
+
+/// Request headers that are hop-by-hop and never become `HTTP_*` variables (except
+/// on an upgrade, where the loader needs `Connection` and `Upgrade`).
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Why a request could not be exchanged with a loader.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionProtocolError {
+    /// Writing the request failed.
+    #[error("cannot send the request to the loader")]
+    Send(#[source] std::io::Error),
+    /// Reading the response head failed or it ended early.
+    #[error("incomplete response head from the loader")]
+    Incomplete(#[source] std::io::Error),
+    /// The response head is not valid HTTP.
+    #[error("malformed response head from the loader: {0}")]
+    Malformed(String),
+}
+
+/// What the proxy knows about one request, for the header block.
+pub struct RequestInfo<'a> {
+    /// The request parts.
+    pub parts: &'a http::request::Parts,
+    /// The base URI the app is mounted under.
+    pub base_uri: Option<&'a str>,
+    /// The client.
+    pub peer: PeerInfo,
+    /// The secret the loader expects.
+    pub connect_password: Option<&'a str>,
+    /// Whether the client asked for a protocol upgrade.
+    pub upgrade: bool,
+}
+
+/// Sends one request over `stream` and returns the response, whose body holds the
+/// session until the loader closes the connection. A `101` answer is tunnelled to
+/// `client_upgrade`.
+pub async fn exchange(
+    stream: UnixStream,
+    info: RequestInfo<'_>,
+    body: ProxyBody,
+    mut session: Session,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<ProxyBody>, (SessionProtocolError, Session)> {
+    let block = header_block(&info);
+    let chunked = info.parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && !info.parts.headers.contains_key(header::CONTENT_LENGTH);
+    let upgrade = info.upgrade;
+    let (mut read, write) = stream.into_split();
+    // The body is written by its own task so that a loader answering before it has
+    // read the whole upload cannot deadlock against us.
+    let writer = tokio::spawn(write_request(write, block, body, chunked, upgrade));
+
+    let (head, rest) = match read_head(&mut read).await {
+        Ok(parts) => parts,
+        Err(err) => {
+            writer.abort();
+            session.mark_process_failed();
+            return Err((err, session));
+        }
+    };
+    let mut response = Response::new(empty_body());
+    *response.status_mut() = head.status;
+    let headers = response.headers_mut();
+    for (name, value) in head.headers {
+        headers.append(name, value);
+    }
+
+    if head.status == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            tokio::spawn(async move {
+                let write = match writer.await {
+                    Ok(Ok(write)) => write,
+                    _ => return,
+                };
+                let Ok(mut stream) = read.reunite(write) else {
+                    return;
+                };
+                if let Ok(client) = client_upgrade.await {
+                    let mut client = TokioIo::new(client);
+                    if !rest.is_empty() {
+                        let _ = tokio::io::AsyncWriteExt::write_all(&mut client, &rest).await;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut stream).await;
+                }
+                drop(session);
+            });
+            return Ok(response);
+        }
+    }
+
+    let body = LoaderBody {
+        read,
+        leftover: (!rest.is_empty()).then_some(rest),
+        session: Some(session),
+        writer: Some(writer),
+        done: false,
+    };
+    *response.body_mut() = body.boxed_unsync();
+    Ok(response)
+}
+
+async fn write_request(
+    mut write: OwnedWriteHalf,
+    block: Vec<u8>,
+    mut body: ProxyBody,
+    chunked: bool,
+    upgrade: bool,
+) -> std::io::Result<OwnedWriteHalf> {
+    write.write_all(&block).await?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if let Ok(data) = frame.into_data() {
+            write.write_all(&data).await?;
+        }
+    }
+    if chunked && !upgrade {
+        // EOF marks the end of a body whose length was not known up front.
+        write.shutdown().await?;
+    }
+    Ok(write)
+}
+
+struct Head {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionProtocolError> {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let n = read
+            .read_buf(&mut buf)
+            .await
+            .map_err(SessionProtocolError::Incomplete)?;
+        if n == 0 {
+            return Err(SessionProtocolError::Incomplete(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the loader closed the connection before sending a response",
+            )));
+        }
+        let mut raw = [httparse::EMPTY_HEADER; 128];
+        let mut parsed = httparse::Response::new(&mut raw);
+        match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = parsed
+                    .code
+                    .and_then(|c| StatusCode::from_u16(c).ok())
+                    .ok_or_else(|| SessionProtocolError::Malformed("bad status code".into()))?;
+                let mut headers = Vec::with_capacity(parsed.headers.len());
+                for h in parsed.headers.iter() {
+                    if DROPPED_RESPONSE_HEADERS
+                        .iter()
+                        .any(|d| h.name.eq_ignore_ascii_case(d))
+                        && status != StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        continue;
+                    }
+                    let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
+                        SessionProtocolError::Malformed(format!("bad header name {:?}", h.name))
+                    })?;
+                    let value = HeaderValue::from_bytes(h.value).map_err(|_| {
+                        SessionProtocolError::Malformed(format!("bad value for header {}", h.name))
+                    })?;
+                    headers.push((name, value));
+                }
+                let rest = buf.split_off(len).freeze();
+                return Ok((Head { status, headers }, rest));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(SessionProtocolError::Malformed(format!(
+                    "response head larger than {MAX_HEAD} bytes"
+                )))
+            }
+            Err(err) => return Err(SessionProtocolError::Malformed(err.to_string())),
+        }
+    }
+}
+
+/// Builds the length-prefixed block of `NAME\0VALUE\0` pairs.
+pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
+    let parts = info.parts;
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    let mut put = |name: &[u8], value: &[u8]| {
+        out.extend_from_slice(name);
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    };
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let base = info.base_uri.unwrap_or("");
+    let path_info = path.strip_prefix(base).unwrap_or(path);
+    put(b"REQUEST_METHOD", parts.method.as_str().as_bytes());
+    put(b"SCRIPT_NAME", base.as_bytes());
+    put(b"PATH_INFO", path_info.as_bytes());
+    put(b"QUERY_STRING", query.as_bytes());
+    put(
+        b"REQUEST_URI",
+        parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/")
+            .as_bytes(),
+    );
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let (server_name, server_port) = split_host(host, info.peer.https);
+    put(b"SERVER_NAME", server_name.as_bytes());
+    put(b"SERVER_PORT", server_port.as_bytes());
+    put(b"SERVER_PROTOCOL", version_str(parts.version).as_bytes());
+    put(b"SERVER_SOFTWARE", crate::SERVER_SOFTWARE.as_bytes());
+    if let Some(remote) = info.peer.remote {
+        put(b"REMOTE_ADDR", remote.ip().to_string().as_bytes());
+        put(b"REMOTE_PORT", remote.port().to_string().as_bytes());
+    } else {
+        put(b"REMOTE_ADDR", b"127.0.0.1");
+        put(b"REMOTE_PORT", b"0");
+    }
+    if info.peer.https {
+        put(b"HTTPS", b"on");
+    }
+    if let Some(password) = info.connect_password {
+        put(b"PASSENGER_CONNECT_PASSWORD", password.as_bytes());
+    }
+    if let Some(v) = parts.headers.get(header::CONTENT_TYPE) {
+        put(b"CONTENT_TYPE", v.as_bytes());
+    }
+    if let Some(v) = parts.headers.get(header::CONTENT_LENGTH) {
+        put(b"CONTENT_LENGTH", v.as_bytes());
+    }
+    let mut name_buf = Vec::with_capacity(64);
+    for name in parts.headers.keys() {
+        let n = name.as_str();
+        if n == "content-type" || n == "content-length" {
+            continue;
+        }
+        if !info.upgrade && HOP_BY_HOP.contains(&n) {
+            continue;
+        }
+        // Headers whose names would collide after `-` → `_` are dropped, so a client
+        // cannot forge one variable through another (CVE-2015-7519).
+        if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            continue;
+        }
+        name_buf.clear();
+        name_buf.extend_from_slice(b"HTTP_");
+        name_buf.extend(n.bytes().map(|b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            }
+        }));
+        let mut values = parts.headers.get_all(name).iter();
+        let mut value: Vec<u8> = values
+            .next()
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default();
+        for more in values {
+            value.extend_from_slice(b", ");
+            value.extend_from_slice(more.as_bytes());
+        }
+        put(&name_buf, &value);
+    }
+    let len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+fn split_host(host: &str, https: bool) -> (&str, String) {
+    let default_port = if https { "443" } else { "80" };
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        if let Some((addr, port)) = rest.split_once("]:") {
+            return (addr, port.to_string());
+        }
+        return (rest.trim_end_matches(']'), default_port.to_string());
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() => {
+            (name, port.to_string())
+        }
+        _ => (host, default_port.to_string()),
+    }
+}
+
+fn version_str(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The loader's response body: everything until EOF. Holds the session until then.
+struct LoaderBody {
+    read: OwnedReadHalf,
+    leftover: Option<Bytes>,
+    session: Option<Session>,
+    writer: Option<tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>>,
+    done: bool,
+}
+
+impl LoaderBody {
+    fn finish(&mut self) {
+        self.done = true;
+        self.session.take();
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
+}
+
+impl Body for LoaderBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        if let Some(bytes) = this.leftover.take() {
+            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let mut buf = BytesMut::zeroed(READ_CHUNK);
+        let mut read_buf = ReadBuf::new(&mut buf);
+        match Pin::new(&mut this.read).poll_read(cx, &mut read_buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => {
+                let n = read_buf.filled().len();
+                if n == 0 {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                buf.truncate(n);
+                Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
+            }
+            Poll::Ready(Err(err)) => {
+                if let Some(session) = this.session.as_mut() {
+                    tracing::warn!(
+                        pid = session.pid(),
+                        "incomplete response body from process {}: {err}",
+                        session.pid()
+                    );
+                    session.mark_process_failed();
+                }
+                this.finish();
+                Poll::Ready(Some(Err(err)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.leftover.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(block: &[u8]) -> Vec<(String, String)> {
+        let len = u32::from_be_bytes([block[0], block[1], block[2], block[3]]) as usize;
+        assert_eq!(len, block.len() - 4);
+        let fields: Vec<&[u8]> = block[4..].split(|b| *b == 0).collect();
+        fields
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| {
+                (
+                    String::from_utf8_lossy(c[0]).into_owned(),
+                    String::from_utf8_lossy(c[1]).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn header_block_has_cgi_variables() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/app/items?x=1")
+            .header("host", "example.test:8080")
+            .header("content-type", "text/plain")
+            .header("content-length", "5")
+            .header("x-custom", "a")
+            .header("x-custom", "b")
+            .header("x_sneaky", "1")
+            .header("connection", "keep-alive")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let info = RequestInfo {
+            parts: &parts,
+            base_uri: Some("/app"),
+            peer: PeerInfo {
+                remote: Some("10.1.2.3:4567".parse().unwrap()),
+                https: false,
+            },
+            connect_password: Some("secret"),
+            upgrade: false,
+        };
+        let vars = pairs(&header_block(&info));
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("REQUEST_METHOD"), Some("POST"));
+        assert_eq!(get("SCRIPT_NAME"), Some("/app"));
+        assert_eq!(get("PATH_INFO"), Some("/items"));
+        assert_eq!(get("QUERY_STRING"), Some("x=1"));
+        assert_eq!(get("REQUEST_URI"), Some("/app/items?x=1"));
+        assert_eq!(get("SERVER_NAME"), Some("example.test"));
+        assert_eq!(get("SERVER_PORT"), Some("8080"));
+        assert_eq!(get("REMOTE_ADDR"), Some("10.1.2.3"));
+        assert_eq!(get("CONTENT_LENGTH"), Some("5"));
+        assert_eq!(get("CONTENT_TYPE"), Some("text/plain"));
+        assert_eq!(get("HTTP_X_CUSTOM"), Some("a, b"));
+        assert_eq!(get("PASSENGER_CONNECT_PASSWORD"), Some("secret"));
+        assert_eq!(get("HTTP_X_SNEAKY"), None, "underscore headers are dropped");
+        assert_eq!(
+            get("HTTP_CONNECTION"),
+            None,
+            "hop-by-hop headers are dropped"
+        );
+        assert_eq!(get("HTTP_CONTENT_LENGTH"), None);
+    }
+
+    #[test]
+    fn host_splitting() {
+        assert_eq!(split_host("a.test", false), ("a.test", "80".to_string()));
+        assert_eq!(split_host("a.test:81", true), ("a.test", "81".to_string()));
+        assert_eq!(split_host("[::1]:82", false), ("::1", "82".to_string()));
+        assert_eq!(split_host("[::1]", true), ("::1", "443".to_string()));
+    }
+
+    #[tokio::test]
+    async fn response_head_is_parsed_and_connection_headers_dropped() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (mut read, _write) = a.into_split();
+        b.write_all(b"HTTP/1.1 201 Whatever\r\nContent-Type: text/plain\r\nConnection: close\r\nStatus: 201\r\nX-Passenger-Request-OOB-Work: true\r\n\r\nhello")
+            .await
+            .unwrap();
+        let (head, rest) = read_head(&mut read).await.unwrap();
+        assert_eq!(head.status, StatusCode::CREATED);
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["content-type"]);
+        assert_eq!(&rest[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn eof_before_head_is_incomplete() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let (mut read, _write) = a.into_split();
+        assert!(matches!(
+            read_head(&mut read).await,
+            Err(SessionProtocolError::Incomplete(_))
+        ));
+    }
+}
