@@ -7,8 +7,10 @@
 //!
 //! Start reading at [`server::run`], which wires the other modules together.
 
+pub mod admin;
 pub mod app;
 pub mod config;
+pub mod instance;
 pub mod pool;
 pub mod proxy;
 pub mod server;
