@@ -2,8 +2,8 @@
 //! registry that tools search to find running servers.
 //!
 //! Owns: creating `<registry>/passenger.XXXXXXX` with the original's layout
-//! (`lock`, `properties.json`, the two admin password files, `agents.s/`, `apps.s/`,
-//! and `creation_finalized` last), holding its `flock` for the server's lifetime,
+//! (`lock`, `properties.json`, `watchdog.pid`, `core.pid`, the two admin password
+//! files, `agents.s/`, `apps.s/`, and `creation_finalized` last), holding its `flock` for the server's lifetime,
 //! rewriting `properties.json` atomically, and removing the directory on clean
 //! shutdown. For tools: [`list_instances`] and [`find_instance`], which also delete
 //! stale directories the way Passenger's `instance_registry.rb` does.
@@ -401,6 +401,16 @@ impl Instance {
             &self.path.join("full_admin_password.txt"),
             0o600,
             self.full_password.as_bytes(),
+        )?;
+        write_new_file(
+            &self.path.join("watchdog.pid"),
+            0o644,
+            self.properties.watchdog_pid.to_string().as_bytes(),
+        )?;
+        write_new_file(
+            &self.path.join("core.pid"),
+            0o644,
+            self.properties.core_pid.to_string().as_bytes(),
         )?;
         self.write_properties()?;
         write_new_file(&self.path.join("creation_finalized"), 0o644, b"")

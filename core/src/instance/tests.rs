@@ -48,6 +48,15 @@ fn create_writes_the_original_layout() {
         inst.full_admin_password()
     );
     assert!(dir.join("creation_finalized").is_file());
+    let pid = std::process::id().to_string();
+    assert_eq!(
+        fs::read_to_string(dir.join("core.pid")).expect("core.pid"),
+        pid
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("watchdog.pid")).expect("watchdog.pid"),
+        pid
+    );
     assert!(dir.join("lock").is_file());
     assert!(!dir.join("properties.json.tmp").exists());
 
