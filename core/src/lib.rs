@@ -7,9 +7,11 @@
 //!
 //! Start reading at [`server::run`], which wires the other modules together.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod metrics;
+pub mod instance;
 pub mod pool;
 pub mod proxy;
 pub mod server;

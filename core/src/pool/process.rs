@@ -93,6 +93,10 @@ impl Process {
             }
             .to_string(),
             address: self.address.to_string(),
+            // Filled from /proc by the server's metrics sampler; the state machine
+            // reads no /proc.
+            cpu_percent: None,
+            real_memory_kb: None,
         }
     }
 }

@@ -61,4 +61,8 @@ pub struct ProcessSnapshot {
     pub life_status: String,
     /// Where the process accepts requests (`tcp://…` or `unix:…`).
     pub address: String,
+    /// CPU usage in percent, once metrics were sampled.
+    pub cpu_percent: Option<u32>,
+    /// Private dirty memory ("real memory") in KiB, once metrics were sampled.
+    pub real_memory_kb: Option<u64>,
 }

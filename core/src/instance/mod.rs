@@ -1,0 +1,539 @@
+//! The instance directory: the on-disk identity of one running server, and the
+//! registry that tools search to find running servers.
+//!
+//! Owns: creating `<registry>/passenger.XXXXXXX` with the original's layout
+//! (`lock`, `properties.json`, `watchdog.pid`, `core.pid`, the two admin password
+//! files, `agents.s/`, `apps.s/`, and `creation_finalized` last), holding its `flock` for the server's lifetime,
+//! rewriting `properties.json` atomically, and removing the directory on clean
+//! shutdown. For tools: [`list_instances`] and [`find_instance`], which also delete
+//! stale directories the way Passenger's `instance_registry.rb` does.
+//!
+//! It does not bind sockets (the server binds `agents.s/core_api` and hands the
+//! listener to [`crate::admin::serve`]) and it does not print anything.
+
+pub mod registry;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+pub use registry::{
+    find_instance, find_instance_by_pid, find_instance_in, list_instances, registry_search_dirs,
+    InstanceInfo, RegistryScan,
+};
+
+/// Structure version of the directory layout; tools refuse other majors.
+pub const MAJOR_VERSION: u64 = 4;
+/// Minor structure version.
+pub const MINOR_VERSION: u64 = 0;
+/// Environment variable that overrides the registry directory.
+pub const REGISTRY_DIR_ENV: &str = "PASSENGER_INSTANCE_REGISTRY_DIR";
+/// `sizeof(sockaddr_un.sun_path)` on Linux, including the terminating NUL.
+pub const SUN_PATH_MAX: usize = 108;
+/// Name of the admin API socket inside `agents.s/`.
+pub const CORE_API_SOCKET: &str = "core_api";
+
+/// How many random directory names to try before giving up (as the original).
+const CREATE_ATTEMPTS: usize = 250;
+/// `/passenger.XXXXXXX`, the part of the instance path after the registry dir.
+const DIR_NAME_LEN: usize = "/passenger.".len() + 7;
+
+/// Errors of creating, updating or removing an instance directory, and of looking
+/// instances up.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// The admin socket path would not fit in `sockaddr_un`.
+    #[error(
+        "the instance registry directory {registry} is too long: the admin socket path \
+         {socket_path_len} bytes long would not fit in a unix socket address (limit {limit} \
+         bytes); set PASSENGER_INSTANCE_REGISTRY_DIR or --instance-registry-dir to a shorter path"
+    )]
+    RegistryPathTooLong {
+        /// The registry directory.
+        registry: PathBuf,
+        /// Length of `<instance dir>/agents.s/core_api` in bytes.
+        socket_path_len: usize,
+        /// The maximum length, NUL excluded.
+        limit: usize,
+    },
+    /// The registry directory is missing or unusable.
+    #[error("cannot use instance registry directory {path}")]
+    Registry {
+        /// The registry directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No free random directory name was found.
+    #[error("cannot create an instance directory in {registry}")]
+    CreateDir {
+        /// The registry directory.
+        registry: PathBuf,
+        /// The last cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing one file or directory of the instance failed.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `lock` file could not be locked.
+    #[error("cannot lock {path}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Removing the directory on shutdown failed.
+    #[error("cannot remove instance directory {path}")]
+    Remove {
+        /// The instance directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No instance is running.
+    #[error("Phusion Passenger(R) doesn't seem to be running")]
+    NoInstance,
+    /// Several instances match; the caller must choose.
+    #[error("multiple Phusion Passenger(R) instances are running: {}", .names.join(", "))]
+    Ambiguous {
+        /// Names of the matching instances.
+        names: Vec<String>,
+        /// The matching instances, for a table.
+        instances: Vec<InstanceInfo>,
+    },
+    /// No instance has that name (prefix) or pid.
+    #[error(
+        "there doesn't seem to be a Phusion Passenger(R) instance running with the name '{0}'"
+    )]
+    UnknownName(String),
+}
+
+/// What the server writes into `properties.json` besides the directory metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceProperties {
+    /// `watchdog_pid`: we have no separate watchdog, so this is the server's pid.
+    pub watchdog_pid: u32,
+    /// `core_pid` (ours): the pid serving requests.
+    pub core_pid: u32,
+    /// `passenger_version`.
+    pub passenger_version: String,
+    /// `server_software`, shown by tools as the description.
+    pub server_software: String,
+    /// `integration_mode`, `standalone` for us.
+    pub integration_mode: String,
+    /// `standalone_engine`, `builtin` for us (omitted when `None`).
+    pub standalone_engine: Option<String>,
+    /// `listen_addresses` (ours): the public addresses, e.g. `http://0.0.0.0:3000`.
+    pub listen_addresses: Vec<String>,
+}
+
+impl Default for InstanceProperties {
+    fn default() -> Self {
+        let pid = std::process::id();
+        InstanceProperties {
+            watchdog_pid: pid,
+            core_pid: pid,
+            passenger_version: crate::VERSION.to_string(),
+            server_software: crate::SERVER_SOFTWARE.to_string(),
+            integration_mode: "standalone".to_string(),
+            standalone_engine: Some("builtin".to_string()),
+            listen_addresses: Vec::new(),
+        }
+    }
+}
+
+/// A live instance directory owned by this process. Holds the `lock` for its
+/// lifetime; dropping it (or [`Instance::remove`]) deletes the directory.
+#[derive(Debug)]
+pub struct Instance {
+    path: PathBuf,
+    name: String,
+    instance_id: String,
+    created_at: u64,
+    created_at_monotonic_usec: u64,
+    properties: InstanceProperties,
+    read_only_password: String,
+    full_password: String,
+    /// Kept open: closing the file would release the flock.
+    lock: Option<File>,
+}
+
+/// The registry directory a new instance goes into when none is configured:
+/// `$PASSENGER_INSTANCE_REGISTRY_DIR`, else `$TMPDIR`, else `/tmp`.
+pub fn default_registry_dir() -> PathBuf {
+    for var in [REGISTRY_DIR_ENV, "TMPDIR"] {
+        if let Some(value) = std::env::var_os(var) {
+            if !value.is_empty() {
+                return PathBuf::from(value);
+            }
+        }
+    }
+    PathBuf::from("/tmp")
+}
+
+/// `n` random characters from `[A-Za-z0-9]`.
+pub(crate) fn random_alnum(n: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000
+}
+
+fn to_base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("invariant: base36 digits are ASCII")
+}
+
+/// `flock(fd, LOCK_EX | LOCK_NB)`; `Ok(false)` when someone else holds it.
+pub(crate) fn try_lock(file: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a valid open fd has no memory-safety preconditions.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> InstanceError + '_ {
+    move |source| InstanceError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), InstanceError> {
+    fs::create_dir(path).map_err(write_err(path))?;
+    // Set explicitly: create_dir's mode is filtered by the umask.
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
+}
+
+fn write_new_file(path: &Path, mode: u32, contents: &[u8]) -> Result<(), InstanceError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(write_err(path))?;
+    file.write_all(contents).map_err(write_err(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
+}
+
+impl Instance {
+    /// Creates a new instance directory in `registry_dir` (or
+    /// [`default_registry_dir`]), locks it and finalizes it.
+    pub fn create(
+        registry_dir: Option<&Path>,
+        props: InstanceProperties,
+    ) -> Result<Instance, InstanceError> {
+        let registry = match registry_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => default_registry_dir(),
+        };
+        let registry = if registry.is_absolute() {
+            registry
+        } else {
+            std::env::current_dir()
+                .map_err(|source| InstanceError::Registry {
+                    path: registry.clone(),
+                    source,
+                })?
+                .join(registry)
+        };
+        let socket_path_len =
+            registry.as_os_str().len() + DIR_NAME_LEN + "/agents.s/".len() + CORE_API_SOCKET.len();
+        if socket_path_len >= SUN_PATH_MAX {
+            return Err(InstanceError::RegistryPathTooLong {
+                registry,
+                socket_path_len,
+                limit: SUN_PATH_MAX - 1,
+            });
+        }
+        let meta = fs::metadata(&registry).map_err(|source| InstanceError::Registry {
+            path: registry.clone(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(InstanceError::Registry {
+                path: registry,
+                source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            });
+        }
+
+        let path = Self::create_unique_dir(&registry)?;
+        let mut instance = Instance {
+            path,
+            name: random_alnum(8),
+            instance_id: String::new(),
+            created_at: 0,
+            created_at_monotonic_usec: monotonic_usec(),
+            properties: props,
+            read_only_password: random_alnum(24),
+            full_password: random_alnum(24),
+            lock: None,
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        instance.created_at = now;
+        instance.instance_id =
+            format!("{}-{}-{}", to_base36(now), random_alnum(6), random_alnum(6));
+        // From here on, a failure drops `instance`, which removes the directory.
+        instance.populate()?;
+        tracing::debug!(path = %instance.path.display(), name = %instance.name, "instance directory created");
+        Ok(instance)
+    }
+
+    fn create_unique_dir(registry: &Path) -> Result<PathBuf, InstanceError> {
+        let mut last_err = std::io::Error::from_raw_os_error(libc::EEXIST);
+        for _ in 0..CREATE_ATTEMPTS {
+            let candidate = registry.join(format!("passenger.{}", random_alnum(7)));
+            match fs::create_dir(&candidate) {
+                Ok(()) => {
+                    fs::set_permissions(&candidate, fs::Permissions::from_mode(0o755)).map_err(
+                        |source| InstanceError::CreateDir {
+                            registry: registry.to_path_buf(),
+                            source,
+                        },
+                    )?;
+                    return Ok(candidate);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_err = err,
+                Err(source) => {
+                    return Err(InstanceError::CreateDir {
+                        registry: registry.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
+        Err(InstanceError::CreateDir {
+            registry: registry.to_path_buf(),
+            source: last_err,
+        })
+    }
+
+    fn populate(&mut self) -> Result<(), InstanceError> {
+        // The lock comes first so that a tool scanning the registry while we are
+        // still writing sees a locked (live) directory instead of a corrupt one.
+        let lock_path = self.path.join("lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&lock_path)
+            .map_err(write_err(&lock_path))?;
+        match try_lock(&lock) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(InstanceError::Lock {
+                    path: lock_path,
+                    source: std::io::Error::from_raw_os_error(libc::EWOULDBLOCK),
+                })
+            }
+            Err(source) => {
+                return Err(InstanceError::Lock {
+                    path: lock_path,
+                    source,
+                })
+            }
+        }
+        self.lock = Some(lock);
+
+        let is_root = nix::unistd::geteuid().is_root();
+        make_dir(
+            &self.path.join("agents.s"),
+            if is_root { 0o755 } else { 0o700 },
+        )?;
+        make_dir(&self.path.join("apps.s"), 0o700)?;
+        write_new_file(
+            &self.path.join("read_only_admin_password.txt"),
+            0o600,
+            self.read_only_password.as_bytes(),
+        )?;
+        write_new_file(
+            &self.path.join("full_admin_password.txt"),
+            0o600,
+            self.full_password.as_bytes(),
+        )?;
+        write_new_file(
+            &self.path.join("watchdog.pid"),
+            0o644,
+            self.properties.watchdog_pid.to_string().as_bytes(),
+        )?;
+        write_new_file(
+            &self.path.join("core.pid"),
+            0o644,
+            self.properties.core_pid.to_string().as_bytes(),
+        )?;
+        self.write_properties()?;
+        write_new_file(&self.path.join("creation_finalized"), 0o644, b"")
+    }
+
+    /// The `properties.json` document.
+    pub fn properties_json(&self) -> serde_json::Value {
+        let p = &self.properties;
+        let mut doc = serde_json::json!({
+            "instance_dir": {
+                "major_version": MAJOR_VERSION,
+                "minor_version": MINOR_VERSION,
+                "created_at": self.created_at,
+                "created_at_monotonic_usec": self.created_at_monotonic_usec,
+            },
+            "passenger_version": p.passenger_version,
+            "watchdog_pid": p.watchdog_pid,
+            "core_pid": p.core_pid,
+            "instance_id": self.instance_id,
+            "name": self.name,
+            "integration_mode": p.integration_mode,
+            "server_software": p.server_software,
+            "listen_addresses": p.listen_addresses,
+            "core_api_socket": self.core_api_socket_path().to_string_lossy(),
+        });
+        if let (Some(engine), Some(map)) = (&p.standalone_engine, doc.as_object_mut()) {
+            map.insert("standalone_engine".into(), engine.clone().into());
+        }
+        doc
+    }
+
+    fn write_properties(&self) -> Result<(), InstanceError> {
+        let final_path = self.path.join("properties.json");
+        let tmp_path = self.path.join("properties.json.tmp");
+        let mut text = serde_json::to_string_pretty(&self.properties_json())
+            .expect("invariant: a json! value always serializes");
+        text.push('\n');
+        let _ = fs::remove_file(&tmp_path);
+        write_new_file(&tmp_path, 0o644, text.as_bytes())?;
+        fs::rename(&tmp_path, &final_path).map_err(write_err(&final_path))
+    }
+
+    /// Changes the properties (e.g. once the listen addresses are known) and
+    /// rewrites `properties.json` atomically (temp file + rename).
+    pub fn update_properties(
+        &mut self,
+        update: impl FnOnce(&mut InstanceProperties),
+    ) -> Result<(), InstanceError> {
+        update(&mut self.properties);
+        self.write_properties()
+    }
+
+    /// The instance directory, `<registry>/passenger.XXXXXXX`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The instance name tools show and select by (8 random characters).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// `instance_id`: `<unix time base36>-<6>-<6>`.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+    /// The current properties.
+    pub fn properties(&self) -> &InstanceProperties {
+        &self.properties
+    }
+    /// `<dir>/agents.s`, where the server binds its agent sockets.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.path.join("agents.s")
+    }
+    /// `<dir>/apps.s`, for app sockets.
+    pub fn apps_dir(&self) -> PathBuf {
+        self.path.join("apps.s")
+    }
+    /// `<dir>/agents.s/core_api`, where the admin API listens.
+    pub fn core_api_socket_path(&self) -> PathBuf {
+        self.agents_dir().join(CORE_API_SOCKET)
+    }
+    /// Password of the `ro_admin` account.
+    pub fn read_only_admin_password(&self) -> &str {
+        &self.read_only_password
+    }
+    /// Password of the `admin` account.
+    pub fn full_admin_password(&self) -> &str {
+        &self.full_password
+    }
+
+    /// Deletes the directory (clean shutdown). Dropping does the same but can only
+    /// log a failure.
+    pub fn remove(mut self) -> Result<(), InstanceError> {
+        self.remove_dir()
+    }
+
+    fn remove_dir(&mut self) -> Result<(), InstanceError> {
+        // Remove the finalization marker first so a concurrent scan never sees a
+        // half-deleted directory as a good instance.
+        let _ = fs::remove_file(self.path.join("creation_finalized"));
+        let result = match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(InstanceError::Remove {
+                path: self.path.clone(),
+                source,
+            }),
+        };
+        // Unlock only after the directory is gone.
+        self.lock = None;
+        result
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if self.lock.is_none() && !self.path.exists() {
+            return;
+        }
+        if let Err(err) = self.remove_dir() {
+            tracing::warn!("{err}: {:?}", std::error::Error::source(&err));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! Finding running instances for tools (`passenger status`, `passenger-config`).
+//!
+//! Owns the search path, the "good instance" test, the liveness test (someone holds
+//! the `lock` flock) and the cleanup of stale directories, following Passenger's
+//! `instance_registry.rb`. It reports what it cleaned instead of printing it.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use super::{try_lock, InstanceError, MAJOR_VERSION, REGISTRY_DIR_ENV};
+
+/// A live instance found in a registry directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceInfo {
+    /// The instance directory.
+    pub path: PathBuf,
+    /// `name` from `properties.json`.
+    pub name: String,
+    /// `watchdog_pid`.
+    pub watchdog_pid: u32,
+    /// `core_pid` when present (written by us, not by the original).
+    pub core_pid: Option<u32>,
+    /// `server_software`, the description column of `list-instances`.
+    pub server_software: String,
+    /// `<path>/agents.s/core_api`.
+    pub core_api_socket: PathBuf,
+    /// The whole `properties.json`, for `list-instances --json`.
+    pub properties: serde_json::Value,
+}
+
+impl InstanceInfo {
+    /// Reads the `ro_admin` password, if this user may.
+    pub fn read_only_admin_password(&self) -> Option<String> {
+        fs::read_to_string(self.path.join("read_only_admin_password.txt")).ok()
+    }
+    /// Reads the `admin` password, if this user may.
+    pub fn full_admin_password(&self) -> Option<String> {
+        fs::read_to_string(self.path.join("full_admin_password.txt")).ok()
+    }
+}
+
+/// Result of scanning registry directories.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryScan {
+    /// Live instances, sorted by name.
+    pub instances: Vec<InstanceInfo>,
+    /// Stale or corrupt directories that were deleted; tools print
+    /// `*** Cleaning stale instance directory <path>` for each.
+    pub cleaned: Vec<PathBuf>,
+}
+
+/// Where tools look: `$PASSENGER_INSTANCE_REGISTRY_DIR` alone if set and not empty;
+/// otherwise `$TMPDIR`, `/tmp`, `/var/run/passenger-instreg` and the
+/// `/tmp/systemd-private-*-{httpd,nginx,apache2}.service-*/tmp` dirs. Duplicates
+/// are removed.
+pub fn registry_search_dirs() -> Vec<PathBuf> {
+    if let Some(dir) = std::env::var_os(REGISTRY_DIR_ENV) {
+        if !dir.is_empty() {
+            return vec![PathBuf::from(dir)];
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(tmp) = std::env::var_os("TMPDIR") {
+        if !tmp.is_empty() {
+            dirs.push(PathBuf::from(tmp));
+        }
+    }
+    dirs.push(PathBuf::from("/tmp"));
+    dirs.push(PathBuf::from("/var/run/passenger-instreg"));
+    if let Ok(entries) = fs::read_dir("/tmp") {
+        let mut private: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let systemd_web = name.starts_with("systemd-private-")
+                    && ["-httpd.service-", "-nginx.service-", "-apache2.service-"]
+                        .iter()
+                        .any(|s| name.contains(s));
+                systemd_web.then(|| e.path().join("tmp"))
+            })
+            .collect();
+        private.sort();
+        dirs.extend(private);
+    }
+    let mut unique: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let key = fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !unique
+            .iter()
+            .any(|d| fs::canonicalize(d).unwrap_or_else(|_| d.clone()) == key)
+        {
+            unique.push(dir);
+        }
+    }
+    unique
+}
+
+fn json_u32(v: &serde_json::Value) -> Option<u32> {
+    v.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
+/// Parses a directory into an [`InstanceInfo`] if it is a good (complete,
+/// compatible) instance, without checking liveness.
+fn read_good(path: &Path) -> Option<InstanceInfo> {
+    if !path.join("creation_finalized").is_file()
+        || !path.join("lock").is_file()
+        || !path.join("agents.s").is_dir()
+        || !path.join("apps.s").is_dir()
+    {
+        return None;
+    }
+    let text = fs::read_to_string(path.join("properties.json")).ok()?;
+    let props: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let dir = props.get("instance_dir")?;
+    let major = dir.get("major_version")?.as_u64()?;
+    dir.get("minor_version")?.as_u64()?;
+    if major != MAJOR_VERSION {
+        return None;
+    }
+    let name = props.get("name")?.as_str()?.to_string();
+    let server_software = props.get("server_software")?.as_str()?.to_string();
+    if name.is_empty() || server_software.is_empty() {
+        return None;
+    }
+    let watchdog_pid = json_u32(props.get("watchdog_pid")?)?;
+    let core_pid = props.get("core_pid").and_then(json_u32);
+    Some(InstanceInfo {
+        path: path.to_path_buf(),
+        name,
+        watchdog_pid,
+        core_pid,
+        server_software,
+        core_api_socket: path.join("agents.s").join(super::CORE_API_SOCKET),
+        properties: props,
+    })
+}
+
+enum Liveness {
+    /// Someone holds the lock; the lock file stays open only while we look.
+    Alive,
+    /// We got the lock: nobody owns the directory. Holding it while deleting keeps
+    /// two tools from racing.
+    Stale(File),
+    /// No lock file we can open (corrupt, or not ours to inspect).
+    Unknown,
+}
+
+fn liveness(path: &Path) -> Liveness {
+    let Ok(file) = File::open(path.join("lock")) else {
+        return Liveness::Unknown;
+    };
+    match try_lock(&file) {
+        Ok(false) => Liveness::Alive,
+        Ok(true) => Liveness::Stale(file),
+        Err(_) => Liveness::Unknown,
+    }
+}
+
+/// Lists live instances in `registry_dirs`, deleting stale or corrupt instance
+/// directories that nobody holds the lock of.
+pub fn list_instances(registry_dirs: &[PathBuf]) -> RegistryScan {
+    let mut scan = RegistryScan::default();
+    for registry in registry_dirs {
+        let Ok(entries) = fs::read_dir(registry) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("passenger."))
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            match liveness(&path) {
+                Liveness::Alive => {
+                    // A locked but incomplete directory is being created right now.
+                    if let Some(info) = read_good(&path) {
+                        scan.instances.push(info);
+                    }
+                }
+                Liveness::Stale(_lock) => remove_stale(&path, &mut scan),
+                Liveness::Unknown => {
+                    // Without a lock file the directory can only be garbage, but
+                    // only if it is not a good instance of a platform without flock.
+                    if read_good(&path).is_none() && !path.join("lock").exists() {
+                        remove_stale(&path, &mut scan);
+                    }
+                }
+            }
+        }
+    }
+    scan.instances.sort_by(|a, b| a.name.cmp(&b.name));
+    scan
+}
+
+fn remove_stale(path: &Path, scan: &mut RegistryScan) {
+    match fs::remove_dir_all(path) {
+        Ok(()) => scan.cleaned.push(path.to_path_buf()),
+        Err(err) => {
+            tracing::debug!(path = %path.display(), "cannot clean stale instance directory: {err}")
+        }
+    }
+}
+
+/// Selects one live instance in `registry_dirs`: the only one when `name` is
+/// `None`; else the one named exactly `name`, else the only one whose name starts
+/// with it. Also returns the cleanup report.
+pub fn find_instance_in(
+    registry_dirs: &[PathBuf],
+    name: Option<&str>,
+) -> (Result<InstanceInfo, InstanceError>, Vec<PathBuf>) {
+    let scan = list_instances(registry_dirs);
+    let result = select(scan.instances, name);
+    (result, scan.cleaned)
+}
+
+fn ambiguous(instances: Vec<InstanceInfo>) -> InstanceError {
+    InstanceError::Ambiguous {
+        names: instances.iter().map(|i| i.name.clone()).collect(),
+        instances,
+    }
+}
+
+fn select(instances: Vec<InstanceInfo>, name: Option<&str>) -> Result<InstanceInfo, InstanceError> {
+    let Some(name) = name else {
+        return match instances.len() {
+            0 => Err(InstanceError::NoInstance),
+            1 => Ok(instances.into_iter().next().expect("invariant: len is 1")),
+            _ => Err(ambiguous(instances)),
+        };
+    };
+    if instances.is_empty() {
+        return Err(InstanceError::NoInstance);
+    }
+    if let Some(exact) = instances.iter().find(|i| i.name == name) {
+        return Ok(exact.clone());
+    }
+    let mut matching: Vec<InstanceInfo> = instances
+        .into_iter()
+        .filter(|i| i.name.starts_with(name))
+        .collect();
+    match matching.len() {
+        0 => Err(InstanceError::UnknownName(name.to_string())),
+        1 => Ok(matching.remove(0)),
+        _ => Err(ambiguous(matching)),
+    }
+}
+
+/// [`find_instance_in`] over [`registry_search_dirs`].
+pub fn find_instance(
+    name_prefix: Option<&str>,
+) -> (Result<InstanceInfo, InstanceError>, Vec<PathBuf>) {
+    find_instance_in(&registry_search_dirs(), name_prefix)
+}
+
+/// Selects the live instance whose `watchdog_pid` (or `core_pid`) is `pid`
+/// (`--pid-identifier`).
+pub fn find_instance_by_pid(
+    registry_dirs: &[PathBuf],
+    pid: u32,
+) -> (Result<InstanceInfo, InstanceError>, Vec<PathBuf>) {
+    let scan = list_instances(registry_dirs);
+    let found = scan
+        .instances
+        .into_iter()
+        .find(|i| i.watchdog_pid == pid || i.core_pid == Some(pid))
+        .ok_or_else(|| InstanceError::UnknownName(pid.to_string()));
+    (found, scan.cleaned)
+}

@@ -1,0 +1,256 @@
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn registry() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("preg")
+        .tempdir_in("/tmp")
+        .expect("tempdir")
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
+}
+
+#[test]
+fn create_writes_the_original_layout() {
+    let reg = registry();
+    let inst = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dir = inst.path().to_path_buf();
+    let base = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(base.starts_with("passenger."));
+    let suffix = &base["passenger.".len()..];
+    assert_eq!(suffix.len(), 7);
+    assert!(suffix.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(mode(&dir), 0o755);
+    assert_eq!(mode(&dir.join("apps.s")), 0o700);
+    let agents = if nix::unistd::geteuid().is_root() {
+        0o755
+    } else {
+        0o700
+    };
+    assert_eq!(mode(&dir.join("agents.s")), agents);
+    for file in ["read_only_admin_password.txt", "full_admin_password.txt"] {
+        let pw = fs::read_to_string(dir.join(file)).expect("password");
+        assert_eq!(pw.len(), 24);
+        assert!(pw.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(mode(&dir.join(file)), 0o600);
+    }
+    assert_eq!(
+        fs::read_to_string(dir.join("full_admin_password.txt")).expect("pw"),
+        inst.full_admin_password()
+    );
+    assert!(dir.join("creation_finalized").is_file());
+    let pid = std::process::id().to_string();
+    assert_eq!(
+        fs::read_to_string(dir.join("core.pid")).expect("core.pid"),
+        pid
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("watchdog.pid")).expect("watchdog.pid"),
+        pid
+    );
+    assert!(dir.join("lock").is_file());
+    assert!(!dir.join("properties.json.tmp").exists());
+
+    let props: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("properties.json")).expect("props"))
+            .expect("json");
+    assert_eq!(props["instance_dir"]["major_version"], 4);
+    assert_eq!(props["instance_dir"]["minor_version"], 0);
+    assert!(
+        props["instance_dir"]["created_at"]
+            .as_u64()
+            .expect("created_at")
+            > 0
+    );
+    assert!(props["instance_dir"]["created_at_monotonic_usec"].is_u64());
+    assert_eq!(props["name"], inst.name());
+    assert_eq!(inst.name().len(), 8);
+    assert_eq!(props["integration_mode"], "standalone");
+    assert_eq!(props["standalone_engine"], "builtin");
+    assert_eq!(props["server_software"], crate::SERVER_SOFTWARE);
+    assert_eq!(props["passenger_version"], crate::VERSION);
+    assert_eq!(props["watchdog_pid"], std::process::id());
+    assert_eq!(props["core_pid"], std::process::id());
+    assert_eq!(props["listen_addresses"], serde_json::json!([]));
+    assert_eq!(
+        props["core_api_socket"],
+        dir.join("agents.s/core_api").to_string_lossy().as_ref()
+    );
+    let id = props["instance_id"].as_str().expect("id");
+    assert_eq!(id.split('-').count(), 3);
+
+    inst.remove().expect("remove");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn update_properties_rewrites_the_file() {
+    let reg = registry();
+    let mut inst =
+        Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    inst.update_properties(|p| p.listen_addresses = vec!["http://127.0.0.1:3000".into()])
+        .expect("update");
+    let text = fs::read_to_string(inst.path().join("properties.json")).expect("read");
+    let props: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        props["listen_addresses"],
+        serde_json::json!(["http://127.0.0.1:3000"])
+    );
+    assert!(!inst.path().join("properties.json.tmp").exists());
+}
+
+#[test]
+fn drop_removes_the_directory() {
+    let reg = registry();
+    let dir = {
+        let inst =
+            Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+        inst.path().to_path_buf()
+    };
+    assert!(!dir.exists());
+}
+
+#[test]
+fn too_long_registry_path_is_refused() {
+    let long = PathBuf::from(format!("/tmp/{}", "x".repeat(80)));
+    let err = Instance::create(Some(&long), InstanceProperties::default()).expect_err("too long");
+    match &err {
+        InstanceError::RegistryPathTooLong {
+            registry, limit, ..
+        } => {
+            assert_eq!(registry, &long);
+            assert_eq!(*limit, 107);
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&long.display().to_string()));
+    assert!(text.contains("107"));
+}
+
+#[test]
+fn missing_registry_is_an_error() {
+    let err = Instance::create(
+        Some(Path::new("/nonexistent-registry-dir")),
+        InstanceProperties::default(),
+    )
+    .expect_err("missing");
+    assert!(matches!(err, InstanceError::Registry { .. }));
+}
+
+#[test]
+fn live_instance_is_listed_and_stale_ones_are_cleaned() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+
+    // A stale instance: a complete copy of the live one that nobody locks.
+    let stale = reg.path().join("passenger.STALE01");
+    fs::create_dir(&stale).expect("mkdir");
+    for entry in ["agents.s", "apps.s"] {
+        fs::create_dir(stale.join(entry)).expect("mkdir");
+    }
+    for entry in ["lock", "creation_finalized", "properties.json"] {
+        fs::copy(live.path().join(entry), stale.join(entry)).expect("copy");
+    }
+    // A corrupt one: no creation_finalized, no lock.
+    let corrupt = reg.path().join("passenger.CORRUPT");
+    fs::create_dir(&corrupt).expect("mkdir");
+    // Something that is not an instance at all stays.
+    let other = reg.path().join("unrelated");
+    fs::create_dir(&other).expect("mkdir");
+
+    let scan = list_instances(&dirs);
+    assert_eq!(scan.instances.len(), 1);
+    let info = &scan.instances[0];
+    assert_eq!(info.name, live.name());
+    assert_eq!(info.path, live.path());
+    assert_eq!(info.watchdog_pid, std::process::id());
+    assert_eq!(info.core_api_socket, live.core_api_socket_path());
+    assert_eq!(
+        info.read_only_admin_password().as_deref(),
+        Some(live.read_only_admin_password())
+    );
+    let mut cleaned = scan.cleaned.clone();
+    cleaned.sort();
+    assert_eq!(cleaned, vec![corrupt.clone(), stale.clone()]);
+    assert!(!stale.exists() && !corrupt.exists());
+    assert!(other.exists());
+    assert!(live.path().exists());
+
+    // After the owner goes away its directory is gone too.
+    drop(live);
+    assert!(list_instances(&dirs).instances.is_empty());
+}
+
+#[test]
+fn locked_but_unfinished_directory_is_left_alone() {
+    let reg = registry();
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    fs::remove_file(live.path().join("creation_finalized")).expect("rm");
+    let scan = list_instances(&[reg.path().to_path_buf()]);
+    assert!(scan.instances.is_empty());
+    assert!(scan.cleaned.is_empty());
+    assert!(live.path().exists());
+}
+
+#[test]
+fn find_by_prefix() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    assert!(matches!(
+        find_instance_in(&dirs, None).0,
+        Err(InstanceError::NoInstance)
+    ));
+    let a = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("a");
+    let found = find_instance_in(&dirs, None).0.expect("single");
+    assert_eq!(found.name, a.name());
+
+    let b = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("b");
+    match find_instance_in(&dirs, None).0 {
+        Err(InstanceError::Ambiguous { mut names, .. }) => {
+            names.sort();
+            let mut expected = vec![a.name().to_string(), b.name().to_string()];
+            expected.sort();
+            assert_eq!(names, expected);
+        }
+        other => panic!("expected ambiguity, got {other:?}"),
+    }
+    // Full names and unique prefixes select.
+    assert_eq!(
+        find_instance_in(&dirs, Some(b.name()))
+            .0
+            .expect("exact")
+            .name,
+        b.name()
+    );
+    let unique_prefix = (1..=8)
+        .map(|n| &a.name()[..n])
+        .find(|p| !b.name().starts_with(p))
+        .expect("names differ");
+    assert_eq!(
+        find_instance_in(&dirs, Some(unique_prefix))
+            .0
+            .expect("prefix")
+            .name,
+        a.name()
+    );
+    assert!(matches!(
+        find_instance_in(&dirs, Some("#nosuch")).0,
+        Err(InstanceError::UnknownName(n)) if n == "#nosuch"
+    ));
+    assert!(matches!(
+        find_instance_in(&dirs, Some("")).0,
+        Err(InstanceError::Ambiguous { .. })
+    ));
+    assert!(find_instance_by_pid(&dirs, 0).0.is_err());
+}
