@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use passenger_core::config::{ListenAddr, ServerConfig};
-use passenger_core::server::Server;
+use passenger_core::server::{Server, ServerHooks};
 
 use crate::daemon::{self, Forked, ReadyPipe};
 use crate::exit;
@@ -38,12 +38,15 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             }
             Forked::Parent(Err(err)) => Err(err),
             Forked::Child(pipe) => {
-                logging::install(config.log_level, LogSink::stderr());
+                // stderr is the log file now; reopening means reopening it by name.
+                let sink = LogSink::file(&log_file)
+                    .with_context(|| format!("cannot open log file {}", log_file.display()))?;
+                let hooks = logging::install(config.log_level, sink);
                 let banner = Banner {
                     pid_file: Some(pid_file),
                     log_file: Some(log_file),
                 };
-                serve(config, banner, Some(pipe))
+                serve(config, banner, hooks, Some(pipe))
             }
         }
     } else {
@@ -52,12 +55,12 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                 .with_context(|| format!("cannot open log file {}", path.display()))?,
             None => LogSink::stderr(),
         };
-        logging::install(config.log_level, sink);
+        let hooks = logging::install(config.log_level, sink);
         let banner = Banner {
             pid_file: config.pid_file.clone(),
             log_file: config.log_file.clone(),
         };
-        serve(config, banner, None)
+        serve(config, banner, hooks, None)
     }
 }
 
@@ -66,13 +69,18 @@ struct Banner {
     log_file: Option<PathBuf>,
 }
 
-fn serve(config: ServerConfig, banner: Banner, mut pipe: Option<ReadyPipe>) -> Result<i32> {
+fn serve(
+    config: ServerConfig,
+    banner: Banner,
+    hooks: ServerHooks,
+    mut pipe: Option<ReadyPipe>,
+) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let server = match Server::bind(config.clone()).await {
+        let server = match Server::bind(config.clone(), hooks).await {
             Ok(server) => server,
             Err(err) => {
                 let msg = format!("{:#}", anyhow::Error::new(err));

@@ -10,8 +10,8 @@
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod metrics;
 pub mod instance;
+pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod server;
