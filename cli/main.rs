@@ -7,6 +7,7 @@ mod exit;
 mod logging;
 mod memory_stats;
 mod start_args;
+mod watchdog;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,9 @@ enum Command {
     Start(Box<start_args::StartArgs>),
     /// Stop a running server gracefully.
     Stop(commands::stop::StopArgs),
+    /// Internal: the core process run by the watchdog.
+    #[command(name = "__core", hide = true)]
+    Core(Box<start_args::StartArgs>),
     /// Show memory usage of Apache, Nginx and passenger-rs processes.
     MemoryStats(memory_stats::MemoryStatsArgs),
 }
@@ -33,6 +37,7 @@ fn main() {
     let result = match &cli.command {
         Command::Start(args) => commands::start::run(args),
         Command::Stop(args) => commands::stop::run(args),
+        Command::Core(args) => commands::start::run_core(args),
         Command::MemoryStats(args) => memory_stats::run(
             args,
             passenger_core::metrics::InstanceRoots {

@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,15 @@ pub enum ShutdownKind {
     Immediate,
 }
 
+/// What a core run by a watchdog takes over instead of creating it.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    /// Listening sockets, one per `config.listen` entry, in that order.
+    pub listeners: Option<Vec<OwnedFd>>,
+    /// The watchdog's instance directory.
+    pub instance_dir: Option<PathBuf>,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     config: ServerConfig,
@@ -114,27 +124,45 @@ impl Server {
     /// Binds every listening address of `config` and creates the instance
     /// directory, with the default spawner.
     pub async fn bind(config: ServerConfig, hooks: ServerHooks) -> Result<Server, ServerError> {
+        Server::bind_with(config, hooks, Inherited::default()).await
+    }
+
+    /// Like [`Server::bind`], taking listeners and the instance directory from a
+    /// watchdog when `inherited` says so.
+    pub async fn bind_with(
+        config: ServerConfig,
+        hooks: ServerHooks,
+        inherited: Inherited,
+    ) -> Result<Server, ServerError> {
         let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions {
             user_switching: false,
             ..SpawnerOptions::default()
         }));
-        Server::bind_with_spawner(config, spawner, hooks).await
+        Server::bind_with_spawner(config, spawner, hooks, inherited).await
     }
 
-    /// Like [`Server::bind`]; processes come from `spawner`.
+    /// Like [`Server::bind_with`]; processes come from `spawner`.
     pub async fn bind_with_spawner(
         config: ServerConfig,
         spawner: Arc<dyn Spawner>,
         hooks: ServerHooks,
+        inherited: Inherited,
     ) -> Result<Server, ServerError> {
-        let mut listeners = Vec::new();
-        for addr in &config.listen {
-            listeners.push(bind(addr)?);
+        let listeners = match inherited.listeners {
+            Some(fds) => adopt_listeners(&config.listen, fds)?,
+            None => config
+                .listen
+                .iter()
+                .map(bind)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let instance = match &inherited.instance_dir {
+            Some(dir) => Instance::adopt(dir),
+            None => Instance::create(
+                config.instance_registry_dir.as_deref(),
+                InstanceProperties::default(),
+            ),
         }
-        let instance = Instance::create(
-            config.instance_registry_dir.as_deref(),
-            InstanceProperties::default(),
-        )
         .map_err(ServerError::Instance)?;
         let mut server = Server {
             config,
@@ -146,7 +174,10 @@ impl Server {
         let addrs = describe(&server.local_addrs());
         server
             .instance
-            .update_properties(|p| p.listen_addresses = addrs)
+            .update_properties(|p| {
+                p.listen_addresses = addrs;
+                p.core_pid = std::process::id();
+            })
             .map_err(ServerError::Instance)?;
         Ok(server)
     }
@@ -311,6 +342,47 @@ async fn stop_pool(pool: &PoolHandle, signals: &mut Signals) {
             tracing::warn!("signal ({again:?}) during shutdown; exiting now");
         }
     }
+}
+
+fn adopt_listeners(
+    addrs: &[ListenAddr],
+    fds: Vec<OwnedFd>,
+) -> Result<Vec<BoundListener>, ServerError> {
+    if fds.len() != addrs.len() {
+        return Err(ServerError::Bind {
+            addr: format!("{} inherited sockets", fds.len()),
+            source: std::io::Error::other(format!(
+                "expected {} inherited listening sockets, got {}",
+                addrs.len(),
+                fds.len()
+            )),
+        });
+    }
+    addrs
+        .iter()
+        .zip(fds)
+        .map(|(addr, fd)| {
+            let err = |source| ServerError::Bind {
+                addr: format!("inherited socket for {addr:?}"),
+                source,
+            };
+            match addr {
+                ListenAddr::Tcp(_) => {
+                    let std = std::net::TcpListener::from(fd);
+                    std.set_nonblocking(true).map_err(err)?;
+                    Ok(BoundListener::Tcp(TcpListener::from_std(std).map_err(err)?))
+                }
+                ListenAddr::Unix(path) => {
+                    let std = std::os::unix::net::UnixListener::from(fd);
+                    std.set_nonblocking(true).map_err(err)?;
+                    Ok(BoundListener::Unix(
+                        UnixListener::from_std(std).map_err(err)?,
+                        path.clone(),
+                    ))
+                }
+            }
+        })
+        .collect()
 }
 
 fn bind(addr: &ListenAddr) -> Result<BoundListener, ServerError> {
