@@ -12,6 +12,7 @@ pub mod config;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod resources;
 pub mod server;
 pub mod spawn;
 
