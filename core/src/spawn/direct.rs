@@ -33,7 +33,7 @@
 //!
 //! The apps dir is [`SpawnerOptions::apps_dir`], else `<instance_dir>/apps.s`, else a
 //! private temp dir `$TMPDIR/passenger-rs.<random>` this spawner creates on first use
-//! and removes when dropped. Directories the spawner creates have mode 0700, or 01733
+//! and removes once the spawner and all processes it started are gone. Directories the spawner creates have mode 0700, or 01733
 //! when the core runs as root (switched users must be able to create their sockets;
 //! sticky and unlistable, so they can neither remove nor find each other's).
 //!
@@ -162,7 +162,10 @@ impl AppsDir {
                 };
                 if !dir.is_dir() {
                     make_dir(&dir, shared_dir_mode()).map_err(|e| {
-                        format!("Could not create the socket directory {}: {e}", dir.display())
+                        format!(
+                            "Could not create the socket directory {}: {e}",
+                            dir.display()
+                        )
                     })?;
                 }
                 if private {
@@ -315,7 +318,7 @@ impl Journey {
     async fn run(
         mut self,
         options: &SpawnerOptions,
-        apps_dir: &AppsDir,
+        apps_dir: &Arc<AppsDir>,
         app: &AppSpec,
         gupid: &Gupid,
     ) -> Result<SpawnedProcess, SpawnError> {
@@ -363,7 +366,11 @@ impl Journey {
         let shell_arg = format!("exec {}", plan.command);
         self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
         self.envvars = plan.env.clone();
-        let socket = session.as_ref().map(|s| s.socket.clone());
+        // The reaper keeps the apps dir alive: a private one is removed once the
+        // spawner and every process using it are gone.
+        let socket = session
+            .as_ref()
+            .map(|s| (s.socket.clone(), Arc::clone(apps_dir)));
 
         // Fork.
         let mut cmd = Command::new("/bin/sh");
@@ -530,8 +537,12 @@ fn prepare_session(
         ));
     }
     let work = std::env::temp_dir().join(format!("passenger.spawn.{:016x}", rand::random::<u64>()));
-    make_dir(&work, 0o700)
-        .map_err(|e| format!("Could not create the spawn work dir {}: {e}", work.display()))?;
+    make_dir(&work, 0o700).map_err(|e| {
+        format!(
+            "Could not create the spawn work dir {}: {e}",
+            work.display()
+        )
+    })?;
     let work = WorkDir(work);
     if run_as.switch.is_some() {
         nix::unistd::chown(
@@ -582,14 +593,14 @@ async fn reap(
     mut child: Child,
     control: Arc<GroupControl>,
     exited: oneshot::Sender<ExitInfo>,
-    socket: Option<PathBuf>,
+    socket: Option<(PathBuf, Arc<AppsDir>)>,
 ) {
     let info = match child.wait().await {
         Ok(status) => exit_info(status),
         Err(e) => ExitInfo::Unknown(e.to_string()),
     };
     control.leader_reaped();
-    if let Some(socket) = socket {
+    if let Some((socket, _apps_dir)) = socket {
         super::forget_connect_password(&socket);
         let _ = std::fs::remove_file(&socket);
     }

@@ -202,7 +202,10 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
             loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
             loader_env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
             if let Some(file) = &app.startup_file {
-                loader_env.push(("PASSENGER_STARTUP_FILE".into(), path(&app.app_root.join(file))));
+                loader_env.push((
+                    "PASSENGER_STARTUP_FILE".into(),
+                    path(&app.app_root.join(file)),
+                ));
             }
             (
                 command,
@@ -386,7 +389,10 @@ mod tests {
         );
         assert_eq!(get(&plan, "PASSENGER_SOCKET"), Some("/tmp/x/ruby.1"));
         assert_eq!(get(&plan, "PASSENGER_CONNECT_PASSWORD"), Some("secret"));
-        assert_eq!(get(&plan, "PASSENGER_STARTUP_FILE"), Some("/srv/r/other.ru"));
+        assert_eq!(
+            get(&plan, "PASSENGER_STARTUP_FILE"),
+            Some("/srv/r/other.ru")
+        );
         assert_eq!(get(&plan, "PORT"), None);
     }
 
