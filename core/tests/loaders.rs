@@ -459,6 +459,39 @@ async fn ruby_setup_load_paths_replaces_bundler() {
     running.stop().await;
 }
 
+#[tokio::test]
+async fn ruby_bundle_environment_and_rails2_apps_load() {
+    require_ruby();
+    let dir = app_dir();
+    write(
+        dir.path(),
+        ".bundle/environment.rb",
+        "$via = 'bundle_environment'\n",
+    );
+    write(dir.path(), "Gemfile", "gem 'nonexistent_gem_xyz'\n");
+    write(
+        dir.path(),
+        "config.ru",
+        "run ->(env) { [200, {}, [$via]] }\n",
+    );
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_, _, body) = parse(&Request::get("/").send(&running.socket()).await);
+    assert_eq!(body, "bundle_environment");
+    running.stop().await;
+
+    // Rails 2: no config.ru, config/environment.rb defines the dispatcher.
+    let dir = app_dir();
+    write(
+        dir.path(),
+        "config/environment.rb",
+        "module ActionController\n  class Dispatcher\n    def call(env)\n      [200, {}, ['rails2 ' + env['PATH_INFO']]]\n    end\n  end\nend\n",
+    );
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_, _, body) = parse(&Request::get("/x").send(&running.socket()).await);
+    assert_eq!(body, "rails2 /x");
+    running.stop().await;
+}
+
 async fn ruby_load_failure(config_ru: &str) -> SpawnError {
     let dir = app_dir();
     write(dir.path(), "config.ru", config_ru);
