@@ -14,6 +14,7 @@ pub mod instance;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod resources;
 pub mod server;
 pub mod spawn;
 
