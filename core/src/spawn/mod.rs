@@ -177,9 +177,3 @@ pub trait Spawner: Send + Sync + 'static {
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
 }
-
-/// The connect password of the loader listening on `socket`, if one was registered.
-/// (Placeholder until loaders register passwords.)
-pub fn connect_password_for(_socket: &std::path::Path) -> Option<String> {
-    None
-}
