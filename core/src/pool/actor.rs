@@ -116,6 +116,13 @@ enum Msg {
         pid: u32,
         reply: oneshot::Sender<bool>,
     },
+    UpdateApp {
+        app: Arc<AppSpec>,
+    },
+    RemoveGroup {
+        name: String,
+        reply: oneshot::Sender<bool>,
+    },
     SetMaxPoolSize {
         max: u32,
     },
@@ -220,6 +227,23 @@ impl PoolHandle {
     pub async fn detach_process(&self, pid: u32) -> Result<bool, PoolError> {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Detach { pid, reply })?;
+        rx.await.map_err(|_| PoolError::Stopped)
+    }
+
+    /// Makes processes of the app's group spawned from now on use `app` (after a
+    /// configuration reload); a restart then replaces the running ones.
+    pub fn update_app(&self, app: Arc<AppSpec>) -> Result<(), PoolError> {
+        self.send(Msg::UpdateApp { app })
+    }
+
+    /// Removes a group whose app left the configuration: its processes stop once
+    /// their requests finish. False if there was no such group.
+    pub async fn remove_group(&self, name: &str) -> Result<bool, PoolError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::RemoveGroup {
+            name: name.to_string(),
+            reply,
+        })?;
         rx.await.map_err(|_| PoolError::Stopped)
     }
 
@@ -410,6 +434,16 @@ impl Actor {
                     .any(|a| matches!(a, PoolAction::DetachResult { found: true, .. }));
                 let _ = reply.send(found);
             }
+            Msg::UpdateApp { app } => {
+                self.apply(PoolInput::UpdateApp { app });
+            }
+            Msg::RemoveGroup { name, reply } => {
+                let answers = self.apply(PoolInput::RemoveGroup { name });
+                let found = answers
+                    .iter()
+                    .any(|a| matches!(a, PoolAction::GroupRemoved { .. }));
+                let _ = reply.send(found);
+            }
             Msg::SetMaxPoolSize { max } => {
                 self.apply(PoolInput::SetMaxPoolSize { max });
             }
@@ -554,6 +588,7 @@ impl Actor {
             }
             PoolAction::RestartStarted { .. }
             | PoolAction::GroupNotFound { .. }
+            | PoolAction::GroupRemoved { .. }
             | PoolAction::DetachResult { .. } => {
                 answers.push(action);
             }

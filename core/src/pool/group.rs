@@ -51,6 +51,8 @@ pub(crate) struct Group {
     pub rolling: Option<Rolling>,
     /// Bumped by each restart; new processes get the current value.
     pub generation: u64,
+    /// Removed from the configuration: spawns nothing, goes away once empty.
+    pub removed: bool,
 }
 
 impl Group {
@@ -67,6 +69,7 @@ impl Group {
             restarting: false,
             rolling: None,
             generation: 0,
+            removed: false,
         }
     }
 

@@ -123,6 +123,18 @@ pub enum PoolInput {
         /// OS pid.
         pid: u32,
     },
+    /// The app's configuration changed: processes spawned from now on use `app`.
+    /// (Running ones are replaced by a restart.) Ignored for an unknown group.
+    UpdateApp {
+        /// The new spec; its `name` is the group key.
+        app: Arc<AppSpec>,
+    },
+    /// The app was removed from the configuration: stop its processes gracefully
+    /// (in-flight requests finish), reject its queue, and forget the group.
+    RemoveGroup {
+        /// Group name.
+        name: String,
+    },
     /// Change max_pool_size.
     SetMaxPoolSize {
         /// The new maximum.
@@ -190,9 +202,14 @@ pub enum PoolAction {
         /// How.
         method: RestartMethod,
     },
-    /// Answer to RestartGroup: no such group.
+    /// Answer to RestartGroup/RemoveGroup: no such group.
     GroupNotFound {
         /// The name asked for.
+        name: String,
+    },
+    /// Answer to RemoveGroup: its processes are being stopped.
+    GroupRemoved {
+        /// The group.
         name: String,
     },
     /// A rolling restart replaced every old process.
@@ -299,6 +316,12 @@ impl Pool {
             PoolInput::Tick => self.tick(now, &mut out),
             PoolInput::RestartGroup { name, method } => self.restart(&name, method, now, &mut out),
             PoolInput::DetachProcess { pid } => self.detach_pid(pid, now, &mut out),
+            PoolInput::RemoveGroup { name } => self.remove_group(&name, now, &mut out),
+            PoolInput::UpdateApp { app } => {
+                if let Some(gi) = self.group_index(&app.name) {
+                    self.groups[gi].app = app;
+                }
+            }
             PoolInput::SetMaxPoolSize { max } => self.options.max_pool_size = max,
             PoolInput::Shutdown => self.shutdown(now, &mut out),
         }
@@ -431,6 +454,7 @@ impl Pool {
     ) {
         let g = &mut self.groups[gi];
         g.app = app;
+        g.removed = false;
         g.spawn_blocked = false;
         // Decided before routing, as Passenger does: "all busy" means busy without
         // this request, so one request on an idle process does not spawn another.
@@ -483,7 +507,8 @@ impl Pool {
         }
         let pool_full = self.pool_full();
         let g = &self.groups[gi];
-        if g.spawning.is_some()
+        if g.removed
+            || g.spawning.is_some()
             || g.spawn_blocked
             || g.rolling.is_some()
             || g.at_max_instances()
@@ -848,6 +873,32 @@ impl Pool {
         }
     }
 
+    fn remove_group(&mut self, name: &str, now: Instant, out: &mut Vec<PoolAction>) {
+        let Some(gi) = self.group_index(name) else {
+            out.push(PoolAction::GroupNotFound {
+                name: name.to_string(),
+            });
+            return;
+        };
+        self.make_spawn_stale(gi);
+        let g = &mut self.groups[gi];
+        g.rolling = None;
+        g.restarting = false;
+        g.removed = true;
+        for request in g.queue.drain(..) {
+            out.push(PoolAction::Reject {
+                request,
+                error: CheckoutError::ShuttingDown,
+            });
+        }
+        while !self.groups[gi].processes.is_empty() {
+            self.detach(gi, 0, now, out);
+        }
+        out.push(PoolAction::GroupRemoved {
+            name: name.to_string(),
+        });
+    }
+
     fn shutdown(&mut self, now: Instant, out: &mut Vec<PoolAction>) {
         self.shutdown_reports_owed += 1;
         if self.shutting_down {
@@ -919,6 +970,11 @@ impl Pool {
             serve_queue(&mut self.groups[gi], now, out);
             self.maybe_spawn(gi, Trigger::Continue, out);
         }
+        // A removed group goes once its last process has exited. Nothing keeps
+        // group indices across inputs, so removing entries here is safe.
+        self.groups.retain(|g| {
+            !(g.removed && g.processes.is_empty() && g.detached.is_empty() && g.spawning.is_none())
+        });
     }
 }
 

@@ -843,3 +843,42 @@ fn larger_max_pool_size_serves_top_level_queue() {
     let out = h.input(PoolInput::SetMaxPoolSize { max: 2 });
     assert_eq!(one_spawn(&out).group, "b");
 }
+
+#[test]
+fn removed_group_finishes_its_requests_then_disappears_and_spawns_nothing() {
+    let mut h = H::new(6);
+    let a = app("a", |a| a.min_instances = 2);
+    let (r, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert_eq!(assigned(&out), vec![(r, s.gupid.clone())]);
+    let background = one_spawn(&out);
+
+    let out = h.input(PoolInput::RemoveGroup { name: "a".into() });
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::GroupRemoved { name } if name == "a")));
+    assert!(
+        terminated(&out).is_empty(),
+        "the busy process finishes its request first"
+    );
+    // The background spawn for min_instances lands after removal: thrown away.
+    let (_, out) = h.spawn_ok(&background, 1);
+    assert!(spawns(&out).is_empty(), "a removed group spawns nothing");
+
+    let out = h.close(&s.gupid);
+    assert_eq!(terminated(&out), vec![s.gupid.clone()]);
+    assert_eq!(h.snap().groups.len(), 1, "kept until its process exits");
+    h.exited(&s.gupid);
+    for g in terminated(&h.input(PoolInput::Tick)) {
+        h.exited(&g);
+    }
+    h.exited(&background.gupid);
+    h.input(PoolInput::Tick);
+    assert!(h.snap().groups.is_empty(), "{:?}", h.snap());
+
+    let out = h.input(PoolInput::RemoveGroup { name: "a".into() });
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::GroupNotFound { .. })));
+}
