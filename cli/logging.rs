@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use passenger_core::server::ServerHooks;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -105,15 +106,26 @@ impl<'a> MakeWriter<'a> for LogSink {
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
-pub fn install(level: u8, sink: LogSink) {
+/// Returns the hooks the server uses to reopen the log file and change the level.
+pub fn install(level: u8, sink: LogSink) -> ServerHooks {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(level_directive(level)));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(sink)
+        .with_writer(sink.clone())
         .with_ansi(false)
         .event_format(PassengerFormat)
-        .try_init();
+        .with_filter_reloading();
+    let reload = builder.reload_handle();
+    let _ = builder.try_init();
+    ServerHooks {
+        reopen_logs: Arc::new(move || sink.reopen().map_err(|e| e.to_string())),
+        set_log_level: Arc::new(move |level: u8| {
+            reload
+                .reload(EnvFilter::new(level_directive(level)))
+                .map_err(|e| e.to_string())
+        }),
+    }
 }
 
 struct PassengerFormat;

@@ -15,6 +15,7 @@ mod memory_stats;
 mod output;
 mod resources;
 mod start_args;
+mod watchdog;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -32,6 +33,9 @@ enum Command {
     Start(Box<start_args::StartArgs>),
     /// Stop a running server gracefully.
     Stop(commands::stop::StopArgs),
+    /// Internal: the core process run by the watchdog.
+    #[command(name = "__core", hide = true)]
+    Core(Box<start_args::StartArgs>),
     /// Show the status of a running instance (also: passenger-status).
     Status(commands::status::StatusArgs),
     /// Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats).
@@ -92,6 +96,7 @@ fn main() {
     let result = match &command {
         Command::Start(args) => commands::start::run(args),
         Command::Stop(args) => commands::stop::run(args),
+        Command::Core(args) => commands::start::run_core(args),
         Command::Status(args) => commands::status::run(args, &inv),
         Command::MemoryStats(args) => memory_stats::run(args, instance_roots()),
         Command::Config(args) => commands::config::run(args, &inv),

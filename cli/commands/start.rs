@@ -1,5 +1,6 @@
 //! `passenger start`: run the server in the foreground or as a daemon.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -7,20 +8,26 @@ use anyhow::{anyhow, Context, Result};
 use passenger_core::config::{ListenAddr, ServerConfig};
 use passenger_core::server::Server;
 
-use crate::daemon::{self, Forked, ReadyPipe};
+use crate::daemon::{self, Forked};
 use crate::exit;
 use crate::logging::{self, LogSink};
 use crate::start_args::StartArgs;
+use crate::watchdog::{self, WatchdogOptions};
 
 const RULE: &str =
     "===============================================================================";
 
-/// Runs `passenger start`.
+/// Runs `passenger start`: become the watchdog (after daemonizing, if asked),
+/// which runs the core as its child.
 pub fn run(args: &StartArgs) -> Result<i32> {
     let opts = args.to_options();
     let config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
     let base_dir = base_dir(&config)?;
     let label = port_label(&config);
+    let core_args: Vec<OsString> = std::env::args_os()
+        .skip_while(|a| a != "start")
+        .skip(1)
+        .collect();
 
     if config.daemonize {
         let log_file = config
@@ -37,13 +44,20 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                 Ok(exit::OK)
             }
             Forked::Parent(Err(err)) => Err(err),
-            Forked::Child(pipe) => {
-                logging::install(config.log_level, LogSink::stderr());
-                let banner = Banner {
-                    pid_file: Some(pid_file),
+            Forked::Child(mut pipe) => {
+                let sink = LogSink::file(&log_file)
+                    .with_context(|| format!("cannot open log file {}", log_file.display()))?;
+                logging::install(config.log_level, sink);
+                let wd = WatchdogOptions {
+                    core_args,
                     log_file: Some(log_file),
+                    pid_file: Some(pid_file),
                 };
-                serve(config, banner, Some(pipe))
+                let result = watchdog::run(&config, &wd, |addrs| pipe.ready(&urls(addrs)));
+                if let Err(err) = &result {
+                    pipe.failed(&format!("{err:#}"));
+                }
+                result
             }
         }
     } else {
@@ -53,63 +67,65 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             None => LogSink::stderr(),
         };
         logging::install(config.log_level, sink);
-        let banner = Banner {
+        let wd = WatchdogOptions {
+            core_args,
+            log_file: None,
             pid_file: config.pid_file.clone(),
-            log_file: config.log_file.clone(),
         };
-        serve(config, banner, None)
+        watchdog::run(&config, &wd, |addrs| {
+            print_banner(
+                &config,
+                config.pid_file.as_deref(),
+                config.log_file.as_deref(),
+                &urls(addrs),
+                false,
+            )
+        })
     }
 }
 
-struct Banner {
-    pid_file: Option<PathBuf>,
-    log_file: Option<PathBuf>,
-}
-
-fn serve(config: ServerConfig, banner: Banner, mut pipe: Option<ReadyPipe>) -> Result<i32> {
+/// Runs `passenger __core`: the core process under a watchdog.
+pub fn run_core(args: &StartArgs) -> Result<i32> {
+    let (inherited, mut ready, daemon_log) = watchdog::take_inheritance()?;
+    let opts = args.to_options();
+    let config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
+    let log_file = daemon_log.or_else(|| config.log_file.clone());
+    let sink = match &log_file {
+        Some(path) => LogSink::file(path)
+            .with_context(|| format!("cannot open log file {}", path.display()))?,
+        None => LogSink::stderr(),
+    };
+    let hooks = logging::install(config.log_level, sink);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let server = match Server::bind(config.clone()).await {
-            Ok(server) => server,
-            Err(err) => {
-                let msg = format!("{:#}", anyhow::Error::new(err));
-                if let Some(pipe) = pipe.as_mut() {
-                    pipe.failed(&msg);
-                }
-                return Err(anyhow!(msg));
-            }
-        };
-        if let Some(pid_file) = &banner.pid_file {
-            if let Err(err) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
-                let msg = format!("cannot write PID file {}: {err}", pid_file.display());
-                if let Some(pipe) = pipe.as_mut() {
-                    pipe.failed(&msg);
-                }
-                return Err(anyhow!(msg));
-            }
-        }
-        let addrs = describe_addrs(&server.local_addrs());
-        match pipe.as_mut() {
-            Some(pipe) => pipe.ready(&addrs),
-            None => print_banner(
-                &config,
-                banner.pid_file.as_deref(),
-                banner.log_file.as_deref(),
-                &addrs,
-                false,
-            ),
+        let server = Server::bind_with(config, hooks, inherited)
+            .await
+            .map_err(anyhow::Error::new)?;
+        if let Some(mut ready) = ready.take() {
+            // The watchdog may have gone; the parent-death signal handles that.
+            let _ = ready.write_all(b"ready\n");
         }
         server.run().await.map_err(anyhow::Error::new)
     });
-    if let Some(pid_file) = &banner.pid_file {
-        let _ = std::fs::remove_file(pid_file);
-    }
-    // Dropping the runtime waits for blocking tasks; app processes are already gone.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result.map(|()| exit::OK)
+}
+
+fn urls(addrs: &[String]) -> String {
+    addrs
+        .iter()
+        .map(|a| {
+            if a.starts_with("http://") {
+                format!("{a}/")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The directory holding default PID and log files: the app dir, or the config
@@ -135,17 +151,6 @@ fn port_label(config: &ServerConfig) -> String {
             ListenAddr::Unix(_) => None,
         })
         .unwrap_or_else(|| "socket".to_string())
-}
-
-fn describe_addrs(addrs: &[ListenAddr]) -> String {
-    addrs
-        .iter()
-        .map(|a| match a {
-            ListenAddr::Tcp(addr) => format!("http://{addr}/"),
-            ListenAddr::Unix(path) => format!("unix:{}", path.display()),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn print_banner(

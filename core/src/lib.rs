@@ -10,10 +10,11 @@
 pub mod admin;
 pub mod app;
 pub mod config;
-pub mod metrics;
 pub mod instance;
+pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod resources;
 pub mod server;
 pub mod spawn;
 

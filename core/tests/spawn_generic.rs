@@ -387,10 +387,17 @@ async fn node_app_answers_over_tcp() {
 }
 
 #[tokio::test]
-async fn loader_app_types_are_refused_for_now() {
+async fn loader_app_types_need_the_resources_dir() {
     let dir = app_dir();
     let app = AppSpec::new("rack", PathBuf::from(dir.path()), AppType::Ruby);
-    let err = spawn(Arc::new(app)).await.expect_err("no Ruby loader yet");
+    let spawner = DirectSpawner::new(SpawnerOptions {
+        resources_dir: None,
+        ..SpawnerOptions::default()
+    });
+    let err = spawner
+        .spawn(Arc::new(app), Gupid("test-1".to_string()))
+        .await
+        .expect_err("no loader without resources");
     assert_eq!(err.step, SpawnStep::Preparation);
     assert!(err.summary.contains("loader"), "{}", err.summary);
 }

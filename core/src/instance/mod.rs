@@ -48,6 +48,14 @@ const DIR_NAME_LEN: usize = "/passenger.".len() + 7;
 /// instances up.
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
+    /// An instance directory made by the watchdog could not be joined.
+    #[error("cannot use instance directory {path}: {reason}")]
+    Adopt {
+        /// The directory.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// The admin socket path would not fit in `sockaddr_un`.
     #[error(
         "the instance registry directory {registry} is too long: the admin socket path \
@@ -173,6 +181,9 @@ pub struct Instance {
     full_password: String,
     /// Kept open: closing the file would release the flock.
     lock: Option<File>,
+    /// Whether this process created the directory (and removes it). A core run by a
+    /// watchdog adopts the watchdog's directory and leaves it in place.
+    owned: bool,
 }
 
 /// The registry directory a new instance goes into when none is configured:
@@ -315,6 +326,7 @@ impl Instance {
             read_only_password: random_alnum(24),
             full_password: random_alnum(24),
             lock: None,
+            owned: true,
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -326,6 +338,65 @@ impl Instance {
         // From here on, a failure drops `instance`, which removes the directory.
         instance.populate()?;
         tracing::debug!(path = %instance.path.display(), name = %instance.name, "instance directory created");
+        Ok(instance)
+    }
+
+    /// Joins the instance directory at `path`, created (and locked) by this core's
+    /// watchdog. The adopted instance never removes the directory; the watchdog does.
+    pub fn adopt(path: &Path) -> Result<Instance, InstanceError> {
+        let fail = |reason: String| InstanceError::Adopt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let read = |name: &str| {
+            fs::read_to_string(path.join(name))
+                .map_err(|e| fail(format!("cannot read {name}: {e}")))
+        };
+        let doc: serde_json::Value = serde_json::from_str(&read("properties.json")?)
+            .map_err(|e| fail(format!("properties.json: {e}")))?;
+        let text = |key: &str| {
+            doc.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let number = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_u64()).unwrap_or(0);
+        let dir = doc.get("instance_dir");
+        let properties = InstanceProperties {
+            watchdog_pid: number(doc.get("watchdog_pid")) as u32,
+            core_pid: std::process::id(),
+            passenger_version: text("passenger_version"),
+            server_software: text("server_software"),
+            integration_mode: text("integration_mode"),
+            standalone_engine: doc
+                .get("standalone_engine")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            listen_addresses: doc
+                .get("listen_addresses")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let instance = Instance {
+            path: path.to_path_buf(),
+            name: text("name"),
+            instance_id: text("instance_id"),
+            created_at: number(dir.and_then(|d| d.get("created_at"))),
+            created_at_monotonic_usec: number(dir.and_then(|d| d.get("created_at_monotonic_usec"))),
+            properties,
+            read_only_password: read("read_only_admin_password.txt")?,
+            full_password: read("full_admin_password.txt")?,
+            lock: None,
+            owned: false,
+        };
+        if instance.name.is_empty() {
+            return Err(fail("properties.json has no name".into()));
+        }
         Ok(instance)
     }
 
@@ -460,6 +531,11 @@ impl Instance {
         update: impl FnOnce(&mut InstanceProperties),
     ) -> Result<(), InstanceError> {
         update(&mut self.properties);
+        let core_pid = self.path.join("core.pid");
+        let tmp = self.path.join("core.pid.tmp");
+        let _ = fs::remove_file(&tmp);
+        write_new_file(&tmp, 0o644, self.properties.core_pid.to_string().as_bytes())?;
+        fs::rename(&tmp, &core_pid).map_err(write_err(&core_pid))?;
         self.write_properties()
     }
 
@@ -503,6 +579,9 @@ impl Instance {
     /// Deletes the directory (clean shutdown). Dropping does the same but can only
     /// log a failure.
     pub fn remove(mut self) -> Result<(), InstanceError> {
+        if !self.owned {
+            return Ok(());
+        }
         self.remove_dir()
     }
 
@@ -526,7 +605,7 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if self.lock.is_none() && !self.path.exists() {
+        if !self.owned || (self.lock.is_none() && !self.path.exists()) {
             return;
         }
         if let Err(err) = self.remove_dir() {

@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +22,17 @@ use tokio::net::{TcpListener, TcpSocket, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use crate::admin::{self, AdminHooks, AdminState, LogLevel, ReopenLogsHook, ServerInfo};
 use crate::config::{ListenAddr, ServerConfig};
+use crate::instance::{Instance, InstanceProperties};
 use crate::pool::{self, PoolHandle, PoolOptions};
 use crate::proxy::forward::{PeerInfo, Proxy};
 use crate::proxy::route::Router;
 use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
+
+mod metered;
+use metered::MeteredPool;
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
 /// detached. Passenger waits 60 s; a process that ignores SIGTERM for 10 s is stuck.
@@ -50,6 +56,30 @@ pub enum ServerError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
+    /// The instance directory could not be created.
+    #[error("cannot create the instance directory")]
+    Instance(#[source] crate::instance::InstanceError),
+    /// The admin API socket could not be created.
+    #[error("cannot start the admin API")]
+    Admin(#[source] crate::admin::AdminError),
+}
+
+/// What the server asks of the program around it (the CLI owns logging).
+#[derive(Clone)]
+pub struct ServerHooks {
+    /// Reopens log files (SIGUSR1, `POST /reopen_logs.json`).
+    pub reopen_logs: ReopenLogsHook,
+    /// Applies a Passenger log level 0-7 (`PUT /config.json`).
+    pub set_log_level: Arc<dyn Fn(u8) -> Result<(), String> + Send + Sync>,
+}
+
+impl Default for ServerHooks {
+    fn default() -> Self {
+        ServerHooks {
+            reopen_logs: Arc::new(|| Ok(())),
+            set_log_level: Arc::new(|_| Ok(())),
+        }
+    }
 }
 
 /// How the server was asked to stop.
@@ -67,11 +97,22 @@ pub enum ShutdownKind {
     Immediate,
 }
 
+/// What a core run by a watchdog takes over instead of creating it.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    /// Listening sockets, one per `config.listen` entry, in that order.
+    pub listeners: Option<Vec<OwnedFd>>,
+    /// The watchdog's instance directory.
+    pub instance_dir: Option<PathBuf>,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     config: ServerConfig,
     listeners: Vec<BoundListener>,
     spawner: Arc<dyn Spawner>,
+    instance: Instance,
+    hooks: ServerHooks,
 }
 
 enum BoundListener {
@@ -80,29 +121,70 @@ enum BoundListener {
 }
 
 impl Server {
-    /// Binds every listening address of `config` with the default spawner.
-    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+    /// Binds every listening address of `config` and creates the instance
+    /// directory, with the default spawner.
+    pub async fn bind(config: ServerConfig, hooks: ServerHooks) -> Result<Server, ServerError> {
+        Server::bind_with(config, hooks, Inherited::default()).await
+    }
+
+    /// Like [`Server::bind`], taking listeners and the instance directory from a
+    /// watchdog when `inherited` says so.
+    pub async fn bind_with(
+        config: ServerConfig,
+        hooks: ServerHooks,
+        inherited: Inherited,
+    ) -> Result<Server, ServerError> {
         let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions {
             user_switching: false,
             ..SpawnerOptions::default()
         }));
-        Server::bind_with_spawner(config, spawner).await
+        Server::bind_with_spawner(config, spawner, hooks, inherited).await
     }
 
-    /// Binds every listening address of `config`; processes come from `spawner`.
+    /// Like [`Server::bind_with`]; processes come from `spawner`.
     pub async fn bind_with_spawner(
         config: ServerConfig,
         spawner: Arc<dyn Spawner>,
+        hooks: ServerHooks,
+        inherited: Inherited,
     ) -> Result<Server, ServerError> {
-        let mut listeners = Vec::new();
-        for addr in &config.listen {
-            listeners.push(bind(addr)?);
+        let listeners = match inherited.listeners {
+            Some(fds) => adopt_listeners(&config.listen, fds)?,
+            None => config
+                .listen
+                .iter()
+                .map(bind)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let instance = match &inherited.instance_dir {
+            Some(dir) => Instance::adopt(dir),
+            None => Instance::create(
+                config.instance_registry_dir.as_deref(),
+                InstanceProperties::default(),
+            ),
         }
-        Ok(Server {
+        .map_err(ServerError::Instance)?;
+        let mut server = Server {
             config,
             listeners,
             spawner,
-        })
+            instance,
+            hooks,
+        };
+        let addrs = describe(&server.local_addrs());
+        server
+            .instance
+            .update_properties(|p| {
+                p.listen_addresses = addrs;
+                p.core_pid = std::process::id();
+            })
+            .map_err(ServerError::Instance)?;
+        Ok(server)
+    }
+
+    /// The instance directory.
+    pub fn instance_dir(&self) -> &std::path::Path {
+        self.instance.path()
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -130,6 +212,43 @@ impl Server {
         let router = Router::new(&self.config.apps, self.config.multi_app);
         let proxy = Proxy::new(router, pool.clone());
 
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+        let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
+        let admin_listener =
+            admin::bind(&self.instance.core_api_socket_path()).map_err(ServerError::Admin)?;
+        let admin_state = AdminState::for_instance(
+            Arc::new(MeteredPool::new(pool.clone())),
+            &self.instance,
+            ServerInfo {
+                pid: std::process::id(),
+                version: crate::VERSION.to_string(),
+                server_software: crate::SERVER_SOFTWARE.to_string(),
+                instance_name: String::new(),
+                instance_dir: PathBuf::new(),
+                listen_addresses: describe(&self.local_addrs()),
+                started_at: std::time::SystemTime::now(),
+            },
+            admin_hooks(&self.hooks, shutdown_tx),
+            LogLevel::parse(&self.config.log_level.to_string()).unwrap_or(LogLevel::Notice),
+        );
+        let admin_task = tokio::spawn(admin::serve(
+            admin_listener,
+            Arc::new(admin_state),
+            admin_stop_rx,
+        ));
+        let reopen = self.hooks.reopen_logs.clone();
+        let usr1_task = tokio::spawn(async move {
+            let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+                return;
+            };
+            while usr1.recv().await.is_some() {
+                match reopen() {
+                    Ok(()) => tracing::info!("Reopened log files (SIGUSR1)"),
+                    Err(err) => tracing::error!("cannot reopen log files: {err}"),
+                }
+            }
+        });
+
         let (stop_tx, stop_rx) = watch::channel(false);
         let (conn_token, mut conns_done) = mpsc::channel::<()>(1);
         let mut acceptors = Vec::new();
@@ -144,8 +263,16 @@ impl Server {
         drop(conn_token);
         tracing::info!("passenger-rs core online, PID {}", std::process::id());
 
-        let kind = signals.next().await;
-        tracing::info!("Signal received. Shutting down ({kind:?})...");
+        let kind = tokio::select! {
+            kind = signals.next() => {
+                tracing::info!("Signal received. Shutting down ({kind:?})...");
+                kind
+            }
+            _ = shutdown_rx.recv() => {
+                tracing::info!("Shutdown requested through the admin API. Shutting down gracefully...");
+                ShutdownKind::Graceful
+            }
+        };
         for acceptor in &acceptors {
             acceptor.abort();
         }
@@ -167,8 +294,36 @@ impl Server {
             }
         }
         stop_pool(&pool, &mut signals).await;
+        let _ = admin_stop_tx.send(true);
+        admin_task.abort();
+        usr1_task.abort();
+        if let Err(err) = self.instance.remove() {
+            tracing::warn!("cannot remove the instance directory: {err}");
+        }
         tracing::info!("passenger-rs core shutdown finished");
         Ok(())
+    }
+}
+
+fn describe(addrs: &[ListenAddr]) -> Vec<String> {
+    addrs
+        .iter()
+        .map(|a| match a {
+            ListenAddr::Tcp(addr) => format!("http://{addr}"),
+            ListenAddr::Unix(path) => format!("unix:{}", path.display()),
+        })
+        .collect()
+}
+
+fn admin_hooks(hooks: &ServerHooks, shutdown: mpsc::Sender<()>) -> AdminHooks {
+    let set_level = hooks.set_log_level.clone();
+    AdminHooks {
+        shutdown: Arc::new(move || {
+            let _ = shutdown.try_send(());
+        }),
+        reopen_logs: hooks.reopen_logs.clone(),
+        set_log_level: Arc::new(move |level: LogLevel| set_level(level.number())),
+        server_stats: None,
     }
 }
 
@@ -187,6 +342,47 @@ async fn stop_pool(pool: &PoolHandle, signals: &mut Signals) {
             tracing::warn!("signal ({again:?}) during shutdown; exiting now");
         }
     }
+}
+
+fn adopt_listeners(
+    addrs: &[ListenAddr],
+    fds: Vec<OwnedFd>,
+) -> Result<Vec<BoundListener>, ServerError> {
+    if fds.len() != addrs.len() {
+        return Err(ServerError::Bind {
+            addr: format!("{} inherited sockets", fds.len()),
+            source: std::io::Error::other(format!(
+                "expected {} inherited listening sockets, got {}",
+                addrs.len(),
+                fds.len()
+            )),
+        });
+    }
+    addrs
+        .iter()
+        .zip(fds)
+        .map(|(addr, fd)| {
+            let err = |source| ServerError::Bind {
+                addr: format!("inherited socket for {addr:?}"),
+                source,
+            };
+            match addr {
+                ListenAddr::Tcp(_) => {
+                    let std = std::net::TcpListener::from(fd);
+                    std.set_nonblocking(true).map_err(err)?;
+                    Ok(BoundListener::Tcp(TcpListener::from_std(std).map_err(err)?))
+                }
+                ListenAddr::Unix(path) => {
+                    let std = std::os::unix::net::UnixListener::from(fd);
+                    std.set_nonblocking(true).map_err(err)?;
+                    Ok(BoundListener::Unix(
+                        UnixListener::from_std(std).map_err(err)?,
+                        path.clone(),
+                    ))
+                }
+            }
+        })
+        .collect()
 }
 
 fn bind(addr: &ListenAddr) -> Result<BoundListener, ServerError> {

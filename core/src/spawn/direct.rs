@@ -19,6 +19,24 @@
 //! 3. **Handshake** ([`SpawnStep::HandshakePerform`]): race "127.0.0.1:PORT accepts a
 //!    connection" (polled every 25 ms) against the process exiting and the deadline.
 //!
+//! # Ruby and Python loaders
+//!
+//! For the session-protocol types, preparation also creates a private work dir
+//! (`$TMPDIR/passenger.spawn.<random>`, mode 0700, owned by the run-as user) holding
+//! the report file, picks the socket `<apps dir>/<ruby|wsgi>.<random>` and a random
+//! connect password (registered for [`connect_password_for`](super::connect_password_for)),
+//! and the fork gives the loader a stdin pipe. The handshake waits for the socket to
+//! accept a connection. If the loader exits first, its report (`{"step", "summary",
+//! "backtrace"}`) becomes the [`SpawnError`] (step [`SpawnStep::AppLoad`] for a failed
+//! app load). The work dir is removed when the spawn ends; the socket file and the
+//! password when the process is reaped. [`ProcessControl::terminate`] closes stdin.
+//!
+//! The apps dir is [`SpawnerOptions::apps_dir`], else `<instance_dir>/apps.s`, else a
+//! private temp dir `$TMPDIR/passenger-rs.<random>` this spawner creates on first use
+//! and removes once the spawner and all processes it started are gone. Directories the spawner creates have mode 0700, or 01733
+//! when the core runs as root (switched users must be able to create their sockets;
+//! sticky and unlistable, so they can neither remove nor find each other's).
+//!
 //! # What runs after fork
 //!
 //! Only the [`pre_exec_hook`](super::unix::pre_exec_hook), which is async-signal-safe:
@@ -47,10 +65,12 @@
 //! (daemonized grandchildren) and reports [`ExitInfo`] on [`SpawnedProcess::exited`].
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
@@ -60,19 +80,26 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::output::OutputCapture;
-use super::plan::{self, Readiness, StdinMode};
+use super::plan::{self, PlanInputs, Readiness, SessionSetup, StdinMode};
 use super::readiness;
 use super::unix::{self, GroupControl};
 use super::{
     ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner,
 };
 use crate::app::{AppSpec, AppType};
+use crate::resources;
 
 /// Time the output readers get to drain the pipes after a failed spawn.
 pub const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// Time allowed for reaping a process killed after a failed spawn.
 const REAP_GRACE: Duration = Duration::from_secs(5);
+
+/// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// Name of the loader's failure report inside the spawn work dir.
+pub const REPORT_FILE: &str = "report.json";
 
 /// Settings shared by every spawn of a [`DirectSpawner`].
 #[derive(Debug, Clone)]
@@ -90,6 +117,13 @@ pub struct SpawnerOptions {
     /// nginx's default). Off for `passenger start`, as in Passenger Standalone: apps
     /// run as the invoking user unless the app names a `user`.
     pub user_switching: bool,
+    /// The installation's resources (loader scripts); defaults to
+    /// [`resources::resources_dir`]. Ruby and Python apps fail to spawn without it.
+    pub resources_dir: Option<PathBuf>,
+    /// Where loaders' session sockets go. `None`: `<instance_dir>/apps.s` when
+    /// `instance_dir` is set, else a private temp dir (see the module docs). Socket
+    /// paths must stay under [`MAX_SOCKET_PATH`] bytes, so keep this short.
+    pub apps_dir: Option<PathBuf>,
 }
 
 impl Default for SpawnerOptions {
@@ -99,14 +133,101 @@ impl Default for SpawnerOptions {
             default_group: None,
             instance_dir: None,
             user_switching: true,
+            resources_dir: resources::resources_dir(),
+            apps_dir: None,
         }
     }
+}
+
+/// The socket directory of one spawner, created on first use.
+#[derive(Debug, Default)]
+struct AppsDir {
+    dir: OnceLock<Result<PathBuf, String>>,
+    /// Set when the dir is the spawner's private temp dir, removed on drop.
+    private: OnceLock<PathBuf>,
+}
+
+impl AppsDir {
+    fn get(&self, options: &SpawnerOptions) -> Result<PathBuf, String> {
+        self.dir
+            .get_or_init(|| {
+                let (dir, private) = match (&options.apps_dir, &options.instance_dir) {
+                    (Some(dir), _) => (dir.clone(), false),
+                    (None, Some(instance)) => (instance.join("apps.s"), false),
+                    (None, None) => (
+                        std::env::temp_dir()
+                            .join(format!("passenger-rs.{:012x}", rand::random::<u64>() >> 16)),
+                        true,
+                    ),
+                };
+                if !dir.is_dir() {
+                    make_dir(&dir, shared_dir_mode()).map_err(|e| {
+                        format!(
+                            "Could not create the socket directory {}: {e}",
+                            dir.display()
+                        )
+                    })?;
+                }
+                if private {
+                    let _ = self.private.set(dir.clone());
+                }
+                Ok(dir)
+            })
+            .clone()
+    }
+}
+
+impl Drop for AppsDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.private.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Mode of directories several run-as users must create sockets in.
+fn shared_dir_mode() -> u32 {
+    if nix::unistd::Uid::effective().is_root() {
+        0o1733
+    } else {
+        0o700
+    }
+}
+
+fn make_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)?;
+    // The umask may have removed bits (and `recursive` skips an existing dir).
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+}
+
+/// The per-spawn work dir of a loader, removed when the spawn ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a loader that failed writes to its report file.
+#[derive(Debug, serde::Deserialize)]
+struct LoaderReport {
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    backtrace: String,
 }
 
 /// Starts app processes with fork/exec; see the module docs for the journey.
 #[derive(Debug, Clone)]
 pub struct DirectSpawner {
     options: Arc<SpawnerOptions>,
+    apps_dir: Arc<AppsDir>,
 }
 
 impl DirectSpawner {
@@ -114,6 +235,7 @@ impl DirectSpawner {
     pub fn new(options: SpawnerOptions) -> DirectSpawner {
         DirectSpawner {
             options: Arc::new(options),
+            apps_dir: Arc::new(AppsDir::default()),
         }
     }
 }
@@ -126,7 +248,12 @@ impl Spawner for DirectSpawner {
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>> {
         let options = Arc::clone(&self.options);
-        Box::pin(async move { Journey::new(&app).run(&options, &app, &gupid).await })
+        let apps_dir = Arc::clone(&self.apps_dir);
+        Box::pin(async move {
+            Journey::new(&app)
+                .run(&options, &apps_dir, &app, &gupid)
+                .await
+        })
     }
 }
 
@@ -191,6 +318,7 @@ impl Journey {
     async fn run(
         mut self,
         options: &SpawnerOptions,
+        apps_dir: &Arc<AppsDir>,
         app: &AppSpec,
         gupid: &Gupid,
     ) -> Result<SpawnedProcess, SpawnError> {
@@ -219,21 +347,30 @@ impl Journey {
                 String::new(),
             )
         })?;
-        let plan = plan::build(app, port, run_as.env())
+        let (session, work_dir) = match plan::session_loader(&app.app_type) {
+            None => (None, None),
+            Some(_) => {
+                let (session, work_dir) = prepare_session(options, apps_dir, app, &run_as)
+                    .map_err(|e| self.error(SpawnStep::Preparation, e, String::new()))?;
+                (Some(session), Some(work_dir))
+            }
+        };
+        let inputs = PlanInputs {
+            port,
+            identity_env: run_as.env(),
+            resources_dir: options.resources_dir.clone(),
+            session: session.clone(),
+        };
+        let plan = plan::build(app, inputs)
             .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
         let shell_arg = format!("exec {}", plan.command);
         self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
         self.envvars = plan.env.clone();
-        let port = match plan.readiness {
-            Readiness::PortAccepts { port } => port,
-            Readiness::LoaderHandshake => {
-                return Err(self.error(
-                    SpawnStep::Preparation,
-                    "The loader handshake is not available yet in this version.".to_string(),
-                    String::new(),
-                ))
-            }
-        };
+        // The reaper keeps the apps dir alive: a private one is removed once the
+        // spawner and every process using it are gone.
+        let socket = session
+            .as_ref()
+            .map(|s| (s.socket.clone(), Arc::clone(apps_dir)));
 
         // Fork.
         let mut cmd = Command::new("/bin/sh");
@@ -279,29 +416,53 @@ impl Journey {
         }
         let capture = OutputCapture::start(pid, streams);
         let control = Arc::new(GroupControl::new(pid, child.stdin.take()));
+        if let Some(session) = &session {
+            super::register_connect_password(
+                session.socket.clone(),
+                session.connect_password.clone(),
+            );
+        }
         let (exited_tx, mut exited_rx) = oneshot::channel();
-        tokio::spawn(reap(child, Arc::clone(&control), exited_tx));
+        tokio::spawn(reap(child, Arc::clone(&control), exited_tx, socket));
         let mut guard = KillGuard(Some(Arc::clone(&control)));
-        tracing::debug!(pid, %gupid, app = %app.name, port, "started app process, waiting for it to listen");
+        tracing::debug!(pid, %gupid, app = %app.name, readiness = ?plan.readiness, "started app process, waiting for it to listen");
 
         // Handshake.
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let (address, waiting) = match &plan.readiness {
+            Readiness::PortAccepts { port } => {
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+                (
+                    ProcessAddress::Tcp(addr),
+                    Box::pin(readiness::wait_until_accepts(addr))
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+                )
+            }
+            Readiness::LoaderHandshake { socket } => {
+                let socket = socket.clone();
+                (
+                    ProcessAddress::Session(socket.clone()),
+                    Box::pin(async move { readiness::wait_until_unix_accepts(&socket).await })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+                )
+            }
+        };
         let outcome = tokio::select! {
             biased;
             exit = &mut exited_rx => Outcome::Exited(
                 exit.unwrap_or_else(|_| ExitInfo::Unknown("reaper task ended".to_string())),
             ),
-            () = readiness::wait_until_accepts(addr) => Outcome::Ready,
+            () = waiting => Outcome::Ready,
             () = tokio::time::sleep_until(deadline) => Outcome::TimedOut,
         };
         match outcome {
             Outcome::Ready => {
                 capture.stop_capturing();
                 guard.0 = None;
-                tracing::info!(pid, %gupid, app = %app.name, %addr, "app process is ready");
+                drop(work_dir);
+                tracing::info!(pid, %gupid, app = %app.name, %address, "app process is ready");
                 Ok(SpawnedProcess {
                     pid,
-                    address: ProcessAddress::Tcp(addr),
+                    address,
                     concurrency: plan.concurrency,
                     spawn_started,
                     spawn_ended: SystemTime::now(),
@@ -311,6 +472,21 @@ impl Journey {
             }
             Outcome::Exited(info) => {
                 let output = capture.finish(OUTPUT_GRACE).await;
+                if let Some(report) = work_dir.as_ref().and_then(read_report) {
+                    let step = match report.step.as_str() {
+                        "preparation" => SpawnStep::Preparation,
+                        "handshake_perform" => SpawnStep::HandshakePerform,
+                        _ => SpawnStep::AppLoad,
+                    };
+                    let output = if report.backtrace.is_empty()
+                        || output.contains(report.backtrace.trim())
+                    {
+                        output
+                    } else {
+                        format!("{}\n\n{output}", report.backtrace.trim_end())
+                    };
+                    return Err(self.error(step, report.summary, output));
+                }
                 Err(self.error(
                     SpawnStep::HandshakePerform,
                     format!(
@@ -327,8 +503,9 @@ impl Journey {
                 Err(self.error(
                     SpawnStep::HandshakePerform,
                     format!(
-                        "The application process did not start listening on port {port} within \
+                        "The application process did not start listening on {} within \
                          the start timeout of {:.1} seconds, so it was killed.",
+                        describe_address(&address),
                         app.start_timeout.as_secs_f64()
                     ),
                     output,
@@ -338,13 +515,95 @@ impl Journey {
     }
 }
 
-/// Owns the child: waits for it, kills the rest of its group, reports the exit.
-async fn reap(mut child: Child, control: Arc<GroupControl>, exited: oneshot::Sender<ExitInfo>) {
+/// Prepares what a session-protocol loader needs: the work dir with the report file,
+/// the socket path and the connect password.
+fn prepare_session(
+    options: &SpawnerOptions,
+    apps_dir: &AppsDir,
+    app: &AppSpec,
+    run_as: &unix::RunAs,
+) -> Result<(SessionSetup, WorkDir), String> {
+    let dir = apps_dir.get(options)?;
+    let socket = dir.join(format!(
+        "{}.{:016x}",
+        plan::socket_prefix(&app.app_type),
+        rand::random::<u64>()
+    ));
+    if socket.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "The socket path {} is longer than {MAX_SOCKET_PATH} bytes; configure a shorter \
+             socket directory.",
+            socket.display()
+        ));
+    }
+    let work = std::env::temp_dir().join(format!("passenger.spawn.{:016x}", rand::random::<u64>()));
+    make_dir(&work, 0o700).map_err(|e| {
+        format!(
+            "Could not create the spawn work dir {}: {e}",
+            work.display()
+        )
+    })?;
+    let work = WorkDir(work);
+    if run_as.switch.is_some() {
+        nix::unistd::chown(
+            &work.0,
+            Some(nix::unistd::Uid::from_raw(run_as.uid)),
+            Some(nix::unistd::Gid::from_raw(run_as.gid)),
+        )
+        .map_err(|e| format!("Could not hand the spawn work dir to the app's user: {e}"))?;
+    }
+    let connect_password = format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
+    let session = SessionSetup {
+        socket,
+        connect_password,
+        report_file: work.0.join(REPORT_FILE),
+    };
+    Ok((session, work))
+}
+
+/// The loader's failure report, if it wrote a readable one.
+fn read_report(work_dir: &WorkDir) -> Option<LoaderReport> {
+    let text = std::fs::read(work_dir.0.join(REPORT_FILE)).ok()?;
+    match serde_json::from_slice::<LoaderReport>(&text) {
+        Ok(report) if !report.summary.is_empty() => Some(report),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "the loader's report file is not valid JSON");
+            None
+        }
+    }
+}
+
+fn describe_address(address: &ProcessAddress) -> String {
+    match address {
+        ProcessAddress::Tcp(addr) => format!("port {}", addr.port()),
+        ProcessAddress::Unix(path) | ProcessAddress::Session(path) => {
+            format!("the socket {}", path.display())
+        }
+    }
+}
+
+/// Owns the child: waits for it, kills the rest of its group, removes its session
+/// socket and connect password, reports the exit.
+async fn reap(
+    mut child: Child,
+    control: Arc<GroupControl>,
+    exited: oneshot::Sender<ExitInfo>,
+    socket: Option<(PathBuf, Arc<AppsDir>)>,
+) {
     let info = match child.wait().await {
         Ok(status) => exit_info(status),
         Err(e) => ExitInfo::Unknown(e.to_string()),
     };
     control.leader_reaped();
+    if let Some((socket, _apps_dir)) = socket {
+        super::forget_connect_password(&socket);
+        let _ = std::fs::remove_file(&socket);
+    }
     tracing::debug!(pid = ?child.id(), exit = ?info, "app process reaped");
     let _ = exited.send(info);
 }

@@ -9,10 +9,11 @@
 //! the kernel if the core dies (`PR_SET_PDEATHSIG`), and is reaped by a task that
 //! reports its exit through [`SpawnedProcess::exited`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
@@ -101,6 +102,35 @@ pub struct SpawnedProcess {
     pub exited: oneshot::Receiver<ExitInfo>,
 }
 
+/// Connect passwords of live session-protocol processes, keyed by socket path.
+fn passwords() -> &'static Mutex<HashMap<PathBuf, String>> {
+    static PASSWORDS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    PASSWORDS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The connect password the process listening on `socket` (a
+/// [`ProcessAddress::Session`] path) expects as `PASSENGER_CONNECT_PASSWORD` in every
+/// header block. `None` once that process has exited, or for unknown sockets.
+///
+/// The spawner registers the password when it starts a loader and removes it when the
+/// process is reaped, so the pool and [`SpawnedProcess`] need not carry it.
+pub fn connect_password_for(socket: &Path) -> Option<String> {
+    let map = passwords().lock().unwrap_or_else(|p| p.into_inner());
+    map.get(socket).cloned()
+}
+
+/// Records the connect password of the loader that will listen on `socket`.
+pub(crate) fn register_connect_password(socket: PathBuf, password: String) {
+    let mut map = passwords().lock().unwrap_or_else(|p| p.into_inner());
+    map.insert(socket, password);
+}
+
+/// Forgets the connect password of `socket` (its process is gone).
+pub(crate) fn forget_connect_password(socket: &Path) {
+    let mut map = passwords().lock().unwrap_or_else(|p| p.into_inner());
+    map.remove(socket);
+}
+
 /// One step of a spawn, named after Passenger's journey steps, used in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -146,10 +176,4 @@ pub trait Spawner: Send + Sync + 'static {
         app: Arc<AppSpec>,
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
-}
-
-/// The connect password of the loader listening on `socket`, if one was registered.
-/// (Placeholder until loaders register passwords.)
-pub fn connect_password_for(_socket: &std::path::Path) -> Option<String> {
-    None
 }

@@ -5,25 +5,40 @@
 //! the readiness mode. It does not fork, switch users or wait for anything: that is
 //! [`direct`](super::direct)'s and [`unix`](super::unix)'s job.
 //!
-//! A loader-based app type (Ruby, Python) is meant to be just another way to fill a
-//! `LaunchPlan`: a different command line, [`StdinMode::Pipe`] and
-//! [`Readiness::LoaderHandshake`]. Nothing else in the spawner needs to change shape.
+//! Ruby and Python apps run under a loader from the installation's resources
+//! (`<resources>/helper-scripts/rack-loader.rb`, `wsgi-loader.py`) that speaks the
+//! session protocol on a unix socket: their plan has [`StdinMode::Pipe`] and
+//! [`Readiness::LoaderHandshake`], and gets the socket, the connect password and the
+//! report file from a [`SessionSetup`]. Node apps run under `node-loader.js` (which
+//! only sets the process title) and are ready when `PORT` accepts, like generic apps.
+//!
+//! # Loader environment
+//!
+//! Besides the variables of internals §3.6, loaders get `PASSENGER_SOCKET` (where to
+//! listen), `PASSENGER_CONNECT_PASSWORD`, `PASSENGER_REPORT_FILE` (where to write the
+//! JSON failure report), `PASSENGER_APP_ROOT` and, when the app names one,
+//! `PASSENGER_STARTUP_FILE` (absolute). Node gets `PASSENGER_APP_ROOT` and `PORT`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::app::{AppSpec, AppType};
+use crate::resources;
 
 /// How the spawner decides that a started process is ready for requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
     /// Ready once `127.0.0.1:<port>` accepts a TCP connection (generic and Node apps).
     PortAccepts {
         /// The port given to the app in `PORT`.
         port: u16,
     },
-    /// Ready once the loader reports success through the work-dir handshake
-    /// (internals §3.3). Not implemented yet.
-    LoaderHandshake,
+    /// Ready once the loader's session socket accepts a connection. A loader only
+    /// listens after the app loaded; if loading fails it writes the report file and
+    /// exits instead.
+    LoaderHandshake {
+        /// The unix socket given to the loader in `PASSENGER_SOCKET`.
+        socket: PathBuf,
+    },
 }
 
 /// What the process gets on stdin.
@@ -55,13 +70,66 @@ pub struct LaunchPlan {
 /// Why no plan could be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    /// The app type needs a loader, which this spawner cannot run yet.
-    #[error("The {app_type} loader is not available yet in this version; only generic and Node.js apps can be spawned.")]
-    LoaderUnavailable {
+    /// The app type needs a loader but the installation's resources were not found.
+    #[error("Cannot start the {app_type} loader: the resources directory of this installation (holding helper-scripts/{script}) was not found. Set PASSENGER_RESOURCES_DIR to it.")]
+    NoResources {
+        /// `ruby` or `python`.
+        app_type: &'static str,
+        /// The loader script that was needed.
+        script: &'static str,
+    },
+    /// The app type speaks the session protocol but no [`SessionSetup`] was given.
+    #[error("Internal error: no session socket was prepared for this {app_type} app.")]
+    NoSession {
         /// `ruby` or `python`.
         app_type: &'static str,
     },
 }
+
+/// What the spawner prepared for a loader that speaks the session protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSetup {
+    /// The unix socket the loader listens on (`PASSENGER_SOCKET`).
+    pub socket: PathBuf,
+    /// Secret the core sends in every header block (`PASSENGER_CONNECT_PASSWORD`).
+    pub connect_password: String,
+    /// Where a failing loader writes its JSON report (`PASSENGER_REPORT_FILE`).
+    pub report_file: PathBuf,
+}
+
+/// Everything besides the [`AppSpec`] that goes into a plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanInputs {
+    /// Free port for port-based readiness (generic and Node apps).
+    pub port: u16,
+    /// `USER`, `HOME`, ... of a switched user; goes before the app's own variables so
+    /// that those still win.
+    pub identity_env: Vec<(String, String)>,
+    /// The installation's resources directory ([`resources::resources_dir`]).
+    pub resources_dir: Option<PathBuf>,
+    /// Socket, password and report file; required for Ruby and Python apps.
+    pub session: Option<SessionSetup>,
+}
+
+/// The loader script of a session-protocol app type, `None` for other types.
+pub fn session_loader(app_type: &AppType) -> Option<&'static str> {
+    match app_type {
+        AppType::Ruby => Some("rack-loader.rb"),
+        AppType::Python => Some("wsgi-loader.py"),
+        AppType::Generic { .. } | AppType::Node => None,
+    }
+}
+
+/// Prefix of the socket name of a session-protocol app type (`ruby.<random>`).
+pub fn socket_prefix(app_type: &AppType) -> &'static str {
+    match app_type {
+        AppType::Python => "wsgi",
+        _ => "ruby",
+    }
+}
+
+/// The Node loader script.
+pub const NODE_LOADER: &str = "node-loader.js";
 
 /// Variables naming the base URI, set only when the app is not mounted at `/`.
 const BASE_URI_VARS: [&str; 3] = [
@@ -70,28 +138,83 @@ const BASE_URI_VARS: [&str; 3] = [
     "RAILS_RELATIVE_URL_ROOT",
 ];
 
-/// Builds the plan for `app`. `port` is the free port picked for port-based readiness;
-/// `identity_env` (`USER`, `HOME`, ... of a switched user) goes before the app's own
-/// variables so that those still win.
-pub fn build(
-    app: &AppSpec,
-    port: u16,
-    identity_env: Vec<(String, String)>,
-) -> Result<LaunchPlan, PlanError> {
-    let (command, concurrency) = match &app.app_type {
-        AppType::Generic { start_command } => (start_command.clone(), -1),
+/// Builds the plan for `app` from `inputs`.
+pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError> {
+    let PlanInputs {
+        port,
+        identity_env,
+        resources_dir,
+        session,
+    } = inputs;
+    let mut loader_env: Vec<(String, String)> = Vec::new();
+    let (command, concurrency, stdin, readiness) = match &app.app_type {
+        AppType::Generic { start_command } => (
+            start_command.clone(),
+            -1,
+            StdinMode::Null,
+            Readiness::PortAccepts { port },
+        ),
         AppType::Node => {
             let startup = app
                 .startup_file
                 .clone()
                 .unwrap_or_else(|| app.app_root.join("app.js"));
-            let command = format!("{} {}", sh_quote(&app.nodejs), sh_quote_path(&startup));
-            (command, 0)
+            // Without resources the app still runs, just without its process title.
+            let command = match &resources_dir {
+                Some(dir) => format!(
+                    "{} {} {}",
+                    sh_quote(&app.nodejs),
+                    sh_quote_path(&resources::helper_script(dir, NODE_LOADER)),
+                    sh_quote_path(&startup)
+                ),
+                None => format!("{} {}", sh_quote(&app.nodejs), sh_quote_path(&startup)),
+            };
+            loader_env.push((
+                "PASSENGER_APP_ROOT".into(),
+                app.app_root.to_string_lossy().into_owned(),
+            ));
+            (command, 0, StdinMode::Null, Readiness::PortAccepts { port })
         }
         AppType::Ruby | AppType::Python => {
-            return Err(PlanError::LoaderUnavailable {
-                app_type: app.app_type.name(),
-            })
+            let app_type = app.app_type.name();
+            let script = session_loader(&app.app_type)
+                .expect("invariant: ruby and python have a session loader");
+            let dir = resources_dir
+                .as_ref()
+                .ok_or(PlanError::NoResources { app_type, script })?;
+            let session = session.ok_or(PlanError::NoSession { app_type })?;
+            let interpreter = if app.app_type == AppType::Ruby {
+                &app.ruby
+            } else {
+                &app.python
+            };
+            let command = format!(
+                "{} {}",
+                sh_quote(interpreter),
+                sh_quote_path(&resources::helper_script(dir, script))
+            );
+            let path = |p: &Path| p.to_string_lossy().into_owned();
+            loader_env.push(("PASSENGER_SOCKET".into(), path(&session.socket)));
+            loader_env.push((
+                "PASSENGER_CONNECT_PASSWORD".into(),
+                session.connect_password.clone(),
+            ));
+            loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
+            loader_env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
+            if let Some(file) = &app.startup_file {
+                loader_env.push((
+                    "PASSENGER_STARTUP_FILE".into(),
+                    path(&app.app_root.join(file)),
+                ));
+            }
+            (
+                command,
+                1,
+                StdinMode::Pipe,
+                Readiness::LoaderHandshake {
+                    socket: session.socket,
+                },
+            )
         }
     };
     let concurrency = app
@@ -103,7 +226,9 @@ pub fn build(
     let mut set = |k: &str, v: &str| env.push((k.to_string(), v.to_string()));
     set("IN_PASSENGER", "1");
     set("PYTHONUNBUFFERED", "1");
-    set("PORT", &port.to_string());
+    if let Readiness::PortAccepts { port } = readiness {
+        set("PORT", &port.to_string());
+    }
     for name in [
         "PASSENGER_APP_ENV",
         "RAILS_ENV",
@@ -124,6 +249,7 @@ pub fn build(
         _ => env_remove.extend(BASE_URI_VARS),
     }
     set("PWD", &app.app_root.to_string_lossy());
+    env.extend(loader_env);
     env.extend(identity_env);
     env.extend(app.env_vars.iter().cloned());
 
@@ -131,8 +257,8 @@ pub fn build(
         command,
         env,
         env_remove,
-        stdin: StdinMode::Null,
-        readiness: Readiness::PortAccepts { port },
+        stdin,
+        readiness,
         concurrency,
     })
 }
@@ -168,6 +294,13 @@ mod tests {
         )
     }
 
+    fn inputs(port: u16) -> PlanInputs {
+        PlanInputs {
+            port,
+            ..PlanInputs::default()
+        }
+    }
+
     fn get<'a>(plan: &'a LaunchPlan, k: &str) -> Option<&'a str> {
         plan.env
             .iter()
@@ -182,7 +315,7 @@ mod tests {
         app.environment = "staging".into();
         app.base_uri = Some("/sub".into());
         app.env_vars = vec![("RACK_ENV".into(), "custom".into())];
-        let plan = build(&app, 4321, Vec::new()).expect("generic apps have a plan");
+        let plan = build(&app, inputs(4321)).expect("generic apps have a plan");
         assert_eq!(plan.command, "./server --port $PORT");
         assert_eq!(plan.concurrency, -1);
         assert_eq!(get(&plan, "PORT"), Some("4321"));
@@ -198,7 +331,7 @@ mod tests {
     fn root_base_uri_unsets_base_uri_vars() {
         let mut app = generic();
         app.base_uri = Some("/".into());
-        let plan = build(&app, 1, Vec::new()).expect("generic apps have a plan");
+        let plan = build(&app, inputs(1)).expect("generic apps have a plan");
         assert_eq!(get(&plan, "RACK_BASE_URI"), None);
         assert!(plan.env_remove.contains(&"RACK_BASE_URI"));
     }
@@ -207,18 +340,60 @@ mod tests {
     fn node_plan_quotes_startup_file() {
         let mut app = AppSpec::new("n", PathBuf::from("/srv/my app"), AppType::Node);
         app.nodejs = "/usr/bin/node".into();
-        let plan = build(&app, 1, Vec::new()).expect("node apps have a plan");
+        let plan = build(&app, inputs(1)).expect("node apps have a plan");
         assert_eq!(plan.command, "/usr/bin/node '/srv/my app/app.js'");
         assert_eq!(plan.concurrency, 0);
+        let mut with_loader = inputs(1);
+        with_loader.resources_dir = Some(PathBuf::from("/opt/p/resources"));
+        let plan = build(&app, with_loader).expect("node apps have a plan");
+        assert_eq!(
+            plan.command,
+            "/usr/bin/node /opt/p/resources/helper-scripts/node-loader.js '/srv/my app/app.js'"
+        );
     }
 
     #[test]
-    fn loader_types_are_refused() {
-        let app = AppSpec::new("r", PathBuf::from("/srv/r"), AppType::Ruby);
+    fn ruby_plan_runs_the_rack_loader_with_session_env() {
+        let mut app = AppSpec::new("r", PathBuf::from("/srv/r"), AppType::Ruby);
+        app.startup_file = Some(PathBuf::from("other.ru"));
+        let mut i = inputs(1);
         assert_eq!(
-            build(&app, 1, Vec::new()).unwrap_err(),
-            PlanError::LoaderUnavailable { app_type: "ruby" }
+            build(&app, i.clone()).unwrap_err(),
+            PlanError::NoResources {
+                app_type: "ruby",
+                script: "rack-loader.rb"
+            }
         );
+        i.resources_dir = Some(PathBuf::from("/opt/p/resources"));
+        assert_eq!(
+            build(&app, i.clone()).unwrap_err(),
+            PlanError::NoSession { app_type: "ruby" }
+        );
+        i.session = Some(SessionSetup {
+            socket: PathBuf::from("/tmp/x/ruby.1"),
+            connect_password: "secret".into(),
+            report_file: PathBuf::from("/tmp/w/report.json"),
+        });
+        let plan = build(&app, i).expect("ruby apps have a plan");
+        assert_eq!(
+            plan.command,
+            "ruby /opt/p/resources/helper-scripts/rack-loader.rb"
+        );
+        assert_eq!(plan.concurrency, 1);
+        assert_eq!(plan.stdin, StdinMode::Pipe);
+        assert_eq!(
+            plan.readiness,
+            Readiness::LoaderHandshake {
+                socket: PathBuf::from("/tmp/x/ruby.1")
+            }
+        );
+        assert_eq!(get(&plan, "PASSENGER_SOCKET"), Some("/tmp/x/ruby.1"));
+        assert_eq!(get(&plan, "PASSENGER_CONNECT_PASSWORD"), Some("secret"));
+        assert_eq!(
+            get(&plan, "PASSENGER_STARTUP_FILE"),
+            Some("/srv/r/other.ru")
+        );
+        assert_eq!(get(&plan, "PORT"), None);
     }
 
     #[test]

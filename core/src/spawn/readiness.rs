@@ -1,14 +1,17 @@
-//! Port-based readiness: picking a free loopback port and polling it until it accepts.
+//! Readiness checks: picking a free loopback port and polling it until it accepts, and
+//! polling a loader's session socket until it accepts.
 //!
 //! Owns the `PORT` choice and the connect-ping of generic and Node apps (internals
-//! §3.2 step 5, §3.4). It does not watch the process: the caller races this against
-//! the process's exit and the start timeout.
+//! §3.2 step 5, §3.4), and the connect-ping of Ruby and Python loaders. It does not
+//! watch the process: the caller races this against the process's exit and the start
+//! timeout.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 /// Time between two connection attempts.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -34,6 +37,21 @@ pub async fn wait_until_accepts(addr: SocketAddr) {
             if stream.local_addr().ok() != Some(addr) {
                 return;
             }
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Resolves once the unix socket at `path` accepts a connection. The connection is
+/// closed at once without a header block, which loaders treat as a no-op request.
+/// Never gives up: the caller bounds it.
+pub async fn wait_until_unix_accepts(path: &Path) {
+    loop {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(500), UnixStream::connect(path)).await
+        {
+            drop(stream);
+            return;
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

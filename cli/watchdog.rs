@@ -1,0 +1,355 @@
+//! The watchdog: the process `passenger start` becomes. It binds the listening
+//! sockets, creates the instance directory, and runs the core (`passenger __core`) as
+//! its child, handing it the sockets. If the core crashes, the watchdog starts a new
+//! one within a second on the same sockets and instance directory, so clients queue
+//! in the listen backlog instead of seeing "connection refused". If the watchdog dies,
+//! the kernel sends the core SIGQUIT (`PR_SET_PDEATHSIG`), and the core stops its apps.
+//!
+//! The watchdog is single-threaded and has no async runtime: it blocks every signal
+//! it handles and waits for them with `sigwait`, which is what keeps the parent-death
+//! signal valid (it belongs to the thread that forked) and makes it safe to fork.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use passenger_core::config::{ListenAddr, ServerConfig};
+use passenger_core::instance::{Instance, InstanceProperties};
+
+/// Environment variables through which the watchdog hands things to the core.
+pub const ENV_LISTEN_FDS: &str = "PASSENGER_LISTEN_FDS";
+/// The fd on which the core writes `ready` once it serves.
+pub const ENV_READY_FD: &str = "PASSENGER_READY_FD";
+/// The instance directory the core adopts.
+pub const ENV_INSTANCE_DIR: &str = "PASSENGER_INSTANCE_DIR";
+/// The log file of a daemonized server (the core reopens it by name).
+pub const ENV_LOG_FILE: &str = "PASSENGER_CORE_LOG_FILE";
+
+/// Listen backlog, Passenger's `socket_backlog` default.
+const SOCKET_BACKLOG: i32 = 2048;
+/// A core that crashes sooner than this after starting is restarted after a pause, so
+/// a core that cannot start does not spin.
+const MIN_CORE_LIFETIME: Duration = Duration::from_secs(1);
+
+/// What the watchdog needs besides the configuration.
+pub struct WatchdogOptions {
+    /// Arguments for `passenger __core` (the same as those of `passenger start`).
+    pub core_args: Vec<OsString>,
+    /// The log file the core should write to, when daemonized.
+    pub log_file: Option<PathBuf>,
+    /// Where to write the watchdog's PID.
+    pub pid_file: Option<PathBuf>,
+}
+
+/// Runs the watchdog until the server stops. `on_ready` gets the listen addresses
+/// once the first core serves; a core that fails before that is an error.
+pub fn run(
+    config: &ServerConfig,
+    opts: &WatchdogOptions,
+    on_ready: impl FnOnce(&[String]),
+) -> Result<i32> {
+    let mut signals = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGCHLD,
+    ] {
+        signals.add(sig);
+    }
+    signals.thread_block().context("cannot block signals")?;
+
+    let (listeners, addrs) = bind_all(&config.listen)?;
+    let mut instance = Instance::create(
+        config.instance_registry_dir.as_deref(),
+        InstanceProperties::default(),
+    )
+    .map_err(|e| anyhow!(e))
+    .context("cannot create the instance directory")?;
+    instance
+        .update_properties(|p| p.listen_addresses = addrs.clone())
+        .map_err(|e| anyhow!(e))?;
+    if let Some(pid_file) = &opts.pid_file {
+        std::fs::write(pid_file, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write PID file {}", pid_file.display()))?;
+    }
+    let result = supervise(
+        &signals,
+        &listeners,
+        instance.path(),
+        opts,
+        &addrs,
+        on_ready,
+    );
+    if let Some(pid_file) = &opts.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    if let Err(err) = instance.remove() {
+        tracing::warn!("cannot remove the instance directory: {err}");
+    }
+    result
+}
+
+fn supervise(
+    signals: &SigSet,
+    listeners: &[OwnedFd],
+    instance_dir: &Path,
+    opts: &WatchdogOptions,
+    addrs: &[String],
+    on_ready: impl FnOnce(&[String]),
+) -> Result<i32> {
+    let (mut core, ready) = spawn_core(listeners, instance_dir, opts, true)?;
+    let mut started = Instant::now();
+    if let Some(ready) = ready {
+        let mut report = String::new();
+        let _ = File::from(ready).read_to_string(&mut report);
+        if !report.starts_with("ready") {
+            let status = core.wait().ok();
+            bail!(
+                "the core exited during startup ({}); see the log above",
+                status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown status".into())
+            );
+        }
+    }
+    on_ready(addrs);
+
+    let mut stopping = false;
+    loop {
+        let sig = signals.wait().context("sigwait")?;
+        match sig {
+            Signal::SIGCHLD => {
+                let Some(status) = reap(core.id())? else {
+                    continue;
+                };
+                if stopping {
+                    tracing::info!(
+                        "Passenger core (pid={}) stopped: {}",
+                        core.id(),
+                        describe(&status)
+                    );
+                    return Ok(crate::exit::OK);
+                }
+                if matches!(status, WaitStatus::Exited(_, 0)) {
+                    tracing::info!("Passenger core (pid={}) exited; stopping", core.id());
+                    return Ok(crate::exit::OK);
+                }
+                tracing::error!(
+                    "Passenger core (pid={}) crashed with {}, restarting it...",
+                    core.id(),
+                    describe(&status)
+                );
+                if started.elapsed() < MIN_CORE_LIFETIME {
+                    std::thread::sleep(MIN_CORE_LIFETIME - started.elapsed());
+                }
+                let (next, _) = spawn_core(listeners, instance_dir, opts, false)?;
+                core = next;
+                started = Instant::now();
+            }
+            Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
+                stopping = true;
+                forward(&core, sig);
+            }
+            other => forward(&core, other),
+        }
+    }
+}
+
+fn forward(core: &Child, sig: Signal) {
+    if let Err(err) = kill(Pid::from_raw(core.id() as i32), sig) {
+        tracing::warn!("cannot send {sig} to the core (pid={}): {err}", core.id());
+    }
+}
+
+/// Reaps every exited child; returns the core's status if it was among them.
+fn reap(core: u32) -> Result<Option<WaitStatus>> {
+    let mut core_status = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(core_status),
+            Ok(status) => {
+                if status.pid() == Some(Pid::from_raw(core as i32)) {
+                    core_status = Some(status);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(err) => return Err(anyhow!("waitpid: {err}")),
+        }
+    }
+}
+
+fn describe(status: &WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit status {code}"),
+        WaitStatus::Signaled(_, sig, _) => format!("signal {}", sig.as_str()),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Starts `passenger __core` with the listeners on fds 3.., the ready pipe after
+/// them, and every signal unblocked.
+fn spawn_core(
+    listeners: &[OwnedFd],
+    instance_dir: &Path,
+    opts: &WatchdogOptions,
+    want_ready: bool,
+) -> Result<(Child, Option<OwnedFd>)> {
+    let exe = std::env::current_exe().context("cannot find the passenger executable")?;
+    // Sources are duplicated above any target number first, so that the dup2 calls
+    // in the child never overwrite a source they still need.
+    let high: Vec<OwnedFd> = listeners
+        .iter()
+        .map(|fd| dup_high(fd.as_raw_fd()))
+        .collect::<Result<_>>()?;
+    let (ready_read, ready_write) = if want_ready {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+        (Some(r), Some(dup_high(w.as_raw_fd())?))
+    } else {
+        (None, None)
+    };
+    let sources: Vec<RawFd> = high
+        .iter()
+        .chain(ready_write.iter())
+        .map(|fd| fd.as_raw_fd())
+        .collect();
+    let mut cmd = Command::new(exe);
+    cmd.arg0("passenger-rs core")
+        .arg("__core")
+        .args(&opts.core_args)
+        .env(ENV_LISTEN_FDS, listeners.len().to_string())
+        .env(ENV_INSTANCE_DIR, instance_dir);
+    if ready_write.is_some() {
+        cmd.env(ENV_READY_FD, (3 + listeners.len()).to_string());
+    } else {
+        cmd.env_remove(ENV_READY_FD);
+    }
+    if let Some(log) = &opts.log_file {
+        cmd.env(ENV_LOG_FILE, log);
+    }
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure only makes async-signal-safe calls (dup2, sigprocmask,
+    // prctl, getppid, _exit) on values computed before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, src) in sources.iter().enumerate() {
+                if libc::dup2(*src, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("cannot start the core")?;
+    drop(high);
+    drop(ready_write);
+    Ok((child, ready_read))
+}
+
+fn dup_high(fd: RawFd) -> Result<OwnedFd> {
+    let new = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64)).context("dup")?;
+    // SAFETY: fcntl just returned this new descriptor, which nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Binds every address; returns the sockets and their `http://…` / `unix:…` names.
+fn bind_all(addrs: &[ListenAddr]) -> Result<(Vec<OwnedFd>, Vec<String>)> {
+    let mut fds = Vec::new();
+    let mut names = Vec::new();
+    for addr in addrs {
+        match addr {
+            ListenAddr::Tcp(sock) => {
+                let listener =
+                    TcpListener::bind(sock).with_context(|| format!("cannot listen on {sock}"))?;
+                // std listens with a backlog of 128; raise it to Passenger's.
+                // SAFETY: listen(2) on a socket we own.
+                unsafe { libc::listen(listener.as_raw_fd(), SOCKET_BACKLOG) };
+                let local = listener.local_addr().context("local_addr")?;
+                names.push(format!("http://{local}"));
+                fds.push(OwnedFd::from(listener));
+            }
+            ListenAddr::Unix(path) => {
+                if let Ok(meta) = std::fs::symlink_metadata(path) {
+                    use std::os::unix::fs::FileTypeExt;
+                    if meta.file_type().is_socket() {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                let listener = UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on {}", path.display()))?;
+                names.push(format!("unix:{}", path.display()));
+                fds.push(OwnedFd::from(listener));
+            }
+        }
+    }
+    Ok((fds, names))
+}
+
+/// In the core: takes the listeners, ready fd and instance directory the watchdog
+/// handed over, and removes the variables so app processes do not inherit them.
+pub fn take_inheritance() -> Result<(
+    passenger_core::server::Inherited,
+    Option<File>,
+    Option<PathBuf>,
+)> {
+    let count: Option<usize> = match std::env::var(ENV_LISTEN_FDS) {
+        Ok(v) => Some(
+            v.parse()
+                .map_err(|_| anyhow!("bad {ENV_LISTEN_FDS}: {v:?}"))?,
+        ),
+        Err(_) => None,
+    };
+    let listeners = count.map(|n| {
+        (0..n)
+            .map(|i| {
+                // SAFETY: the watchdog put exactly `n` listening sockets on fds 3..3+n
+                // for us, and nothing else in this process owns them.
+                unsafe { OwnedFd::from_raw_fd(3 + i as RawFd) }
+            })
+            .collect::<Vec<_>>()
+    });
+    let ready = match std::env::var(ENV_READY_FD) {
+        Ok(v) => {
+            let fd: RawFd = v
+                .parse()
+                .map_err(|_| anyhow!("bad {ENV_READY_FD}: {v:?}"))?;
+            // SAFETY: the watchdog passed the write end of its ready pipe on this fd.
+            Some(unsafe { File::from_raw_fd(fd) })
+        }
+        Err(_) => None,
+    };
+    let instance_dir = std::env::var_os(ENV_INSTANCE_DIR).map(PathBuf::from);
+    let log_file = std::env::var_os(ENV_LOG_FILE).map(PathBuf::from);
+    for var in [ENV_LISTEN_FDS, ENV_READY_FD, ENV_INSTANCE_DIR, ENV_LOG_FILE] {
+        // The core is still single-threaded here, so changing the environment is safe.
+        std::env::remove_var(var);
+    }
+    Ok((
+        passenger_core::server::Inherited {
+            listeners,
+            instance_dir,
+        },
+        ready,
+        log_file,
+    ))
+}

@@ -1,0 +1,69 @@
+//! A [`PoolApi`] that adds live CPU and memory figures from `/proc` to pool
+//! snapshots, so the pool state machine itself never reads `/proc`.
+
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+
+use crate::admin::PoolApi;
+use crate::metrics::{self, CpuSampler};
+use crate::pool::{PoolError, PoolHandle, PoolSnapshot, RestartMethod};
+
+/// The pool, with per-process metrics filled into snapshots.
+pub struct MeteredPool {
+    pool: PoolHandle,
+    cpu: Mutex<CpuSampler>,
+}
+
+impl MeteredPool {
+    /// Wraps `pool`.
+    pub fn new(pool: PoolHandle) -> MeteredPool {
+        MeteredPool {
+            pool,
+            cpu: Mutex::new(CpuSampler::new()),
+        }
+    }
+
+    fn fill(&self, snapshot: &mut PoolSnapshot) {
+        let mut cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = Vec::new();
+        for process in snapshot
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.processes.iter_mut())
+        {
+            // A process that exits between the snapshot and this read simply has no
+            // figures; that is not an error.
+            let Ok(m) = metrics::process_metrics(process.pid) else {
+                continue;
+            };
+            live.push(process.pid);
+            let private = m.private_dirty_kb.unwrap_or(m.rss_kb);
+            process.real_memory_kb = Some(private + m.swap_kb.unwrap_or(0));
+            process.cpu_percent = cpu.sample(&m).map(|pct| pct.round().max(0.0) as u32);
+        }
+        cpu.retain(&live);
+    }
+}
+
+impl PoolApi for MeteredPool {
+    fn snapshot(&self) -> BoxFuture<'_, Result<PoolSnapshot, PoolError>> {
+        Box::pin(async move {
+            let mut snapshot = self.pool.snapshot().await?;
+            self.fill(&mut snapshot);
+            Ok(snapshot)
+        })
+    }
+
+    fn restart_group<'a>(
+        &'a self,
+        name: &'a str,
+        method: RestartMethod,
+    ) -> BoxFuture<'a, Result<(), PoolError>> {
+        Box::pin(self.pool.restart_group(name, method))
+    }
+
+    fn detach_process(&self, pid: u32) -> BoxFuture<'_, Result<bool, PoolError>> {
+        Box::pin(self.pool.detach_process(pid))
+    }
+}

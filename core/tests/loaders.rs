@@ -1,0 +1,657 @@
+//! Integration tests of the Ruby, Python and Node loaders through [`DirectSpawner`],
+//! with the real interpreters (`ruby` with the `rack` gem, `python3`, `node`). A
+//! missing interpreter fails the test with a clear message rather than skipping it.
+//!
+//! Session-protocol apps are driven by a tiny client in this file that sends a header
+//! block (ARCHITECTURE.md, "Session protocol") and reads the response until EOF. Every
+//! spawned process is killed on drop by [`Running`], and each test checks that its
+//! processes are gone from `/proc` before it ends.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passenger_core::app::{AppSpec, AppType};
+use passenger_core::spawn::{
+    connect_password_for, DirectSpawner, ExitInfo, Gupid, ProcessAddress, SpawnError, SpawnStep,
+    SpawnedProcess, Spawner, SpawnerOptions,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Start timeout for apps expected to start: generous, the test machine is shared.
+const START: Duration = Duration::from_secs(30);
+
+/// Kills the process group on drop, so a failing test leaks nothing.
+struct Running(Option<SpawnedProcess>);
+
+impl Running {
+    fn process(&self) -> &SpawnedProcess {
+        self.0.as_ref().expect("invariant: taken only by stop")
+    }
+
+    fn socket(&self) -> PathBuf {
+        match &self.process().address {
+            ProcessAddress::Session(path) => path.clone(),
+            other => panic!("expected a session socket, got {other}"),
+        }
+    }
+
+    /// Asks the process to stop (stdin EOF for loaders) and waits for it to exit.
+    async fn stop(mut self) -> (u32, ExitInfo) {
+        let process = self.0.take().expect("invariant: stop is called once");
+        process.control.terminate();
+        let pid = process.pid;
+        let control = Arc::clone(&process.control);
+        match tokio::time::timeout(Duration::from_secs(15), process.exited).await {
+            Ok(Ok(info)) => {
+                assert_gone(pid);
+                (pid, info)
+            }
+            _ => {
+                control.kill();
+                panic!("process {pid} did not exit within 15 s of terminate()");
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.control.kill();
+        }
+    }
+}
+
+fn require_tool(cmd: &str, args: &[&str], what: &str) {
+    let ok = std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{what} is required by this test but `{cmd} {args:?}` failed; install it"
+    );
+}
+
+fn require_ruby() {
+    require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
+}
+
+fn assert_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "process {pid} is still alive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A temp app root readable by everyone (the app runs as `nobody` when tests run as root).
+fn app_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod temp dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create fixture dir");
+    }
+    std::fs::write(&path, text).expect("write fixture");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
+fn spec(dir: &Path, app_type: AppType) -> AppSpec {
+    let mut app = AppSpec::new("loader-app", dir.to_path_buf(), app_type);
+    app.start_timeout = START;
+    app
+}
+
+async fn spawn(app: AppSpec) -> Result<SpawnedProcess, SpawnError> {
+    DirectSpawner::new(SpawnerOptions::default())
+        .spawn(Arc::new(app), Gupid("loader-1".to_string()))
+        .await
+}
+
+async fn spawn_ok(app: AppSpec) -> Running {
+    match spawn(app).await {
+        Ok(p) => Running(Some(p)),
+        Err(e) => panic!("spawn failed: {e}\noutput:\n{}", e.output),
+    }
+}
+
+async fn spawn_err(app: AppSpec) -> SpawnError {
+    match spawn(app).await {
+        Ok(p) => {
+            let pid = p.pid;
+            drop(Running(Some(p)));
+            panic!("spawn of process {pid} succeeded but was expected to fail");
+        }
+        Err(e) => e,
+    }
+}
+
+/// One request over the session protocol.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    headers: Vec<(&'a str, String)>,
+    body: &'a [u8],
+    /// Send the body as a de-chunked stream ending at EOF, without CONTENT_LENGTH.
+    chunked: bool,
+    /// Override of the connect password (default: the registered one).
+    password: Option<String>,
+}
+
+impl<'a> Request<'a> {
+    fn get(path: &'a str) -> Request<'a> {
+        Request {
+            method: "GET",
+            path,
+            headers: Vec::new(),
+            body: b"",
+            chunked: false,
+            password: None,
+        }
+    }
+
+    fn post(path: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method: "POST",
+            body,
+            ..Request::get(path)
+        }
+    }
+
+    fn header_block(&self, socket: &Path) -> Vec<u8> {
+        let password = self
+            .password
+            .clone()
+            .or_else(|| connect_password_for(socket))
+            .expect("the spawner registered a connect password for the socket");
+        let (path, query) = self.path.split_once('?').unwrap_or((self.path, ""));
+        let mut fields: Vec<(&str, String)> = vec![
+            ("REQUEST_METHOD", self.method.to_string()),
+            ("SCRIPT_NAME", String::new()),
+            ("PATH_INFO", path.to_string()),
+            ("QUERY_STRING", query.to_string()),
+            ("REQUEST_URI", self.path.to_string()),
+            ("SERVER_NAME", "localhost".to_string()),
+            ("SERVER_PORT", "80".to_string()),
+            ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
+            ("REMOTE_ADDR", "127.0.0.1".to_string()),
+            ("REMOTE_PORT", "5555".to_string()),
+            ("HTTP_HOST", "localhost".to_string()),
+        ];
+        if self.chunked {
+            fields.push(("HTTP_TRANSFER_ENCODING", "chunked".to_string()));
+        } else if !self.body.is_empty() {
+            fields.push(("CONTENT_LENGTH", self.body.len().to_string()));
+            fields.push(("CONTENT_TYPE", "text/plain".to_string()));
+        }
+        fields.extend(self.headers.iter().cloned());
+        fields.push(("PASSENGER_CONNECT_PASSWORD", password));
+        let mut block = Vec::new();
+        for (name, value) in fields {
+            block.extend_from_slice(name.as_bytes());
+            block.push(0);
+            block.extend_from_slice(value.as_bytes());
+            block.push(0);
+        }
+        let mut out = (block.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&block);
+        out
+    }
+
+    /// Sends the request and returns the raw response (head and body) read until EOF.
+    async fn send(&self, socket: &Path) -> String {
+        let mut stream = UnixStream::connect(socket)
+            .await
+            .expect("connect to the loader socket");
+        stream
+            .write_all(&self.header_block(socket))
+            .await
+            .expect("send header block");
+        stream.write_all(self.body).await.expect("send body");
+        if self.chunked {
+            stream.shutdown().await.expect("end the body");
+        }
+        read_all(&mut stream).await
+    }
+}
+
+async fn read_all(stream: &mut UnixStream) -> String {
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut response))
+        .await
+        .expect("response within 15 s")
+        .expect("read response");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Splits a response into status line, header lines and body.
+fn parse(response: &str) -> (String, Vec<String>, String) {
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header/body separator in {response:?}"));
+    let mut lines = head.split("\r\n").map(str::to_string);
+    let status = lines.next().unwrap_or_default();
+    (status, lines.collect(), body.to_string())
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
+    String::from_utf8_lossy(&raw)
+        .replace('\0', " ")
+        .trim()
+        .to_string()
+}
+
+const RACK_APP: &str = r##"
+$forked = :never_called
+PhusionPassenger.on_event(:starting_worker_process) { |forked| $forked = forked }
+PhusionPassenger.on_event(:stopping_worker_process) do
+  File.write(ENV['STOP_MARKER'], 'stopped') if ENV['STOP_MARKER']
+end
+PhusionPassenger.on_event(:oob_work) { $oob = true }
+
+class Streamer
+  def each
+    3.times { |i| yield "chunk#{i}\n" }
+  end
+  def close
+    $closed = true
+  end
+end
+
+run(lambda do |env|
+  case env['PATH_INFO']
+  when '/echo'
+    [200, { 'content-type' => 'text/plain' }, ["got:" + env['rack.input'].read]]
+  when '/forked'
+    [200, {}, ["#{defined?(PhusionPassenger).inspect} #{$forked.inspect}"]]
+  when '/stream'
+    [200, { 'content-type' => 'text/plain' }, Streamer.new]
+  when '/closed'
+    [200, {}, [$closed.inspect, " ", $oob.inspect]]
+  when '/raise'
+    raise 'boom from the app'
+  when '/env'
+    [200, {}, ["#{env['REQUEST_METHOD']} [#{env['SCRIPT_NAME']}] #{env['PATH_INFO']} ?#{env['QUERY_STRING']} #{env['HTTP_X_TEST']} #{env['rack.url_scheme']} #{env['rack.multithread']}"]]
+  when '/hijack'
+    io = env['rack.hijack'].call
+    io.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+    line = io.gets
+    io.write("echo:#{line}")
+    io.close
+    [-1, {}, []]
+  else
+    [200, { 'content-type' => 'text/plain', 'x-multi' => "a\nb" }, ['hello from rack']]
+  end
+end)
+"##;
+
+#[tokio::test]
+async fn ruby_rack_app_serves_the_session_protocol() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_APP);
+    // Writable by `nobody`, whom the app runs as when the tests run as root.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir tmp");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o777)).expect("chmod tmp");
+    let marker = tmp.join("stopped.txt");
+    let mut app = spec(dir.path(), AppType::Ruby);
+    app.env_vars = vec![("STOP_MARKER".into(), marker.display().to_string())];
+    let running = spawn_ok(app).await;
+    let process = running.process();
+    assert_eq!(process.concurrency, 1);
+    let socket = running.socket();
+    assert!(
+        socket.starts_with(std::env::temp_dir()),
+        "{}",
+        socket.display()
+    );
+    assert!(socket
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("ruby.")));
+
+    let (status, headers, body) = parse(&Request::get("/").send(&socket).await);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, "hello from rack");
+    assert!(headers.contains(&"x-multi: a".to_string()), "{headers:?}");
+    assert!(headers.contains(&"x-multi: b".to_string()), "{headers:?}");
+
+    let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(&socket).await);
+    assert_eq!(body, "got:posted body");
+    let chunked = Request {
+        chunked: true,
+        ..Request::post("/echo", b"streamed until EOF")
+    };
+    let (_, _, body) = parse(&chunked.send(&socket).await);
+    assert_eq!(body, "got:streamed until EOF");
+
+    let mut req = Request::get("/env?a=1");
+    req.headers.push(("HTTP_X_TEST", "hdr".into()));
+    let (_, _, body) = parse(&req.send(&socket).await);
+    assert_eq!(body, "GET [] /env ?a=1 hdr http false");
+
+    let (_, _, body) = parse(&Request::get("/forked").send(&socket).await);
+    assert_eq!(body, "\"constant\" false");
+
+    let (_, _, body) = parse(&Request::get("/stream").send(&socket).await);
+    assert_eq!(body, "chunk0\nchunk1\nchunk2\n");
+
+    let oobw = Request::get("/").send(&socket).await;
+    assert!(oobw.starts_with("HTTP/1.1 200"), "{oobw}");
+    let oobw = Request {
+        method: "OOBW",
+        ..Request::get("/")
+    };
+    let (status, _, body) = parse(&oobw.send(&socket).await);
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "oobw done")
+    );
+    let (_, _, body) = parse(&Request::get("/closed").send(&socket).await);
+    assert_eq!(body, "true true", "body.close was called and :oob_work ran");
+
+    let (status, _, _) = parse(&Request::get("/raise").send(&socket).await);
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+
+    let wrong = Request {
+        password: Some("wrong".into()),
+        ..Request::get("/")
+    };
+    assert_eq!(
+        wrong.send(&socket).await,
+        "",
+        "a wrong password gets no response"
+    );
+
+    // Full hijack: the app owns the socket after the header block.
+    let mut stream = UnixStream::connect(&socket).await.expect("connect");
+    stream
+        .write_all(&Request::get("/hijack").header_block(&socket))
+        .await
+        .expect("send header block");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut byte))
+            .await
+            .expect("101 head within 15 s")
+            .expect("read head");
+        assert_eq!(n, 1, "EOF before the end of the 101 head: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    stream
+        .write_all(b"ping\n")
+        .await
+        .expect("send to hijacked socket");
+    assert_eq!(read_all(&mut stream).await, "echo:ping\n");
+
+    // The loader still serves after all of that.
+    let (_, _, body) = parse(&Request::get("/").send(&socket).await);
+    assert_eq!(body, "hello from rack");
+
+    let (_, info) = running.stop().await;
+    assert_eq!(info, ExitInfo::Code(0));
+    assert_eq!(
+        std::fs::read_to_string(&marker).ok().as_deref(),
+        Some("stopped"),
+        ":stopping_worker_process ran"
+    );
+    assert!(!socket.exists(), "socket file removed after exit");
+    assert_eq!(connect_password_for(&socket), None);
+}
+
+#[tokio::test]
+async fn ruby_process_title_names_app_root_and_environment() {
+    require_ruby();
+    let dir = app_dir();
+    write(
+        dir.path(),
+        "config.ru",
+        "run ->(env) { [200, {}, ['ok']] }\n",
+    );
+    let mut app = spec(dir.path(), AppType::Ruby);
+    app.environment = "staging".into();
+    let running = spawn_ok(app).await;
+    let title = cmdline(running.process().pid);
+    assert!(
+        title.starts_with(&format!(
+            "Passenger RubyApp: {} (staging)",
+            dir.path().display()
+        )),
+        "{title}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn ruby_setup_load_paths_replaces_bundler() {
+    require_ruby();
+    let dir = app_dir();
+    // A Gemfile that Bundler could not satisfy: only skipped because of setup_load_paths.
+    write(dir.path(), "Gemfile", "gem 'nonexistent_gem_xyz'\n");
+    write(
+        dir.path(),
+        "config/setup_load_paths.rb",
+        "$via = 'setup_load_paths'\n",
+    );
+    write(
+        dir.path(),
+        "config.ru",
+        "run ->(env) { [200, {}, [$via]] }\n",
+    );
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_, _, body) = parse(&Request::get("/").send(&running.socket()).await);
+    assert_eq!(body, "setup_load_paths");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn ruby_bundle_environment_and_rails2_apps_load() {
+    require_ruby();
+    let dir = app_dir();
+    write(
+        dir.path(),
+        ".bundle/environment.rb",
+        "$via = 'bundle_environment'\n",
+    );
+    write(dir.path(), "Gemfile", "gem 'nonexistent_gem_xyz'\n");
+    write(
+        dir.path(),
+        "config.ru",
+        "run ->(env) { [200, {}, [$via]] }\n",
+    );
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_, _, body) = parse(&Request::get("/").send(&running.socket()).await);
+    assert_eq!(body, "bundle_environment");
+    running.stop().await;
+
+    // Rails 2: no config.ru, config/environment.rb defines the dispatcher.
+    let dir = app_dir();
+    write(
+        dir.path(),
+        "config/environment.rb",
+        "module ActionController\n  class Dispatcher\n    def call(env)\n      [200, {}, ['rails2 ' + env['PATH_INFO']]]\n    end\n  end\nend\n",
+    );
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_, _, body) = parse(&Request::get("/x").send(&running.socket()).await);
+    assert_eq!(body, "rails2 /x");
+    running.stop().await;
+}
+
+async fn ruby_load_failure(config_ru: &str) -> SpawnError {
+    let dir = app_dir();
+    write(dir.path(), "config.ru", config_ru);
+    spawn_err(spec(dir.path(), AppType::Ruby)).await
+}
+
+#[tokio::test]
+async fn ruby_load_failures_report_app_load_with_the_exception() {
+    require_ruby();
+    let err = ruby_load_failure("raise 'kaboom while loading'\nrun nil\n").await;
+    assert_eq!(err.step, SpawnStep::AppLoad);
+    assert!(
+        err.summary.contains("RuntimeError: kaboom while loading"),
+        "{err:?}"
+    );
+    assert!(
+        err.output.contains("config.ru"),
+        "backtrace: {}",
+        err.output
+    );
+
+    let err = ruby_load_failure("run(lambda do |env|\n").await;
+    assert_eq!(err.step, SpawnStep::AppLoad);
+    assert!(err.summary.contains("SyntaxError"), "{err:?}");
+
+    let err = ruby_load_failure("require 'nonexistent_gem_xyz'\nrun nil\n").await;
+    assert_eq!(err.step, SpawnStep::AppLoad);
+    assert!(err.summary.contains("LoadError"), "{err:?}");
+    assert!(err.summary.contains("nonexistent_gem_xyz"), "{err:?}");
+}
+
+#[tokio::test]
+async fn ruby_app_that_never_listens_times_out() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", "sleep 60\nrun nil\n");
+    let mut app = spec(dir.path(), AppType::Ruby);
+    app.start_timeout = Duration::from_secs(2);
+    let err = spawn_err(app).await;
+    assert_eq!(err.step, SpawnStep::HandshakePerform);
+    assert!(err.summary.contains("start timeout"), "{err:?}");
+}
+
+const WSGI_APP: &str = r#"
+import sys
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/echo':
+        body = b'got:' + environ['wsgi.input'].read()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [body]
+    if path == '/file':
+        f = open(__file__, 'rb')
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return environ['wsgi.file_wrapper'](f, 7)
+    if path == '/raise':
+        raise RuntimeError('boom from wsgi')
+    print('printed to stdout')
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Multi', 'a'), ('X-Multi', 'b')])
+    return [b'hello ', b'from wsgi ', environ['wsgi.url_scheme'].encode(),
+            b' ', str(environ['wsgi.multithread']).encode()]
+"#;
+
+#[tokio::test]
+async fn python_wsgi_app_serves_the_session_protocol() {
+    require_tool("python3", &["-c", "pass"], "python3");
+    let dir = app_dir();
+    write(dir.path(), "passenger_wsgi.py", WSGI_APP);
+    let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
+    assert_eq!(running.process().concurrency, 1);
+    let socket = running.socket();
+    assert!(socket
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("wsgi.")));
+
+    let (status, headers, body) = parse(&Request::get("/").send(&socket).await);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, "hello from wsgi http False");
+    assert!(headers.contains(&"X-Multi: b".to_string()), "{headers:?}");
+
+    let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(&socket).await);
+    assert_eq!(body, "got:posted body");
+    let chunked = Request {
+        chunked: true,
+        ..Request::post("/echo", b"streamed until EOF")
+    };
+    let (_, _, body) = parse(&chunked.send(&socket).await);
+    assert_eq!(body, "got:streamed until EOF");
+
+    let (_, _, body) = parse(&Request::get("/file").send(&socket).await);
+    assert_eq!(body, WSGI_APP);
+
+    let (status, _, _) = parse(&Request::get("/raise").send(&socket).await);
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+
+    let oobw = Request {
+        method: "OOBW",
+        ..Request::get("/")
+    };
+    let (_, _, body) = parse(&oobw.send(&socket).await);
+    assert_eq!(body, "oobw done");
+
+    let (_, info) = running.stop().await;
+    assert_eq!(info, ExitInfo::Code(0));
+    assert!(!socket.exists(), "socket file removed after exit");
+}
+
+#[tokio::test]
+async fn python_import_error_reports_app_load() {
+    require_tool("python3", &["-c", "pass"], "python3");
+    let dir = app_dir();
+    write(
+        dir.path(),
+        "passenger_wsgi.py",
+        "import nonexistent_module_xyz\napplication = None\n",
+    );
+    let err = spawn_err(spec(dir.path(), AppType::Python)).await;
+    assert_eq!(err.step, SpawnStep::AppLoad);
+    assert!(err.summary.contains("ModuleNotFoundError"), "{err:?}");
+    assert!(err.summary.contains("nonexistent_module_xyz"), "{err:?}");
+    assert!(err.output.contains("passenger_wsgi.py"), "{}", err.output);
+}
+
+#[tokio::test]
+async fn node_app_runs_under_the_loader_with_a_title() {
+    require_tool("node", &["--version"], "node");
+    let dir = app_dir();
+    write(
+        dir.path(),
+        "app.js",
+        "require('http').createServer((q, s) => s.end(String(require.main === module)))\n  .listen(Number(process.env.PORT), '127.0.0.1');\n",
+    );
+    let mut app = spec(dir.path(), AppType::Node);
+    app.nodejs = "node".into();
+    let running = spawn_ok(app).await;
+    let process = running.process();
+    assert_eq!(process.concurrency, 0);
+    let ProcessAddress::Tcp(addr) = process.address else {
+        panic!("expected TCP, got {}", process.address);
+    };
+    let title = cmdline(process.pid);
+    assert!(
+        title.starts_with(&format!("Passenger NodeApp: {}", dir.path().display())),
+        "{title}"
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n")
+        .await
+        .expect("send");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut response))
+        .await
+        .expect("response within 15 s")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&response).ends_with("\r\n\r\ntrue"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    running.stop().await;
+}

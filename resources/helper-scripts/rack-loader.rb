@@ -1,0 +1,543 @@
+# encoding: binary
+# frozen_string_literal: true
+#
+# rack-loader.rb: runs one process of a Rack app for passenger-rs.
+#
+# Started by the core's spawner as `<ruby> rack-loader.rb` in the app root. It loads
+# the app (Bundler, then config.ru or a Rails 2 config/environment.rb), listens on the
+# unix socket PASSENGER_SOCKET and serves one request per connection, one at a time,
+# in the session protocol described in ARCHITECTURE.md ("Session protocol"). If the
+# app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
+# EOF on stdin or SIGTERM makes it exit after the current request.
+#
+# Environment: PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+# PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE (default config.ru).
+#
+# Only the Ruby standard library and rack are used. Loading this file defines the
+# loader without running it (the `__FILE__ == $0` check at the end), so that a
+# preloader can load the app once and fork processes that call `serve`.
+
+require 'socket'
+require 'json'
+require 'stringio'
+require 'tempfile'
+
+# Passenger's public API, as far as apps use it: `defined?(PhusionPassenger)`,
+# event hooks and the advertised concurrency.
+module PhusionPassenger
+  EVENTS = %i[starting_worker_process stopping_worker_process oob_work].freeze
+
+  @event_handlers = Hash.new { |hash, key| hash[key] = [] }
+  @advertised_concurrency_level = 1
+
+  class << self
+    # Concurrency this process tells the core about (informational here).
+    attr_accessor :advertised_concurrency_level
+
+    # Registers a block for `event`: :starting_worker_process (|forked|),
+    # :stopping_worker_process, :oob_work.
+    def on_event(event, &block)
+      raise ArgumentError, 'on_event needs a block' unless block
+
+      @event_handlers[event.to_sym] << block
+      nil
+    end
+
+    # Runs the handlers of `event` in registration order.
+    def call_event(event, *args)
+      @event_handlers[event.to_sym].each { |handler| handler.call(*args) }
+      nil
+    end
+  end
+end
+
+module PassengerRs
+  # The Rack loader: app loading, the accept loop and the session protocol.
+  module RackLoader
+    # Bytes of request body kept in memory before a rewindable input spills to a file.
+    MEMORY_BUFFER_LIMIT = 1024 * 1024
+    # Largest header block accepted.
+    MAX_HEADER_SIZE = 1024 * 1024
+    # Bytes read from the socket at a time.
+    READ_CHUNK = 16 * 1024
+
+    # rack.input: the request body read straight from the socket, limited to
+    # CONTENT_LENGTH (or until EOF for a de-chunked body). Not rewindable (Rack 3).
+    class StreamInput
+      def initialize(io, length)
+        @io = io
+        @remaining = length # nil: until EOF
+        @pending = ''.b
+      end
+
+      # Rack: read([length[, outbuf]]).
+      def read(length = nil, outbuf = nil)
+        data =
+          if length.nil?
+            out = ''.b
+            while (chunk = next_chunk(READ_CHUNK))
+              out << chunk
+            end
+            out
+          elsif length.zero?
+            ''.b
+          else
+            out = ''.b
+            while out.bytesize < length && (chunk = next_chunk(length - out.bytesize))
+              out << chunk
+            end
+            out.empty? ? nil : out
+          end
+        return data if outbuf.nil?
+
+        outbuf.replace(data || ''.b)
+        data.nil? ? nil : outbuf
+      end
+
+      # Rack: gets, one line including "\n", nil at EOF.
+      def gets
+        line = ''.b
+        while (chunk = next_chunk(READ_CHUNK))
+          if (newline = chunk.index("\n"))
+            line << chunk.byteslice(0, newline + 1)
+            @pending = chunk.byteslice(newline + 1, chunk.bytesize)
+            return line
+          end
+          line << chunk
+        end
+        line.empty? ? nil : line
+      end
+
+      # Rack: each yields lines.
+      def each
+        while (line = gets)
+          yield line
+        end
+      end
+
+      # Rack 3 allows close; the socket belongs to the loader, so this is a no-op.
+      def close; end
+
+      # Reads what is left so the response is not written over an unread body.
+      def drain
+        nil while next_chunk(READ_CHUNK)
+      end
+
+      private
+
+      # Up to `max` bytes: pushed-back bytes first, then the socket; nil at the end.
+      def next_chunk(max)
+        unless @pending.empty?
+          data = @pending.byteslice(0, max)
+          @pending = @pending.byteslice(data.bytesize, @pending.bytesize)
+          return data
+        end
+        read_socket(max)
+      end
+
+      def read_socket(max)
+        return nil if @remaining&.zero?
+
+        want = @remaining ? [max, @remaining].min : max
+        data = begin
+          @io.readpartial(want)
+        rescue EOFError, Errno::ECONNRESET
+          nil
+        end
+        if data.nil?
+          @remaining = 0
+          return nil
+        end
+        @remaining -= data.bytesize if @remaining
+        data
+      end
+    end
+
+    # rack.input for Rack 2, which requires `rewind`: everything read from the socket
+    # is also kept, in memory up to MEMORY_BUFFER_LIMIT and in a temp file beyond.
+    class RewindableInput < StreamInput
+      def initialize(io, length)
+        super
+        @buffer = StringIO.new(''.b)
+      end
+
+      # Rack 2: rewind to the start of the body.
+      def rewind
+        @pending = ''.b
+        @buffer.rewind
+        0
+      end
+
+      # Rack 2: the input can be closed by the app; the buffer file goes too.
+      def close
+        @buffer.close! if @buffer.respond_to?(:close!)
+      end
+
+      private
+
+      def next_chunk(max)
+        return super unless @pending.empty?
+
+        # Replay what was read before a rewind, then go on with the socket.
+        return @buffer.read(max) unless @buffer.eof?
+
+        data = read_socket(max)
+        return nil if data.nil?
+
+        @buffer.write(data)
+        spill if @buffer.is_a?(StringIO) && @buffer.size > MEMORY_BUFFER_LIMIT
+        data
+      end
+
+      def spill
+        file = Tempfile.new('passenger-rs-input')
+        file.binmode
+        file.unlink
+        file.write(@buffer.string)
+        @buffer = file
+      end
+    end
+
+    class << self
+      attr_reader :app
+
+      # Loads the app and serves it until told to stop. Never returns.
+      def main
+        $stdout.sync = true
+        $stderr.sync = true
+        @app_root = ENV['PASSENGER_APP_ROOT'] || Dir.pwd
+        @app_env = ENV['PASSENGER_APP_ENV'] || ENV['RACK_ENV'] || 'production'
+        $0 = "Passenger RubyApp: #{@app_root} (#{@app_env})"
+        Dir.chdir(@app_root)
+        begin
+          @app = load_app
+        rescue Exception => e # rubocop:disable Lint/RescueException: SyntaxError, LoadError, SystemExit...
+          raise if e.is_a?(SystemExit) && e.success?
+
+          report_failure('app_load', e)
+          exit!(1)
+        end
+        PhusionPassenger.call_event(:starting_worker_process, false)
+        serve(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
+      end
+
+      # Sets up Bundler and load paths, then loads the rackup file (or a Rails 2 app)
+      # and returns the Rack app.
+      def load_app
+        setup_bundler
+        startup = ENV['PASSENGER_STARTUP_FILE']
+        startup = nil if startup&.empty?
+        rackup = File.expand_path(startup || 'config.ru', @app_root)
+        if startup.nil? && !File.exist?(rackup) && File.exist?('config/environment.rb')
+          return load_rails2_app
+        end
+
+        require 'rack'
+        result = Rack::Builder.parse_file(rackup)
+        # Rack 2 returns [app, options]; Rack 3 returns the app.
+        result.is_a?(Array) ? result.first : result
+      end
+
+      # Listens on `socket_path` and serves requests until stdin closes or SIGTERM.
+      def serve(app, socket_path, password)
+        @app = app
+        @password = password
+        @rack3 = defined?(Rack.release) && Rack.release.to_i >= 3
+        File.unlink(socket_path) if File.socket?(socket_path)
+        server = UNIXServer.new(socket_path)
+        wake_r, wake_w = IO.pipe
+        @stopping = false
+        trap('TERM') do
+          @stopping = true
+          begin
+            wake_w.write_nonblock('.')
+          rescue IO::WaitWritable, IOError
+            nil
+          end
+        end
+        watched = [server, wake_r]
+        watched << $stdin if stdin_watchable?
+        until @stopping
+          ready, = IO.select(watched)
+          ready.each do |io|
+            if io.equal?(server)
+              accept_one(server)
+            elsif io.equal?($stdin)
+              @stopping = true if stdin_closed?
+            else
+              @stopping = true
+            end
+          end
+        end
+        shut_down(server, socket_path)
+      end
+
+      private
+
+      def setup_bundler
+        if File.exist?('config/setup_load_paths.rb')
+          require File.expand_path('config/setup_load_paths.rb', @app_root)
+        elsif File.exist?('.bundle/environment.rb')
+          require File.expand_path('.bundle/environment.rb', @app_root)
+        elsif File.exist?(ENV['BUNDLE_GEMFILE'] || 'Gemfile')
+          require 'bundler'
+          Bundler.setup
+        end
+      end
+
+      def load_rails2_app
+        require File.expand_path('config/environment.rb', @app_root)
+        unless defined?(ActionController::Dispatcher)
+          raise LoadError, 'config/environment.rb did not define ActionController::Dispatcher ' \
+                           'and there is no config.ru'
+        end
+
+        require 'rack'
+        ActionController::Dispatcher.new
+      end
+
+      def report_failure(step, error)
+        summary = "#{error.class}: #{error.message}"
+        backtrace = (error.backtrace || []).join("\n")
+        $stderr.puts("Error loading the application: #{summary}")
+        $stderr.puts(backtrace) unless backtrace.empty?
+        path = ENV['PASSENGER_REPORT_FILE']
+        return if path.nil? || path.empty?
+
+        report = { 'step' => step, 'summary' => summary, 'backtrace' => backtrace }
+        File.write(path, JSON.generate(scrub(report)))
+      rescue StandardError => e
+        $stderr.puts("Could not write the spawn report: #{e.class}: #{e.message}")
+      end
+
+      def scrub(hash)
+        hash.transform_values { |v| v.dup.force_encoding('UTF-8').scrub('?') }
+      end
+
+      def stdin_watchable?
+        $stdin.stat.pipe? || $stdin.stat.socket?
+      rescue StandardError
+        false
+      end
+
+      def stdin_closed?
+        $stdin.read_nonblock(4096)
+        false
+      rescue IO::WaitReadable
+        false
+      rescue EOFError, IOError, Errno::ECONNRESET
+        true
+      end
+
+      def shut_down(server, socket_path)
+        begin
+          PhusionPassenger.call_event(:stopping_worker_process)
+        rescue Exception => e # rubocop:disable Lint/RescueException: still exit cleanly
+          log_exception('A :stopping_worker_process handler raised', e)
+        end
+        server.close
+        File.unlink(socket_path) if File.socket?(socket_path)
+        exit!(0)
+      end
+
+      def accept_one(server)
+        client = begin
+          server.accept_nonblock
+        rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
+          return
+        end
+        hijacked = false
+        begin
+          hijacked = handle(client)
+        rescue Exception => e # rubocop:disable Lint/RescueException: keep serving
+          raise if e.is_a?(SystemExit)
+
+          log_exception('Error while handling a request', e)
+        ensure
+          client.close unless hijacked || client.closed?
+        end
+      end
+
+      # Reads one header block and serves it; returns true if the app took the socket.
+      def handle(client)
+        headers = read_header_block(client)
+        return false if headers.nil?
+
+        given = headers.delete('PASSENGER_CONNECT_PASSWORD')
+        if @password && !@password.empty? && given != @password
+          $stderr.puts('someone tried to connect with an invalid connect password.')
+          return false
+        end
+
+        case headers['REQUEST_METHOD']
+        when 'OOBW'
+          PhusionPassenger.call_event(:oob_work)
+          client.write("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\noobw done")
+          return false
+        when 'PING'
+          client.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
+          return false
+        end
+        serve_request(client, headers)
+      end
+
+      def read_header_block(client)
+        size = read_exactly(client, 4)
+        return nil if size.nil?
+
+        size = size.unpack1('N')
+        raise "header block of #{size} bytes is too large" if size > MAX_HEADER_SIZE
+
+        data = read_exactly(client, size)
+        raise 'connection closed in the middle of the header block' if data.nil?
+
+        fields = data.split("\0", -1)
+        fields.pop if fields.size.odd? && fields.last == ''
+        headers = {}
+        fields.each_slice(2) { |name, value| headers[name] = value || '' }
+        headers
+      end
+
+      def read_exactly(io, size)
+        out = ''.b
+        while out.bytesize < size
+          out << io.readpartial(size - out.bytesize)
+        end
+        out
+      rescue EOFError, Errno::ECONNRESET
+        size.zero? ? out : nil
+      end
+
+      def build_env(client, headers)
+        env = headers
+        length = env['CONTENT_LENGTH']
+        chunked = env['HTTP_TRANSFER_ENCODING'].to_s.downcase.include?('chunked')
+        length =
+          if length && !length.empty?
+            Integer(length, 10)
+          elsif chunked
+            nil # de-chunked by the core, ends at EOF
+          else
+            0
+          end
+        env.delete('CONTENT_LENGTH') if env['CONTENT_LENGTH'] == ''
+        input = (@rack3 ? StreamInput : RewindableInput).new(client, length)
+        env['rack.input'] = input
+        env['rack.errors'] = $stderr
+        env['rack.version'] = defined?(Rack::VERSION) ? Rack::VERSION : [1, 3]
+        env['rack.multithread'] = false
+        env['rack.multiprocess'] = true
+        env['rack.run_once'] = false
+        env['rack.url_scheme'] = env['HTTPS'] == 'on' ? 'https' : 'http'
+        env['rack.hijack?'] = true
+        env['rack.response_finished'] = []
+        env['SCRIPT_NAME'] ||= ''
+        env['PATH_INFO'] ||= ''
+        env['QUERY_STRING'] ||= ''
+        env['SERVER_SOFTWARE'] ||= 'passenger-rs'
+        env['SERVER_PROTOCOL'] ||= 'HTTP/1.1'
+        env
+      end
+
+      # Calls the app and writes its response; true if the app hijacked the socket.
+      def serve_request(client, headers)
+        env = build_env(client, headers)
+        hijacked = false
+        env['rack.hijack'] = lambda do
+          hijacked = true
+          env['rack.hijack_io'] = client
+          client
+        end
+        head_written = false
+        body = nil
+        error = nil
+        begin
+          status, response_headers, body = @app.call(env)
+          return true if hijacked
+
+          response_hijack = nil
+          head = +"HTTP/1.1 #{status.to_i} #{reason(status.to_i)}\r\n"
+          response_headers&.each do |name, value|
+            name = name.to_s
+            if name.downcase == 'rack.hijack'
+              response_hijack = value
+              next
+            end
+            next if name.casecmp?('status')
+
+            values = value.is_a?(Array) ? value : value.to_s.split("\n")
+            values.each { |v| head << name << ': ' << v.to_s << "\r\n" }
+          end
+          head << "\r\n"
+          client.write(head)
+          head_written = true
+          if response_hijack
+            response_hijack.call(client)
+            return true
+          end
+          write_body(client, body)
+        rescue Errno::EPIPE, Errno::ECONNRESET
+          nil # The core went away; nothing to answer.
+        rescue Exception => e # rubocop:disable Lint/RescueException: answer 500
+          raise if e.is_a?(SystemExit)
+
+          error = e
+          log_exception('Error in the Rack application', e)
+          write_500(client) unless head_written || hijacked
+        ensure
+          close_body(body)
+          run_response_finished(env, status, response_headers, error)
+        end
+        hijacked
+      end
+
+      def write_body(client, body)
+        if !body.respond_to?(:each) && body.respond_to?(:call)
+          body.call(client) # Rack 3 streaming body: it writes and closes the stream.
+          return
+        end
+        body.each do |chunk|
+          chunk = chunk.to_s
+          client.write(chunk) unless chunk.empty?
+        end
+      end
+
+      def close_body(body)
+        body.close if body.respond_to?(:close)
+      rescue Exception => e # rubocop:disable Lint/RescueException: keep serving
+        log_exception('Error closing the response body', e)
+      end
+
+      def run_response_finished(env, status, headers, error)
+        callbacks = env['rack.response_finished']
+        return unless callbacks.is_a?(Array)
+
+        callbacks.reverse_each do |callback|
+          callback.call(env, status, headers, error)
+        rescue Exception => e # rubocop:disable Lint/RescueException: keep serving
+          log_exception('Error in a rack.response_finished callback', e)
+        end
+      end
+
+      def write_500(client)
+        body = "Internal Server Error\n"
+        client.write("HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n" \
+                     "Content-Length: #{body.bytesize}\r\n\r\n#{body}")
+      rescue StandardError
+        nil
+      end
+
+      def reason(status)
+        codes = defined?(Rack::Utils::HTTP_STATUS_CODES) ? Rack::Utils::HTTP_STATUS_CODES : {}
+        codes[status] || 'Unknown'
+      end
+
+      def log_exception(what, error)
+        $stderr.puts("#{what}: #{error.class}: #{error.message}")
+        $stderr.puts((error.backtrace || []).map { |line| "  #{line}" }.join("\n"))
+      end
+    end
+  end
+end
+
+PassengerRs::RackLoader.main if __FILE__ == $0

@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""wsgi-loader.py: runs one process of a WSGI app for passenger-rs.
+
+Started by the core's spawner as `<python> wsgi-loader.py` in the app root. It imports
+the startup file (default passenger_wsgi.py) and takes its `application`, listens on
+the unix socket PASSENGER_SOCKET and serves one request per connection, one at a
+time, in the session protocol described in ARCHITECTURE.md ("Session protocol"). If
+the app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
+EOF on stdin or SIGTERM makes it exit after the current request.
+
+Environment: PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE.
+
+Standard library only. Importing this file defines the loader without running it, so
+that a preloader could load the app once and fork processes that call `serve`.
+"""
+
+import http.client
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+import traceback
+
+READ_CHUNK = 16 * 1024
+MAX_HEADER_SIZE = 1024 * 1024
+STATUS_REASONS = http.client.responses
+
+
+def set_process_title(title):
+    """Sets the kernel's short process name (`comm`); full argv rewriting needs C."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_name = 15
+        libc.prctl(pr_set_name, title.encode()[:15], 0, 0, 0)
+    except Exception:  # noqa: BLE001: cosmetic only
+        pass
+
+
+class LoadError(Exception):
+    """The startup file loaded but is not a usable WSGI app."""
+
+
+def load_app(app_root, startup_file):
+    """Imports `startup_file` as module `passenger_wsgi` and returns `application`."""
+    if app_root not in sys.path:
+        sys.path.insert(0, app_root)
+    spec = importlib.util.spec_from_file_location("passenger_wsgi", startup_file)
+    if spec is None or spec.loader is None:
+        raise LoadError("cannot import %s" % startup_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["passenger_wsgi"] = module
+    spec.loader.exec_module(module)
+    app = getattr(module, "application", None)
+    if app is None:
+        raise LoadError("%s does not define `application`" % startup_file)
+    return app
+
+
+def write_report(step, error):
+    summary = "%s: %s" % (type(error).__name__, error)
+    backtrace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    sys.stderr.write("Error loading the application: %s\n%s" % (summary, backtrace))
+    sys.stderr.flush()
+    path = os.environ.get("PASSENGER_REPORT_FILE")
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"step": step, "summary": summary, "backtrace": backtrace}, f)
+    except OSError as e:
+        sys.stderr.write("Could not write the spawn report: %s\n" % e)
+
+
+class Input:
+    """wsgi.input: the request body read from the socket, limited to CONTENT_LENGTH,
+    or until EOF for a body the core de-chunked."""
+
+    def __init__(self, sock, length):
+        self._sock = sock
+        self._remaining = length  # None: until EOF
+        self._pending = b""
+
+    def _chunk(self, size):
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        if self._remaining == 0:
+            return b""
+        want = size if self._remaining is None else min(size, self._remaining)
+        try:
+            data = self._sock.recv(want)
+        except (ConnectionResetError, OSError):
+            data = b""
+        if not data:
+            self._remaining = 0
+            return b""
+        if self._remaining is not None:
+            self._remaining -= len(data)
+        return data
+
+    def read(self, size=-1):
+        parts = []
+        if size is None or size < 0:
+            while True:
+                data = self._chunk(READ_CHUNK)
+                if not data:
+                    break
+                parts.append(data)
+        else:
+            got = 0
+            while got < size:
+                data = self._chunk(min(READ_CHUNK, size - got))
+                if not data:
+                    break
+                parts.append(data)
+                got += len(data)
+        return b"".join(parts)
+
+    def readline(self, size=-1):
+        parts = []
+        got = 0
+        while size is None or size < 0 or got < size:
+            want = READ_CHUNK if size is None or size < 0 else min(READ_CHUNK, size - got)
+            data = self._chunk(want)
+            if not data:
+                break
+            newline = data.find(b"\n")
+            if newline >= 0:
+                self._pending = data[newline + 1:] + self._pending
+                parts.append(data[: newline + 1])
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def readlines(self, hint=-1):
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates over a file-like object in blocks."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def read_exactly(sock, size):
+    parts = []
+    got = 0
+    while got < size:
+        data = sock.recv(size - got)
+        if not data:
+            return None
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def read_header_block(sock):
+    size = read_exactly(sock, 4)
+    if size is None:
+        return None
+    (size,) = struct.unpack(">I", size)
+    if size > MAX_HEADER_SIZE:
+        raise ValueError("header block of %d bytes is too large" % size)
+    data = read_exactly(sock, size)
+    if data is None:
+        raise ValueError("connection closed in the middle of the header block")
+    fields = data.split(b"\0")
+    if len(fields) % 2 == 1 and fields[-1] == b"":
+        fields.pop()
+    headers = {}
+    for i in range(0, len(fields) - 1, 2):
+        # PEP 3333: native strings holding latin-1 bytes.
+        headers[fields[i].decode("latin-1")] = fields[i + 1].decode("latin-1")
+    return headers
+
+
+class Loader:
+    """The accept loop and the session protocol for one WSGI app."""
+
+    def __init__(self, app, password):
+        self.app = app
+        self.password = password
+        self.stopping = False
+
+    def serve(self, socket_path):
+        if os.path.exists(socket_path) and stat.S_ISSOCK(os.stat(socket_path).st_mode):
+            os.unlink(socket_path)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(socket_path)
+        server.listen(128)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+
+        def on_term(signum, frame):
+            self.stopping = True
+            try:
+                os.write(wake_w, b".")
+            except OSError:
+                pass
+
+        signal.signal(signal.SIGTERM, on_term)
+        watched = [server, wake_r]
+        stdin_fd = sys.stdin.fileno() if stdin_watchable() else None
+        if stdin_fd is not None:
+            watched.append(stdin_fd)
+        while not self.stopping:
+            try:
+                ready, _, _ = select.select(watched, [], [])
+            except InterruptedError:
+                continue
+            for item in ready:
+                if item is server:
+                    self.accept_one(server)
+                elif item == stdin_fd:
+                    try:
+                        if not os.read(stdin_fd, 4096):
+                            self.stopping = True
+                    except OSError:
+                        self.stopping = True
+                else:
+                    self.stopping = True
+        server.close()
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+
+    def accept_one(self, server):
+        try:
+            client, _ = server.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        try:
+            self.handle(client)
+        except Exception:  # noqa: BLE001: keep serving
+            sys.stderr.write("Error while handling a request:\n" + traceback.format_exc())
+        finally:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def handle(self, client):
+        headers = read_header_block(client)
+        if headers is None:
+            return
+        given = headers.pop("PASSENGER_CONNECT_PASSWORD", None)
+        if self.password and given != self.password:
+            sys.stderr.write("someone tried to connect with an invalid connect password.\n")
+            return
+        method = headers.get("REQUEST_METHOD")
+        if method == "OOBW":
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\noobw done")
+            return
+        if method == "PING":
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
+            return
+        self.serve_request(client, headers)
+
+    def build_environ(self, client, headers):
+        environ = headers
+        length = environ.get("CONTENT_LENGTH")
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if length:
+            length = int(length)
+        elif chunked:
+            length = None
+        else:
+            length = 0
+            environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input"] = Input(client, length)
+        environ["wsgi.errors"] = sys.stderr
+        environ["wsgi.version"] = (1, 0)
+        environ["wsgi.multithread"] = False
+        environ["wsgi.multiprocess"] = True
+        environ["wsgi.run_once"] = False
+        environ["wsgi.url_scheme"] = "https" if environ.get("HTTPS") == "on" else "http"
+        environ["wsgi.file_wrapper"] = FileWrapper
+        environ.setdefault("SCRIPT_NAME", "")
+        environ.setdefault("PATH_INFO", "")
+        environ.setdefault("QUERY_STRING", "")
+        environ.setdefault("SERVER_SOFTWARE", "passenger-rs")
+        environ.setdefault("SERVER_PROTOCOL", "HTTP/1.1")
+        return environ
+
+    def serve_request(self, client, headers):
+        environ = self.build_environ(client, headers)
+        state = {"status": None, "headers": None, "sent": False}
+
+        def write(data):
+            if state["status"] is None:
+                raise AssertionError("write() before start_response()")
+            if not state["sent"]:
+                head = ["HTTP/1.1 %s\r\n" % state["status"]]
+                head.extend("%s: %s\r\n" % (k, v) for k, v in state["headers"])
+                head.append("\r\n")
+                client.sendall("".join(head).encode("latin-1"))
+                state["sent"] = True
+            if data:
+                client.sendall(data)
+
+        def start_response(status, response_headers, exc_info=None):
+            if exc_info:
+                try:
+                    if state["sent"]:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif state["status"] is not None:
+                raise AssertionError("start_response() called twice without exc_info")
+            state["status"] = status
+            state["headers"] = response_headers
+            return write
+
+        result = None
+        try:
+            result = self.app(environ, start_response)
+            for chunk in result:
+                if chunk:
+                    write(chunk)
+            if not state["sent"]:
+                write(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # The core went away; nothing to answer.
+        except Exception:  # noqa: BLE001: answer 500
+            sys.stderr.write("Error in the WSGI application:\n" + traceback.format_exc())
+            if not state["sent"]:
+                body = b"Internal Server Error\n"
+                try:
+                    client.sendall(
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                except OSError:
+                    pass
+        finally:
+            if hasattr(result, "close"):
+                try:
+                    result.close()
+                except Exception:  # noqa: BLE001: keep serving
+                    sys.stderr.write("Error closing the response:\n" + traceback.format_exc())
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+
+def stdin_watchable():
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def main():
+    app_root = os.environ.get("PASSENGER_APP_ROOT") or os.getcwd()
+    startup = os.environ.get("PASSENGER_STARTUP_FILE") or "passenger_wsgi.py"
+    startup = os.path.join(app_root, startup)
+    set_process_title("Passenger PythonApp: %s" % app_root)
+    try:
+        os.chdir(app_root)
+        app = load_app(app_root, startup)
+    except BaseException as e:  # noqa: BLE001: SyntaxError, ImportError, SystemExit...
+        write_report("app_load", e)
+        os._exit(1)
+    Loader(app, os.environ.get("PASSENGER_CONNECT_PASSWORD")).serve(os.environ["PASSENGER_SOCKET"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
