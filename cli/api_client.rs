@@ -92,7 +92,9 @@ pub fn select_instance(
         eprintln!("*** Cleaning stale instance directory {}", path.display());
     }
     found.map_err(|err| match err {
-        InstanceError::NoInstance => Exit::new(exit::FAILURE, output::not_running(tool, false)),
+        InstanceError::NoInstance => {
+            Exit::new(exit::FAILURE, output::not_running(tool, bin, false))
+        }
         InstanceError::Ambiguous { instances, .. } => Exit::new(
             exit::FAILURE,
             output::several_instances(tool, bin, &instances),

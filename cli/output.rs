@@ -41,15 +41,16 @@ pub enum Tool {
 }
 
 /// The message when no instance is running. `warning` (restart-app with
-/// `--ignore-passenger-not-running`) says WARNING instead of ERROR.
-pub fn not_running(tool: Tool, warning: bool) -> String {
+/// `--ignore-passenger-not-running`) says WARNING instead of ERROR; `bin` is the
+/// command as typed, for "run ... again".
+pub fn not_running(tool: Tool, bin: &str, warning: bool) -> String {
     match tool {
         Tool::Status => format!(
             "ERROR: {PRODUCT} doesn't seem to be running. If you are sure that it is running, \
              then the causes of this problem could be:\n\n\
              1. You customized the instance registry directory using `passenger start`'s \
              --instance-registry-dir option. If so, please set the environment variable \
-             PASSENGER_INSTANCE_REGISTRY_DIR to that directory and run passenger-status again.\n\
+             PASSENGER_INSTANCE_REGISTRY_DIR to that directory and run {bin} again.\n\
              2. The instance directory has been removed by an operating system background \
              service. Please set a different instance registry directory using \
              `passenger start`'s --instance-registry-dir option.\n"

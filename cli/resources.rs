@@ -1,41 +1,14 @@
 //! Where this installation's resources (loaders, man pages, completions) live.
 //!
-//! A local copy of the lookup that `passenger_core::resources` gets on the
-//! `loaders` branch (same order, same names); switch the callers to the core
-//! function once both are merged. Owns nothing else.
+//! The resources lookup itself is `passenger_core::resources`; this adds the
+//! tools' view: the `--root` fallback, man pages and completions.
 
 use std::path::{Path, PathBuf};
 
-/// Environment variable that overrides the resources directory.
-pub const RESOURCES_DIR_ENV: &str = "PASSENGER_RESOURCES_DIR";
-
-/// Directory under the resources dir holding the language loaders.
-pub const HELPER_SCRIPTS: &str = "helper-scripts";
+pub use passenger_core::resources::{resources_dir, HELPER_SCRIPTS, RESOURCES_DIR_ENV};
 
 /// The loaders the spawner needs, one per loader-based app type.
 pub const LOADERS: &[&str] = &["rack-loader.rb", "wsgi-loader.py", "node-loader.js"];
-
-/// `$PASSENGER_RESOURCES_DIR`; else `<exe dir>/../share/passenger-rs` if it exists;
-/// else the nearest ancestor of the executable's dir holding `resources/helper-scripts`.
-pub fn resources_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(RESOURCES_DIR_ENV) {
-        if !dir.is_empty() {
-            return Some(PathBuf::from(dir));
-        }
-    }
-    let exe = current_exe()?;
-    let exe_dir = exe.parent()?;
-    if let Some(prefix) = exe_dir.parent() {
-        let share = prefix.join("share").join("passenger-rs");
-        if share.is_dir() {
-            return Some(share);
-        }
-    }
-    exe_dir
-        .ancestors()
-        .map(|dir| dir.join("resources"))
-        .find(|candidate| candidate.join(HELPER_SCRIPTS).is_dir())
-}
 
 /// What `--root` prints: [`resources_dir`], or where an installed package would
 /// keep it when nothing was found (so the operator sees where we looked).

@@ -106,7 +106,10 @@ pub fn run(args: &RestartAppArgs, inv: &Invocation) -> anyhow::Result<i32> {
             if args.ignore_passenger_not_running
                 && e.message.contains("doesn't seem to be running") =>
         {
-            eprint!("{}", output::not_running(Tool::Config, true));
+            eprint!(
+                "{}",
+                output::not_running(Tool::Config, &inv.command_for("config"), true)
+            );
             return Ok(exit::OK);
         }
         Err(e) => return Err(e.into()),
