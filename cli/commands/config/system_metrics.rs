@@ -64,13 +64,7 @@ fn render(sys: &System) -> String {
     out.push('\n');
 
     out.push_str("------------- Memory -------------\n");
-    let pct = |used: u64, total: u64| {
-        if total == 0 {
-            0
-        } else {
-            used * 100 / total
-        }
-    };
+    let pct = |used: u64, total: u64| (used * 100).checked_div(total).unwrap_or(0);
     let (total, used, free) = (
         sys.total_memory(),
         sys.used_memory(),
