@@ -1,9 +1,50 @@
 //! Exit codes of every command, documented in the man pages.
+//!
+//! The admin tools keep the original's codes: 0 ok; 1 not running, several
+//! instances without a choice, unknown instance name, or the command failed; 2 not
+//! authorized or an admin API error. `validate-install` has its own scale (0, 1, 2
+//! warnings, 9 internal error).
 
 /// Success.
 pub const OK: i32 = 0;
-/// Failure: the server did not start, is not running, or the command failed.
+/// Failure: the server did not start, is not running, the instance is ambiguous or
+/// unknown, or the command failed.
 pub const FAILURE: i32 = 1;
 /// Usage error (bad flags); clap uses the same code.
 #[allow(dead_code)]
 pub const USAGE: i32 = 2;
+/// The admin API refused us (run as root or the instance's user) or failed.
+pub const API_ERROR: i32 = 2;
+/// `validate-install`: no check failed, but some produced warnings.
+pub const WARNINGS: i32 = 2;
+/// `validate-install`: a check could not run at all.
+#[allow(dead_code)]
+pub const INTERNAL: i32 = 9;
+
+/// An error that carries its own operator-facing message and exit code. `main`
+/// prints the message verbatim (no program-name prefix) to stderr.
+#[derive(Debug)]
+pub struct Exit {
+    /// The process exit code.
+    pub code: i32,
+    /// The full message, possibly several lines.
+    pub message: String,
+}
+
+impl Exit {
+    /// An [`Exit`] with `code` and `message`.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Exit {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}

@@ -1,15 +1,23 @@
 //! The `passenger` multicall binary: the only crate that parses arguments, prints,
 //! and chooses exit codes. Everything else lives in `passenger-core`.
+//!
+//! Run as `passenger-status`, `passenger-memory-stats`, `passenger-config` or
+//! `passenger-install-apache2-module` (links made by `passenger install-links`), it
+//! behaves as the matching subcommand; see `applet`.
 
+mod api_client;
+mod applet;
 mod commands;
 mod daemon;
 mod exit;
 mod logging;
 mod memory_stats;
+mod output;
+mod resources;
 mod start_args;
 mod watchdog;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// passenger-rs: run Ruby, Python, Node and any other web app behind one app server.
 #[derive(Parser, Debug)]
@@ -28,29 +36,86 @@ enum Command {
     /// Internal: the core process run by the watchdog.
     #[command(name = "__core", hide = true)]
     Core(Box<start_args::StartArgs>),
-    /// Show memory usage of Apache, Nginx and passenger-rs processes.
+    /// Show the status of a running instance (also: passenger-status).
+    Status(commands::status::StatusArgs),
+    /// Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats).
     MemoryStats(memory_stats::MemoryStatsArgs),
+    /// Manage, control and inspect an instance or this installation (also: passenger-config).
+    Config(commands::config::ConfigArgs),
+    /// Build the Apache module (also: passenger-install-apache2-module).
+    InstallApache2Module(commands::install_apache2_module::InstallApache2ModuleArgs),
+    /// Create the passenger-status, passenger-config, ... links to this binary in DIR.
+    InstallLinks(commands::install_links::InstallLinksArgs),
+    /// Write shell completions and man pages (for packaging and the docs test).
+    #[command(hide = true)]
+    GenerateDocs(commands::gen_docs::GenerateDocsArgs),
+}
+
+/// Parses the command line for the name the binary was run under.
+fn parse(inv: &applet::Invocation) -> Command {
+    let mut cmd = applet::command_for(Cli::command(), inv);
+    let matches = cmd
+        .try_get_matches_from_mut(std::env::args_os())
+        .unwrap_or_else(|err| err.exit());
+    let parsed = match inv.subcommand {
+        None => Cli::from_arg_matches(&matches).map(|c| c.command),
+        Some("status") => {
+            commands::status::StatusArgs::from_arg_matches(&matches).map(Command::Status)
+        }
+        Some("memory-stats") => {
+            memory_stats::MemoryStatsArgs::from_arg_matches(&matches).map(Command::MemoryStats)
+        }
+        Some("config") => {
+            commands::config::ConfigArgs::from_arg_matches(&matches).map(Command::Config)
+        }
+        Some(_) => {
+            commands::install_apache2_module::InstallApache2ModuleArgs::from_arg_matches(&matches)
+                .map(Command::InstallApache2Module)
+        }
+    };
+    parsed.unwrap_or_else(|err| err.format(&mut cmd).exit())
+}
+
+/// The core PIDs of the live instances, for memory-stats' Passenger section.
+fn instance_roots() -> passenger_core::metrics::InstanceRoots {
+    let scan =
+        passenger_core::instance::list_instances(&passenger_core::instance::registry_search_dirs());
+    passenger_core::metrics::InstanceRoots {
+        core_pids: scan
+            .instances
+            .iter()
+            .map(|i| i.core_pid.unwrap_or(i.watchdog_pid))
+            .collect(),
+    }
 }
 
 fn main() {
-    let cli = Cli::parse();
-    let result = match &cli.command {
+    let argv0 = std::env::args_os().next();
+    let inv = applet::classify(argv0.as_ref());
+    let command = parse(&inv);
+    let result = match &command {
         Command::Start(args) => commands::start::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Core(args) => commands::start::run_core(args),
-        Command::MemoryStats(args) => memory_stats::run(
-            args,
-            passenger_core::metrics::InstanceRoots {
-                core_pids: Vec::new(),
-            },
-        ),
+        Command::Status(args) => commands::status::run(args, &inv),
+        Command::MemoryStats(args) => memory_stats::run(args, instance_roots()),
+        Command::Config(args) => commands::config::run(args, &inv),
+        Command::InstallApache2Module(args) => commands::install_apache2_module::run(args),
+        Command::InstallLinks(args) => commands::install_links::run(args),
+        Command::GenerateDocs(args) => commands::gen_docs::run(args, Cli::command()),
     };
     let code = match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("passenger: {err:#}");
-            exit::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<exit::Exit>() {
+            Some(e) => {
+                eprint!("{}", output::with_newline(&e.message));
+                e.code
+            }
+            None => {
+                eprintln!("{}: {err:#}", inv.bin_name);
+                exit::FAILURE
+            }
+        },
     };
     std::process::exit(code);
 }

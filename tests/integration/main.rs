@@ -18,3 +18,4 @@ mod pool;
 mod restart;
 mod routing;
 mod static_files;
+mod tools;

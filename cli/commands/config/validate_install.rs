@@ -1,0 +1,184 @@
+//! `passenger-config validate-install`: checks this installation (binary in PATH,
+//! no other installation shadowing it, resources, loaders, man pages) and prints
+//! each check with ✓ / ✗ / (!).
+//!
+//! Exit codes: 0 all passed; 1 some check failed; 2 only warnings.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::exit;
+use crate::output::{self, Mark, PRODUCT};
+use crate::resources;
+
+/// Validate this passenger-rs installation. Exit codes: 0 all checks passed, 1 some
+/// failed with an error, 2 no errors but some warnings.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ValidateInstallArgs {
+    /// Run non-interactively (accepted for compatibility; the checks never ask).
+    #[arg(long)]
+    pub auto: bool,
+    /// Never output colors.
+    #[arg(long)]
+    pub no_colors: bool,
+    /// Do not display a summary.
+    #[arg(long)]
+    pub no_summary: bool,
+}
+
+struct Check {
+    what: String,
+    mark: Mark,
+    detail: Option<String>,
+}
+
+fn path_hits() -> Vec<PathBuf> {
+    let Some(path) = std::env::var_os("PATH") else {
+        return Vec::new();
+    };
+    let mut seen = Vec::new();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("passenger");
+        if candidate.is_file() {
+            let real = std::fs::canonicalize(&candidate).unwrap_or(candidate);
+            if !seen.contains(&real) {
+                seen.push(real);
+            }
+        }
+    }
+    seen
+}
+
+fn checks() -> Vec<Check> {
+    let mut out = Vec::new();
+    let exe = resources::current_exe();
+    let hits = path_hits();
+    let in_path = exe.as_ref().is_some_and(|e| hits.first() == Some(e));
+    out.push(Check {
+        what: format!("whether this {PRODUCT} install is in PATH"),
+        mark: if in_path { Mark::Ok } else { Mark::Warning },
+        detail: (!in_path).then(|| {
+            format!(
+                "`passenger` in PATH is {}, not this binary ({}).",
+                hits.first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "missing".into()),
+                exe.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        }),
+    });
+    let others: Vec<&PathBuf> = hits.iter().filter(|h| Some(*h) != exe.as_ref()).collect();
+    out.push(Check {
+        what: format!("whether there are no other {PRODUCT} installations"),
+        mark: if others.is_empty() {
+            Mark::Ok
+        } else {
+            Mark::Warning
+        },
+        detail: (!others.is_empty()).then(|| {
+            let list: Vec<String> = others.iter().map(|p| p.display().to_string()).collect();
+            format!("Other installations: {}", list.join(", "))
+        }),
+    });
+    let root = resources::resources_dir();
+    let root_ok = root.as_ref().is_some_and(|r| r.is_dir());
+    out.push(Check {
+        what: "whether the resources directory exists".into(),
+        mark: if root_ok { Mark::Ok } else { Mark::Error },
+        detail: (!root_ok).then(|| {
+            format!(
+                "Not found (looked at {}); set {} or reinstall.",
+                resources::root_or_default().display(),
+                resources::RESOURCES_DIR_ENV
+            )
+        }),
+    });
+    if let Some(root) = root.filter(|_| root_ok) {
+        let missing: Vec<&str> = resources::LOADERS
+            .iter()
+            .copied()
+            .filter(|l| !root.join(resources::HELPER_SCRIPTS).join(l).is_file())
+            .collect();
+        out.push(Check {
+            what: "whether the app loaders are present".into(),
+            mark: if missing.is_empty() {
+                Mark::Ok
+            } else {
+                Mark::Error
+            },
+            detail: (!missing.is_empty()).then(|| {
+                format!(
+                    "Missing in {}: {}",
+                    root.join(resources::HELPER_SCRIPTS).display(),
+                    missing.join(", ")
+                )
+            }),
+        });
+        let module = root.join("apache2").join("mod_passenger.so");
+        if module.exists() {
+            let ok = is_elf(&module);
+            out.push(Check {
+                what: "whether the Apache module is a loadable library".into(),
+                mark: if ok { Mark::Ok } else { Mark::Error },
+                detail: (!ok).then(|| format!("{} is not an ELF shared object", module.display())),
+            });
+        }
+    }
+    let man_ok = resources::man_dir().is_some_and(|d| d.join("passenger-status.1").is_file());
+    out.push(Check {
+        what: "whether the man pages are installed".into(),
+        mark: if man_ok { Mark::Ok } else { Mark::Warning },
+        detail: (!man_ok).then(|| {
+            format!(
+                "passenger-status.1 not found in {}",
+                resources::man_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "the man directory".into())
+            )
+        }),
+    });
+    out
+}
+
+fn is_elf(path: &Path) -> bool {
+    std::fs::read(path)
+        .map(|b| b.starts_with(b"\x7fELF"))
+        .unwrap_or(false)
+}
+
+/// Runs `validate-install`.
+pub fn run(args: &ValidateInstallArgs) -> anyhow::Result<i32> {
+    let color = !args.no_colors && std::io::stdout().is_terminal();
+    let results = checks();
+    let mut text = String::new();
+    for c in &results {
+        text.push_str(&format!(
+            " * Checking {}... {}\n",
+            c.what,
+            output::mark(c.mark, color)
+        ));
+        if let Some(d) = &c.detail {
+            text.push_str(&format!("   {d}\n"));
+        }
+    }
+    let errors = results.iter().filter(|c| c.mark == Mark::Error).count();
+    let warnings = results.iter().filter(|c| c.mark == Mark::Warning).count();
+    if !args.no_summary {
+        text.push('\n');
+        text.push_str(&match (errors, warnings) {
+            (0, 0) => "Everything looks good. :-)\n".to_string(),
+            (0, w) => format!("Detected 0 error(s), {w} warning(s).\n"),
+            (e, w) => format!("Detected {e} error(s), {w} warning(s).\n"),
+        });
+    }
+    output::print(&text)?;
+    Ok(if errors > 0 {
+        exit::FAILURE
+    } else if warnings > 0 {
+        exit::WARNINGS
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,167 @@
+//! `passenger-status` / `passenger status`: what a running instance is doing.
+//!
+//! Owns the arguments, choosing the endpoint per `--show`, the header, and the
+//! messages and exit codes of every failure. The pool text itself is rendered by
+//! the server (`/pool.txt`, core::admin::pool_text) so both stay identical.
+
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+
+use crate::api_client::{select_instance, ApiClient, ApiResponse, Auth};
+use crate::applet::Invocation;
+use crate::exit::{self, Exit};
+use crate::output::{self, Tool, PRODUCT};
+
+/// Show the status of a running passenger-rs instance: its pool, server state,
+/// threads, or the pool as XML or JSON.
+///
+/// Exit codes: 0 ok; 1 not running, several instances and none chosen, or no
+/// instance with that name; 2 not authorized (run as root or as the instance's
+/// user) or an admin API error.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// The instance to show: its name or a unique prefix (see `passenger-config list-instances`).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Same as NAME.
+    #[arg(long = "instance", value_name = "NAME", conflicts_with = "name")]
+    pub instance: Option<String>,
+    /// What to show.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Show::Pool)]
+    pub show: Show,
+    /// Do not display the header (version, date, instance).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Display colors even if stdout is not a TTY.
+    #[arg(long)]
+    pub force_colors: bool,
+    /// Take NAME as the PID of the instance (watchdog or core) rather than its name.
+    #[arg(long)]
+    pub pid_identifier: bool,
+    /// Show each process's direct URL (and, in XML, the secrets).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `--show` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Show {
+    /// The pool: groups and their processes (default).
+    Pool,
+    /// The server's state (`/server.json`).
+    Server,
+    /// Alias of `server`: the requests being handled.
+    Requests,
+    /// The core's threads and where each is waiting.
+    Backtraces,
+    /// The pool as XML (`/pool.xml`).
+    Xml,
+    /// The full pool state as JSON (`/pool.json`).
+    Json,
+}
+
+/// Runs `passenger-status`.
+pub fn run(args: &StatusArgs, inv: &Invocation) -> anyhow::Result<i32> {
+    let name = args.name.as_deref().or(args.instance.as_deref());
+    let instance = select_instance(
+        Tool::Status,
+        &inv.command_for("status"),
+        name,
+        args.pid_identifier,
+    )?;
+    let client = ApiClient::for_instance(&instance)?;
+    let header = !args.no_header && !matches!(args.show, Show::Xml | Show::Json);
+    if header {
+        output::print(&output::status_header(&instance))?;
+    }
+    let what = "query the status for";
+    match args.show {
+        Show::Pool => {
+            let color = args.force_colors || std::io::stdout().is_terminal();
+            let path = format!("/pool.txt?colorize={color}&verbose={}", args.verbose);
+            let resp = client.get(&path, Auth::ReadOnly)?;
+            if resp.status == 401 && resp.header("pool-empty") == Some("true") {
+                output::print(&format!(
+                    "{PRODUCT} is currently not serving any applications.\n"
+                ))?;
+                return Ok(exit::OK);
+            }
+            print_body(&client, what, &resp)
+        }
+        Show::Server | Show::Requests => {
+            let resp = client.get("/server.json", Auth::ReadOnly)?;
+            print_body(&client, what, &resp)
+        }
+        Show::Xml => {
+            let path = if args.verbose {
+                "/pool.xml?secrets=true"
+            } else {
+                "/pool.xml"
+            };
+            let resp = client.get(path, Auth::ReadOnly)?;
+            print_body(&client, what, &resp)
+        }
+        Show::Json => {
+            let resp = client.get("/pool.json", Auth::ReadOnly)?;
+            print_body(&client, what, &resp)
+        }
+        Show::Backtraces => {
+            // The admin API has no backtrace endpoint (a Rust core has no per-thread
+            // C++ backtrace to offer); the kernel's view of each thread is the honest
+            // equivalent and needs no privileges beyond reading /proc.
+            let pid = instance.core_pid.unwrap_or(instance.watchdog_pid);
+            output::print(&thread_report(pid).map_err(|err| {
+                Exit::new(
+                    exit::API_ERROR,
+                    format!(
+                        "*** ERROR: cannot read the threads of {PRODUCT} core PID {pid}: {err}\n"
+                    ),
+                )
+            })?)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn print_body(client: &ApiClient, what: &str, resp: &ApiResponse) -> anyhow::Result<i32> {
+    match resp.status {
+        200..=299 => {
+            output::print(&output::with_newline(&resp.body))?;
+            Ok(exit::OK)
+        }
+        401 => Err(client.not_authorized(what, resp).into()),
+        _ => Err(client.api_error("show the status", resp).into()),
+    }
+}
+
+/// `Thread '<name>' (LWP <tid>):` then `     state <S>, waiting in '<wchan>'` for
+/// each thread of `pid`, blank line between, like the original's backtrace layout.
+fn thread_report(pid: u32) -> std::io::Result<String> {
+    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
+    tids.sort_unstable();
+    let mut out = String::new();
+    for tid in tids {
+        let base = format!("/proc/{pid}/task/{tid}");
+        let comm = std::fs::read_to_string(format!("{base}/comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("{base}/stat")).unwrap_or_default();
+        // The state follows the parenthesized command, which may itself hold spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?");
+        let wchan = std::fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
+        let wchan = match wchan.trim() {
+            "" | "0" => "(running)".to_string(),
+            w => format!("in '{w}'"),
+        };
+        out.push_str(&format!(
+            "Thread '{}' (LWP {tid}):\n     state {state}, {wchan}\n\n",
+            comm.trim()
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,5 @@
+complete -c passenger-memory-stats -l no-apache -d 'Do not display the Apache statistics'
+complete -c passenger-memory-stats -l no-nginx -d 'Do not display the Nginx statistics'
+complete -c passenger-memory-stats -l json -d 'Print every row and total as JSON instead of tables'
+complete -c passenger-memory-stats -s h -l help -d 'Print help'
+complete -c passenger-memory-stats -s V -l version -d 'Print version'

@@ -1,0 +1,213 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_passenger_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_passenger_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_passenger_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_passenger_using_subcommand
+    set -l cmd (__fish_passenger_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c passenger -n "__fish_passenger_needs_command" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_needs_command" -s V -l version -d 'Print version'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "start" -d 'Start the app server for one app (APP_DIR) or several (--config)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "stop" -d 'Stop a running server gracefully'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "__core" -d 'Internal: the core process run by the watchdog'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-apache2-module" -d 'Build the Apache module (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l config -d 'Serve the apps listed in this TOML file instead of APP_DIR' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s a -l address -d 'Bind to the given address. Default: 0.0.0.0' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s p -l port -d 'Use the given port number. Default: 3000' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s S -l socket -d 'Bind to Unix domain socket instead of TCP socket' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l user -d 'User to run apps as. Ignored unless running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s e -l environment -d 'Web framework environment. Default: development' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l ruby -d 'Executable to use for Ruby apps. Default: ruby' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l python -d 'Executable to use for Python apps. Default: python3' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l nodejs -d 'Executable to use for Node.js apps. Default: node' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l app-type -d 'Force the app to be detected as the given type. Default: autodetect from config.ru, passenger_wsgi.py, app.js' -r -f -a "ruby\t''
+rack\t''
+python\t''
+wsgi\t''
+nodejs\t''
+node\t''
+generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
+direct\t'Load the app from scratch in every process'"
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-preloader-idle-time -d 'Maximum time that preloader processes may be idle, in seconds; 0 means they never time out. Default: 300' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l force-max-concurrent-requests-per-process -d 'Force Passenger to believe that an application process can handle the given number of concurrent requests' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l start-timeout -d 'The maximum time an application process may take to start up, in seconds. Default: 90' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-requests -d 'Restart application processes that have handled the given number of requests. Default: 0 (never)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-request-queue-size -d 'Specify the request queue size; 0 means unlimited. Default: 100' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`' -r
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -l timeout -d 'Seconds to wait for the server to exit' -r
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l config -d 'Serve the apps listed in this TOML file instead of APP_DIR' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s a -l address -d 'Bind to the given address. Default: 0.0.0.0' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s p -l port -d 'Use the given port number. Default: 3000' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s S -l socket -d 'Bind to Unix domain socket instead of TCP socket' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user -d 'User to run apps as. Ignored unless running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s e -l environment -d 'Web framework environment. Default: development' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l ruby -d 'Executable to use for Ruby apps. Default: ruby' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l python -d 'Executable to use for Python apps. Default: python3' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l nodejs -d 'Executable to use for Node.js apps. Default: node' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l app-type -d 'Force the app to be detected as the given type. Default: autodetect from config.ru, passenger_wsgi.py, app.js' -r -f -a "ruby\t''
+rack\t''
+python\t''
+wsgi\t''
+nodejs\t''
+node\t''
+generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
+direct\t'Load the app from scratch in every process'"
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-preloader-idle-time -d 'Maximum time that preloader processes may be idle, in seconds; 0 means they never time out. Default: 300' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l force-max-concurrent-requests-per-process -d 'Force Passenger to believe that an application process can handle the given number of concurrent requests' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l start-timeout -d 'The maximum time an application process may take to start up, in seconds. Default: 90' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-requests -d 'Restart application processes that have handled the given number of requests. Default: 0 (never)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-request-queue-size -d 'Specify the request queue size; 0 means unlimited. Default: 100' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger -n "__fish_passenger_using_subcommand status" -l instance -d 'Same as NAME' -r
+complete -c passenger -n "__fish_passenger_using_subcommand status" -l show -d 'What to show' -r -f -a "pool\t'The pool: groups and their processes (default)'
+server\t'The server\'s state (`/server.json`)'
+requests\t'Alias of `server`: the requests being handled'
+backtraces\t'The core\'s threads and where each is waiting'
+xml\t'The pool as XML (`/pool.xml`)'
+json\t'The full pool state as JSON (`/pool.json`)'"
+complete -c passenger -n "__fish_passenger_using_subcommand status" -l no-header -d 'Do not display the header (version, date, instance)'
+complete -c passenger -n "__fish_passenger_using_subcommand status" -l force-colors -d 'Display colors even if stdout is not a TTY'
+complete -c passenger -n "__fish_passenger_using_subcommand status" -l pid-identifier -d 'Take NAME as the PID of the instance (watchdog or core) rather than its name'
+complete -c passenger -n "__fish_passenger_using_subcommand status" -s v -l verbose -d 'Show each process\'s direct URL (and, in XML, the secrets)'
+complete -c passenger -n "__fish_passenger_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger -n "__fish_passenger_using_subcommand memory-stats" -l no-apache -d 'Do not display the Apache statistics'
+complete -c passenger -n "__fish_passenger_using_subcommand memory-stats" -l no-nginx -d 'Do not display the Nginx statistics'
+complete -c passenger -n "__fish_passenger_using_subcommand memory-stats" -l json -d 'Print every row and total as JSON instead of tables'
+complete -c passenger -n "__fish_passenger_using_subcommand memory-stats" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -l root -d 'Print the directory holding this installation\'s resources (loaders, man pages)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -s V -l version -d 'Print the version number'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "detach-process" -d 'Detach an application process from the process pool'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "restart-app" -d 'Restart an application'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "reopen-logs" -d 'Instruct passenger-rs to reopen its log file'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "api-call" -d 'Make an API call to a passenger-rs instance'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "list-instances" -d 'List running passenger-rs instances'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "about" -d 'Show information about this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "validate-install" -d 'Validate this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "system-metrics" -d 'Display system metrics (CPU, memory)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and not __fish_seen_subcommand_from detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from detach-process" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from detach-process" -l ignore-nonexistent-pid -d 'Exit successfully even if no process has this PID'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from detach-process" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l name -d 'Restart exactly the app group with this name' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l all -d 'Restart every matching app without asking'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l rolling-restart -d 'Replace processes one by one, keeping the app serving (the default is a blocking restart)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l ignore-app-not-running -d 'Exit successfully if the specified application is not running'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -l ignore-passenger-not-running -d 'Exit successfully if passenger-rs is not running'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from restart-app" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from reopen-logs" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from reopen-logs" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -s d -l data -d 'The HTTP request body' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -s f -l data-file -d 'Read the request body from a file' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -s S -l socket -d 'Send to this unix socket instead of the selected instance\'s core_api socket' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -s i -l stdin -d 'Read the request body from stdin'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -l show-headers -d 'Show the HTTP response status line and headers'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -l ignore-response-code -d 'Exit successfully even if a non-2xx response was returned'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from api-call" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from list-instances" -l json -d 'Print a JSON array: each instance\'s properties.json plus `instance_dir.path` and `core_pid`'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from list-instances" -s q -l quiet -d 'Print nothing when no instance is running'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from list-instances" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from about" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l auto -d 'Run non-interactively (accepted for compatibility; the checks never ask)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l no-colors -d 'Never output colors'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l no-summary -d 'Do not display a summary'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from system-metrics" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "detach-process" -d 'Detach an application process from the process pool'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "restart-app" -d 'Restart an application'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "reopen-logs" -d 'Instruct passenger-rs to reopen its log file'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "api-call" -d 'Make an API call to a passenger-rs instance'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "list-instances" -d 'List running passenger-rs instances'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "about" -d 'Show information about this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate-install" -d 'Validate this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "system-metrics" -d 'Display system metrics (CPU, memory)'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l auto -d 'Run non-interactively'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s f -l force -d 'Replace existing files with these names'
+complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand generate-docs" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "start" -d 'Start the app server for one app (APP_DIR) or several (--config)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "stop" -d 'Stop a running server gracefully'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "__core" -d 'Internal: the core process run by the watchdog'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Build the Apache module (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "detach-process" -d 'Detach an application process from the process pool'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "restart-app" -d 'Restart an application'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reopen-logs" -d 'Instruct passenger-rs to reopen its log file'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "api-call" -d 'Make an API call to a passenger-rs instance'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "list-instances" -d 'List running passenger-rs instances'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "about" -d 'Show information about this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate-install" -d 'Validate this passenger-rs installation'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "system-metrics" -d 'Display system metrics (CPU, memory)'

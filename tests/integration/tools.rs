@@ -1,0 +1,614 @@
+//! The admin tools against live servers: `passenger-status`, `passenger-config …`,
+//! `passenger-memory-stats`, argv[0] dispatch, and the generated completions and man
+//! pages. Text outputs are compared with `snapshots/*.txt` after redacting pids,
+//! times, sizes and paths; `PASSENGER_BLESS=1` rewrites the snapshots (and the
+//! committed `completions/` and `man/`).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::{
+    app_root, deadline, get_host, passenger, py_command, run_with_deadline, Server, TestDir,
+};
+
+const APPLETS: &[&str] = &[
+    "passenger-status",
+    "passenger-memory-stats",
+    "passenger-config",
+    "passenger-install-apache2-module",
+];
+
+fn bless() -> bool {
+    std::env::var_os("PASSENGER_BLESS").is_some_and(|v| v == "1")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `passenger <args>` with argv[0] = `name`.
+fn run_as(dir: &TestDir, name: &str, args: &[&str]) -> Output {
+    let mut cmd = passenger(dir);
+    cmd.arg0(name).args(args);
+    run_with_deadline(dir, &mut cmd, deadline())
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Compares `actual` with `snapshots/<name>.txt` (or writes it when blessing).
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = repo()
+        .join("tests/integration/snapshots")
+        .join(format!("{name}.txt"));
+    if bless() {
+        std::fs::create_dir_all(path.parent().expect("invariant: has a parent"))
+            .expect("create snapshots dir");
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with PASSENGER_BLESS=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "snapshot {name} differs (PASSENGER_BLESS=1 to accept):\n{actual}"
+    );
+}
+
+/// Replaces every run of digits with `N` and every run of spaces with one space (the
+/// padding depends on the numbers' widths; callers check columns first).
+fn digits(line: &str) -> String {
+    let mut squeezed = String::new();
+    for c in numbers(line).chars() {
+        if !(c == ' ' && squeezed.ends_with(' ') && !squeezed.trim().is_empty()) {
+            squeezed.push(c);
+        }
+    }
+    squeezed
+}
+
+fn numbers(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            out.push(c);
+            in_num = false;
+        }
+    }
+    out
+}
+
+/// Redacts the status/config texts: the test dir, instance name, date, and every
+/// number in process, table and version lines. The process lines' column layout is
+/// asserted before the numbers go.
+fn redact(text: &str, dir: &Path, names: &[&str]) -> String {
+    let mut text = text
+        .replace(&dir.to_string_lossy().into_owned(), "<DIR>")
+        .replace(env!("CARGO_PKG_VERSION"), "<VERSION>");
+    for n in names {
+        text = text.replace(n, "<NAME>");
+    }
+    text.lines()
+        .map(|line| {
+            if line.starts_with("Date    : ") {
+                "Date    : <DATE>".to_string()
+            } else if line.starts_with("  * PID: ") {
+                assert_eq!(line.find("Sessions:"), Some(17), "layout: {line:?}");
+                assert_eq!(line.find("Processed:"), Some(35), "layout: {line:?}");
+                assert_eq!(line.find("Uptime:"), Some(54), "layout: {line:?}");
+                digits(line)
+            } else if line.starts_with("    CPU: ") {
+                assert_eq!(line.find("Memory  :"), Some(17), "layout: {line:?}");
+                assert_eq!(line.find("Last used:"), Some(35), "layout: {line:?}");
+                digits(line)
+            } else if line.starts_with("    URL     : ")
+                || line.starts_with("<NAME>  ")
+            {
+                digits(line)
+            } else {
+                line.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+fn app_table(root: &Path, host: &str, fixture: &str) -> String {
+    format!(
+        "[[app]]\nroot = {root:?}\nserver_names = [{host:?}]\napp_start_command = {cmd:?}\n",
+        root = root.to_string_lossy(),
+        cmd = py_command(fixture),
+    )
+}
+
+/// A server with two apps, `a` (hello.py) and `b` (dirty_mem.py, 32 MiB), both
+/// spawned by one request each.
+fn two_apps(dir: &TestDir) -> Server {
+    let a = app_root(dir, "a");
+    let b = app_root(dir, "b");
+    let config = format!(
+        "address = \"127.0.0.1\"\nport = 0\n\n{}\n{}",
+        app_table(&a, "a.test", "hello.py"),
+        app_table(&b, "b.test", "dirty_mem.py"),
+    );
+    let path = dir.write("passenger.toml", &config);
+    let path = path.to_string_lossy().into_owned();
+    let server = Server::start(dir, &["start", "--config", &path]);
+    for host in ["a.test", "b.test"] {
+        let resp = get_host(server.addr, host, "/pid");
+        assert_eq!(resp.status, 200, "{host}: {}", resp.text());
+    }
+    server
+}
+
+fn instance_name(dir: &TestDir) -> String {
+    let o = run_as(dir, "passenger-config", &["list-instances", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("list-instances --json");
+    v[0]["name"].as_str().expect("an instance").to_string()
+}
+
+#[test]
+fn argv0_selects_the_applet_and_help_shows_the_typed_name() {
+    let dir = TestDir::new();
+    for name in APPLETS {
+        let o = run_as(&dir, name, &["--help"]);
+        assert_eq!(code(&o), 0, "{name} --help: {}", err(&o));
+        assert!(
+            out(&o).contains(&format!("Usage: {name}")),
+            "{name} --help:\n{}",
+            out(&o)
+        );
+        let o = run_as(&dir, name, &["--no-such-flag"]);
+        assert_eq!(code(&o), 2, "{name}: bad flag is a usage error");
+        assert!(err(&o).contains(&format!("Usage: {name}")), "{}", err(&o));
+    }
+    let o = run_as(&dir, "passenger", &["status", "--help"]);
+    assert!(out(&o).contains("Usage: passenger status"), "{}", out(&o));
+    let o = run_as(&dir, "passenger", &["config", "restart-app", "--help"]);
+    assert!(
+        out(&o).contains("Usage: passenger config restart-app"),
+        "{}",
+        out(&o)
+    );
+    let o = run_as(&dir, "passenger-config", &["restart-app", "--help"]);
+    assert!(
+        out(&o).contains("Usage: passenger-config restart-app"),
+        "{}",
+        out(&o)
+    );
+    let o = run_as(&dir, "passenger-install-apache2-module", &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).starts_with("passenger-install-apache2-module: "),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn install_links_creates_working_symlinks() {
+    let dir = TestDir::new();
+    let bin = dir.path().join("bin");
+    let bin_arg = bin.to_string_lossy().into_owned();
+    let o = run_as(&dir, "passenger", &["install-links", &bin_arg]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    for name in APPLETS {
+        let link = bin.join(name);
+        assert!(link
+            .symlink_metadata()
+            .expect(name)
+            .file_type()
+            .is_symlink());
+    }
+    let env_from = passenger(&dir);
+    let mut real = Command::new(bin.join("passenger-config"));
+    real.envs(env_from.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(dir.path())
+        .arg("--version");
+    let o = run_with_deadline(&dir, &mut real, deadline());
+    assert_eq!(
+        out(&o),
+        format!("passenger-rs {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // Running it again is idempotent.
+    let o = run_as(&dir, "passenger", &["install-links", &bin_arg]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+}
+
+#[test]
+fn tools_report_that_nothing_is_running() {
+    let dir = TestDir::new();
+    let o = run_as(&dir, "passenger-status", &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).starts_with("ERROR: passenger-rs doesn't seem to be running."),
+        "{}",
+        err(&o)
+    );
+    assert!(err(&o).contains("PASSENGER_INSTANCE_REGISTRY_DIR"));
+    assert!(
+        err(&o).contains("run passenger-status again"),
+        "{}",
+        err(&o)
+    );
+
+    let o = run_as(&dir, "passenger-config", &["list-instances"]);
+    assert_eq!(
+        (code(&o), out(&o).as_str()),
+        (0, "There are no passenger-rs instances running.\n")
+    );
+    let o = run_as(&dir, "passenger-config", &["list-instances", "-q"]);
+    assert_eq!((code(&o), out(&o).as_str()), (0, ""));
+    let o = run_as(&dir, "passenger-config", &["list-instances", "--json"]);
+    assert_eq!((code(&o), out(&o).as_str()), (0, "[]\n"));
+
+    for args in [
+        &["restart-app", "/tmp"][..],
+        &["detach-process", "1"],
+        &["api-call", "GET", "/ping.json"],
+        &["reopen-logs"],
+    ] {
+        let o = run_as(&dir, "passenger-config", args);
+        assert_eq!(code(&o), 1, "{args:?}");
+        assert!(
+            err(&o).starts_with("*** ERROR: passenger-rs doesn't seem to be running."),
+            "{args:?}: {}",
+            err(&o)
+        );
+    }
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["restart-app", "--ignore-passenger-not-running", "/tmp"],
+    );
+    assert_eq!(code(&o), 0);
+    assert!(err(&o).starts_with("*** WARNING: "), "{}", err(&o));
+}
+
+#[test]
+fn status_and_config_against_two_apps() {
+    let dir = TestDir::new();
+    let _server = two_apps(&dir);
+    let name = instance_name(&dir);
+    let names = [name.as_str()];
+    let d = dir.path();
+
+    let o = run_as(&dir, "passenger-status", &[]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_snapshot("status_pool", &redact(&out(&o), d, &names));
+    let o = run_as(
+        &dir,
+        "passenger",
+        &["status", "--show=pool", "--no-header", "-v"],
+    );
+    assert_snapshot("status_pool_verbose", &redact(&out(&o), d, &names));
+    let o = run_as(&dir, "passenger-status", &[&name[..3]]);
+    assert_eq!(code(&o), 0, "unique prefix: {}", err(&o));
+
+    let o = run_as(&dir, "passenger-status", &["--show=json"]);
+    let pool: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--show=json is JSON");
+    assert_eq!(pool["groups"].as_array().map(Vec::len), Some(2));
+    let o = run_as(&dir, "passenger-status", &["--show=xml"]);
+    assert!(out(&o).starts_with("<?xml"), "{}", out(&o));
+    let o = run_as(&dir, "passenger-status", &["--show=server"]);
+    let body = out(&o);
+    let json_start = body.find('{').expect("server json");
+    let server: serde_json::Value = serde_json::from_str(&body[json_start..]).expect("json");
+    assert_eq!(server["pool"]["group_count"], 2);
+    let o = run_as(&dir, "passenger-status", &["--show=backtraces"]);
+    assert!(out(&o).contains("Thread '"), "{}", out(&o));
+
+    let o = run_as(&dir, "passenger-status", &["nosuch"]);
+    assert_eq!(code(&o), 1);
+    assert_snapshot("status_unknown_name", &redact(&err(&o), d, &names));
+
+    let o = run_as(&dir, "passenger-config", &["list-instances"]);
+    assert_snapshot("list_instances", &redact(&out(&o), d, &names));
+
+    // Two apps under <DIR>: without a TTY the ambiguity is an error listing them.
+    let prefix = d.to_string_lossy().into_owned();
+    let o = run_as(&dir, "passenger-config", &["restart-app", &prefix]);
+    assert_eq!(code(&o), 1);
+    assert_snapshot("restart_app_ambiguous", &redact(&err(&o), d, &names));
+    let o = run_as(&dir, "passenger-config", &["restart-app", "/nonexistent"]);
+    assert_eq!(code(&o), 1);
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["restart-app", "--ignore-app-not-running", "/nonexistent"],
+    );
+    assert_eq!(code(&o), 0);
+    let o = run_as(&dir, "passenger-config", &["restart-app"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).starts_with("Please pass either an app path prefix"),
+        "{}",
+        err(&o)
+    );
+
+    let group_a = pool["groups"][0]["name"]
+        .as_str()
+        .expect("group name")
+        .to_string();
+    let old_pid = pool["groups"][0]["processes"][0]["pid"]
+        .as_u64()
+        .expect("pid");
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["restart-app", "--name", &group_a],
+    );
+    assert_eq!(
+        (code(&o), out(&o)),
+        (0, format!("Restarting {group_a}\n")),
+        "{}",
+        err(&o)
+    );
+    let o = run_as(&dir, "passenger-status", &["--show=json"]);
+    let after: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let live: Vec<u64> = after["groups"][0]["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["enabled"] != "detached")
+        .filter_map(|p| p["pid"].as_u64())
+        .collect();
+    assert!(
+        !live.contains(&old_pid),
+        "old process {old_pid} still serving: {live:?}"
+    );
+
+    let pid_b = pool["groups"][1]["processes"][0]["pid"]
+        .as_u64()
+        .expect("pid")
+        .to_string();
+    let o = run_as(&dir, "passenger-config", &["detach-process", &pid_b]);
+    assert_eq!(
+        (code(&o), out(&o)),
+        (0, format!("Process {pid_b} detached.\n"))
+    );
+    let o = run_as(&dir, "passenger-config", &["detach-process", "999999"]);
+    assert_eq!(
+        (code(&o), out(&o).as_str()),
+        (1, "Could not detach process 999999.\n")
+    );
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["detach-process", "--ignore-nonexistent-pid", "999999"],
+    );
+    assert_eq!(code(&o), 0);
+
+    let o = run_as(&dir, "passenger-config", &["api-call", "GET", "/ping.json"]);
+    assert_eq!(
+        (code(&o), out(&o).as_str()),
+        (0, "{ \"status\": \"ok\" }\n")
+    );
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["api-call", "GET", "/nonexistent.json"],
+    );
+    assert_eq!((code(&o), out(&o).as_str()), (1, "Not found\n"));
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &[
+            "api-call",
+            "GET",
+            "/nonexistent.json",
+            "--ignore-response-code",
+        ],
+    );
+    assert_eq!(code(&o), 0);
+    let o = run_as(&dir, "passenger-config", &["api-call", "GET", "pool.txt"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).starts_with("The path must start with a slash"),
+        "{}",
+        err(&o)
+    );
+    let o = run_as(
+        &dir,
+        "passenger-config",
+        &["api-call", "GET", "/ping.json", "--show-headers"],
+    );
+    assert!(out(&o).starts_with("HTTP/1.1 OK 200\n"), "{}", out(&o));
+
+    let o = run_as(&dir, "passenger-config", &["reopen-logs"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_snapshot("reopen_logs", &out(&o));
+}
+
+#[test]
+fn several_instances_must_be_chosen_and_stale_sockets_are_explained() {
+    let dir = TestDir::new();
+    let one = app_root(&dir, "one");
+    let _s1 = crate::support::start_fixture(&dir, &one, "hello.py", &[]);
+    // The second server lives in its own test dir (the leak check is per dir) but
+    // registers in the first one's registry.
+    let dir2 = TestDir::new();
+    let two = app_root(&dir2, "two");
+    let registry = dir.path().join("registry").to_string_lossy().into_owned();
+    let _s2 = crate::support::start_fixture(
+        &dir2,
+        &two,
+        "hello.py",
+        &["--instance-registry-dir", &registry],
+    );
+    let o = run_as(&dir, "passenger-config", &["list-instances", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let names: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 2, "{v}");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    let o = run_as(&dir, "passenger-status", &[]);
+    assert_eq!(code(&o), 1);
+    assert_snapshot(
+        "status_several_instances",
+        &redact(&err(&o), dir.path(), &refs),
+    );
+    let o = run_as(&dir, "passenger", &["status"]);
+    assert!(
+        err(&o).contains("\n  passenger status <NAME>\n"),
+        "{}",
+        err(&o)
+    );
+    let o = run_as(&dir, "passenger-config", &["restart-app", "/"]);
+    assert_eq!(code(&o), 1);
+    assert_snapshot(
+        "config_several_instances",
+        &redact(&err(&o), dir.path(), &refs),
+    );
+    let o = run_as(&dir, "passenger-status", &["--instance", &names[0]]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+
+    // A stale socket: the instance is listed but its admin socket is gone.
+    let socket = v[0]["core_api_socket"]
+        .as_str()
+        .expect("socket")
+        .to_string();
+    std::fs::remove_file(&socket).expect("remove socket");
+    let o = run_as(&dir, "passenger-status", &[&names[0]]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        err(&o).contains("The socket no longer exists"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn memory_stats_shows_the_dirtied_app_process() {
+    let dir = TestDir::new();
+    let _server = two_apps(&dir);
+    let o = run_as(&dir, "passenger-status", &["--show=json"]);
+    let pool: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let dirty_pid = pool["groups"][1]["processes"][0]["pid"]
+        .as_u64()
+        .expect("pid");
+    let o = run_as(&dir, "passenger-memory-stats", &["--json"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let row = stats["passenger"]["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["pid"].as_u64() == Some(dirty_pid))
+        .unwrap_or_else(|| panic!("pid {dirty_pid} not in the Passenger section: {stats}"));
+    let private_kb = row["private_dirty_kb"]
+        .as_u64()
+        .expect("private dirty readable");
+    assert!(
+        private_kb >= 32 * 1024,
+        "private {private_kb} KiB < 32 MiB: {row}"
+    );
+    let o = run_as(&dir, "passenger", &["memory-stats"]);
+    assert!(out(&o).contains(&format!("\n{dirty_pid} ")), "{}", out(&o));
+}
+
+#[test]
+fn completions_and_man_pages_are_fresh() {
+    let dir = TestDir::new();
+    let target = if bless() {
+        repo()
+    } else {
+        dir.path().join("docs")
+    };
+    let t = target.to_string_lossy().into_owned();
+    let o = run_as(&dir, "passenger", &["generate-docs", &t]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    if bless() {
+        return;
+    }
+    for sub in ["completions", "man"] {
+        let fresh = target.join(sub);
+        let committed = repo().join(sub);
+        let mut names: Vec<String> = std::fs::read_dir(&fresh)
+            .expect("generated dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut have: Vec<String> = std::fs::read_dir(&committed)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        have.sort();
+        assert_eq!(
+            names, have,
+            "{sub}/ file list is stale; run with PASSENGER_BLESS=1"
+        );
+        for n in &names {
+            let a = std::fs::read(fresh.join(n)).expect("fresh");
+            let b = std::fs::read(committed.join(n)).expect("committed");
+            assert!(a == b, "{sub}/{n} is stale; run with PASSENGER_BLESS=1");
+        }
+    }
+}
+
+#[test]
+fn config_informational_commands() {
+    let dir = TestDir::new();
+    let o = run_as(&dir, "passenger-config", &["--version"]);
+    assert_eq!(
+        out(&o),
+        format!("passenger-rs {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let o = run_as(&dir, "passenger-config", &["--root"]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        Path::new(out(&o).trim()).join("helper-scripts").is_dir(),
+        "{}",
+        out(&o)
+    );
+    let o = run_as(&dir, "passenger-config", &["about"]);
+    assert!(out(&o).contains("Root              : "), "{}", out(&o));
+    let o = run_as(&dir, "passenger-config", &["validate-install", "--auto"]);
+    let text = out(&o);
+    assert!(
+        text.contains(" * Checking whether the resources directory exists... ✓"),
+        "{text}"
+    );
+    let expected = if text.contains('✗') {
+        1
+    } else if text.contains("(!)") {
+        2
+    } else {
+        0
+    };
+    assert_eq!(code(&o), expected, "{text}");
+    let o = run_as(&dir, "passenger-config", &["system-metrics"]);
+    assert_eq!(code(&o), 0);
+    for section in [
+        "------------- General -------------",
+        "------------- CPU -------------",
+        "------------- Memory -------------",
+    ] {
+        assert!(out(&o).contains(section), "{}", out(&o));
+    }
+}
