@@ -94,11 +94,9 @@ fn leak_check_catches_an_escaped_process() {
         .unwrap_or_default();
     assert!(msg.contains("leaked process"), "panic message: {msg}");
     assert!(msg.contains(&escaped.to_string()), "panic message: {msg}");
-    wait_until(
-        "the leaked process is killed",
-        Duration::from_secs(2),
-        || !pid_alive(escaped),
-    );
+    wait_until("the leaked process is killed", deadline(), || {
+        !pid_alive(escaped)
+    });
 }
 
 #[test]

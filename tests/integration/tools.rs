@@ -117,9 +117,7 @@ fn redact(text: &str, dir: &Path, names: &[&str]) -> String {
                 assert_eq!(line.find("Memory  :"), Some(17), "layout: {line:?}");
                 assert_eq!(line.find("Last used:"), Some(35), "layout: {line:?}");
                 digits(line)
-            } else if line.starts_with("    URL     : ")
-                || line.starts_with("<NAME>  ")
-            {
+            } else if line.starts_with("    URL     : ") || line.starts_with("<NAME>  ") {
                 digits(line)
             } else {
                 line.to_string()

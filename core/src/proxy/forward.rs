@@ -506,6 +506,17 @@ struct SessionBody {
     cache: ConnectionCache,
 }
 
+impl SessionBody {
+    /// The app's response ended cleanly: the connection can serve another request
+    /// and the process is free again.
+    fn finish(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.cache.checkin(conn);
+        }
+        self.session.take();
+    }
+}
+
 impl Body for SessionBody {
     type Data = Bytes;
     type Error = std::io::Error;
@@ -517,10 +528,7 @@ impl Body for SessionBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(None) => {
-                if let Some(conn) = this.conn.take() {
-                    this.cache.checkin(conn);
-                }
-                this.session.take();
+                this.finish();
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(err))) => {
@@ -536,7 +544,15 @@ impl Body for SessionBody {
                 this.session.take();
                 Poll::Ready(Some(Err(std::io::Error::other(err))))
             }
-            other => other.map(|frame| frame.map(|r| r.map_err(std::io::Error::other))),
+            Poll::Ready(Some(Ok(frame))) => {
+                // hyper stops polling a body of known length once `is_end_stream` says
+                // so, so the end is noticed here rather than at `Ready(None)`.
+                if this.inner.is_end_stream() {
+                    this.finish();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -546,6 +562,17 @@ impl Body for SessionBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for SessionBody {
+    fn drop(&mut self) {
+        // Dropped after the last byte without a final poll (empty bodies, HEAD):
+        // still a clean end. Dropped earlier (client went away): the connection has
+        // unread response bytes and is not reused.
+        if self.inner.is_end_stream() {
+            self.finish();
+        }
     }
 }
 
