@@ -26,6 +26,7 @@ pub mod direct;
 pub mod output;
 pub mod plan;
 pub mod readiness;
+pub mod smart;
 pub mod unix;
 
 pub use direct::{DirectSpawner, SpawnerOptions};
@@ -176,4 +177,11 @@ pub trait Spawner: Send + Sync + 'static {
         app: Arc<AppSpec>,
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
+
+    /// Called by the pool when a restart of the group `app_name` begins, before it
+    /// spawns processes with the new code. Spawners that keep per-app state (smart
+    /// spawning's preloader) drop it here; the default does nothing.
+    fn app_restarted(&self, app_name: &str) {
+        let _ = app_name;
+    }
 }
