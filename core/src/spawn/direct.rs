@@ -2,7 +2,10 @@
 //! Passenger's DirectSpawner (internals §3.2).
 //!
 //! Owns one spawn journey from [`AppSpec`] to a ready [`SpawnedProcess`]. It does not
-//! decide when to spawn or stop (the pool does) and has no preloader (smart spawning).
+//! decide when to spawn or stop (the pool does). Ruby and Python apps with
+//! [`SpawnMethod::Smart`] go through [`smart`](super::smart), which starts its
+//! preloaders with this same journey ([`Mode::Preloader`]); generic and Node apps, and
+//! apps with [`SpawnMethod::Direct`], are always started directly.
 //!
 //! # Steps of a spawn
 //!

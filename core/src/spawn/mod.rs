@@ -7,7 +7,9 @@
 //!
 //! Every process started here is the leader of its own process group, is killed by
 //! the kernel if the core dies (`PR_SET_PDEATHSIG`), and is reaped by a task that
-//! reports its exit through [`SpawnedProcess::exited`].
+//! reports its exit through [`SpawnedProcess::exited`]. The exception is smart
+//! spawning ([`smart`]): workers forked by an app's preloader lead their own group too,
+//! but exit on stdin EOF when the core dies and are watched through a pidfd.
 
 use std::collections::HashMap;
 use std::fmt;
