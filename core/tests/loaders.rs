@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use passenger_core::app::{AppSpec, AppType};
+use passenger_core::app::{AppSpec, AppType, SpawnMethod};
 use passenger_core::spawn::{
     connect_password_for, DirectSpawner, ExitInfo, Gupid, ProcessAddress, SpawnError, SpawnStep,
     SpawnedProcess, Spawner, SpawnerOptions,
@@ -111,6 +111,8 @@ fn write(dir: &Path, name: &str, text: &str) {
 fn spec(dir: &Path, app_type: AppType) -> AppSpec {
     let mut app = AppSpec::new("loader-app", dir.to_path_buf(), app_type);
     app.start_timeout = START;
+    // These tests cover the loaders started directly; smart spawning is in smart.rs.
+    app.spawn_method = SpawnMethod::Direct;
     app
 }
 

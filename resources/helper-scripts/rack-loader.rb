@@ -10,7 +10,12 @@
 # app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
 # EOF on stdin or SIGTERM makes it exit after the current request.
 #
-# Environment: PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+# With PASSENGER_PRELOADER=1 it is a preloader instead (smart spawning): it loads the
+# app once, listens on PASSENGER_SOCKET for spawn commands and forks a worker per
+# command (ARCHITECTURE.md, "Preloader protocol"). Workers fire
+# :starting_worker_process with forked=true.
+#
+# Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
 # PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE (default config.ru).
 #
 # Only the Ruby standard library and rack are used. Loading this file defines the
@@ -201,13 +206,15 @@ module PassengerRs
     class << self
       attr_reader :app
 
-      # Loads the app and serves it until told to stop. Never returns.
+      # Loads the app and serves it until told to stop (or, with PASSENGER_PRELOADER=1,
+      # runs the preloader: see `preload`). Never returns.
       def main
         $stdout.sync = true
         $stderr.sync = true
         @app_root = ENV['PASSENGER_APP_ROOT'] || Dir.pwd
         @app_env = ENV['PASSENGER_APP_ENV'] || ENV['RACK_ENV'] || 'production'
-        $0 = "Passenger RubyApp: #{@app_root} (#{@app_env})"
+        preloader = ENV['PASSENGER_PRELOADER'] == '1'
+        $0 = preloader ? "Passenger AppPreloader: #{@app_root}" : worker_title
         Dir.chdir(@app_root)
         begin
           @app = load_app
@@ -217,9 +224,135 @@ module PassengerRs
           report_failure('app_load', e)
           exit!(1)
         end
-        PhusionPassenger.call_event(:starting_worker_process, false)
-        serve(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
+        if preloader
+          preload(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
+        else
+          PhusionPassenger.call_event(:starting_worker_process, false)
+          serve(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
+        end
       end
+
+      # The preloader (ARCHITECTURE.md, "Preloader protocol"): listens on `socket_path`
+      # for spawn commands and forks a worker for each, until stdin closes or SIGTERM.
+      # Workers outlive the preloader.
+      def preload(app, socket_path, password)
+        File.unlink(socket_path) if File.socket?(socket_path)
+        server = UNIXServer.new(socket_path)
+        wake_r, wake_w = IO.pipe
+        stopping = false
+        trap('TERM') do
+          stopping = true
+          begin
+            wake_w.write_nonblock('.')
+          rescue IO::WaitWritable, IOError
+            nil
+          end
+        end
+        watched = [server, wake_r]
+        watched << $stdin if stdin_watchable?
+        until stopping
+          ready, = IO.select(watched)
+          ready.each do |io|
+            if io.equal?(server)
+              client = begin
+                server.accept_nonblock
+              rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
+                next
+              end
+              begin
+                spawn_command(app, server, client, password)
+              rescue StandardError => e
+                log_exception('Error while handling a preloader command', e)
+              ensure
+                client.close unless client.closed?
+              end
+            elsif io.equal?($stdin)
+              stopping = true if stdin_closed?
+            else
+              stopping = true
+            end
+          end
+        end
+        server.close
+        File.unlink(socket_path) if File.socket?(socket_path)
+        exit!(0)
+      end
+
+      private
+
+      def worker_title
+        "Passenger RubyApp: #{@app_root} (#{@app_env})"
+      end
+
+      # One command connection: a first message carrying the worker's stdin and output
+      # fds (SCM_RIGHTS), then one JSON line. An empty connection is a readiness probe.
+      def spawn_command(app, server, client, password)
+        data, _addr, _flags, *controls = client.recvmsg(65_536, 0, nil, scm_rights: true)
+        fds = controls.flat_map { |c| c.respond_to?(:unix_rights) ? (c.unix_rights || []) : [] }
+        begin
+          return if data.nil? || data.empty?
+
+          while !data.include?("\n") && data.bytesize < 65_536
+            more = client.readpartial(65_536)
+            data << more
+          end
+          command = JSON.parse(data.lines.first)
+          return reply(client, 'result' => 'error', 'message' => 'bad preloader password') \
+            if password && !password.empty? && command['auth'] != password
+          return reply(client, 'result' => 'error', 'message' => "unknown command #{command['command'].inspect}") \
+            unless command['command'] == 'spawn'
+          return reply(client, 'result' => 'error', 'message' => 'expected 2 file descriptors') \
+            unless fds.size == 2
+
+          pid = fork { become_worker(app, server, client, fds, command) }
+          Process.detach(pid)
+        rescue EOFError, Errno::ECONNRESET
+          nil
+        rescue StandardError => e
+          reply(client, 'result' => 'error', 'message' => "#{e.class}: #{e.message}")
+        ensure
+          fds.each { |io| io.close unless io.closed? }
+        end
+      end
+
+      # In the forked child: detach from the preloader, announce the pid, run the
+      # worker hooks, listen and say so, then serve. Never returns.
+      def become_worker(app, server, client, fds, command)
+        server.close
+        Process.setpgid(0, 0)
+        stdin_io, out_io = fds
+        $stdin.reopen(stdin_io)
+        $stdout.reopen(out_io)
+        $stderr.reopen(out_io)
+        $stdout.sync = true
+        $stderr.sync = true
+        fds.each(&:close)
+        trap('CHLD', 'DEFAULT')
+        trap('TERM', 'DEFAULT')
+        reply(client, 'pid' => Process.pid)
+        srand
+        $0 = worker_title
+        PhusionPassenger.call_event(:starting_worker_process, true)
+        serve(app, command.fetch('socket'), command['password']) do
+          reply(client, 'result' => 'ok', 'pid' => Process.pid)
+          client.close
+        end
+      rescue Exception => e # rubocop:disable Lint/RescueException: report, never return
+        log_exception('Could not start the worker process', e)
+        begin
+          reply(client, 'result' => 'error', 'message' => "#{e.class}: #{e.message}")
+        rescue StandardError
+          nil
+        end
+        exit!(1)
+      end
+
+      def reply(client, hash)
+        client.write(JSON.generate(scrub(hash)) + "\n")
+        nil
+      end
+
+      public
 
       # Sets up Bundler and load paths, then loads the rackup file (or a Rails 2 app)
       # and returns the Rack app.
@@ -238,13 +371,15 @@ module PassengerRs
         result.is_a?(Array) ? result.first : result
       end
 
-      # Listens on `socket_path` and serves requests until stdin closes or SIGTERM.
+      # Listens on `socket_path` and serves requests until stdin closes or SIGTERM. The
+      # block, if given, runs once the socket listens.
       def serve(app, socket_path, password)
         @app = app
         @password = password
         @rack3 = defined?(Rack.release) && Rack.release.to_i >= 3
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
+        yield if block_given?
         wake_r, wake_w = IO.pipe
         @stopping = false
         trap('TERM') do
@@ -311,7 +446,7 @@ module PassengerRs
       end
 
       def scrub(hash)
-        hash.transform_values { |v| v.dup.force_encoding('UTF-8').scrub('?') }
+        hash.transform_values { |v| v.is_a?(String) ? v.dup.force_encoding('UTF-8').scrub('?') : v }
       end
 
       def stdin_watchable?

@@ -8,7 +8,12 @@ time, in the session protocol described in ARCHITECTURE.md ("Session protocol").
 the app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
 EOF on stdin or SIGTERM makes it exit after the current request.
 
-Environment: PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+With PASSENGER_PRELOADER=1 it is a preloader instead (smart spawning): it loads the app
+once, listens on PASSENGER_SOCKET for spawn commands and forks a worker per command
+(ARCHITECTURE.md, "Preloader protocol"). If the startup file defines
+`passenger_starting_worker_process(forked)`, every process calls it before serving.
+
+Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
 PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE.
 
 Standard library only. Importing this file defines the loader without running it, so
@@ -223,12 +228,16 @@ class Loader:
         self.password = password
         self.stopping = False
 
-    def serve(self, socket_path):
+    def serve(self, socket_path, on_listening=None):
+        """Serves requests until stdin closes or SIGTERM; `on_listening()` runs once
+        the socket listens."""
         if os.path.exists(socket_path) and stat.S_ISSOCK(os.stat(socket_path).st_mode):
             os.unlink(socket_path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(socket_path)
         server.listen(128)
+        if on_listening is not None:
+            on_listening()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
 
@@ -392,18 +401,184 @@ def stdin_watchable():
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
+def starting_worker_process(forked):
+    """Passenger's :starting_worker_process event, for WSGI apps that opt in."""
+    module = sys.modules.get("passenger_wsgi")
+    hook = getattr(module, "passenger_starting_worker_process", None)
+    if callable(hook):
+        hook(forked)
+
+
+def send_line(conn, obj):
+    conn.sendall((json.dumps(obj) + "\n").encode("utf-8"))
+
+
+class Preloader:
+    """Loads the app once and forks a worker per spawn command (ARCHITECTURE.md,
+    "Preloader protocol"). Workers outlive the preloader."""
+
+    def __init__(self, app, app_root, password):
+        self.app = app
+        self.app_root = app_root
+        self.password = password
+        self.stopping = False
+
+    def run(self, socket_path):
+        # Workers are reaped by the kernel while the preloader lives; each worker
+        # restores the default so that the app can wait for its own children.
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        if os.path.exists(socket_path) and stat.S_ISSOCK(os.stat(socket_path).st_mode):
+            os.unlink(socket_path)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(socket_path)
+        server.listen(128)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+
+        def on_term(signum, frame):
+            self.stopping = True
+            try:
+                os.write(wake_w, b".")
+            except OSError:
+                pass
+
+        signal.signal(signal.SIGTERM, on_term)
+        watched = [server, wake_r]
+        stdin_fd = sys.stdin.fileno() if stdin_watchable() else None
+        if stdin_fd is not None:
+            watched.append(stdin_fd)
+        while not self.stopping:
+            try:
+                ready, _, _ = select.select(watched, [], [])
+            except InterruptedError:
+                continue
+            for item in ready:
+                if item is server:
+                    try:
+                        conn, _ = server.accept()
+                    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                        continue
+                    try:
+                        self.command(server, conn)
+                    except Exception:  # noqa: BLE001: keep serving
+                        sys.stderr.write("Error in a preloader command:\n" + traceback.format_exc())
+                    finally:
+                        conn.close()
+                elif item == stdin_fd:
+                    try:
+                        if not os.read(stdin_fd, 4096):
+                            self.stopping = True
+                    except OSError:
+                        self.stopping = True
+                else:
+                    self.stopping = True
+        server.close()
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+
+    def command(self, server, conn):
+        """One command connection: a first message carrying the worker's stdin and
+        output fds (SCM_RIGHTS), then one JSON line. Empty: a readiness probe."""
+        try:
+            data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+        except (ConnectionResetError, OSError):
+            return
+        try:
+            if not data:
+                return
+            while b"\n" not in data and len(data) < 65536:
+                more = conn.recv(65536)
+                if not more:
+                    break
+                data += more
+            cmd = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+            if self.password and cmd.get("auth") != self.password:
+                send_line(conn, {"result": "error", "message": "bad preloader password"})
+                return
+            if cmd.get("command") != "spawn":
+                send_line(conn, {"result": "error", "message": "unknown command %r" % cmd.get("command")})
+                return
+            if len(fds) != 2:
+                send_line(conn, {"result": "error", "message": "expected 2 file descriptors"})
+                return
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                self.become_worker(server, conn, fds, cmd)
+        except Exception as e:  # noqa: BLE001: answer the core
+            try:
+                send_line(conn, {"result": "error", "message": "%s: %s" % (type(e).__name__, e)})
+            except OSError:
+                pass
+        finally:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def become_worker(self, server, conn, fds, cmd):
+        """In the forked child: detach from the preloader, announce the pid, run the
+        worker hook, listen and say so, then serve. Never returns."""
+        try:
+            server.close()
+            os.setpgid(0, 0)
+            os.dup2(fds[0], 0)
+            os.dup2(fds[1], 1)
+            os.dup2(fds[1], 2)
+            for fd in fds:
+                os.close(fd)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            send_line(conn, {"pid": os.getpid()})
+            if "random" in sys.modules:
+                sys.modules["random"].seed()
+            set_process_title("Passenger PythonApp: %s" % self.app_root)
+            starting_worker_process(True)
+
+            def listening():
+                send_line(conn, {"result": "ok", "pid": os.getpid()})
+                conn.close()
+
+            Loader(self.app, cmd.get("password")).serve(cmd["socket"], listening)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001: report, never return
+            try:
+                sys.stderr.write("Could not start the worker process:\n" + traceback.format_exc())
+                sys.stderr.flush()
+                send_line(conn, {"result": "error", "message": "%s: %s" % (type(e).__name__, e)})
+            except BaseException:  # noqa: BLE001
+                pass
+            os._exit(1)
+
+
 def main():
     app_root = os.environ.get("PASSENGER_APP_ROOT") or os.getcwd()
     startup = os.environ.get("PASSENGER_STARTUP_FILE") or "passenger_wsgi.py"
     startup = os.path.join(app_root, startup)
-    set_process_title("Passenger PythonApp: %s" % app_root)
+    preloader = os.environ.get("PASSENGER_PRELOADER") == "1"
+    if preloader:
+        set_process_title("Passenger AppPreloader: %s" % app_root)
+    else:
+        set_process_title("Passenger PythonApp: %s" % app_root)
     try:
         os.chdir(app_root)
         app = load_app(app_root, startup)
+        if not preloader:
+            starting_worker_process(False)
     except BaseException as e:  # noqa: BLE001: SyntaxError, ImportError, SystemExit...
         write_report("app_load", e)
         os._exit(1)
-    Loader(app, os.environ.get("PASSENGER_CONNECT_PASSWORD")).serve(os.environ["PASSENGER_SOCKET"])
+    password = os.environ.get("PASSENGER_CONNECT_PASSWORD")
+    if preloader:
+        Preloader(app, app_root, password).run(os.environ["PASSENGER_SOCKET"])
+    else:
+        Loader(app, password).serve(os.environ["PASSENGER_SOCKET"])
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

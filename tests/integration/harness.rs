@@ -4,7 +4,6 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::support::process::{marked_pids, parse_accessible_via};
 use crate::support::{deadline, fixture, get, pid_alive, wait_until, ProcGuard, TestDir};

@@ -586,8 +586,12 @@ impl Actor {
                     let _ = self.shutdown_waiters.remove(0).send(());
                 }
             }
-            PoolAction::RestartStarted { .. }
-            | PoolAction::GroupNotFound { .. }
+            PoolAction::RestartStarted { ref group, .. } => {
+                // Before the restart's spawns: a smart spawner drops the old preloader.
+                self.spawner.app_restarted(group);
+                answers.push(action);
+            }
+            PoolAction::GroupNotFound { .. }
             | PoolAction::GroupRemoved { .. }
             | PoolAction::DetachResult { .. } => {
                 answers.push(action);

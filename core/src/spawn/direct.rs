@@ -2,7 +2,10 @@
 //! Passenger's DirectSpawner (internals §3.2).
 //!
 //! Owns one spawn journey from [`AppSpec`] to a ready [`SpawnedProcess`]. It does not
-//! decide when to spawn or stop (the pool does) and has no preloader (smart spawning).
+//! decide when to spawn or stop (the pool does). Ruby and Python apps with
+//! [`SpawnMethod::Smart`] go through [`smart`](super::smart), which starts its
+//! preloaders with this same journey ([`Mode::Preloader`]); generic and Node apps, and
+//! apps with [`SpawnMethod::Direct`], are always started directly.
 //!
 //! # Steps of a spawn
 //!
@@ -82,11 +85,12 @@ use tokio::time::Instant;
 use super::output::OutputCapture;
 use super::plan::{self, PlanInputs, Readiness, SessionSetup, StdinMode};
 use super::readiness;
+use super::smart::{self, Preloaders};
 use super::unix::{self, GroupControl};
 use super::{
     ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner,
 };
-use crate::app::{AppSpec, AppType};
+use crate::app::{AppSpec, AppType, SpawnMethod};
 use crate::resources;
 
 /// Time the output readers get to drain the pipes after a failed spawn.
@@ -141,14 +145,15 @@ impl Default for SpawnerOptions {
 
 /// The socket directory of one spawner, created on first use.
 #[derive(Debug, Default)]
-struct AppsDir {
+pub(crate) struct AppsDir {
     dir: OnceLock<Result<PathBuf, String>>,
     /// Set when the dir is the spawner's private temp dir, removed on drop.
     private: OnceLock<PathBuf>,
 }
 
 impl AppsDir {
-    fn get(&self, options: &SpawnerOptions) -> Result<PathBuf, String> {
+    /// The directory, created (with the right mode) on first use.
+    pub(crate) fn get(&self, options: &SpawnerOptions) -> Result<PathBuf, String> {
         self.dir
             .get_or_init(|| {
                 let (dir, private) = match (&options.apps_dir, &options.instance_dir) {
@@ -223,11 +228,14 @@ struct LoaderReport {
     backtrace: String,
 }
 
-/// Starts app processes with fork/exec; see the module docs for the journey.
+/// Starts app processes with fork/exec; see the module docs for the journey. Ruby
+/// and Python apps with [`SpawnMethod::Smart`] are forked from a per-app preloader
+/// instead (see [`smart`](super::smart)).
 #[derive(Debug, Clone)]
 pub struct DirectSpawner {
     options: Arc<SpawnerOptions>,
     apps_dir: Arc<AppsDir>,
+    preloaders: Arc<Preloaders>,
 }
 
 impl DirectSpawner {
@@ -236,7 +244,14 @@ impl DirectSpawner {
         DirectSpawner {
             options: Arc::new(options),
             apps_dir: Arc::new(AppsDir::default()),
+            preloaders: Arc::new(Preloaders::default()),
         }
+    }
+
+    /// Pid of the running preloader of the app named `app_name` (smart spawning), if
+    /// there is one and no spawn is starting it right now.
+    pub fn preloader_pid(&self, app_name: &str) -> Option<u32> {
+        self.preloaders.preloader_pid(app_name)
     }
 }
 
@@ -249,16 +264,38 @@ impl Spawner for DirectSpawner {
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>> {
         let options = Arc::clone(&self.options);
         let apps_dir = Arc::clone(&self.apps_dir);
+        let smart =
+            app.spawn_method == SpawnMethod::Smart && plan::session_loader(&app.app_type).is_some();
+        let preloaders = Arc::clone(&self.preloaders);
         Box::pin(async move {
+            if smart {
+                return smart::spawn(&preloaders, &options, &apps_dir, app, gupid).await;
+            }
+            let deadline = Instant::now() + app.start_timeout;
             Journey::new(&app)
-                .run(&options, &apps_dir, &app, &gupid)
+                .run(&options, &apps_dir, &app, &gupid, Mode::Direct, deadline)
                 .await
         })
     }
+
+    /// Stops the app's preloader, so that the next spawn loads the new code.
+    fn app_restarted(&self, app_name: &str) {
+        self.preloaders.app_restarted(app_name);
+    }
+}
+
+/// What kind of process a [`Journey`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// An app process that serves requests itself.
+    Direct,
+    /// A smart-spawning preloader (`PASSENGER_PRELOADER=1`, socket `preloader.<hex>`).
+    Preloader,
 }
 
 /// What a failed spawn reports besides its summary, filled in as the journey goes.
-struct Journey {
+#[derive(Debug, Clone)]
+pub(crate) struct Journey {
     app_root: String,
     command: String,
     envvars: Vec<(String, String)>,
@@ -283,7 +320,8 @@ enum Outcome {
 }
 
 impl Journey {
-    fn new(app: &AppSpec) -> Journey {
+    /// A journey for `app` that has not started yet.
+    pub(crate) fn new(app: &AppSpec) -> Journey {
         Journey {
             app_root: app.app_root.display().to_string(),
             command: String::new(),
@@ -292,7 +330,8 @@ impl Journey {
         }
     }
 
-    fn error(&self, step: SpawnStep, summary: String, output: String) -> SpawnError {
+    /// Builds (and logs) the error of a failed spawn.
+    pub(crate) fn error(&self, step: SpawnStep, summary: String, output: String) -> SpawnError {
         let err = SpawnError {
             summary,
             step,
@@ -315,15 +354,18 @@ impl Journey {
         err
     }
 
-    async fn run(
-        mut self,
+    /// Starts one process of `app` (see the module docs) and waits until it is ready
+    /// or `deadline` passes. Afterwards `self` describes the command that was run.
+    pub(crate) async fn run(
+        &mut self,
         options: &SpawnerOptions,
         apps_dir: &Arc<AppsDir>,
         app: &AppSpec,
         gupid: &Gupid,
+        mode: Mode,
+        deadline: Instant,
     ) -> Result<SpawnedProcess, SpawnError> {
         let spawn_started = SystemTime::now();
-        let deadline = Instant::now() + app.start_timeout;
 
         // Preparation.
         let reference = match (&app.app_type, &app.startup_file) {
@@ -350,7 +392,11 @@ impl Journey {
         let (session, work_dir) = match plan::session_loader(&app.app_type) {
             None => (None, None),
             Some(_) => {
-                let (session, work_dir) = prepare_session(options, apps_dir, app, &run_as)
+                let prefix = match mode {
+                    Mode::Direct => plan::socket_prefix(&app.app_type),
+                    Mode::Preloader => "preloader",
+                };
+                let (session, work_dir) = prepare_session(options, apps_dir, prefix, &run_as)
                     .map_err(|e| self.error(SpawnStep::Preparation, e, String::new()))?;
                 (Some(session), Some(work_dir))
             }
@@ -361,8 +407,12 @@ impl Journey {
             resources_dir: options.resources_dir.clone(),
             session: session.clone(),
         };
-        let plan = plan::build(app, inputs)
+        let mut plan = plan::build(app, inputs)
             .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
+        if mode == Mode::Preloader {
+            plan.env
+                .push(("PASSENGER_PRELOADER".to_string(), "1".to_string()));
+        }
         let shell_arg = format!("exec {}", plan.command);
         self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
         self.envvars = plan.env.clone();
@@ -520,22 +570,10 @@ impl Journey {
 fn prepare_session(
     options: &SpawnerOptions,
     apps_dir: &AppsDir,
-    app: &AppSpec,
+    prefix: &str,
     run_as: &unix::RunAs,
 ) -> Result<(SessionSetup, WorkDir), String> {
-    let dir = apps_dir.get(options)?;
-    let socket = dir.join(format!(
-        "{}.{:016x}",
-        plan::socket_prefix(&app.app_type),
-        rand::random::<u64>()
-    ));
-    if socket.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
-        return Err(format!(
-            "The socket path {} is longer than {MAX_SOCKET_PATH} bytes; configure a shorter \
-             socket directory.",
-            socket.display()
-        ));
-    }
+    let socket = new_socket_path(options, apps_dir, prefix)?;
     let work = std::env::temp_dir().join(format!("passenger.spawn.{:016x}", rand::random::<u64>()));
     make_dir(&work, 0o700).map_err(|e| {
         format!(
@@ -563,6 +601,25 @@ fn prepare_session(
         report_file: work.0.join(REPORT_FILE),
     };
     Ok((session, work))
+}
+
+/// A fresh socket path `<apps dir>/<prefix>.<random>`, checked against
+/// [`MAX_SOCKET_PATH`].
+pub(crate) fn new_socket_path(
+    options: &SpawnerOptions,
+    apps_dir: &AppsDir,
+    prefix: &str,
+) -> Result<PathBuf, String> {
+    let dir = apps_dir.get(options)?;
+    let socket = dir.join(format!("{prefix}.{:016x}", rand::random::<u64>()));
+    if socket.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "The socket path {} is longer than {MAX_SOCKET_PATH} bytes; configure a shorter \
+             socket directory.",
+            socket.display()
+        ));
+    }
+    Ok(socket)
 }
 
 /// The loader's failure report, if it wrote a readable one.
@@ -616,7 +673,8 @@ fn exit_info(status: ExitStatus) -> ExitInfo {
     }
 }
 
-fn describe_exit(info: &ExitInfo) -> String {
+/// "exited with code 1", "was killed by signal SIGKILL", for error summaries.
+pub(crate) fn describe_exit(info: &ExitInfo) -> String {
     match info {
         ExitInfo::Code(code) => format!("exited with code {code}"),
         ExitInfo::Signal(sig) => {

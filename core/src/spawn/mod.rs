@@ -7,7 +7,9 @@
 //!
 //! Every process started here is the leader of its own process group, is killed by
 //! the kernel if the core dies (`PR_SET_PDEATHSIG`), and is reaped by a task that
-//! reports its exit through [`SpawnedProcess::exited`].
+//! reports its exit through [`SpawnedProcess::exited`]. The exception is smart
+//! spawning ([`smart`]): workers forked by an app's preloader lead their own group too,
+//! but exit on stdin EOF when the core dies and are watched through a pidfd.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +28,7 @@ pub mod direct;
 pub mod output;
 pub mod plan;
 pub mod readiness;
+pub mod smart;
 pub mod unix;
 
 pub use direct::{DirectSpawner, SpawnerOptions};
@@ -176,4 +179,11 @@ pub trait Spawner: Send + Sync + 'static {
         app: Arc<AppSpec>,
         gupid: Gupid,
     ) -> BoxFuture<'static, Result<SpawnedProcess, SpawnError>>;
+
+    /// Called by the pool when a restart of the group `app_name` begins, before it
+    /// spawns processes with the new code. Spawners that keep per-app state (smart
+    /// spawning's preloader) drop it here; the default does nothing.
+    fn app_restarted(&self, app_name: &str) {
+        let _ = app_name;
+    }
 }

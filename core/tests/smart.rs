@@ -1,0 +1,493 @@
+//! Integration tests of smart spawning through [`DirectSpawner`] with the real
+//! interpreters (`ruby` with the `rack` gem, `python3`): preloaders, forked workers,
+//! idle stop, restarts, load errors and cleanup. A missing interpreter fails the test
+//! with a clear message rather than skipping it.
+//!
+//! Every worker is killed on drop by [`Running`]; each test checks `/proc` for the
+//! processes it saw before it ends.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passenger_core::app::{AppSpec, AppType, SpawnMethod};
+use passenger_core::spawn::{
+    connect_password_for, DirectSpawner, Gupid, ProcessAddress, SpawnError, SpawnStep,
+    SpawnedProcess, Spawner, SpawnerOptions,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// Start timeout: generous, the test machine is shared.
+const START: Duration = Duration::from_secs(30);
+
+/// Kills the worker's process group on drop, so a failing test leaks nothing.
+struct Running(Option<SpawnedProcess>);
+
+impl Running {
+    fn process(&self) -> &SpawnedProcess {
+        self.0.as_ref().expect("invariant: taken only by stop")
+    }
+
+    fn pid(&self) -> u32 {
+        self.process().pid
+    }
+
+    fn socket(&self) -> PathBuf {
+        match &self.process().address {
+            ProcessAddress::Session(path) => path.clone(),
+            other => panic!("expected a session socket, got {other}"),
+        }
+    }
+
+    /// terminate() (stdin EOF) and wait for `exited`.
+    async fn stop(mut self) {
+        let process = self.0.take().expect("invariant: stop is called once");
+        let pid = process.pid;
+        let control = Arc::clone(&process.control);
+        control.terminate();
+        match tokio::time::timeout(Duration::from_secs(15), process.exited).await {
+            Ok(Ok(_)) => assert_gone(pid),
+            _ => {
+                control.kill();
+                panic!("worker {pid} did not exit within 15 s of terminate()");
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.control.kill();
+        }
+    }
+}
+
+fn require_tool(cmd: &str, args: &[&str], what: &str) {
+    let ok = std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{what} is required by this test but `{cmd} {args:?}` failed; install it"
+    );
+}
+
+fn require_ruby() {
+    require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
+}
+
+fn require_python() {
+    require_tool(
+        "python3",
+        &["-c", "import socket; socket.recv_fds"],
+        "python3 >= 3.9",
+    );
+}
+
+/// Alive and not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn assert_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "process {pid} is still alive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ppid(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let (_, rest) = stat.rsplit_once(") ").expect("stat has a comm");
+    rest.split(' ')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("stat has a ppid")
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
+    String::from_utf8_lossy(&raw)
+        .replace('\0', " ")
+        .trim()
+        .to_string()
+}
+
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .expect("read comm")
+        .trim()
+        .to_string()
+}
+
+/// Live processes whose command line starts with `prefix`.
+fn processes_titled(prefix: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&raw).starts_with(prefix) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn app_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod temp dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write fixture");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+}
+
+const RACK_APP: &str = r#"
+$forked = :never_called
+PhusionPassenger.on_event(:starting_worker_process) { |forked| $forked = forked }
+run lambda { |env| [200, { 'content-type' => 'text/plain' }, ["forked=#{$forked} pid=#{Process.pid}"]] }
+"#;
+
+const WSGI_APP: &str = r#"
+import os
+forked = None
+
+def passenger_starting_worker_process(f):
+    global forked
+    forked = f
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("forked=%s pid=%d" % (forked, os.getpid())).encode()]
+"#;
+
+fn spec(name: &str, dir: &Path, app_type: AppType) -> AppSpec {
+    let mut app = AppSpec::new(name, dir.to_path_buf(), app_type);
+    app.start_timeout = START;
+    app.spawn_method = SpawnMethod::Smart;
+    app
+}
+
+fn ruby_app(name: &str) -> (tempfile::TempDir, AppSpec) {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_APP);
+    let app = spec(name, dir.path(), AppType::Ruby);
+    (dir, app)
+}
+
+fn python_app(name: &str) -> (tempfile::TempDir, AppSpec) {
+    require_python();
+    let dir = app_dir();
+    write(dir.path(), "passenger_wsgi.py", WSGI_APP);
+    let app = spec(name, dir.path(), AppType::Python);
+    (dir, app)
+}
+
+async fn spawn_timed(spawner: &DirectSpawner, app: &AppSpec, what: &str) -> Running {
+    let started = Instant::now();
+    let result = spawner
+        .spawn(Arc::new(app.clone()), Gupid(format!("{}-{what}", app.name)))
+        .await;
+    match result {
+        Ok(p) => {
+            println!(
+                "{} ({:?}) {what}: spawned pid {} in {} ms",
+                app.name,
+                app.app_type,
+                p.pid,
+                started.elapsed().as_millis()
+            );
+            Running(Some(p))
+        }
+        Err(e) => panic!("{what} spawn failed: {e}\noutput:\n{}", e.output),
+    }
+}
+
+/// GET / over the session protocol; returns the body.
+async fn get(socket: &Path) -> String {
+    let password = connect_password_for(socket).expect("password registered for the socket");
+    let fields = [
+        ("REQUEST_METHOD", "GET"),
+        ("SCRIPT_NAME", ""),
+        ("PATH_INFO", "/"),
+        ("QUERY_STRING", ""),
+        ("REQUEST_URI", "/"),
+        ("SERVER_NAME", "localhost"),
+        ("SERVER_PORT", "80"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("REMOTE_PORT", "5555"),
+        ("HTTP_HOST", "localhost"),
+        ("PASSENGER_CONNECT_PASSWORD", password.as_str()),
+    ];
+    let mut block = Vec::new();
+    for (name, value) in fields {
+        block.extend_from_slice(name.as_bytes());
+        block.push(0);
+        block.extend_from_slice(value.as_bytes());
+        block.push(0);
+    }
+    let mut out = u32::try_from(block.len())
+        .expect("small block")
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(&block);
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .expect("connect to worker");
+    stream.write_all(&out).await.expect("send header block");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut response))
+        .await
+        .expect("response within 15 s")
+        .expect("read response");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header/body separator in {response:?}"));
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "unexpected response {response:?}"
+    );
+    body.to_string()
+}
+
+fn preloader_of(spawner: &DirectSpawner, app: &AppSpec) -> u32 {
+    spawner
+        .preloader_pid(&app.name)
+        .expect("the app has a running preloader")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ruby_smart_spawn_forks_workers_from_one_preloader() {
+    let (dir, app) = ruby_app("smart-ruby");
+    let root = dir.path().display().to_string();
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+
+    let first = spawn_timed(&spawner, &app, "first (starts the preloader)").await;
+    let preloader = preloader_of(&spawner, &app);
+    assert_eq!(
+        ppid(first.pid()),
+        preloader,
+        "the worker is the preloader's child"
+    );
+    assert_eq!(
+        cmdline(preloader),
+        format!("Passenger AppPreloader: {root}")
+    );
+    assert_eq!(
+        cmdline(first.pid()),
+        format!("Passenger RubyApp: {root} ({})", app.environment)
+    );
+    assert_eq!(
+        get(&first.socket()).await,
+        format!("forked=true pid={}", first.pid())
+    );
+
+    let second = spawn_timed(&spawner, &app, "second (reuses the preloader)").await;
+    assert_eq!(preloader_of(&spawner, &app), preloader);
+    assert_eq!(ppid(second.pid()), preloader);
+    assert_ne!(second.pid(), first.pid());
+    assert_eq!(
+        processes_titled(&format!("Passenger AppPreloader: {root}")),
+        vec![preloader],
+        "exactly one preloader"
+    );
+    assert!(get(&second.socket()).await.starts_with("forked=true"));
+
+    // terminate() closes the worker's stdin; `exited` resolves; the other one serves on.
+    let first_pid = first.pid();
+    first.stop().await;
+    assert!(!alive(first_pid));
+    assert!(get(&second.socket()).await.starts_with("forked=true"));
+
+    // A restart replaces the preloader; the running worker is not touched.
+    spawner.app_restarted(&app.name);
+    assert_gone(preloader);
+    let third = spawn_timed(&spawner, &app, "after restart (new preloader)").await;
+    let new_preloader = preloader_of(&spawner, &app);
+    assert_ne!(new_preloader, preloader);
+    assert_eq!(ppid(third.pid()), new_preloader);
+    assert!(get(&second.socket()).await.starts_with("forked=true"));
+
+    // Direct mode still reports forked=false.
+    let mut direct = app.clone();
+    direct.name = "smart-ruby-direct".into();
+    direct.spawn_method = SpawnMethod::Direct;
+    let plain = spawn_timed(&spawner, &direct, "direct").await;
+    assert_eq!(
+        get(&plain.socket()).await,
+        format!("forked=false pid={}", plain.pid())
+    );
+    assert_eq!(spawner.preloader_pid(&direct.name), None);
+
+    let pids = [second.pid(), third.pid(), plain.pid()];
+    second.stop().await;
+    third.stop().await;
+    plain.stop().await;
+    drop(spawner);
+    assert_gone(new_preloader);
+    for pid in pids {
+        assert_gone(pid);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smart_spawn_forks_workers_from_one_preloader() {
+    let (_dir, app) = python_app("smart-python");
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+
+    let first = spawn_timed(&spawner, &app, "first (starts the preloader)").await;
+    let preloader = preloader_of(&spawner, &app);
+    assert_eq!(ppid(first.pid()), preloader);
+    // Python sets only the kernel's 15-byte name.
+    assert_eq!(comm(preloader), "Passenger AppPr");
+    assert_eq!(comm(first.pid()), "Passenger Pytho");
+    assert_eq!(
+        get(&first.socket()).await,
+        format!("forked=True pid={}", first.pid())
+    );
+
+    let second = spawn_timed(&spawner, &app, "second (reuses the preloader)").await;
+    assert_eq!(preloader_of(&spawner, &app), preloader);
+    assert_eq!(ppid(second.pid()), preloader);
+    assert!(get(&second.socket()).await.starts_with("forked=True"));
+
+    let mut direct = app.clone();
+    direct.name = "smart-python-direct".into();
+    direct.spawn_method = SpawnMethod::Direct;
+    let plain = spawn_timed(&spawner, &direct, "direct").await;
+    assert!(get(&plain.socket()).await.starts_with("forked=False"));
+
+    let pids = [first.pid(), second.pid(), plain.pid()];
+    first.stop().await;
+    second.stop().await;
+    plain.stop().await;
+    drop(spawner);
+    assert_gone(preloader);
+    for pid in pids {
+        assert_gone(pid);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_preloader_stops_and_is_replaced() {
+    let (_dir, mut app) = ruby_app("smart-idle");
+    app.max_preloader_idle_time = Duration::from_secs(1);
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let worker = spawn_timed(&spawner, &app, "first").await;
+    let preloader = preloader_of(&spawner, &app);
+    assert_gone(preloader);
+    // The worker outlives its preloader.
+    assert!(get(&worker.socket()).await.starts_with("forked=true"));
+    let next = spawn_timed(&spawner, &app, "after idle stop").await;
+    let new_preloader = preloader_of(&spawner, &app);
+    assert_ne!(new_preloader, preloader);
+    let pids = [worker.pid(), next.pid()];
+    worker.stop().await;
+    next.stop().await;
+    drop(spawner);
+    assert_gone(new_preloader);
+    for pid in pids {
+        assert_gone(pid);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_preloader_is_replaced() {
+    let (_dir, app) = python_app("smart-crash");
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let first = spawn_timed(&spawner, &app, "first").await;
+    let preloader = preloader_of(&spawner, &app);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(preloader).expect("pid fits")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the preloader");
+    assert_gone(preloader);
+    let second = spawn_timed(&spawner, &app, "after preloader crash").await;
+    assert_ne!(preloader_of(&spawner, &app), preloader);
+    assert!(get(&first.socket()).await.starts_with("forked=True"));
+    assert!(get(&second.socket()).await.starts_with("forked=True"));
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_load_error_reports_app_load() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", "raise 'boom at load time'\n");
+    let app = spec("smart-broken", dir.path(), AppType::Ruby);
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let err: SpawnError = match spawner
+        .spawn(Arc::new(app.clone()), Gupid("broken-1".into()))
+        .await
+    {
+        Ok(p) => {
+            let pid = p.pid;
+            drop(Running(Some(p)));
+            panic!("spawn of {pid} succeeded but the app cannot load");
+        }
+        Err(e) => e,
+    };
+    assert_eq!(err.step, SpawnStep::AppLoad, "{err}");
+    assert!(err.summary.contains("boom at load time"), "{}", err.summary);
+    assert_eq!(spawner.preloader_pid(&app.name), None);
+    let root = dir.path().display().to_string();
+    assert!(processes_titled(&format!("Passenger AppPreloader: {root}")).is_empty());
+}
+
+/// Dropping the spawner, the processes and the runtime leaves nothing behind.
+#[test]
+fn dropping_everything_leaves_no_process() {
+    let (dir, app) = ruby_app("smart-drop");
+    let root = dir.path().display().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build runtime");
+    let pids = runtime.block_on(async {
+        let spawner = DirectSpawner::new(SpawnerOptions::default());
+        let a = spawner
+            .spawn(Arc::new(app.clone()), Gupid("drop-1".into()))
+            .await
+            .expect("first spawn");
+        let b = spawner
+            .spawn(Arc::new(app.clone()), Gupid("drop-2".into()))
+            .await
+            .expect("second spawn");
+        let preloader = spawner.preloader_pid(&app.name).expect("preloader");
+        vec![a.pid, b.pid, preloader]
+    });
+    drop(runtime);
+    for pid in &pids {
+        assert_gone(*pid);
+    }
+    assert!(processes_titled(&format!("Passenger AppPreloader: {root}")).is_empty());
+    assert!(processes_titled(&format!("Passenger RubyApp: {root}")).is_empty());
+}
