@@ -116,6 +116,9 @@ enum Msg {
         pid: u32,
         reply: oneshot::Sender<bool>,
     },
+    OobDone {
+        gupid: Gupid,
+    },
     UpdateApp {
         app: Arc<AppSpec>,
     },
@@ -274,6 +277,7 @@ pub struct Session {
     gupid: Gupid,
     address: ProcessAddress,
     failed: bool,
+    oob: bool,
     tx: mpsc::UnboundedSender<Msg>,
 }
 
@@ -298,12 +302,19 @@ impl Session {
     pub fn mark_process_failed(&mut self) {
         self.failed = true;
     }
+    /// The app asked for out-of-band work (`X-Passenger-Request-OOB-Work`): once the
+    /// process is idle and another can serve, the pool runs its `:oob_work`.
+    pub fn request_oob_work(&mut self) {
+        self.oob = true;
+    }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         let outcome = if self.failed {
             SessionOutcome::ProcessFailed
+        } else if self.oob {
+            SessionOutcome::OobWorkRequested
         } else {
             SessionOutcome::Ok
         };
@@ -434,6 +445,9 @@ impl Actor {
                     .any(|a| matches!(a, PoolAction::DetachResult { found: true, .. }));
                 let _ = reply.send(found);
             }
+            Msg::OobDone { gupid } => {
+                self.apply(PoolInput::OobWorkDone { gupid });
+            }
             Msg::UpdateApp { app } => {
                 self.apply(PoolInput::UpdateApp { app });
             }
@@ -550,6 +564,7 @@ impl Actor {
                     gupid: process.gupid,
                     address: process.address,
                     failed: false,
+                    oob: false,
                     tx,
                 };
                 // If the waiter just left, dropping the session checks it back in.
@@ -564,6 +579,17 @@ impl Actor {
                 Some(control) => control.terminate(),
                 None => tracing::debug!(%gupid, "terminate: process already gone"),
             },
+            PoolAction::RunOobWork { gupid, address } => {
+                let weak = self.weak.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = run_oob_work(&address).await {
+                        tracing::warn!(%gupid, "out-of-band work failed: {err}");
+                    }
+                    if let Some(tx) = weak.upgrade() {
+                        let _ = tx.send(Msg::OobDone { gupid });
+                    }
+                });
+            }
             PoolAction::Kill { gupid } => {
                 if let Some(control) = self.controls.get(&gupid) {
                     tracing::warn!(%gupid, "process did not shut down in time; killing it");
@@ -591,9 +617,12 @@ impl Actor {
                 self.spawner.app_restarted(group);
                 answers.push(action);
             }
-            PoolAction::GroupNotFound { .. }
-            | PoolAction::GroupRemoved { .. }
-            | PoolAction::DetachResult { .. } => {
+            PoolAction::GroupRemoved { ref name } => {
+                // A removed app's preloader has nothing left to spawn.
+                self.spawner.app_restarted(name);
+                answers.push(action);
+            }
+            PoolAction::GroupNotFound { .. } | PoolAction::DetachResult { .. } => {
                 answers.push(action);
             }
         }
@@ -640,3 +669,38 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 
 #[cfg(test)]
 mod tests;
+
+/// Longest out-of-band work we wait for before putting the process back.
+const OOB_WORK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Asks a loader to run its `:oob_work` handlers: an `OOBW` request over the session
+/// protocol, finished when the loader closes the connection. Apps that are not run by
+/// our loaders have no out-of-band work; for them this returns at once.
+async fn run_oob_work(address: &ProcessAddress) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ProcessAddress::Session(path) = address else {
+        return Ok(());
+    };
+    let mut block = Vec::with_capacity(128);
+    block.extend_from_slice(&[0, 0, 0, 0]);
+    block.extend_from_slice(b"REQUEST_METHOD\0OOBW\0");
+    if let Some(password) = crate::spawn::connect_password_for(path) {
+        block.extend_from_slice(b"PASSENGER_CONNECT_PASSWORD\0");
+        block.extend_from_slice(password.as_bytes());
+        block.push(0);
+    }
+    let len = (block.len() - 4) as u32;
+    block[..4].copy_from_slice(&len.to_be_bytes());
+    let work = async {
+        let mut stream = tokio::net::UnixStream::connect(path).await?;
+        stream.write_all(&block).await?;
+        let mut sink = Vec::new();
+        stream.read_to_end(&mut sink).await?;
+        Ok(())
+    };
+    tokio::time::timeout(OOB_WORK_TIMEOUT, work)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "out-of-band work timed out")
+        })?
+}

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::app::AppSpec;
 
-use super::process::Process;
+use super::process::{Oob, Process};
 use super::snapshot::GroupSnapshot;
 use super::state::{RequestId, SpawnId};
 
@@ -92,7 +92,9 @@ impl Group {
 
     /// Whether every enabled process is totally busy (true when there are none).
     pub fn all_totally_busy(&self) -> bool {
-        self.processes.iter().all(Process::is_totally_busy)
+        self.processes
+            .iter()
+            .all(|p| p.is_totally_busy() || p.oob == Oob::InProgress)
     }
 
     /// Passenger's `route()`: the enabled process with the lowest busyness, ties to
@@ -100,6 +102,9 @@ impl Group {
     pub fn route(&self) -> Option<usize> {
         let mut best: Option<(usize, u64)> = None;
         for (i, p) in self.processes.iter().enumerate() {
+            if p.oob == Oob::InProgress {
+                continue;
+            }
             let b = p.busyness();
             if best.is_none_or(|(_, bb)| b < bb) {
                 best = Some((i, b));

@@ -50,6 +50,19 @@ pub(crate) struct Process {
     pub life: Life,
     /// The group generation it was spawned for; older ones are replaced by restarts.
     pub generation: u64,
+    /// Out-of-band work the app asked for (Passenger's OOBW status).
+    pub oob: Oob,
+}
+
+/// Out-of-band work state of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Oob {
+    /// Nothing asked.
+    None,
+    /// The app asked; runs once the process is idle and another can serve.
+    Requested,
+    /// Out of rotation while its `:oob_work` handlers run.
+    InProgress,
 }
 
 impl Process {
@@ -83,6 +96,7 @@ impl Process {
             spawn_end_time: micros(self.spawn_ended),
             last_used: micros(last_used_wall),
             enabled: match self.enabled {
+                Enabled::Enabled if self.oob == Oob::InProgress => "disabled",
                 Enabled::Enabled => "enabled",
                 Enabled::Detached => "detached",
             }

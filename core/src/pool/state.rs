@@ -30,7 +30,7 @@ use crate::spawn::{Gupid, ProcessAddress, SpawnError};
 
 use super::actor::{CheckoutError, PoolOptions, RestartMethod};
 use super::group::{Group, Rolling, SpawnKind};
-use super::process::{Enabled, Life, Process};
+use super::process::{Enabled, Life, Oob, Process};
 use super::snapshot::PoolSnapshot;
 
 /// Identifies one checkout request; chosen by the caller, unique while pending.
@@ -45,6 +45,8 @@ pub enum SessionOutcome {
     Ok,
     /// The process could not be reached or died mid-request: detach it.
     ProcessFailed,
+    /// The app asked for out-of-band work (`X-Passenger-Request-OOB-Work`).
+    OobWorkRequested,
 }
 
 /// What a successful spawn reports.
@@ -122,6 +124,11 @@ pub enum PoolInput {
     DetachProcess {
         /// OS pid.
         pid: u32,
+    },
+    /// A process's out-of-band work finished (or failed): back into rotation.
+    OobWorkDone {
+        /// Which process.
+        gupid: Gupid,
     },
     /// The app's configuration changed: processes spawned from now on use `app`.
     /// (Running ones are replaced by a restart.) Ignored for an unknown group.
@@ -206,6 +213,14 @@ pub enum PoolAction {
     GroupNotFound {
         /// The name asked for.
         name: String,
+    },
+    /// Run the app's out-of-band work in this idle, out-of-rotation process, then
+    /// report OobWorkDone.
+    RunOobWork {
+        /// The process.
+        gupid: Gupid,
+        /// Where it listens.
+        address: ProcessAddress,
     },
     /// Answer to RemoveGroup: its processes are being stopped.
     GroupRemoved {
@@ -317,6 +332,11 @@ impl Pool {
             PoolInput::RestartGroup { name, method } => self.restart(&name, method, now, &mut out),
             PoolInput::DetachProcess { pid } => self.detach_pid(pid, now, &mut out),
             PoolInput::RemoveGroup { name } => self.remove_group(&name, now, &mut out),
+            PoolInput::OobWorkDone { gupid } => {
+                if let Some((gi, pi, Enabled::Enabled)) = self.locate(&gupid) {
+                    self.groups[gi].processes[pi].oob = Oob::None;
+                }
+            }
             PoolInput::UpdateApp { app } => {
                 if let Some(gi) = self.group_index(&app.name) {
                     self.groups[gi].app = app;
@@ -577,6 +597,7 @@ impl Pool {
             enabled: Enabled::Enabled,
             life: Life::Alive,
             generation: g.generation,
+            oob: Oob::None,
         };
         let kind = match g.spawning {
             Some((id, kind)) if id == spawn => kind,
@@ -704,6 +725,9 @@ impl Pool {
             tracing::info!(%gupid, group = %g.name, "process reached max_requests; replacing it");
             self.detach(gi, pi, now, out);
             return;
+        }
+        if outcome == SessionOutcome::OobWorkRequested && p.oob == Oob::None {
+            p.oob = Oob::Requested;
         }
         serve_queue(g, now, out);
         // Give an idle process up if someone else is starved for capacity.
@@ -969,6 +993,7 @@ impl Pool {
         for gi in 0..self.groups.len() {
             serve_queue(&mut self.groups[gi], now, out);
             self.maybe_spawn(gi, Trigger::Continue, out);
+            start_oob_work(&mut self.groups[gi], out);
         }
         // A removed group goes once its last process has exited. Nothing keeps
         // group indices across inputs, so removing entries here is safe.
@@ -976,6 +1001,30 @@ impl Pool {
             !(g.removed && g.processes.is_empty() && g.detached.is_empty() && g.spawning.is_none())
         });
     }
+}
+
+/// Passenger's OOBW rule: at most one process per group out of rotation for
+/// out-of-band work, only once it is idle and another enabled process can serve.
+fn start_oob_work(g: &mut Group, out: &mut Vec<PoolAction>) {
+    if g.processes.iter().any(|p| p.oob == Oob::InProgress) {
+        return;
+    }
+    let Some(pi) = g
+        .processes
+        .iter()
+        .position(|p| p.oob == Oob::Requested && p.sessions == 0)
+    else {
+        return;
+    };
+    if g.processes.len() < 2 {
+        return;
+    }
+    let p = &mut g.processes[pi];
+    p.oob = Oob::InProgress;
+    out.push(PoolAction::RunOobWork {
+        gupid: p.gupid.clone(),
+        address: p.address.clone(),
+    });
 }
 
 fn assign(g: &mut Group, pi: usize, request: RequestId, now: Instant, out: &mut Vec<PoolAction>) {

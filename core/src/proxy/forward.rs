@@ -247,7 +247,10 @@ impl Proxy {
         }
         let (mut parts, body) = resp.into_parts();
         keep_only_end_to_end(&mut parts.headers, false);
-        parts.headers.remove(OOB_WORK_HEADER);
+        let mut session = session;
+        if parts.headers.remove(OOB_WORK_HEADER).is_some() {
+            session.request_oob_work();
+        }
         let body = SessionBody {
             inner: body,
             session: Some(session),

@@ -106,6 +106,9 @@ pub async fn exchange(
             return Err((err, session));
         }
     };
+    if head.oob {
+        session.request_oob_work();
+    }
     let mut response = Response::new(empty_body());
     *response.status_mut() = head.status;
     let headers = response.headers_mut();
@@ -171,6 +174,8 @@ async fn write_request(
 struct Head {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// The app asked for out-of-band work.
+    oob: bool,
 }
 
 async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionProtocolError> {
@@ -195,7 +200,11 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                     .and_then(|c| StatusCode::from_u16(c).ok())
                     .ok_or_else(|| SessionProtocolError::Malformed("bad status code".into()))?;
                 let mut headers = Vec::with_capacity(parsed.headers.len());
+                let mut oob = false;
                 for h in parsed.headers.iter() {
+                    if h.name.eq_ignore_ascii_case("x-passenger-request-oob-work") {
+                        oob = true;
+                    }
                     if DROPPED_RESPONSE_HEADERS
                         .iter()
                         .any(|d| h.name.eq_ignore_ascii_case(d))
@@ -212,7 +221,14 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                     headers.push((name, value));
                 }
                 let rest = buf.split_off(len).freeze();
-                return Ok((Head { status, headers }, rest));
+                return Ok((
+                    Head {
+                        status,
+                        headers,
+                        oob,
+                    },
+                    rest,
+                ));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
             Ok(httparse::Status::Partial) => {

@@ -882,3 +882,57 @@ fn removed_group_finishes_its_requests_then_disappears_and_spawns_nothing() {
         .iter()
         .any(|a| matches!(a, PoolAction::GroupNotFound { .. })));
 }
+
+fn oob_runs(out: &[PoolAction]) -> Vec<Gupid> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::RunOobWork { gupid, .. } => Some(gupid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn oob_work_takes_an_idle_process_out_of_rotation_only_when_another_can_serve() {
+    let mut h = H::new(6);
+    let a = app("a", |a| a.min_instances = 2);
+    let (r, out) = h.checkout(&a);
+    let s1 = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s1, 1);
+    assert_eq!(assigned(&out), vec![(r, s1.gupid.clone())]);
+    let second = one_spawn(&out);
+    let first = s1.gupid;
+
+    // Alone in its group, the process keeps serving despite the request.
+    let out = h.input(PoolInput::SessionClosed {
+        gupid: first.clone(),
+        outcome: SessionOutcome::OobWorkRequested,
+    });
+    assert!(oob_runs(&out).is_empty(), "no other process can serve yet");
+
+    // Once a second process is ready, the idle first one goes out of rotation.
+    let (_, out) = h.spawn_ok(&second, 1);
+    assert_eq!(oob_runs(&out), vec![first.clone()]);
+    assert_eq!(h.snap().groups[0].processes[0].enabled, "disabled");
+    for _ in 0..3 {
+        let (r, out) = h.checkout(&a);
+        assert_eq!(
+            assigned(&out),
+            vec![(r, second.gupid.clone())],
+            "never routed to the OOB process"
+        );
+        h.close(&second.gupid);
+    }
+
+    let out = h.input(PoolInput::OobWorkDone {
+        gupid: first.clone(),
+    });
+    assert!(oob_runs(&out).is_empty());
+    assert_eq!(h.snap().groups[0].processes[0].enabled, "enabled");
+    let (r, out) = h.checkout(&a);
+    assert_eq!(
+        assigned(&out),
+        vec![(r, first)],
+        "back in rotation, ties go to the first"
+    );
+}
