@@ -40,9 +40,17 @@ pub fn instance_dirs(dir: &TestDir) -> Vec<PathBuf> {
 pub fn instance_dir(dir: &TestDir, server: &Server) -> PathBuf {
     let mut found = None;
     wait_until("the instance directory is finalized", deadline(), || {
+        // The core binds the admin socket and records its pid after the server reports that it
+        // serves (see `the_admin_socket_is_up_when_the_server_reports_ready`), so wait for both.
         found = instance_dirs(dir).into_iter().find(|d| {
+            let props = properties(d);
+            let watchdog = props["watchdog_pid"].as_i64();
             d.join("creation_finalized").exists()
-                && properties(d)["watchdog_pid"].as_i64() == Some(i64::from(server.pid()))
+                && watchdog == Some(i64::from(server.pid()))
+                && props["core_pid"]
+                    .as_i64()
+                    .is_some_and(|c| Some(c) != watchdog)
+                && api_socket(d).exists()
         });
         found.is_some()
     });
@@ -233,7 +241,10 @@ fn start_hello(dir: &TestDir, min_instances: &str) -> (Server, PathBuf, PathBuf)
     (server, root, instance)
 }
 
-fn wait_for_processes(instance: &Path, n: usize) -> Vec<u32> {
+/// Sends one request (the group, and its `min_instances`, exist only after the first request, as in
+/// Passenger) and waits until the group has `n` enabled processes.
+fn wait_for_processes(server: &Server, instance: &Path, n: usize) -> Vec<u32> {
+    assert_eq!(crate::support::get(server.addr, "/").status, 200);
     let mut pids = Vec::new();
     wait_until(&format!("{n} enabled processes"), deadline(), || {
         pids = pool_pids(instance)
@@ -246,12 +257,35 @@ fn wait_for_processes(instance: &Path, n: usize) -> Vec<u32> {
     pids
 }
 
+/// `Accessible via:` (the core's readiness) should mean the whole server is up, admin API
+/// included: tools run right after `passenger start --daemonize` returns.
+#[test]
+fn the_admin_socket_is_up_when_the_server_reports_ready() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let dirs = instance_dirs(&dir);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let socket = api_socket(&dirs[0]);
+    let resp = api_request(&socket, "GET", "/ping.json", None, None);
+    assert!(
+        resp.as_ref().is_ok_and(|r| r.status == 200),
+        "admin API right after 'Accessible via': {resp:?}"
+    );
+    let props = properties(&dirs[0]);
+    assert_ne!(
+        props["core_pid"], props["watchdog_pid"],
+        "core_pid is recorded by then: {props}"
+    );
+    drop(server);
+}
+
 #[test]
 fn every_read_endpoint_answers_the_owner() {
     let dir = TestDir::new();
     let (server, root, instance) = start_hello(&dir, "1");
     let group = root.to_string_lossy().into_owned();
-    let pids = wait_for_processes(&instance, 1);
+    let pids = wait_for_processes(&server, &instance, 1);
     let core_pid = properties(&instance)["core_pid"].as_i64();
 
     let ping = api(&instance, "GET", "/ping.json", None);
@@ -333,7 +367,7 @@ fn every_write_endpoint_acts_for_the_owner() {
     let dir = TestDir::new();
     let (mut server, root, instance) = start_hello(&dir, "2");
     let group = root.to_string_lossy().into_owned();
-    let before = wait_for_processes(&instance, 2);
+    let before = wait_for_processes(&server, &instance, 2);
 
     // PUT /config.json
     let put = api(
@@ -413,7 +447,7 @@ fn every_write_endpoint_acts_for_the_owner() {
         Some(r#"{"name": "/no/such/app"}"#),
     );
     assert_eq!(missing.json()["restarted"], false, "{}", missing.text());
-    let current = wait_for_processes(&instance, 2);
+    let current = wait_for_processes(&server, &instance, 2);
     let restart = api(
         &instance,
         "POST",
@@ -428,7 +462,13 @@ fn every_write_endpoint_acts_for_the_owner() {
     });
     let big = "x".repeat(200 * 1024);
     assert_eq!(
-        api(&instance, "POST", "/pool/restart_app_group.json", Some(&big)).status,
+        api(
+            &instance,
+            "POST",
+            "/pool/restart_app_group.json",
+            Some(&big)
+        )
+        .status,
         413
     );
 
@@ -490,7 +530,7 @@ fn auth_matrix_for_root_and_an_unprivileged_client() {
 
     let dir = TestDir::new();
     let (server, root, instance) = start_hello(&dir, "1");
-    wait_for_processes(&instance, 1);
+    wait_for_processes(&server, &instance, 1);
     let ro = std::fs::read_to_string(instance.join("read_only_admin_password.txt"))
         .expect("root reads the read-only password");
     let full = std::fs::read_to_string(instance.join("full_admin_password.txt"))
@@ -575,7 +615,7 @@ fn auth_matrix_for_root_and_an_unprivileged_client() {
 fn metrics_parse_with_a_prometheus_text_parser() {
     let dir = TestDir::new();
     let (server, root, instance) = start_hello(&dir, "2");
-    let pids = wait_for_processes(&instance, 2);
+    let pids = wait_for_processes(&server, &instance, 2);
     let group = root.to_string_lossy().into_owned();
     for _ in 0..5 {
         assert_eq!(crate::support::get(server.addr, "/").status, 200);
@@ -635,10 +675,15 @@ fn metrics_parse_with_a_prometheus_text_parser() {
         );
         total += value(processed[0]);
     }
-    assert_eq!(total, 5.0, "every proxied request is counted: {text}");
+    // Five plus the one `wait_for_processes` sent.
+    assert_eq!(total, 6.0, "every proxied request is counted: {text}");
     // Every sample has HELP text.
     for s in &scrape.samples {
-        assert!(scrape.docs.contains_key(&s.metric), "no HELP for {}", s.metric);
+        assert!(
+            scrape.docs.contains_key(&s.metric),
+            "no HELP for {}",
+            s.metric
+        );
     }
 }
 
@@ -691,7 +736,7 @@ fn rolling_restart(instance: &Path, group: &str) {
 fn rolling_restart_under_load_fails_no_request() {
     let dir = TestDir::new();
     let (server, group, instance, _marker) = start_breakable(&dir);
-    let old = wait_for_processes(&instance, 3);
+    let old = wait_for_processes(&server, &instance, 3);
 
     let load = Load::start(server.addr, "/", 4);
     wait_until("the load is flowing", deadline(), || load.stats().ok >= 20);
@@ -736,7 +781,7 @@ fn rolling_restart_under_load_fails_no_request() {
 fn a_broken_new_version_keeps_the_old_processes_serving() {
     let dir = TestDir::new();
     let (server, group, instance, marker) = start_breakable(&dir);
-    let old = wait_for_processes(&instance, 3);
+    let old = wait_for_processes(&server, &instance, 3);
 
     let load = Load::start(server.addr, "/", 4);
     wait_until("the load is flowing", deadline(), || load.stats().ok >= 20);

@@ -87,10 +87,12 @@ fn instance_dir_layout_modes_and_properties() {
         }
     }
     assert!(wrong.is_empty(), "modes: {}", wrong.join("; "));
-    assert!(std::fs::symlink_metadata(instance.join("agents.s/core_api"))
-        .expect("socket exists")
-        .file_type()
-        .is_socket());
+    assert!(
+        std::fs::symlink_metadata(instance.join("agents.s/core_api"))
+            .expect("socket exists")
+            .file_type()
+            .is_socket()
+    );
     for pw in ["read_only_admin_password.txt", "full_admin_password.txt"] {
         let text = std::fs::read_to_string(instance.join(pw)).expect("root reads it");
         assert!(
@@ -112,7 +114,10 @@ fn instance_dir_layout_modes_and_properties() {
         "listen_addresses",
         "core_api_socket",
     ] {
-        assert!(props.get(key).is_some(), "properties.json has {key}: {props}");
+        assert!(
+            props.get(key).is_some(),
+            "properties.json has {key}: {props}"
+        );
     }
     assert_eq!(props["instance_dir"]["major_version"], 4);
     assert!(props["instance_dir"]["created_at"].as_u64().unwrap_or(0) > 0);
@@ -123,14 +128,27 @@ fn instance_dir_layout_modes_and_properties() {
     );
     assert_eq!(
         props["core_api_socket"].as_str(),
-        Some(instance.join("agents.s/core_api").to_string_lossy().as_ref())
+        Some(
+            instance
+                .join("agents.s/core_api")
+                .to_string_lossy()
+                .as_ref()
+        )
     );
 
     let watchdog = props["watchdog_pid"].as_i64().unwrap_or(0);
     let core = props["core_pid"].as_i64().unwrap_or(0);
-    assert_eq!(watchdog, i64::from(server.pid()), "watchdog_pid is `passenger start`");
+    assert_eq!(
+        watchdog,
+        i64::from(server.pid()),
+        "watchdog_pid is `passenger start`"
+    );
     assert_ne!(core, watchdog, "the core is a separate process");
-    assert_eq!(ppid(core), Some(watchdog), "the core is the watchdog's child");
+    assert_eq!(
+        ppid(core),
+        Some(watchdog),
+        "the core is the watchdog's child"
+    );
     assert!(
         cmdline(core).starts_with("passenger-rs core"),
         "core title: {:?}",
@@ -152,7 +170,10 @@ fn instance_dir_layout_modes_and_properties() {
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(deadline());
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
-    assert!(!instance.exists(), "the instance directory is removed on shutdown");
+    assert!(
+        !instance.exists(),
+        "the instance directory is removed on shutdown"
+    );
     assert!(!pid_alive(core as i32), "the core is gone");
 }
 
@@ -242,7 +263,10 @@ fn two_instances_side_by_side() {
     a.signal(Signal::SIGTERM);
     assert!(a.wait_exit(deadline()).is_some());
     assert!(!a_dir.exists());
-    assert!(b_dir.exists(), "stopping one instance leaves the other alone");
+    assert!(
+        b_dir.exists(),
+        "stopping one instance leaves the other alone"
+    );
     assert_eq!(get(b.addr, "/").status, 200);
 }
 
@@ -257,6 +281,7 @@ fn core_sigkilled_under_load_fails_few_requests_and_recovers() {
         &["--min-instances", "2", "--max-pool-size", "2"],
     );
     let instance = instance_dir(&dir, &server);
+    assert_eq!(get(server.addr, "/").status, 200);
     let first_core = core_pid(&instance);
     const THREADS: usize = 4;
     let load = Load::start(server.addr, "/", THREADS);
@@ -321,7 +346,9 @@ fn sigusr1_reopens_the_log_file_after_it_was_moved() {
     let instance = instance_dir(&dir, &server);
     assert_eq!(get(server.addr, "/").status, 200);
     wait_until("the log file has lines", deadline(), || {
-        std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false)
+        std::fs::metadata(&log)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
     });
     let moved = dir.join("server.log.1");
     std::fs::rename(&log, &moved).expect("invariant: writable");
@@ -382,7 +409,10 @@ fn sighup_adds_and_removes_an_app() {
     let a = app_root(&dir, "a");
     let b = app_root(&dir, "b");
     let head = "address = \"127.0.0.1\"\nport = 0\n\n";
-    let config = dir.write("passenger.toml", &format!("{head}{}", app_table(&a, "a.test")));
+    let config = dir.write(
+        "passenger.toml",
+        &format!("{head}{}", app_table(&a, "a.test")),
+    );
     let config_arg = config.to_string_lossy().into_owned();
     let server = Server::start(&dir, &["start", "--config", &config_arg]);
     let instance = instance_dir(&dir, &server);
@@ -393,7 +423,11 @@ fn sighup_adds_and_removes_an_app() {
     // Add b.
     dir.write(
         "passenger.toml",
-        &format!("{head}{}\n{}", app_table(&a, "a.test"), app_table(&b, "b.test")),
+        &format!(
+            "{head}{}\n{}",
+            app_table(&a, "a.test"),
+            app_table(&b, "b.test")
+        ),
     );
     server.signal(Signal::SIGHUP);
     wait_until("b.test is served after SIGHUP", deadline(), || {
@@ -408,7 +442,10 @@ fn sighup_adds_and_removes_an_app() {
     );
 
     // Remove a.
-    dir.write("passenger.toml", &format!("{head}{}", app_table(&b, "b.test")));
+    dir.write(
+        "passenger.toml",
+        &format!("{head}{}", app_table(&b, "b.test")),
+    );
     server.signal(Signal::SIGHUP);
     wait_until("a.test is gone after SIGHUP", deadline(), || {
         get_host(server.addr, "a.test", "/env").status == 404
