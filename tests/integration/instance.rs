@@ -216,7 +216,9 @@ fn a_stale_instance_dir_does_not_disturb_a_new_server() {
     let mut server = start_fixture(&dir, &root, "hello.py", &[]);
     let instance = instance_dir(&dir, &server);
     assert_ne!(instance, stale);
-    assert_eq!(instance_dirs(&dir), vec![instance.clone(), stale.clone()]);
+    let mut both = vec![instance.clone(), stale.clone()];
+    both.sort();
+    assert_eq!(instance_dirs(&dir), both);
     assert_eq!(get(server.addr, "/").status, 200);
     // The new instance's lock is held; the stale one's is free.
     let stale_lock = std::fs::File::open(stale.join("lock")).expect("lock exists");
