@@ -9,10 +9,12 @@ mod support;
 
 mod harness;
 
+mod admin;
 mod config_files;
 mod errors;
 mod examples;
 mod generic_app;
+mod instance;
 mod lifecycle;
 mod pool;
 mod restart;
