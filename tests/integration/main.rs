@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod apps;
 mod config_files;
 mod errors;
 mod examples;
