@@ -10,6 +10,7 @@ mod support;
 mod harness;
 
 mod admin;
+mod apps;
 mod config_files;
 mod errors;
 mod examples;
