@@ -113,6 +113,8 @@ pub struct Server {
     spawner: Arc<dyn Spawner>,
     instance: Instance,
     hooks: ServerHooks,
+    /// Bound before the server reports ready, so tools can talk to it at once.
+    admin_listener: UnixListener,
 }
 
 enum BoundListener {
@@ -164,12 +166,15 @@ impl Server {
             ),
         }
         .map_err(ServerError::Instance)?;
+        let admin_listener =
+            admin::bind(&instance.core_api_socket_path()).map_err(ServerError::Admin)?;
         let mut server = Server {
             config,
             listeners,
             spawner,
             instance,
             hooks,
+            admin_listener,
         };
         let addrs = describe(&server.local_addrs());
         server
@@ -214,8 +219,8 @@ impl Server {
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
-        let admin_listener =
-            admin::bind(&self.instance.core_api_socket_path()).map_err(ServerError::Admin)?;
+        let listen_addresses = describe(&self.local_addrs());
+        let admin_listener = self.admin_listener;
         let admin_state = AdminState::for_instance(
             Arc::new(MeteredPool::new(pool.clone())),
             &self.instance,
@@ -225,7 +230,7 @@ impl Server {
                 server_software: crate::SERVER_SOFTWARE.to_string(),
                 instance_name: String::new(),
                 instance_dir: PathBuf::new(),
-                listen_addresses: describe(&self.local_addrs()),
+                listen_addresses,
                 started_at: std::time::SystemTime::now(),
             },
             admin_hooks(&self.hooks, shutdown_tx),
