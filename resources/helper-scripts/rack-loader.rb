@@ -273,7 +273,11 @@ module PassengerRs
             end
           end
         end
-        server.close
+        begin
+          server.close
+        rescue IOError
+          nil
+        end
         File.unlink(socket_path) if File.socket?(socket_path)
         exit!(0)
       end
@@ -380,29 +384,38 @@ module PassengerRs
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
         yield if block_given?
-        wake_r, wake_w = IO.pipe
         @stopping = false
-        trap('TERM') do
+        # The accept loop blocks in accept(2); stopping (SIGTERM or stdin EOF) closes
+        # the server socket from outside the loop, which ends it. This costs no
+        # select(2) per request.
+        stop = lambda do
           @stopping = true
           begin
-            wake_w.write_nonblock('.')
-          rescue IO::WaitWritable, IOError
+            server.close
+          rescue IOError
             nil
           end
         end
-        watched = [server, wake_r]
-        watched << $stdin if stdin_watchable?
-        until @stopping
-          ready, = IO.select(watched)
-          ready.each do |io|
-            if io.equal?(server)
-              accept_one(server)
-            elsif io.equal?($stdin)
-              @stopping = true if stdin_closed?
-            else
-              @stopping = true
+        trap('TERM') { Thread.new { stop.call } }
+        if stdin_watchable?
+          Thread.new do
+            begin
+              loop { $stdin.readpartial(4096) }
+            rescue EOFError, IOError, Errno::ECONNRESET
+              nil
             end
+            stop.call
           end
+        end
+        until @stopping
+          begin
+            client = server.accept
+          rescue IOError, Errno::EBADF, Errno::EINVAL
+            break
+          rescue Errno::EINTR, Errno::ECONNABORTED
+            next
+          end
+          serve_client(client)
         end
         shut_down(server, socket_path)
       end
@@ -470,17 +483,16 @@ module PassengerRs
         rescue Exception => e # rubocop:disable Lint/RescueException: still exit cleanly
           log_exception('A :stopping_worker_process handler raised', e)
         end
-        server.close
+        begin
+          server.close
+        rescue IOError
+          nil
+        end
         File.unlink(socket_path) if File.socket?(socket_path)
         exit!(0)
       end
 
-      def accept_one(server)
-        client = begin
-          server.accept_nonblock
-        rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
-          return
-        end
+      def serve_client(client)
         hijacked = false
         begin
           hijacked = handle(client)
@@ -591,26 +603,42 @@ module PassengerRs
           return true if hijacked
 
           response_hijack = nil
-          head = +"HTTP/1.1 #{status.to_i} #{reason(status.to_i)}\r\n"
+          # Binary, so header values and body chunks of any encoding can be joined.
+          head = String.new("HTTP/1.1 #{status.to_i} #{reason(status.to_i)}\r\n",
+                            encoding: Encoding::BINARY, capacity: 1024)
           response_headers&.each do |name, value|
-            name = name.to_s
-            if name.downcase == 'rack.hijack'
+            name = bin(name.to_s)
+            if name.casecmp?('rack.hijack')
               response_hijack = value
               next
             end
             next if name.casecmp?('status')
 
-            values = value.is_a?(Array) ? value : value.to_s.split("\n")
-            values.each { |v| head << name << ': ' << v.to_s << "\r\n" }
+            if value.is_a?(Array)
+              value.each { |v| head << name << ': ' << bin(v.to_s) << "\r\n" }
+            elsif (value = bin(value.to_s)).include?("\n")
+              value.split("\n").each { |v| head << name << ': ' << v << "\r\n" }
+            else
+              head << name << ': ' << value << "\r\n"
+            end
           end
           head << "\r\n"
-          client.write(head)
-          head_written = true
           if response_hijack
+            client.write(head)
+            head_written = true
             response_hijack.call(client)
             return true
           end
-          write_body(client, body)
+          if body.is_a?(Array) && body.size <= 8
+            # The common case: the whole response in one write(2).
+            body.each { |chunk| head << bin(chunk.to_s) }
+            client.write(head)
+            head_written = true
+          else
+            client.write(head)
+            head_written = true
+            write_body(client, body)
+          end
         rescue Errno::EPIPE, Errno::ECONNRESET
           nil # The core went away; nothing to answer.
         rescue Exception => e # rubocop:disable Lint/RescueException: answer 500
@@ -624,6 +652,10 @@ module PassengerRs
           run_response_finished(env, status, response_headers, error)
         end
         hijacked
+      end
+
+      def bin(str)
+        str.ascii_only? || str.encoding == Encoding::BINARY ? str : str.b
       end
 
       def write_body(client, body)

@@ -459,6 +459,7 @@ fn sighup_adds_and_removes_an_app() {
         .flatten()
         .filter_map(|g| g["name"].as_str().map(str::to_string))
         .collect();
-    assert_eq!(groups, vec![b.to_string_lossy().into_owned()]);
+    // Multi-app groups are named like Passenger's: "<app root> (<environment>)".
+    assert_eq!(groups, vec![format!("{} (development)", b.display())]);
     assert_eq!(get_host(server.addr, "b.test", "/env").status, 200);
 }

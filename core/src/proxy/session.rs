@@ -93,10 +93,19 @@ pub async fn exchange(
     let chunked = info.parts.headers.contains_key(header::TRANSFER_ENCODING)
         && !info.parts.headers.contains_key(header::CONTENT_LENGTH);
     let upgrade = info.upgrade;
-    let (mut read, write) = stream.into_split();
-    // The body is written by its own task so that a loader answering before it has
-    // read the whole upload cannot deadlock against us.
-    let writer = tokio::spawn(write_request(write, block, body, chunked, upgrade));
+    let (mut read, mut write) = stream.into_split();
+    let writer = if body.is_end_stream() && !chunked {
+        // Nothing but the header block to send: write it here, no task needed.
+        if let Err(err) = write.write_all(&block).await {
+            session.mark_process_failed();
+            return Err((SessionProtocolError::Send(err), session));
+        }
+        tokio::spawn(std::future::ready(Ok(write)))
+    } else {
+        // The body is written by its own task so that a loader answering before it
+        // has read the whole upload cannot deadlock against us.
+        tokio::spawn(write_request(write, block, body, chunked, upgrade))
+    };
 
     let (head, rest) = match read_head(&mut read).await {
         Ok(parts) => parts,
@@ -141,6 +150,7 @@ pub async fn exchange(
 
     let body = LoaderBody {
         read,
+        buf: BytesMut::new(),
         leftover: (!rest.is_empty()).then_some(rest),
         session: Some(session),
         writer: Some(writer),
@@ -365,6 +375,7 @@ fn version_str(v: http::Version) -> &'static str {
 /// The loader's response body: everything until EOF. Holds the session until then.
 struct LoaderBody {
     read: OwnedReadHalf,
+    buf: BytesMut,
     leftover: Option<Bytes>,
     session: Option<Session>,
     writer: Option<tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>>,
@@ -396,8 +407,9 @@ impl Body for LoaderBody {
         if this.done {
             return Poll::Ready(None);
         }
-        let mut buf = BytesMut::zeroed(READ_CHUNK);
-        let mut read_buf = ReadBuf::new(&mut buf);
+        this.buf.reserve(READ_CHUNK);
+        let spare = this.buf.spare_capacity_mut();
+        let mut read_buf = ReadBuf::uninit(spare);
         match Pin::new(&mut this.read).poll_read(cx, &mut read_buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
@@ -406,8 +418,10 @@ impl Body for LoaderBody {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                buf.truncate(n);
-                Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
+                // SAFETY: poll_read initialized the first `n` bytes of the spare
+                // capacity, which directly follows the buffer's current length.
+                unsafe { this.buf.set_len(this.buf.len() + n) };
+                Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))))
             }
             Poll::Ready(Err(err)) => {
                 if let Some(session) = this.session.as_mut() {

@@ -188,11 +188,19 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
             } else {
                 &app.python
             };
-            let command = format!(
+            let mut command = format!(
                 "{} {}",
                 sh_quote(interpreter),
                 sh_quote_path(&resources::helper_script(dir, script))
             );
+            if app.app_type == AppType::Ruby {
+                // Ruby writes `$0` into the argv area and spills into the environment
+                // strings when the title is longer, garbling /proc/PID/environ. A blank
+                // argument reserves room for "Passenger AppPreloader: <app root> (<env>)",
+                // as Passenger pads its own agents' argv.
+                let room = app.app_root.as_os_str().len() + app.environment.len() + 48;
+                command.push_str(&format!(" '{}'", " ".repeat(room)));
+            }
             let path = |p: &Path| p.to_string_lossy().into_owned();
             loader_env.push(("PASSENGER_SOCKET".into(), path(&session.socket)));
             loader_env.push((
@@ -375,9 +383,11 @@ mod tests {
             report_file: PathBuf::from("/tmp/w/report.json"),
         });
         let plan = build(&app, i).expect("ruby apps have a plan");
-        assert_eq!(
-            plan.command,
-            "ruby /opt/p/resources/helper-scripts/rack-loader.rb"
+        assert!(
+            plan.command
+                .starts_with("ruby /opt/p/resources/helper-scripts/rack-loader.rb '   "),
+            "{}",
+            plan.command
         );
         assert_eq!(plan.concurrency, 1);
         assert_eq!(plan.stdin, StdinMode::Pipe);
