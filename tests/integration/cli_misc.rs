@@ -157,7 +157,7 @@ fn stop_with_nothing_running_exits_1_with_a_clear_message() {
         "says nothing runs:\n{all}"
     );
     assert!(
-        all.contains(&format!("passenger.3999.pid")),
+        all.contains("passenger.3999.pid"),
         "names the PID file it looked for:\n{all}"
     );
 }
