@@ -11,6 +11,7 @@ mod harness;
 
 mod admin;
 mod apps;
+mod cli_misc;
 mod config_files;
 mod errors;
 mod examples;
@@ -18,6 +19,7 @@ mod generic_app;
 mod instance;
 mod lifecycle;
 mod pool;
+mod proxy;
 mod restart;
 mod routing;
 mod static_files;

@@ -1,0 +1,185 @@
+//! Command-line edge cases: `--config` files with mistakes, `passenger stop --port N APP_DIR` for a
+//! daemon, `passenger stop` with nothing running, and `passenger start` on a directory with no app.
+
+use std::net::TcpListener;
+use std::process::Output;
+
+use crate::support::{
+    app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline, wait_until,
+    TestDir,
+};
+
+/// stdout and stderr of a finished command, for assertions and failure messages.
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `passenger start --config <file>` with `config` as the file's text; asserts it fails without
+/// serving and returns its output and the file's path.
+fn start_with_bad_config(dir: &TestDir, config: &str) -> (String, String) {
+    app_root(dir, "app");
+    let path = dir.write("apps.toml", config);
+    let path_arg = path.to_string_lossy().into_owned();
+    let mut cmd = passenger(dir);
+    cmd.args(["start", "--config", &path_arg]);
+    let out = run_with_deadline(dir, &mut cmd, deadline());
+    let all = all_output(&out);
+    assert!(!out.status.success(), "must fail; output:\n{all}");
+    assert!(
+        !all.contains("Accessible via:"),
+        "must not start serving:\n{all}"
+    );
+    (all, path_arg)
+}
+
+/// One `[[app]]` table serving `./app` with hello.py.
+fn app_table(extra: &str) -> String {
+    format!(
+        "[[app]]\nroot = \"app\"\napp_start_command = {:?}\n{extra}\n",
+        py_command("hello.py")
+    )
+}
+
+#[test]
+fn config_file_with_an_unknown_key_names_the_key_and_file() {
+    let dir = TestDir::new();
+    let config = format!(
+        "address = \"127.0.0.1\"\nport = 0\nmax_pool_sise = 3\n\n{}",
+        app_table("frobnicate_xyz = true")
+    );
+    let (all, file) = start_with_bad_config(&dir, &config);
+    for key in ["max_pool_sise", "frobnicate_xyz"] {
+        assert!(all.contains(key), "names {key}:\n{all}");
+    }
+    assert!(all.contains(&file), "names the file {file}:\n{all}");
+    assert!(
+        all.contains("max_pool_size"),
+        "suggests the near miss:\n{all}"
+    );
+}
+
+#[test]
+fn config_file_with_a_bad_value_names_the_key_and_file() {
+    let dir = TestDir::new();
+    let config = format!(
+        "address = \"127.0.0.1\"\nport = 0\n\n{}",
+        app_table("min_instances = \"two\"")
+    );
+    let (all, file) = start_with_bad_config(&dir, &config);
+    assert!(all.contains("min_instances"), "names the key:\n{all}");
+    assert!(all.contains(&file), "names the file {file}:\n{all}");
+}
+
+#[test]
+fn config_file_with_a_duplicate_route_names_both_apps_and_the_file() {
+    let dir = TestDir::new();
+    app_root(&dir, "other");
+    let config = format!(
+        "address = \"127.0.0.1\"\nport = 0\n\n{}\n[[app]]\nroot = \"other\"\napp_start_command = {:?}\n\
+         server_names = [\"A.test\"]\nbase_uri = \"/x\"\n",
+        app_table("server_names = [\"a.test\"]\nbase_uri = \"/x\""),
+        py_command("hello.py")
+    );
+    let (all, file) = start_with_bad_config(&dir, &config);
+    assert!(all.contains(&file), "names the file {file}:\n{all}");
+    assert!(
+        all.contains("[[app]] #2") && all.contains("[[app]] #1"),
+        "names both apps:\n{all}"
+    );
+    assert!(
+        all.to_ascii_lowercase().contains("a.test"),
+        "names the route:\n{all}"
+    );
+}
+
+#[test]
+fn stop_by_port_and_app_dir_stops_a_daemon() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    // A daemon's stdout is detached, so pick the port up front (the tiny race is acceptable here).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+        .to_string();
+    let mut cmd = passenger(&dir);
+    cmd.arg("start")
+        .arg(&root)
+        .args(["--address", "127.0.0.1", "--port", &port, "--daemonize"])
+        .args(["--app-start-command", &py_command("hello.py")]);
+    let out = run_with_deadline(&dir, &mut cmd, deadline());
+    let log = root.join(format!("passenger.{port}.log"));
+    let show = |out: &Output| {
+        format!(
+            "{}\nlog:\n{}",
+            all_output(out),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    };
+    assert!(out.status.success(), "start --daemonize: {}", show(&out));
+
+    let pid_file = root.join(format!("passenger.{port}.pid"));
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {}: {}", pid_file.display(), show(&out)));
+    let addr = ([127, 0, 0, 1], port.parse::<u16>().expect("a port number")).into();
+    let resp = get(addr, "/pid");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let app = resp.json()["pid"].as_i64().unwrap_or_default() as i32;
+
+    // From another directory, so APP_DIR (not the current directory) picks the PID file.
+    let mut stop = passenger(&dir);
+    stop.args(["stop", "--port", &port])
+        .arg(&root)
+        .current_dir("/");
+    let out = run_with_deadline(&dir, &mut stop, deadline() * 2);
+    assert!(out.status.success(), "passenger stop: {}", show(&out));
+    wait_until("the daemon exits", deadline(), || !pid_alive(daemon));
+    wait_until("its app exits", deadline(), || !pid_alive(app));
+}
+
+#[test]
+fn stop_with_nothing_running_exits_1_with_a_clear_message() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut stop = passenger(&dir);
+    stop.args(["stop", "--port", "3999"]).arg(&root);
+    let out = run_with_deadline(&dir, &mut stop, deadline());
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("no server seems to be running"),
+        "says nothing runs:\n{all}"
+    );
+    assert!(
+        all.contains("passenger.3999.pid"),
+        "names the PID file it looked for:\n{all}"
+    );
+}
+
+#[test]
+fn start_on_a_directory_without_an_app_fails() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "empty");
+    let mut cmd = passenger(&dir);
+    cmd.arg("start")
+        .arg(&root)
+        .args(["--address", "127.0.0.1", "--port", "0"]);
+    let out = run_with_deadline(&dir, &mut cmd, deadline());
+    let all = all_output(&out);
+    assert!(!out.status.success(), "must fail:\n{all}");
+    assert!(
+        all.contains("could not detect the app type"),
+        "says why:\n{all}"
+    );
+    assert!(
+        all.contains(&root.to_string_lossy().into_owned()),
+        "names the directory:\n{all}"
+    );
+    assert!(!all.contains("Accessible via:"), "must not serve:\n{all}");
+}
