@@ -96,10 +96,16 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
         None => LogSink::stderr(),
     };
     let hooks = logging::install(config.log_level, sink);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // PASSENGER_CORE_THREADS (experiment) picks the runtime flavour.
+    let runtime = match std::env::var("PASSENGER_CORE_THREADS").ok().as_deref() {
+        Some("1") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let server = Server::bind_with(config, hooks, inherited)
             .await

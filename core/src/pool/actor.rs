@@ -633,29 +633,31 @@ impl Actor {
     /// `stat_throttle_rate`) and always_restart.txt.
     fn restart_file_says_restart(&mut self, app: &AppSpec) -> bool {
         let now = now();
-        let restart_txt = app.restart_dir.join("restart.txt");
-        let always_txt = app.restart_dir.join("always_restart.txt");
+        // Paths are built only when a check is due: inside the throttle window this is
+        // a map lookup on every request.
+        let restart_txt = || app.restart_dir.join("restart.txt");
+        let always_txt = || app.restart_dir.join("always_restart.txt");
         let Some(check) = self.restart_checks.get_mut(&app.name) else {
             self.restart_checks.insert(
                 app.name.clone(),
                 RestartCheck {
                     last_check: now,
-                    restart_mtime: mtime(&restart_txt),
-                    always_existed: always_txt.exists(),
+                    restart_mtime: mtime(&restart_txt()),
+                    always_existed: always_txt().exists(),
                 },
             );
             return false;
         };
         if now.saturating_duration_since(check.last_check) >= app.stat_throttle_rate {
             check.last_check = now;
-            let current = mtime(&restart_txt);
+            let current = mtime(&restart_txt());
             // Deleting restart.txt is not a restart; touching it again later is.
             let touched = current.is_some() && current != check.restart_mtime;
             check.restart_mtime = current;
-            check.always_existed = always_txt.exists();
+            check.always_existed = always_txt().exists();
             touched || check.always_existed
         } else if check.always_existed {
-            check.always_existed = always_txt.exists();
+            check.always_existed = always_txt().exists();
             check.always_existed
         } else {
             false

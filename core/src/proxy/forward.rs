@@ -54,12 +54,26 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 const OOB_WORK_HEADER: &str = "x-passenger-request-oob-work";
 
 /// What the proxy knows about the client connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// The client's address; `None` on a unix socket.
     pub remote: Option<SocketAddr>,
     /// Whether the client connection is TLS.
     pub https: bool,
+    /// The client's IP as an `X-Forwarded-For` value, made once per connection.
+    pub forwarded_for: Option<HeaderValue>,
+}
+
+impl PeerInfo {
+    /// Describes a client connection.
+    pub fn new(remote: Option<SocketAddr>, https: bool) -> PeerInfo {
+        let forwarded_for = remote.and_then(|r| HeaderValue::from_str(&r.ip().to_string()).ok());
+        PeerInfo {
+            remote,
+            https,
+            forwarded_for,
+        }
+    }
 }
 
 /// The per-request logic shared by every client connection.
@@ -92,7 +106,7 @@ impl Proxy {
     }
 
     /// Answers one client request.
-    pub async fn handle(&self, mut req: Request<Incoming>, peer: PeerInfo) -> Response<ProxyBody> {
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
         let router = self
             .router
             .read()
@@ -163,7 +177,7 @@ impl Proxy {
                 let info = RequestInfo {
                     parts: &parts,
                     base_uri: route.base_uri.as_deref(),
-                    peer,
+                    peer: peer.clone(),
                     connect_password: password.as_deref(),
                     upgrade: client_upgrade.is_some(),
                 };
@@ -248,7 +262,8 @@ impl Proxy {
         let (mut parts, body) = resp.into_parts();
         keep_only_end_to_end(&mut parts.headers, false);
         let mut session = session;
-        if parts.headers.remove(OOB_WORK_HEADER).is_some() {
+        if parts.headers.contains_key(OOB_WORK_HEADER) {
+            parts.headers.remove(OOB_WORK_HEADER);
             session.request_oob_work();
         }
         let body = SessionBody {
@@ -296,6 +311,11 @@ fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers, including those the Connection header names. With
 /// `upgrade`, keeps `Connection: upgrade` and `Upgrade`, which an upgrade needs.
 fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of these; one pass over the names is cheaper than
+    // hashing every hop-by-hop name for a removal.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -318,20 +338,20 @@ fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
 fn build_upstream_request(
     parts: &http::request::Parts,
     body: ProxyBody,
-    peer: PeerInfo,
+    peer: &PeerInfo,
     upgrade: bool,
 ) -> Request<ProxyBody> {
     let mut headers = parts.headers.clone();
     keep_only_end_to_end(&mut headers, upgrade);
-    if let Some(remote) = peer.remote {
-        let ip = remote.ip().to_string();
+    if let Some(ip) = &peer.forwarded_for {
         let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(existing) => format!("{existing}, {ip}"),
-            None => ip,
+            Some(existing) => {
+                HeaderValue::from_str(&format!("{existing}, {}", ip.to_str().unwrap_or_default()))
+                    .unwrap_or_else(|_| ip.clone())
+            }
+            None => ip.clone(),
         };
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert("x-forwarded-for", value);
-        }
+        headers.insert("x-forwarded-for", value);
     }
     headers.insert(
         "x-forwarded-proto",
@@ -344,13 +364,16 @@ fn build_upstream_request(
             }
         }
     }
-    let uri = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/")
-        .parse()
-        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    // Origin form: the path and query the client sent (no re-parsing).
+    let mut uri_parts = http::uri::Parts::default();
+    uri_parts.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = http::Uri::from_parts(uri_parts).unwrap_or_else(|_| http::Uri::from_static("/"));
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
@@ -622,11 +645,8 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
-        let peer = PeerInfo {
-            remote: Some("127.0.0.1:5000".parse().unwrap()),
-            https: false,
-        };
-        let up = build_upstream_request(&parts, empty_body(), peer, false);
+        let peer = PeerInfo::new(Some("127.0.0.1:5000".parse().unwrap()), false);
+        let up = build_upstream_request(&parts, empty_body(), &peer, false);
         assert_eq!(up.uri(), "/a?b=1");
         assert_eq!(up.headers()["host"], "example.test");
         assert_eq!(up.headers()["x-forwarded-for"], "10.0.0.1, 127.0.0.1");

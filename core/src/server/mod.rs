@@ -501,10 +501,7 @@ async fn accept_loop(
         };
         match accepted {
             Ok(Accepted::Tcp(stream, peer)) => {
-                let info = PeerInfo {
-                    remote: Some(peer),
-                    https: false,
-                };
+                let info = PeerInfo::new(Some(peer), false);
                 tokio::spawn(serve_connection(
                     stream,
                     info,
@@ -514,10 +511,7 @@ async fn accept_loop(
                 ));
             }
             Ok(Accepted::Unix(stream)) => {
-                let info = PeerInfo {
-                    remote: None,
-                    https: false,
-                };
+                let info = PeerInfo::new(None, false);
                 tokio::spawn(serve_connection(
                     stream,
                     info,
@@ -549,9 +543,11 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let peer = Arc::new(peer);
     let service = service_fn(move |req| {
         let proxy = proxy.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(req, peer).await) }
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(req, &peer).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
