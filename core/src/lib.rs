@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod resources;
 pub mod server;
 pub mod spawn;
+pub mod stats;
 
 /// Version of this installation, shown by `--version` and in `Server` headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -38,6 +38,8 @@ pub struct ServerMetrics {
     pub instance: String,
     /// Server start, seconds since the epoch.
     pub start_time_secs: f64,
+    /// Request, wait and spawn counters, when the server keeps them.
+    pub counters: Option<crate::stats::CountersSnapshot>,
 }
 
 struct Family<'a> {
@@ -68,6 +70,52 @@ impl<'a> Family<'a> {
     }
 }
 
+fn render_counters(out: &mut String, c: &crate::stats::CountersSnapshot) {
+    let mut f = Family::new(
+        out,
+        "passenger_http_responses_total",
+        "counter",
+        "Responses sent to clients, by status class.",
+    );
+    for (i, n) in c.responses.iter().enumerate() {
+        f.sample(&[("code", &format!("{}xx", i + 1))], n);
+    }
+    let mut f = Family::new(
+        out,
+        "passenger_request_wait_seconds",
+        "summary",
+        "Time requests waited for an app process (queue and spawn).",
+    );
+    f.name = "passenger_request_wait_seconds_sum";
+    f.sample(&[], c.checkout_wait_micros as f64 / 1e6);
+    f.name = "passenger_request_wait_seconds_count";
+    f.sample(&[], c.checkouts);
+    Family::new(
+        out,
+        "passenger_spawns_total",
+        "counter",
+        "App processes spawned successfully.",
+    )
+    .sample(&[], c.spawns);
+    Family::new(
+        out,
+        "passenger_spawn_failures_total",
+        "counter",
+        "Spawns that failed.",
+    )
+    .sample(&[], c.spawn_failures);
+    let mut f = Family::new(
+        out,
+        "passenger_spawn_duration_seconds",
+        "summary",
+        "Time from the start of a spawn until the process was ready.",
+    );
+    f.name = "passenger_spawn_duration_seconds_sum";
+    f.sample(&[], c.spawn_micros as f64 / 1e6);
+    f.name = "passenger_spawn_duration_seconds_count";
+    f.sample(&[], c.spawns);
+}
+
 /// Renders the exposition text.
 pub fn render(snapshot: &PoolSnapshot, server: &ServerMetrics) -> String {
     let mut out = String::new();
@@ -88,6 +136,9 @@ pub fn render(snapshot: &PoolSnapshot, server: &ServerMetrics) -> String {
         "Server start time, seconds since the epoch.",
     )
     .sample(&[], server.start_time_secs);
+    if let Some(c) = &server.counters {
+        render_counters(&mut out, c);
+    }
     Family::new(
         &mut out,
         "passenger_pool_max_size",

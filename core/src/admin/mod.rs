@@ -204,6 +204,8 @@ pub struct AdminHooks {
     pub set_log_level: SetLogLevelHook,
     /// Extra `server` object in `/server.json`, if the server keeps counters.
     pub server_stats: Option<ServerStatsHook>,
+    /// Request, wait and spawn counters for `/metrics` and `/server.json`.
+    pub counters: Option<Arc<crate::stats::Counters>>,
 }
 
 impl AdminHooks {
@@ -214,6 +216,7 @@ impl AdminHooks {
             reopen_logs: Arc::new(|| Ok(())),
             set_log_level: Arc::new(|_| Ok(())),
             server_stats: None,
+            counters: None,
         }
     }
 }

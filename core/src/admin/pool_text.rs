@@ -111,6 +111,9 @@ fn render_process(out: &mut String, p: &ProcessSnapshot, now_usec: u64, opts: Te
     }
     if opts.verbose && !p.address.is_empty() {
         let _ = writeln!(out, "    URL     : {}", process_url(&p.address));
+        if let Some(password) = &p.connect_password {
+            let _ = writeln!(out, "    Password: {password}");
+        }
     }
 }
 

@@ -366,6 +366,7 @@ async fn metrics_endpoint(state: &AdminState) -> Resp {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0),
+        counters: state.hooks.counters.as_ref().map(|c| c.snapshot()),
     };
     respond(
         StatusCode::OK,

@@ -29,6 +29,8 @@ pub struct PoolOptions {
     pub pool_idle_time: Duration,
     /// Time a terminated process gets before SIGKILL.
     pub process_shutdown_timeout: Duration,
+    /// Where the actor counts spawns (shared with the admin API).
+    pub counters: Arc<crate::stats::Counters>,
 }
 
 impl Default for PoolOptions {
@@ -37,6 +39,7 @@ impl Default for PoolOptions {
             max_pool_size: 6,
             pool_idle_time: Duration::from_secs(300),
             process_shutdown_timeout: Duration::from_secs(60),
+            counters: Arc::default(),
         }
     }
 }
@@ -475,6 +478,16 @@ impl Actor {
         gupid: Gupid,
         result: Result<SpawnedProcess, SpawnError>,
     ) {
+        let counters = &self.pool.options().counters;
+        match &result {
+            Ok(p) => counters.spawn(
+                p.spawn_ended
+                    .duration_since(p.spawn_started)
+                    .unwrap_or_default(),
+                true,
+            ),
+            Err(_) => counters.spawn(Duration::ZERO, false),
+        }
         match result {
             Ok(process) => {
                 self.controls

@@ -111,6 +111,7 @@ impl Process {
             // reads no /proc.
             cpu_percent: None,
             real_memory_kb: None,
+            connect_password: None,
         }
     }
 }

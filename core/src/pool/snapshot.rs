@@ -59,8 +59,12 @@ pub struct ProcessSnapshot {
     pub enabled: String,
     /// `alive`, `shutdown_triggered` or `dead`.
     pub life_status: String,
-    /// Where the process accepts requests (`tcp://…` or `unix:…`).
+    /// Where the process accepts requests (`tcp://…`, `unix:…` or `session:…`).
     pub address: String,
+    /// The secret a direct connection to a loader process must present (shown by
+    /// `passenger-status --verbose`); none for generic and Node apps, as in Passenger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_password: Option<String>,
     /// CPU usage in percent, once metrics were sampled.
     pub cpu_percent: Option<u32>,
     /// Private dirty memory ("real memory") in KiB, once metrics were sampled.

@@ -31,6 +31,7 @@ use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, PoolHandle, Session};
 use crate::spawn::{Gupid, ProcessAddress};
+use crate::stats::Counters;
 
 /// How many times a request is re-routed when the chosen process cannot be reached
 /// before any of the request was sent (Passenger retries up to 10 times).
@@ -82,15 +83,17 @@ pub struct Proxy {
     router: RwLock<Arc<Router>>,
     pool: PoolHandle,
     conns: ConnectionCache,
+    counters: Arc<Counters>,
 }
 
 impl Proxy {
     /// A proxy routing with `router` to processes of `pool`.
-    pub fn new(router: Router, pool: PoolHandle) -> Arc<Proxy> {
+    pub fn new(router: Router, pool: PoolHandle, counters: Arc<Counters>) -> Arc<Proxy> {
         Arc::new(Proxy {
             router: RwLock::new(Arc::new(router)),
             pool,
             conns: ConnectionCache::default(),
+            counters,
         })
     }
 
@@ -106,7 +109,13 @@ impl Proxy {
     }
 
     /// Answers one client request.
-    pub async fn handle(&self, mut req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+        let resp = self.answer(req, peer).await;
+        self.counters.response(resp.status().as_u16());
+        resp
+    }
+
+    async fn answer(&self, mut req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
         let router = self
             .router
             .read()
@@ -149,7 +158,10 @@ impl Proxy {
         let mut body = Some(body.map_err(std::io::Error::other).boxed_unsync());
 
         for _ in 0..MAX_CHECKOUT_ATTEMPTS {
-            let mut session = match self.pool.checkout(app.clone()).await {
+            let asked = std::time::Instant::now();
+            let checkout = self.pool.checkout(app.clone()).await;
+            self.counters.checkout(asked.elapsed());
+            let mut session = match checkout {
                 Ok(session) => session,
                 Err(err) => return checkout_error_response(&err, &app),
             };

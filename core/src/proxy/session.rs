@@ -485,10 +485,7 @@ mod tests {
         let info = RequestInfo {
             parts: &parts,
             base_uri: Some("/app"),
-            peer: PeerInfo {
-                remote: Some("10.1.2.3:4567".parse().unwrap()),
-                https: false,
-            },
+            peer: PeerInfo::new(Some("10.1.2.3:4567".parse().unwrap()), false),
             connect_password: Some("secret"),
             upgrade: false,
         };

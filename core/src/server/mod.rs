@@ -206,16 +206,18 @@ impl Server {
     /// Serves until a signal asks to stop, then shuts down and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         let mut signals = Signals::install().map_err(ServerError::Signals)?;
+        let counters = Arc::new(crate::stats::Counters::default());
         let pool = pool::start(
             PoolOptions {
                 max_pool_size: self.config.max_pool_size,
                 pool_idle_time: self.config.pool_idle_time,
                 process_shutdown_timeout: PROCESS_SHUTDOWN_TIMEOUT,
+                counters: counters.clone(),
             },
             self.spawner.clone(),
         );
         let router = Router::new(&self.config.apps, self.config.multi_app);
-        let proxy = Proxy::new(router, pool.clone());
+        let proxy = Proxy::new(router, pool.clone(), counters.clone());
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
@@ -233,7 +235,7 @@ impl Server {
                 listen_addresses,
                 started_at: std::time::SystemTime::now(),
             },
-            admin_hooks(&self.hooks, shutdown_tx),
+            admin_hooks(&self.hooks, shutdown_tx, counters.clone()),
             LogLevel::parse(&self.config.log_level.to_string()).unwrap_or(LogLevel::Notice),
         );
         let admin_task = tokio::spawn(admin::serve(
@@ -377,7 +379,11 @@ fn describe(addrs: &[ListenAddr]) -> Vec<String> {
         .collect()
 }
 
-fn admin_hooks(hooks: &ServerHooks, shutdown: mpsc::Sender<()>) -> AdminHooks {
+fn admin_hooks(
+    hooks: &ServerHooks,
+    shutdown: mpsc::Sender<()>,
+    counters: Arc<crate::stats::Counters>,
+) -> AdminHooks {
     let set_level = hooks.set_log_level.clone();
     AdminHooks {
         shutdown: Arc::new(move || {
@@ -386,6 +392,7 @@ fn admin_hooks(hooks: &ServerHooks, shutdown: mpsc::Sender<()>) -> AdminHooks {
         reopen_logs: hooks.reopen_logs.clone(),
         set_log_level: Arc::new(move |level: LogLevel| set_level(level.number())),
         server_stats: None,
+        counters: Some(counters),
     }
 }
 

@@ -425,6 +425,7 @@ fn idle_processes_above_min_are_detached_after_pool_idle_time() {
         max_pool_size: 6,
         pool_idle_time: Duration::from_secs(300),
         process_shutdown_timeout: Duration::from_secs(60),
+        ..PoolOptions::default()
     });
     let a = app("a", |_| {});
     let g1 = ready_process(&mut h, &a, 1);
