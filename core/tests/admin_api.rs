@@ -111,6 +111,7 @@ fn fixed_snapshot() -> PoolSnapshot {
                         address: "tcp://127.0.0.1:44285".into(),
                         cpu_percent: Some(12),
                         real_memory_kb: Some(2648),
+                        connect_password: None,
                     },
                     ProcessSnapshot {
                         pid: 12951,
