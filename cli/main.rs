@@ -27,9 +27,25 @@ struct Cli {
     command: Command,
 }
 
+/// The signal table shown by `passenger start --help` and its man page.
+const START_SIGNALS: &str = "\
+Signals (send them to the PID in the PID file, the watchdog):
+  SIGTERM, SIGINT  Graceful stop: stop accepting, let in-flight requests finish
+                   (up to the shutdown timeout), stop the apps (SIGTERM, then
+                   SIGKILL after 10 s). A second signal stops at once.
+  SIGQUIT          Immediate stop: stop the apps without draining requests.
+  SIGUSR1          Reopen the log file (after logrotate moved it).
+  SIGHUP           Reload the configuration file: added apps start on their
+                   first request, removed apps stop once their requests finish,
+                   changed apps are restarted rolling.
+
+If the core crashes, the watchdog starts a new one on the same sockets within a
+second. If the watchdog is killed, the core and every app process exit.";
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the app server for one app (APP_DIR) or several (--config).
+    #[command(after_long_help = START_SIGNALS)]
     Start(Box<start_args::StartArgs>),
     /// Stop a running server gracefully.
     Stop(commands::stop::StopArgs),

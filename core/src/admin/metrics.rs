@@ -80,16 +80,20 @@ fn render_counters(out: &mut String, c: &crate::stats::CountersSnapshot) {
     for (i, n) in c.responses.iter().enumerate() {
         f.sample(&[("code", &format!("{}xx", i + 1))], n);
     }
-    let mut f = Family::new(
+    Family::new(
         out,
-        "passenger_request_wait_seconds",
-        "summary",
-        "Time requests waited for an app process (queue and spawn).",
-    );
-    f.name = "passenger_request_wait_seconds_sum";
-    f.sample(&[], c.checkout_wait_micros as f64 / 1e6);
-    f.name = "passenger_request_wait_seconds_count";
-    f.sample(&[], c.checkouts);
+        "passenger_request_wait_seconds_total",
+        "counter",
+        "Total time requests waited for an app process (queue and spawn).",
+    )
+    .sample(&[], c.checkout_wait_micros as f64 / 1e6);
+    Family::new(
+        out,
+        "passenger_request_checkouts_total",
+        "counter",
+        "Requests that asked the pool for a process (divide the wait total by this).",
+    )
+    .sample(&[], c.checkouts);
     Family::new(
         out,
         "passenger_spawns_total",
@@ -104,16 +108,13 @@ fn render_counters(out: &mut String, c: &crate::stats::CountersSnapshot) {
         "Spawns that failed.",
     )
     .sample(&[], c.spawn_failures);
-    let mut f = Family::new(
+    Family::new(
         out,
-        "passenger_spawn_duration_seconds",
-        "summary",
-        "Time from the start of a spawn until the process was ready.",
-    );
-    f.name = "passenger_spawn_duration_seconds_sum";
-    f.sample(&[], c.spawn_micros as f64 / 1e6);
-    f.name = "passenger_spawn_duration_seconds_count";
-    f.sample(&[], c.spawns);
+        "passenger_spawn_duration_seconds_total",
+        "counter",
+        "Total time successful spawns took until the process was ready.",
+    )
+    .sample(&[], c.spawn_micros as f64 / 1e6);
 }
 
 /// Renders the exposition text.
