@@ -1129,7 +1129,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__stop)
-            opts="-p -h --pid-file --port --timeout --help"
+            opts="-p -h --pid-file --port --instance --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1144,6 +1144,10 @@ _passenger() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

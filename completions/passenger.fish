@@ -79,6 +79,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendl
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`' -r
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -l instance -d 'The instance to stop, by name or unique prefix (see `passenger-config list-instances`), instead of a PID file' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l timeout -d 'Seconds to wait for the server to exit' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l config -d 'Serve the apps listed in this TOML file instead of APP_DIR' -r -F

@@ -21,6 +21,10 @@ pub struct StopArgs {
     /// The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`.
     #[arg(short, long, value_name = "NUMBER", default_value_t = 3000)]
     pub port: u16,
+    /// The instance to stop, by name or unique prefix (see `passenger-config
+    /// list-instances`), instead of a PID file.
+    #[arg(long, value_name = "NAME", conflicts_with = "pid_file")]
+    pub instance: Option<String>,
     /// Seconds to wait for the server to exit.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
@@ -28,6 +32,15 @@ pub struct StopArgs {
 
 /// Runs `passenger stop`.
 pub fn run(args: &StopArgs) -> Result<i32> {
+    if let Some(name) = &args.instance {
+        let (found, _cleaned) = passenger_core::instance::find_instance(Some(name));
+        let info = found.map_err(|e| anyhow!("{e}"))?;
+        let pid = Pid::from_raw(info.watchdog_pid as i32);
+        if kill(pid, None).is_err() {
+            bail!("instance {} (PID {pid}) is not running", info.name);
+        }
+        return stop_pid(pid, args.timeout);
+    }
     let pid_file = match &args.pid_file {
         Some(p) => p.clone(),
         None => {
@@ -59,16 +72,33 @@ pub fn run(args: &StopArgs) -> Result<i32> {
             pid_file.display()
         );
     }
+    stop_pid(pid, args.timeout)
+}
+
+/// Sends SIGTERM (graceful stop) and waits until the process is gone.
+fn stop_pid(pid: Pid, timeout: u64) -> Result<i32> {
     kill(pid, Signal::SIGTERM).with_context(|| format!("cannot signal PID {pid}"))?;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = Instant::now() + Duration::from_secs(timeout);
     while Instant::now() < deadline {
-        if kill(pid, None).is_err() {
+        if kill(pid, None).is_err() || is_zombie(pid) {
             return Ok(exit::OK);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!(
-        "server with PID {pid} did not stop within {} seconds",
-        args.timeout
-    )
+    bail!("server with PID {pid} did not stop within {timeout} seconds")
+}
+
+/// An exited process its parent has not reaped yet (`State: Z`) has stopped, though
+/// `kill(pid, 0)` still finds it.
+fn is_zombie(pid: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_comm = stat.rsplit_once(')')?.1;
+            after_comm
+                .split_whitespace()
+                .next()
+                .map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }

@@ -5,8 +5,8 @@ use std::net::TcpListener;
 use std::process::Output;
 
 use crate::support::{
-    app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline, wait_until,
-    TestDir,
+    app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline, start_fixture,
+    wait_until, TestDir,
 };
 
 /// stdout and stderr of a finished command, for assertions and failure messages.
@@ -182,4 +182,51 @@ fn start_on_a_directory_without_an_app_fails() {
         "names the directory:\n{all}"
     );
     assert!(!all.contains("Accessible via:"), "must not serve:\n{all}");
+}
+
+/// `passenger stop --instance NAME` finds the server through the instance registry.
+#[test]
+fn stop_by_instance_name() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let registry = dir.join("registry");
+    let name = wait_for_instance_name(&registry);
+    let mut cmd = passenger(&dir);
+    cmd.args(["stop", "--instance", &name[..4]]);
+    let out = run_with_deadline(&dir, &mut cmd, deadline());
+    assert!(
+        out.status.success(),
+        "stop --instance failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        server.wait_exit(deadline()).is_some(),
+        "the server exited after `passenger stop --instance`"
+    );
+}
+
+fn wait_for_instance_name(registry: &std::path::Path) -> String {
+    let mut name = String::new();
+    wait_until(
+        "the instance has written properties.json",
+        deadline(),
+        || {
+            let Ok(entries) = std::fs::read_dir(registry) else {
+                return false;
+            };
+            for entry in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(entry.path().join("properties.json")) {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                        if let Some(n) = v["name"].as_str() {
+                            name = n.to_string();
+                            return true;
+                        }
+                    }
+                }
+            }
+            false
+        },
+    );
+    name
 }

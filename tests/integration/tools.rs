@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::{
-    app_root, deadline, get_host, passenger, py_command, run_with_deadline, Server, TestDir,
+    app_root, deadline, get, get_host, passenger, py_command, run_with_deadline, start_fixture,
+    Server, TestDir,
 };
 
 const APPLETS: &[&str] = &[
@@ -609,4 +610,82 @@ fn config_informational_commands() {
     ] {
         assert!(out(&o).contains(section), "{}", out(&o));
     }
+}
+
+/// An unprivileged user sees the instance but can neither read its password files nor
+/// pass the peer-credential check: `passenger-status` exits 2 and says to use sudo.
+/// (The CI machine runs the suite as root, which is what lets the test switch users.)
+#[test]
+fn status_as_an_unprivileged_user_is_not_authorized() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the unprivileged-user check needs to switch users");
+        return;
+    }
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    assert_eq!(get(server.addr, "/").status, 200);
+    // A copy of the binary where uid 65534 can run it (the build dir may be private).
+    let bin = dir.join("passenger-status");
+    std::fs::copy(env!("CARGO_BIN_EXE_passenger"), &bin).expect("copy the binary");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for d in [dir.path().to_path_buf(), dir.join("registry")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PASSENGER_INSTANCE_REGISTRY_DIR", dir.join("registry"))
+        .env(crate::support::process::MARKER_VAR, dir.marker())
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534);
+    let o = run_with_deadline(&dir, &mut cmd, deadline());
+    assert_eq!(code(&o), 2, "stdout:\n{}\nstderr:\n{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("not authorized") && err(&o).contains("sudo"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// A directory left by a crashed server (nobody holds its lock) is removed by the first
+/// tool that finds it, which says so, as the original's tools do.
+#[test]
+fn tools_clean_a_stale_instance_directory() {
+    let dir = TestDir::new();
+    let stale = dir.join("registry").join("passenger.St4le01");
+    std::fs::create_dir_all(stale.join("agents.s")).expect("invariant: writable");
+    std::fs::create_dir_all(stale.join("apps.s")).expect("invariant: writable");
+    let props = serde_json::json!({
+        "instance_dir": {"major_version": 4, "minor_version": 0, "created_at": 1,
+                         "created_at_monotonic_usec": 1},
+        "passenger_version": "0.0.0", "watchdog_pid": 999_999, "core_pid": 999_999,
+        "instance_id": "x-y-z", "name": "StaleTwo", "integration_mode": "standalone",
+        "server_software": "passenger-rs/0.0.0", "listen_addresses": [],
+    });
+    for (file, text) in [
+        ("lock", String::new()),
+        ("properties.json", props.to_string()),
+        ("read_only_admin_password.txt", "ro".into()),
+        ("full_admin_password.txt", "full".into()),
+        ("creation_finalized", String::new()),
+    ] {
+        std::fs::write(stale.join(file), text).expect("invariant: writable");
+    }
+    let o = run_as(&dir, "passenger-config", &["list-instances"]);
+    let all = format!("{}{}", out(&o), err(&o));
+    assert!(
+        all.contains(&format!(
+            "*** Cleaning stale instance directory {}",
+            stale.display()
+        )),
+        "{all}"
+    );
+    assert!(!stale.exists(), "the stale directory is removed");
+    assert!(
+        !all.contains("StaleTwo"),
+        "a stale instance is not listed: {all}"
+    );
 }
