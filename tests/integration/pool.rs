@@ -134,3 +134,50 @@ fn concurrent_requests_all_succeed() {
         assert_eq!(h.join().expect("request thread"), 200);
     }
 }
+
+/// The core picks a single-threaded runtime on small machines (like CI's); this runs the
+/// work-stealing runtime too, with concurrent requests and a restart.
+#[test]
+fn a_multi_threaded_core_serves_concurrent_requests() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let cmd = crate::support::py_command("hello.py");
+    let root_s = root.to_string_lossy().into_owned();
+    let server = crate::support::Server::start_with_env(
+        &dir,
+        &[
+            "start",
+            &root_s,
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--app-start-command",
+            &cmd,
+            "--max-pool-size",
+            "2",
+            "--stat-throttle-rate",
+            "0",
+        ],
+        &[("PASSENGER_CORE_THREADS", "3")],
+    );
+    let addr = server.addr;
+    let handles: Vec<_> = (0..8)
+        .map(|_| thread::spawn(move || get(addr, "/sleep?s=0.2").status))
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().expect("request thread"), 200);
+    }
+    let core = std::fs::read_dir(dir.join("registry"))
+        .expect("registry")
+        .flatten()
+        .find_map(|e| std::fs::read_to_string(e.path().join("core.pid")).ok())
+        .expect("core.pid");
+    let threads = std::fs::read_dir(format!("/proc/{}/task", core.trim()))
+        .expect("the core's threads")
+        .count();
+    assert!(
+        threads >= 4,
+        "3 runtime workers plus the main thread, got {threads}"
+    );
+}

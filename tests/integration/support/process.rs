@@ -272,11 +272,17 @@ impl Server {
     /// `Accessible via: http://ADDR/` on stdout. Panics, printing its log, if it exits or stays silent
     /// past the deadline.
     pub fn start(dir: &TestDir, args: &[&str]) -> Server {
+        Server::start_with_env(dir, args, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables for `passenger`.
+    pub fn start_with_env(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Server {
         let n = NEXT_LOG.fetch_add(1, Ordering::SeqCst);
         let log = dir.join(&format!("passenger-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("invariant: test dir is writable");
         let mut cmd = super::passenger(dir);
-        cmd.args(args)
+        cmd.envs(env.iter().copied())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);
