@@ -39,14 +39,14 @@ pub fn run(args: &MemoryStatsArgs, roots: InstanceRoots) -> anyhow::Result<i32> 
     let text = if args.json {
         let report = JsonReport {
             version: passenger_core::VERSION,
-            date: now_local(),
+            date: crate::output::now_local(),
             stats: &stats,
         };
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
         text
     } else {
-        render(&stats, &now_local(), stdout.is_terminal())
+        render(&stats, &crate::output::now_local(), stdout.is_terminal())
     };
     let mut out = stdout.lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -207,27 +207,6 @@ fn mb(kb: Option<u64>) -> String {
     match kb {
         Some(kb) => format!("{:.1} MB", kb as f64 / 1024.0),
         None => "?".to_string(),
-    }
-}
-
-/// Local time as `2026-11-21 12:01:29 +0000`, like Ruby's `Time.now.to_s`.
-fn now_local() -> String {
-    // SAFETY: time(NULL) only reads the clock; localtime_r writes into our own `tm`;
-    // strftime writes at most `buf.len()` bytes into our buffer and returns the length.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::from("?");
-        }
-        let mut buf = [0u8; 64];
-        let len = libc::strftime(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            c"%Y-%m-%d %H:%M:%S %z".as_ptr(),
-            &tm,
-        );
-        String::from_utf8_lossy(&buf[..len]).into_owned()
     }
 }
 

@@ -169,14 +169,7 @@ impl Proxy {
                 let stream = match UnixStream::connect(&path).await {
                     Ok(stream) => stream,
                     Err(err) => {
-                        tracing::warn!(
-                            pid = session.pid(),
-                            group = %app.name,
-                            "cannot connect to process {} at {}: {err}; detaching it",
-                            session.pid(),
-                            path.display()
-                        );
-                        session.mark_process_failed();
+                        unreachable_process(&mut session, &app, &err);
                         continue;
                     }
                 };
@@ -211,14 +204,7 @@ impl Proxy {
             let mut conn = match self.conns.checkout(&session).await {
                 Ok(conn) => conn,
                 Err(err) => {
-                    tracing::warn!(
-                        pid = session.pid(),
-                        group = %app.name,
-                        "cannot connect to process {} at {}: {err}; detaching it",
-                        session.pid(),
-                        session.address()
-                    );
-                    session.mark_process_failed();
+                    unreachable_process(&mut session, &app, &err);
                     continue;
                 }
             };
@@ -286,6 +272,19 @@ impl Proxy {
         };
         Response::from_parts(parts, body.boxed_unsync())
     }
+}
+
+/// The checked-out process does not accept connections: it is detached when the
+/// session is checked in, and the request (not sent yet) goes to another process.
+fn unreachable_process(session: &mut Session, app: &AppSpec, err: &std::io::Error) {
+    tracing::warn!(
+        pid = session.pid(),
+        group = %app.name,
+        "cannot connect to process {} at {}: {err}; detaching it",
+        session.pid(),
+        session.address()
+    );
+    session.mark_process_failed();
 }
 
 fn checkout_error_response(err: &CheckoutError, app: &AppSpec) -> Response<ProxyBody> {
