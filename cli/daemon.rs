@@ -18,11 +18,9 @@ pub struct ReadyPipe {
 }
 
 impl ReadyPipe {
-    /// Reports success with a message the parent prints (the addresses).
-    pub fn ready(&mut self, message: &str) {
-        if let Some(mut f) = self.fd.take() {
-            let _ = writeln!(f, "ready {message}");
-        }
+    /// The pipe itself, for a process that reports later (after an exec).
+    pub fn into_fd(mut self) -> Option<OwnedFd> {
+        self.fd.take().map(OwnedFd::from)
     }
 
     /// Reports a startup failure; the parent prints it and exits 1.

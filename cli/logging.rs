@@ -128,6 +128,17 @@ pub fn install(level: u8, sink: LogSink) -> ServerHooks {
     }
 }
 
+/// One log line in Passenger's layout, for writers that do not go through `tracing`
+/// (the watchdog).
+pub fn format_line(letter: &str, target: &str, msg: &str) -> String {
+    format!(
+        "[ {letter} {} {}/T{} {target} ]: {msg}\n",
+        local_timestamp(),
+        std::process::id(),
+        thread_no()
+    )
+}
+
 struct PassengerFormat;
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);

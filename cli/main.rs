@@ -106,6 +106,11 @@ fn instance_roots() -> passenger_core::metrics::InstanceRoots {
 }
 
 fn main() {
+    // The lean watchdog (`passenger start` re-executes itself into it) skips argument
+    // parsing entirely, so that the long-lived process stays small.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__watchdog")) {
+        std::process::exit(watchdog::lean_main());
+    }
     let argv0 = std::env::args_os().next();
     let inv = applet::classify(argv0.as_ref());
     let command = parse(&inv);

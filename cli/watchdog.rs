@@ -11,11 +11,12 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -52,26 +53,35 @@ pub struct WatchdogOptions {
     pub pid_file: Option<PathBuf>,
 }
 
-/// Runs the watchdog until the server stops. `on_ready` gets the listen addresses
-/// once the first core serves; a core that fails before that is an error.
+/// How the watchdog tells the world that the first core serves.
+pub enum Announce {
+    /// Print this text (the banner) on stdout.
+    Stdout(String),
+    /// Write `ready <urls>` on the daemonizing parent's pipe.
+    Pipe(OwnedFd, String),
+}
+
+const ENV_WD_FDS: &str = "PASSENGER_WD_LISTEN_FDS";
+const ENV_WD_LOCK_FD: &str = "PASSENGER_WD_LOCK_FD";
+const ENV_WD_ANNOUNCE_FD: &str = "PASSENGER_WD_ANNOUNCE_FD";
+const ENV_WD_ANNOUNCE: &str = "PASSENGER_WD_ANNOUNCE";
+const ENV_WD_INSTANCE_DIR: &str = "PASSENGER_WD_INSTANCE_DIR";
+const ENV_WD_PID_FILE: &str = "PASSENGER_WD_PID_FILE";
+const ENV_WD_LOG: &str = "PASSENGER_WD_LOG";
+const ENV_WD_CORE_LOG: &str = "PASSENGER_WD_CORE_LOG";
+const ENV_WD_LOG_LEVEL: &str = "PASSENGER_WD_LOG_LEVEL";
+
+/// Sets up the server (listening sockets, instance directory, PID file) and then
+/// replaces this process with the lean watchdog (`passenger __watchdog`), keeping the
+/// PID. The watchdog runs for the server's whole life, so it should not keep the code
+/// pages that argument parsing and configuration loading touched resident: a fresh
+/// image that skips both stays small. `make_announce` gets the bound addresses.
+/// Returns only on failure.
 pub fn run(
     config: &ServerConfig,
     opts: &WatchdogOptions,
-    on_ready: impl FnOnce(&[String]),
+    make_announce: impl FnOnce(&[String]) -> Announce,
 ) -> Result<i32> {
-    let mut signals = SigSet::empty();
-    for sig in [
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGQUIT,
-        Signal::SIGHUP,
-        Signal::SIGUSR1,
-        Signal::SIGCHLD,
-    ] {
-        signals.add(sig);
-    }
-    signals.thread_block().context("cannot block signals")?;
-
     let (listeners, addrs) = bind_all(&config.listen)?;
     let mut instance = Instance::create(
         config.instance_registry_dir.as_deref(),
@@ -86,31 +96,225 @@ pub fn run(
         std::fs::write(pid_file, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write PID file {}", pid_file.display()))?;
     }
-    let result = supervise(
-        &signals,
-        &listeners,
-        instance.path(),
-        opts,
-        &addrs,
-        on_ready,
-    );
+    let lock = instance
+        .lock_file()
+        .ok_or_else(|| anyhow!("invariant: a created instance holds its lock"))?
+        .as_raw_fd();
+    let (announce_fd, announce_text) = match make_announce(&addrs) {
+        Announce::Stdout(text) => (None, text),
+        Announce::Pipe(fd, text) => (Some(fd), text),
+    };
+    // Sources first go above every target number, then onto 3.. (dup2 clears
+    // close-on-exec on the copies, so exactly these survive the exec).
+    let mut sources: Vec<OwnedFd> = listeners
+        .iter()
+        .map(|fd| dup_high(fd.as_raw_fd()))
+        .collect::<Result<_>>()?;
+    sources.push(dup_high(lock)?);
+    if let Some(fd) = &announce_fd {
+        sources.push(dup_high(fd.as_raw_fd())?);
+    }
+    for (i, src) in sources.iter().enumerate() {
+        nix::unistd::dup2(src.as_raw_fd(), 3 + i as RawFd).context("dup2")?;
+    }
+    let exe = std::env::current_exe().context("cannot find the passenger executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg0("passenger-rs watchdog")
+        .arg("__watchdog")
+        .args(&opts.core_args)
+        .env(ENV_WD_FDS, listeners.len().to_string())
+        .env(ENV_WD_LOCK_FD, (3 + listeners.len()).to_string())
+        .env(ENV_WD_ANNOUNCE, announce_text)
+        .env(ENV_WD_INSTANCE_DIR, instance.path())
+        .env(ENV_WD_LOG_LEVEL, config.log_level.to_string());
+    if announce_fd.is_some() {
+        cmd.env(ENV_WD_ANNOUNCE_FD, (4 + listeners.len()).to_string());
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        cmd.env(ENV_WD_PID_FILE, pid_file);
+    }
+    if let Some(log) = config.log_file.as_ref().or(opts.log_file.as_ref()) {
+        cmd.env(ENV_WD_LOG, log);
+    }
+    if let Some(log) = &opts.log_file {
+        cmd.env(ENV_WD_CORE_LOG, log);
+    }
+    let err = cmd.exec();
+    // Still here: the exec failed. Nothing was handed over; clean up as the owner.
     if let Some(pid_file) = &opts.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
-    if let Err(err) = instance.remove() {
-        tracing::warn!("cannot remove the instance directory: {err}");
+    drop(instance);
+    Err(anyhow!("cannot start the watchdog: {err}"))
+}
+
+/// The watchdog's log: Passenger-format lines appended to the log file (or stderr),
+/// written directly so that the watchdog needs no logging framework.
+struct WatchdogLog {
+    file: Option<File>,
+    level: u8,
+}
+
+impl WatchdogLog {
+    fn line(&self, letter: &str, min_level: u8, msg: &str) {
+        if self.level < min_level {
+            return;
+        }
+        let text = crate::logging::format_line(letter, "watchdog", msg);
+        let _ = match &self.file {
+            // `Write` is implemented for `&File`: appends need no exclusive access.
+            Some(f) => {
+                let mut f = f;
+                f.write_all(text.as_bytes())
+            }
+            None => std::io::stderr().write_all(text.as_bytes()),
+        };
     }
-    result
+    fn notice(&self, msg: &str) {
+        self.line("N", 3, msg);
+    }
+    fn warn(&self, msg: &str) {
+        self.line("W", 2, msg);
+    }
+    fn error(&self, msg: &str) {
+        self.line("E", 1, msg);
+    }
+}
+
+/// `passenger __watchdog`: the lean watchdog `run` turned into. Parses nothing but
+/// its environment; returns the exit code.
+pub fn lean_main() -> i32 {
+    let env = |k: &str| std::env::var_os(k);
+    let log = WatchdogLog {
+        file: env(ENV_WD_LOG).and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        }),
+        level: env(ENV_WD_LOG_LEVEL)
+            .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+            .unwrap_or(3),
+    };
+    let count: usize = env(ENV_WD_FDS)
+        .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    let Some(instance_dir) = env(ENV_WD_INSTANCE_DIR).map(PathBuf::from) else {
+        log.error("passenger __watchdog is internal; run `passenger start`");
+        return crate::exit::USAGE;
+    };
+    // SAFETY: `run` put exactly `count` listening sockets on fds 3.., the instance lock
+    // after them and, for a daemon, the startup pipe after that; nothing else owns them.
+    let listeners: Vec<OwnedFd> = (0..count)
+        .map(|i| unsafe { OwnedFd::from_raw_fd(3 + i as RawFd) })
+        .collect();
+    let parse_fd = |k: &str| env(k).and_then(|v| v.to_str().and_then(|v| v.parse::<RawFd>().ok()));
+    // SAFETY: as above.
+    let lock = parse_fd(ENV_WD_LOCK_FD).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: as above.
+    let announce_fd = parse_fd(ENV_WD_ANNOUNCE_FD).map(|fd| unsafe { File::from_raw_fd(fd) });
+    let announce = env(ENV_WD_ANNOUNCE)
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The exec cleared close-on-exec on these; set it again so the core (and its
+    // apps) inherit none of them: the core gets its sockets through explicit dup2,
+    // must not hold the instance lock, and must not keep the startup pipe open.
+    let fds = listeners
+        .iter()
+        .map(|fd| fd.as_raw_fd())
+        .chain(lock.as_ref().map(|fd| fd.as_raw_fd()))
+        .chain(announce_fd.as_ref().map(|f| f.as_raw_fd()));
+    for fd in fds {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    let pid_file = env(ENV_WD_PID_FILE).map(PathBuf::from);
+    let opts = WatchdogOptions {
+        core_args: std::env::args_os().skip(2).collect(),
+        log_file: env(ENV_WD_CORE_LOG).map(PathBuf::from),
+        pid_file: pid_file.clone(),
+    };
+    for var in [
+        ENV_WD_FDS,
+        ENV_WD_LOCK_FD,
+        ENV_WD_ANNOUNCE_FD,
+        ENV_WD_ANNOUNCE,
+        ENV_WD_INSTANCE_DIR,
+        ENV_WD_PID_FILE,
+        ENV_WD_LOG,
+        ENV_WD_CORE_LOG,
+        ENV_WD_LOG_LEVEL,
+    ] {
+        // Single-threaded here, so changing the environment is safe.
+        std::env::remove_var(var);
+    }
+
+    let mut pipe = announce_fd;
+    let result = supervise(&listeners, &instance_dir, &opts, &log, |_| {
+        match pipe.take() {
+            Some(mut f) => {
+                let _ = f.write_all(announce.as_bytes());
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(announce.as_bytes());
+                let _ = out.flush();
+            }
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            let msg = format!("{err:#}");
+            log.error(&msg);
+            match pipe.take() {
+                Some(mut f) => {
+                    let _ = writeln!(f, "error {msg}");
+                }
+                None => eprintln!("passenger: {msg}"),
+            }
+            crate::exit::FAILURE
+        }
+    };
+    if let Some(pid_file) = &pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    // As the owner would: unmark, remove, and only then release the lock.
+    let _ = std::fs::remove_file(instance_dir.join("creation_finalized"));
+    if let Err(err) = std::fs::remove_dir_all(&instance_dir) {
+        if err.kind() != std::io::ErrorKind::NotFound {
+            log.warn(&format!(
+                "cannot remove the instance directory {}: {err}",
+                instance_dir.display()
+            ));
+        }
+    }
+    drop(lock);
+    code
 }
 
 fn supervise(
-    signals: &SigSet,
     listeners: &[OwnedFd],
     instance_dir: &Path,
     opts: &WatchdogOptions,
-    addrs: &[String],
+    log: &WatchdogLog,
     on_ready: impl FnOnce(&[String]),
 ) -> Result<i32> {
+    let mut signals = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGUSR1,
+        Signal::SIGCHLD,
+    ] {
+        signals.add(sig);
+    }
+    signals.thread_block().context("cannot block signals")?;
     let (mut core, ready) = spawn_core(listeners, instance_dir, opts, true)?;
     let mut started = Instant::now();
     if let Some(ready) = ready {
@@ -126,7 +330,7 @@ fn supervise(
             );
         }
     }
-    on_ready(addrs);
+    on_ready(&[]);
 
     let mut stopping = false;
     loop {
@@ -137,22 +341,25 @@ fn supervise(
                     continue;
                 };
                 if stopping {
-                    tracing::info!(
+                    log.notice(&format!(
                         "Passenger core (pid={}) stopped: {}",
                         core.id(),
                         describe(&status)
-                    );
+                    ));
                     return Ok(crate::exit::OK);
                 }
                 if matches!(status, WaitStatus::Exited(_, 0)) {
-                    tracing::info!("Passenger core (pid={}) exited; stopping", core.id());
+                    log.notice(&format!(
+                        "Passenger core (pid={}) exited; stopping",
+                        core.id()
+                    ));
                     return Ok(crate::exit::OK);
                 }
-                tracing::error!(
+                log.error(&format!(
                     "Passenger core (pid={}) crashed with {}, restarting it...",
                     core.id(),
                     describe(&status)
-                );
+                ));
                 if started.elapsed() < MIN_CORE_LIFETIME {
                     std::thread::sleep(MIN_CORE_LIFETIME - started.elapsed());
                 }
@@ -162,16 +369,19 @@ fn supervise(
             }
             Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
                 stopping = true;
-                forward(&core, sig);
+                forward(&core, sig, log);
             }
-            other => forward(&core, other),
+            other => forward(&core, other, log),
         }
     }
 }
 
-fn forward(core: &Child, sig: Signal) {
+fn forward(core: &Child, sig: Signal, log: &WatchdogLog) {
     if let Err(err) = kill(Pid::from_raw(core.id() as i32), sig) {
-        tracing::warn!("cannot send {sig} to the core (pid={}): {err}", core.id());
+        log.warn(&format!(
+            "cannot send {sig} to the core (pid={}): {err}",
+            core.id()
+        ));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::daemon::{self, Forked};
 use crate::exit;
 use crate::logging::{self, LogSink};
 use crate::start_args::StartArgs;
-use crate::watchdog::{self, WatchdogOptions};
+use crate::watchdog::{self, Announce, WatchdogOptions};
 
 const RULE: &str =
     "===============================================================================";
@@ -40,11 +40,14 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             .unwrap_or_else(|| base_dir.join(format!("passenger.{label}.pid")));
         match daemon::daemonize(&log_file)? {
             Forked::Parent(Ok(addrs)) => {
-                print_banner(&config, Some(&pid_file), Some(&log_file), &addrs, true);
+                let text = banner(&config, Some(&pid_file), Some(&log_file), &addrs, true);
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
                 Ok(exit::OK)
             }
             Forked::Parent(Err(err)) => Err(err),
-            Forked::Child(mut pipe) => {
+            Forked::Child(pipe) => {
                 let sink = LogSink::file(&log_file)
                     .with_context(|| format!("cannot open log file {}", log_file.display()))?;
                 logging::install(config.log_level, sink);
@@ -53,8 +56,15 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                     log_file: Some(log_file),
                     pid_file: Some(pid_file),
                 };
-                let result = watchdog::run(&config, &wd, |addrs| pipe.ready(&urls(addrs)));
-                if let Err(err) = &result {
+                let mut pipe = Some(pipe);
+                let result = watchdog::run(&config, &wd, |addrs| {
+                    match pipe.take().and_then(|p| p.into_fd()) {
+                        Some(fd) => Announce::Pipe(fd, format!("ready {}\n", urls(addrs))),
+                        None => Announce::Stdout(String::new()),
+                    }
+                });
+                // Only reached when the server could not start: tell the parent why.
+                if let (Err(err), Some(mut pipe)) = (&result, pipe) {
                     pipe.failed(&format!("{err:#}"));
                 }
                 result
@@ -73,13 +83,13 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             pid_file: config.pid_file.clone(),
         };
         watchdog::run(&config, &wd, |addrs| {
-            print_banner(
+            Announce::Stdout(banner(
                 &config,
                 config.pid_file.as_deref(),
                 config.log_file.as_deref(),
                 &urls(addrs),
                 false,
-            )
+            ))
         })
     }
 }
@@ -173,19 +183,20 @@ fn port_label(config: &ServerConfig) -> String {
         .unwrap_or_else(|| "socket".to_string())
 }
 
-fn print_banner(
+fn banner(
     config: &ServerConfig,
     pid_file: Option<&Path>,
     log_file: Option<&Path>,
     addrs: &str,
     daemonized: bool,
-) {
+) -> String {
+    use std::fmt::Write as _;
     let environment = config
         .apps
         .first()
         .map(|a| a.environment.as_str())
         .unwrap_or("development");
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "=============== passenger-rs web server started ==============================="
@@ -211,5 +222,5 @@ fn print_banner(
         let _ = writeln!(out, "You can stop passenger-rs by pressing Ctrl-C.");
     }
     let _ = writeln!(out, "{RULE}");
-    let _ = out.flush();
+    out
 }

@@ -567,6 +567,11 @@ impl Instance {
     pub fn core_api_socket_path(&self) -> PathBuf {
         self.agents_dir().join(CORE_API_SOCKET)
     }
+    /// The open `lock` file whose flock marks the instance as alive (`None` for an
+    /// adopted instance). A watchdog that re-executes itself keeps it open across exec.
+    pub fn lock_file(&self) -> Option<&File> {
+        self.lock.as_ref()
+    }
     /// Password of the `ro_admin` account.
     pub fn read_only_admin_password(&self) -> &str {
         &self.read_only_password
