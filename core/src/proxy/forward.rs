@@ -84,6 +84,9 @@ pub struct Proxy {
     pool: PoolHandle,
     conns: ConnectionCache,
     counters: Arc<Counters>,
+    /// Apps seen without a `public/` directory, and when: rechecked once a second,
+    /// so an app without static files costs no `stat` per request.
+    no_public_dir: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Proxy {
@@ -94,6 +97,7 @@ impl Proxy {
             pool,
             conns: ConnectionCache::default(),
             counters,
+            no_public_dir: Mutex::new(HashMap::new()),
         })
     }
 
@@ -106,6 +110,24 @@ impl Proxy {
     /// The pool this proxy checks processes out of.
     pub fn pool(&self) -> &PoolHandle {
         &self.pool
+    }
+
+    /// Whether `app` may have a `public/` directory worth looking into.
+    fn may_have_public_dir(&self, app: &AppSpec) -> bool {
+        const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+        let mut seen = self.no_public_dir.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(checked) = seen.get(&app.name) {
+            if checked.elapsed() < RECHECK {
+                return false;
+            }
+        }
+        let exists = std::fs::symlink_metadata(app.app_root.join("public")).is_ok();
+        if exists {
+            seen.remove(&app.name);
+        } else {
+            seen.insert(app.name.clone(), std::time::Instant::now());
+        }
+        exists
     }
 
     /// Answers one client request.
@@ -131,7 +153,9 @@ impl Proxy {
         };
         let app = route.app;
 
-        if req.method() == http::Method::GET || req.method() == http::Method::HEAD {
+        if (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
+            && self.may_have_public_dir(&app)
+        {
             let public = app.app_root.join("public");
             let pq = req
                 .uri()
