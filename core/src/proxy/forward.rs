@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::route::Router;
-use super::session::{self, RequestInfo};
+use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionProtocolError};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, PoolHandle, Session};
@@ -83,6 +83,8 @@ pub struct Proxy {
     router: RwLock<Arc<Router>>,
     pool: PoolHandle,
     conns: ConnectionCache,
+    /// Idle kept-alive connections to session-protocol loaders.
+    loader_conns: IdleSessions,
     counters: Arc<Counters>,
 }
 
@@ -93,6 +95,7 @@ impl Proxy {
             router: RwLock::new(Arc::new(router)),
             pool,
             conns: ConnectionCache::default(),
+            loader_conns: IdleSessions::default(),
             counters,
         })
     }
@@ -101,6 +104,11 @@ impl Proxy {
     pub fn set_router(&self, router: Router) {
         let mut slot = self.router.write().unwrap_or_else(|e| e.into_inner());
         *slot = Arc::new(router);
+    }
+
+    /// Idle kept-alive connections to session-protocol loaders (for tests and stats).
+    pub fn idle_loader_connections(&self) -> &IdleSessions {
+        &self.loader_conns
     }
 
     /// The pool this proxy checks processes out of.
@@ -151,7 +159,7 @@ impl Proxy {
             }
         }
 
-        let client_upgrade =
+        let mut client_upgrade =
             is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let body_is_empty = body.is_end_stream();
@@ -166,40 +174,83 @@ impl Proxy {
                 Err(err) => return checkout_error_response(&err, &app),
             };
             if let ProcessAddress::Session(path) = session.address().clone() {
-                let stream = match UnixStream::connect(&path).await {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        unreachable_process(&mut session, &app, &err);
-                        continue;
-                    }
-                };
-                let upstream_body = match body.take() {
-                    Some(b) => b,
-                    None if body_is_empty => empty_body(),
-                    None => break,
-                };
+                let upgrade = client_upgrade.is_some();
+                let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
-                let info = RequestInfo {
-                    parts: &parts,
-                    base_uri: route.base_uri.as_deref(),
-                    peer: peer.clone(),
-                    connect_password: password.as_deref(),
-                    upgrade: client_upgrade.is_some(),
+                // Only bodyless requests reuse an idle connection: if the loader
+                // closed it meanwhile, nothing was consumed and the request is sent
+                // again on a new connection.
+                let mut cached = if keep_alive && body_is_empty {
+                    self.loader_conns.take(&path, password.as_deref())
+                } else {
+                    None
                 };
-                return match session::exchange(stream, info, upstream_body, session, client_upgrade)
+                loop {
+                    let reused = cached.is_some();
+                    let stream = match cached.take() {
+                        Some(stream) => stream,
+                        None => match UnixStream::connect(&path).await {
+                            Ok(stream) => stream,
+                            Err(err) => {
+                                unreachable_process(&mut session, &app, &err);
+                                break;
+                            }
+                        },
+                    };
+                    let upstream_body = match body.take() {
+                        Some(b) => b,
+                        None if body_is_empty => empty_body(),
+                        None => return error_page::incomplete_response(),
+                    };
+                    let info = RequestInfo {
+                        parts: &parts,
+                        base_uri: route.base_uri.as_deref(),
+                        peer: peer.clone(),
+                        connect_password: password.as_deref(),
+                        upgrade,
+                        keep_alive,
+                    };
+                    let conn = LoaderConnection {
+                        stream,
+                        reused,
+                        path: path.clone(),
+                        idle: self.loader_conns.clone(),
+                    };
+                    match session::exchange(
+                        conn,
+                        info,
+                        upstream_body,
+                        session,
+                        client_upgrade.take(),
+                    )
                     .await
-                {
-                    Ok(resp) => resp,
-                    Err((err, session)) => {
-                        tracing::warn!(
-                            pid = session.pid(),
-                            group = %app.name,
-                            "incomplete response from process {}: {err}",
-                            session.pid()
-                        );
-                        error_page::incomplete_response()
+                    {
+                        Ok(resp) => return resp,
+                        Err((SessionProtocolError::Stale(err), s)) if reused && body_is_empty => {
+                            // The loader closed the idle connection (another connection
+                            // came in, or it restarted); it never saw this request.
+                            tracing::debug!(
+                                pid = s.pid(),
+                                "reused loader connection was closed: {err}"
+                            );
+                            session = s;
+                            continue;
+                        }
+                        Err((err, mut session)) => {
+                            if matches!(err, SessionProtocolError::Stale(_)) {
+                                session.mark_process_failed();
+                            }
+                            tracing::warn!(
+                                pid = session.pid(),
+                                group = %app.name,
+                                "incomplete response from process {}: {err}",
+                                session.pid()
+                            );
+                            return error_page::incomplete_response();
+                        }
                     }
-                };
+                }
+                continue;
             }
             let mut conn = match self.conns.checkout(&session).await {
                 Ok(conn) => conn,

@@ -1,14 +1,19 @@
 //! The core side of the session protocol spoken with the Ruby and Python loaders.
 //!
 //! Owns: encoding one request as a header block of CGI variables plus the body,
-//! parsing the loader's HTTP/1.1 response head, streaming the response body until
-//! EOF, and tunnelling a `101` (rack.hijack) connection. The protocol itself is
-//! specified in ARCHITECTURE.md ("Session protocol"); the loaders live in
-//! `resources/helper-scripts/`.
+//! parsing the loader's HTTP/1.1 response head, streaming the response body (until
+//! EOF, or exactly the announced length on a kept-alive connection), the cache of
+//! idle kept-alive loader connections ([`IdleSessions`]), and tunnelling a `101`
+//! (rack.hijack) connection. The protocol itself is specified in ARCHITECTURE.md
+//! ("Session protocol"); the loaders live in `resources/helper-scripts/`.
 //!
 //! It does not choose the process or retry: [`forward`](super::forward) does both.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -32,13 +37,25 @@ const MAX_HEAD: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Response headers that describe the loader connection, not the response.
-const DROPPED_RESPONSE_HEADERS: [&str; 5] = [
+const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
     "status",
     "x-passenger-request-oob-work",
+    KEEP_ALIVE_HEADER,
 ];
+
+/// The private response header with which a loader keeps the connection open: its
+/// value is the number of body bytes that follow the head. Never sent to clients.
+const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
+
+/// Idle kept-alive connections cached per loader socket. Loaders serve one
+/// connection at a time, so more than one idle connection is rarely useful.
+const MAX_IDLE_PER_SOCKET: usize = 2;
+
+/// Above this many sockets in the idle cache, entries of exited processes are swept.
+const SWEEP_ABOVE: usize = 64;
 
 /// Request headers that are hop-by-hop and never become `HTTP_*` variables (except
 /// on an upgrade, where the loader needs `Connection` and `Upgrade`).
@@ -63,6 +80,82 @@ pub enum SessionProtocolError {
     /// The response head is not valid HTTP.
     #[error("malformed response head from the loader: {0}")]
     Malformed(String),
+    /// A reused kept-alive connection was closed before the loader answered: the
+    /// loader dropped it while idle and never saw the request, which is safe to send
+    /// again on a new connection if no request body was consumed.
+    #[error("the reused loader connection was closed before the loader answered")]
+    Stale(#[source] std::io::Error),
+}
+
+/// Idle kept-alive connections to session-protocol processes, by socket path.
+///
+/// Cheap to clone (shared). A connection is put back only after its response body
+/// was read completely, while the pool session is still held, so the next session
+/// of that process finds it.
+#[derive(Debug, Default, Clone)]
+pub struct IdleSessions {
+    idle: Arc<Mutex<HashMap<PathBuf, Vec<UnixStream>>>>,
+}
+
+impl IdleSessions {
+    /// An idle connection to the loader at `path`, if one is cached. Connections of
+    /// a process that has exited (`password` is `None`: nothing is registered for
+    /// the socket any more) are dropped.
+    pub fn take(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if password.is_none() {
+            idle.remove(path);
+            return None;
+        }
+        let list = idle.get_mut(path)?;
+        let stream = list.pop();
+        if list.is_empty() {
+            idle.remove(path);
+        }
+        stream
+    }
+
+    /// Caches `stream`, idle after a complete response, for the loader at `path`.
+    pub fn put(&self, path: &Path, stream: UnixStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() > SWEEP_ABOVE {
+            idle.retain(|p, _| crate::spawn::connect_password_for(p).is_some());
+        }
+        let list = idle.entry(path.to_path_buf()).or_default();
+        if list.len() < MAX_IDLE_PER_SOCKET {
+            list.push(stream);
+        }
+    }
+
+    /// How many idle connections are cached for `path`.
+    pub fn count(&self, path: &Path) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.get(path).map_or(0, Vec::len)
+    }
+}
+
+/// The loader connection one request is exchanged over.
+pub struct LoaderConnection {
+    /// The connected stream.
+    pub stream: UnixStream,
+    /// Whether it was taken from [`IdleSessions`] (it may have been closed since).
+    pub reused: bool,
+    /// The loader's socket, under which the connection is cached afterwards.
+    pub path: PathBuf,
+    /// Where the connection goes when the loader keeps it alive.
+    pub idle: IdleSessions,
+}
+
+/// Whether the core can offer keep-alive for a request: its body length is known
+/// up front (no body, or `Content-Length`) and it is not an upgrade, so the end of
+/// the request does not depend on closing the connection.
+pub fn can_keep_alive(parts: &http::request::Parts, body_is_empty: bool, upgrade: bool) -> bool {
+    if upgrade {
+        return false;
+    }
+    let has_length = parts.headers.contains_key(header::CONTENT_LENGTH);
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING) && !has_length;
+    !chunked && (body_is_empty || has_length)
 }
 
 /// What the proxy knows about one request, for the header block.
@@ -77,13 +170,44 @@ pub struct RequestInfo<'a> {
     pub connect_password: Option<&'a str>,
     /// Whether the client asked for a protocol upgrade.
     pub upgrade: bool,
+    /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`); see [`can_keep_alive`].
+    pub keep_alive: bool,
 }
 
-/// Sends one request over `stream` and returns the response, whose body holds the
-/// session until the loader closes the connection. A `101` answer is tunnelled to
-/// `client_upgrade`.
+/// The request-writing side of a loader connection.
+enum Writer {
+    /// Everything was written; the half waits to be reunited with the read half.
+    Done(OwnedWriteHalf),
+    /// A task still writes the request body.
+    Task(tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>),
+}
+
+impl Writer {
+    /// The write half once all of the request has been written.
+    async fn finished(self) -> Option<OwnedWriteHalf> {
+        match self {
+            Writer::Done(write) => Some(write),
+            Writer::Task(task) => task.await.ok().and_then(Result::ok),
+        }
+    }
+
+    fn abort(&self) {
+        if let Writer::Task(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// Sends one request over `conn` and returns the response, whose body holds the
+/// session until the response ends: at EOF, or, when the loader keeps the
+/// connection alive, after the announced length, when the connection is put back
+/// into the idle cache. A `101` answer is tunnelled to `client_upgrade`.
+///
+/// On a reused connection that turns out to be closed, the error is
+/// [`SessionProtocolError::Stale`] and the process is not marked failed; any other
+/// error marks it failed.
 pub async fn exchange(
-    stream: UnixStream,
+    conn: LoaderConnection,
     info: RequestInfo<'_>,
     body: ProxyBody,
     mut session: Session,
@@ -93,25 +217,46 @@ pub async fn exchange(
     let chunked = info.parts.headers.contains_key(header::TRANSFER_ENCODING)
         && !info.parts.headers.contains_key(header::CONTENT_LENGTH);
     let upgrade = info.upgrade;
+    let keep_alive = info.keep_alive;
+    let head_request = info.parts.method == http::Method::HEAD;
+    let LoaderConnection {
+        stream,
+        reused,
+        path,
+        idle,
+    } = conn;
     let (mut read, mut write) = stream.into_split();
     let writer = if body.is_end_stream() && !chunked {
         // Nothing but the header block to send: write it here, no task needed.
         if let Err(err) = write.write_all(&block).await {
+            if reused {
+                return Err((SessionProtocolError::Stale(err), session));
+            }
             session.mark_process_failed();
             return Err((SessionProtocolError::Send(err), session));
         }
-        tokio::spawn(std::future::ready(Ok(write)))
+        Writer::Done(write)
     } else {
         // The body is written by its own task so that a loader answering before it
         // has read the whole upload cannot deadlock against us.
-        tokio::spawn(write_request(write, block, body, chunked, upgrade))
+        Writer::Task(tokio::spawn(write_request(
+            write, block, body, chunked, upgrade,
+        )))
     };
 
-    let (head, rest) = match read_head(&mut read).await {
+    let (head, mut rest) = match read_head(&mut read).await {
         Ok(parts) => parts,
+        Err(SessionProtocolError::Stale(err)) if reused => {
+            writer.abort();
+            return Err((SessionProtocolError::Stale(err), session));
+        }
         Err(err) => {
             writer.abort();
             session.mark_process_failed();
+            let err = match err {
+                SessionProtocolError::Stale(io) => SessionProtocolError::Incomplete(io),
+                other => other,
+            };
             return Err((err, session));
         }
     };
@@ -128,9 +273,8 @@ pub async fn exchange(
     if head.status == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             tokio::spawn(async move {
-                let write = match writer.await {
-                    Ok(Ok(write)) => write,
-                    _ => return,
+                let Some(write) = writer.finished().await else {
+                    return;
                 };
                 let Ok(mut stream) = read.reunite(write) else {
                     return;
@@ -148,16 +292,48 @@ pub async fn exchange(
         }
     }
 
-    let body = LoaderBody {
-        read,
+    let framed = match head.keep_alive {
+        Some(length) if keep_alive => Some(length),
+        _ => None,
+    };
+    let mut reusable = framed.is_some();
+    if let Some(length) = framed {
+        if rest.len() as u64 > length {
+            // More bytes than announced: the framing cannot be trusted.
+            rest.truncate(length as usize);
+            reusable = false;
+        }
+        if !head_request
+            && body_allowed(head.status)
+            && !headers.contains_key(header::CONTENT_LENGTH)
+        {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
+    let mut body = LoaderBody {
+        read: Some(read),
         buf: BytesMut::new(),
-        leftover: (!rest.is_empty()).then_some(rest),
+        leftover: None,
+        remaining: framed,
+        reusable,
         session: Some(session),
         writer: Some(writer),
+        idle: framed.map(|_| (idle, path)),
         done: false,
     };
+    body.take_leftover(rest);
+    if body.remaining == Some(0) {
+        body.finish();
+    }
     *response.body_mut() = body.boxed_unsync();
     Ok(response)
+}
+
+/// Whether a response with `status` may carry a body (RFC 9110 §6.4.1).
+fn body_allowed(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 async fn write_request(
@@ -186,20 +362,32 @@ struct Head {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The app asked for out-of-band work.
     oob: bool,
+    /// The loader keeps the connection open; this many body bytes follow the head.
+    keep_alive: Option<u64>,
 }
 
 async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionProtocolError> {
     let mut buf = BytesMut::with_capacity(4096);
     loop {
-        let n = read
-            .read_buf(&mut buf)
-            .await
-            .map_err(SessionProtocolError::Incomplete)?;
+        let n = match read.read_buf(&mut buf).await {
+            Ok(n) => n,
+            // A loader that closes an idle connection with our request unread in it
+            // resets the connection.
+            Err(err) if buf.is_empty() && err.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(SessionProtocolError::Stale(err))
+            }
+            Err(err) => return Err(SessionProtocolError::Incomplete(err)),
+        };
         if n == 0 {
-            return Err(SessionProtocolError::Incomplete(std::io::Error::new(
+            let err = std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the loader closed the connection before sending a response",
-            )));
+            );
+            return Err(if buf.is_empty() {
+                SessionProtocolError::Stale(err)
+            } else {
+                SessionProtocolError::Incomplete(err)
+            });
         }
         let mut raw = [httparse::EMPTY_HEADER; 128];
         let mut parsed = httparse::Response::new(&mut raw);
@@ -211,9 +399,19 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                     .ok_or_else(|| SessionProtocolError::Malformed("bad status code".into()))?;
                 let mut headers = Vec::with_capacity(parsed.headers.len());
                 let mut oob = false;
+                let mut keep_alive = None;
                 for h in parsed.headers.iter() {
                     if h.name.eq_ignore_ascii_case("x-passenger-request-oob-work") {
                         oob = true;
+                    }
+                    if h.name.eq_ignore_ascii_case(KEEP_ALIVE_HEADER) {
+                        keep_alive = Some(parse_length(h.value).ok_or_else(|| {
+                            SessionProtocolError::Malformed(format!(
+                                "bad {KEEP_ALIVE_HEADER} value {:?}",
+                                String::from_utf8_lossy(h.value)
+                            ))
+                        })?);
+                        continue;
                     }
                     if DROPPED_RESPONSE_HEADERS
                         .iter()
@@ -236,6 +434,7 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                         status,
                         headers,
                         oob,
+                        keep_alive,
                     },
                     rest,
                 ));
@@ -249,6 +448,14 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
             Err(err) => return Err(SessionProtocolError::Malformed(err.to_string())),
         }
     }
+}
+
+/// A decimal byte count, digits only.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Builds the length-prefixed block of `NAME\0VALUE\0` pairs.
@@ -301,6 +508,9 @@ pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     }
     if let Some(password) = info.connect_password {
         put(b"PASSENGER_CONNECT_PASSWORD", password.as_bytes());
+    }
+    if info.keep_alive {
+        put(b"PASSENGER_KEEP_ALIVE", b"1");
     }
     if let Some(v) = parts.headers.get(header::CONTENT_TYPE) {
         put(b"CONTENT_TYPE", v.as_bytes());
@@ -372,23 +582,82 @@ fn version_str(v: http::Version) -> &'static str {
     }
 }
 
-/// The loader's response body: everything until EOF. Holds the session until then.
+/// The loader's response body: everything until EOF, or exactly `remaining` bytes
+/// on a kept-alive connection. Holds the session until then.
 struct LoaderBody {
-    read: OwnedReadHalf,
+    read: Option<OwnedReadHalf>,
     buf: BytesMut,
     leftover: Option<Bytes>,
+    /// Body bytes still expected on a kept-alive connection; `None`: until EOF.
+    remaining: Option<u64>,
+    /// The connection can serve another request once `remaining` reaches 0.
+    reusable: bool,
     session: Option<Session>,
-    writer: Option<tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>>,
+    writer: Option<Writer>,
+    /// Where a kept-alive connection goes back to.
+    idle: Option<(IdleSessions, PathBuf)>,
     done: bool,
 }
 
 impl LoaderBody {
+    /// Queues bytes that came with the response head.
+    fn take_leftover(&mut self, rest: Bytes) {
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(remaining) = self.remaining.as_mut() {
+            *remaining -= rest.len() as u64;
+        }
+        self.leftover = Some(rest);
+    }
+
+    /// The response ended. A kept-alive connection whose request was completely
+    /// written goes back to the idle cache before the session is released, so the
+    /// next session of the process finds it.
     fn finish(&mut self) {
         self.done = true;
-        self.session.take();
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
+        if self.reusable {
+            self.settle_writer();
         }
+        let writer = self.writer.take();
+        let read = self.read.take();
+        let idle = self.idle.take();
+        match (self.reusable, writer, read, idle) {
+            (true, Some(Writer::Done(write)), Some(read), Some((idle, path))) => {
+                if let Ok(stream) = read.reunite(write) {
+                    idle.put(&path, stream);
+                }
+            }
+            (_, Some(writer), _, _) => writer.abort(),
+            _ => {}
+        }
+        self.session.take();
+    }
+
+    /// Turns a finished writer task into [`Writer::Done`], so the connection can be
+    /// reused; a task still writing (the loader answered before reading the whole
+    /// upload) makes the connection unusable.
+    fn settle_writer(&mut self) {
+        if let Some(Writer::Task(task)) = self.writer.as_mut() {
+            if !task.is_finished() {
+                self.reusable = false;
+                return;
+            }
+            // A finished task is ready at the first poll; no wake-up is needed.
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match Pin::new(task).poll(&mut cx) {
+                Poll::Ready(Ok(Ok(write))) => self.writer = Some(Writer::Done(write)),
+                _ => self.reusable = false,
+            }
+        }
+    }
+
+    /// Hands out a chunk of body, finishing first if it is the last one.
+    fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.remaining == Some(0) {
+            self.finish();
+        }
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 }
 
@@ -402,26 +671,48 @@ impl Body for LoaderBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         if let Some(bytes) = this.leftover.take() {
-            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            return this.emit(bytes);
         }
         if this.done {
             return Poll::Ready(None);
         }
-        this.buf.reserve(READ_CHUNK);
-        let spare = this.buf.spare_capacity_mut();
+        let Some(read) = this.read.as_mut() else {
+            this.finish();
+            return Poll::Ready(None);
+        };
+        let want = match this.remaining {
+            Some(remaining) => remaining.min(READ_CHUNK as u64) as usize,
+            None => READ_CHUNK,
+        };
+        this.buf.reserve(want);
+        let spare = &mut this.buf.spare_capacity_mut()[..want];
         let mut read_buf = ReadBuf::uninit(spare);
-        match Pin::new(&mut this.read).poll_read(cx, &mut read_buf) {
+        match Pin::new(read).poll_read(cx, &mut read_buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
                 let n = read_buf.filled().len();
                 if n == 0 {
+                    let short = this.remaining.is_some();
+                    this.reusable = false;
                     this.finish();
+                    if short {
+                        // The loader announced more than it sent: an app whose
+                        // Content-Length was wrong. Not the process's fault.
+                        return Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the loader closed the connection before the announced end of the body",
+                        ))));
+                    }
                     return Poll::Ready(None);
                 }
                 // SAFETY: poll_read initialized the first `n` bytes of the spare
                 // capacity, which directly follows the buffer's current length.
                 unsafe { this.buf.set_len(this.buf.len() + n) };
-                Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))))
+                if let Some(remaining) = this.remaining.as_mut() {
+                    *remaining -= n as u64;
+                }
+                let bytes = this.buf.split().freeze();
+                this.emit(bytes)
             }
             Poll::Ready(Err(err)) => {
                 if let Some(session) = this.session.as_mut() {
@@ -432,6 +723,7 @@ impl Body for LoaderBody {
                     );
                     session.mark_process_failed();
                 }
+                this.reusable = false;
                 this.finish();
                 Poll::Ready(Some(Err(err)))
             }
@@ -439,11 +731,16 @@ impl Body for LoaderBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.leftover.is_none()
+        (self.done || self.remaining == Some(0)) && self.leftover.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match (self.remaining, &self.leftover) {
+            (Some(remaining), leftover) => {
+                SizeHint::with_exact(remaining + leftover.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            _ => SizeHint::default(),
+        }
     }
 }
 
