@@ -244,19 +244,13 @@ pub async fn exchange(
         )))
     };
 
-    let (head, mut rest) = match read_head(&mut read).await {
+    let (head, mut rest) = match read_head(&mut read, reused).await {
         Ok(parts) => parts,
-        Err(SessionProtocolError::Stale(err)) if reused => {
-            writer.abort();
-            return Err((SessionProtocolError::Stale(err), session));
-        }
         Err(err) => {
             writer.abort();
-            session.mark_process_failed();
-            let err = match err {
-                SessionProtocolError::Stale(io) => SessionProtocolError::Incomplete(io),
-                other => other,
-            };
+            if !matches!(err, SessionProtocolError::Stale(_)) {
+                session.mark_process_failed();
+            }
             return Err((err, session));
         }
     };
@@ -366,14 +360,24 @@ struct Head {
     keep_alive: Option<u64>,
 }
 
-async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionProtocolError> {
+/// Reads the response head. On a `reused` connection, EOF or a reset before the
+/// first byte is [`SessionProtocolError::Stale`]: the loader closed the idle
+/// connection without reading the request.
+async fn read_head(
+    read: &mut OwnedReadHalf,
+    reused: bool,
+) -> Result<(Head, Bytes), SessionProtocolError> {
     let mut buf = BytesMut::with_capacity(4096);
     loop {
         let n = match read.read_buf(&mut buf).await {
             Ok(n) => n,
             // A loader that closes an idle connection with our request unread in it
             // resets the connection.
-            Err(err) if buf.is_empty() && err.kind() == std::io::ErrorKind::ConnectionReset => {
+            Err(err)
+                if reused
+                    && buf.is_empty()
+                    && err.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
                 return Err(SessionProtocolError::Stale(err))
             }
             Err(err) => return Err(SessionProtocolError::Incomplete(err)),
@@ -383,7 +387,7 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                 std::io::ErrorKind::UnexpectedEof,
                 "the loader closed the connection before sending a response",
             );
-            return Err(if buf.is_empty() {
+            return Err(if reused && buf.is_empty() {
                 SessionProtocolError::Stale(err)
             } else {
                 SessionProtocolError::Incomplete(err)
@@ -785,6 +789,7 @@ mod tests {
             peer: PeerInfo::new(Some("10.1.2.3:4567".parse().unwrap()), false),
             connect_password: Some("secret"),
             upgrade: false,
+            keep_alive: false,
         };
         let vars = pairs(&header_block(&info));
         let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -807,6 +812,200 @@ mod tests {
             "hop-by-hop headers are dropped"
         );
         assert_eq!(get("HTTP_CONTENT_LENGTH"), None);
+        assert_eq!(get("PASSENGER_KEEP_ALIVE"), None, "keep-alive not offered");
+    }
+
+    fn parts(builder: http::request::Builder) -> http::request::Parts {
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn keep_alive_is_offered_only_for_bodies_of_known_length() {
+        let get = parts(http::Request::builder().uri("/"));
+        assert!(can_keep_alive(&get, true, false));
+        assert!(!can_keep_alive(&get, true, true), "upgrades end at EOF");
+        let post = parts(
+            http::Request::builder()
+                .method("POST")
+                .header("content-length", "3"),
+        );
+        assert!(can_keep_alive(&post, false, false));
+        let chunked = parts(
+            http::Request::builder()
+                .method("POST")
+                .header("transfer-encoding", "chunked"),
+        );
+        assert!(!can_keep_alive(&chunked, false, false), "EOF ends the body");
+        let unknown = parts(http::Request::builder().method("POST"));
+        assert!(
+            !can_keep_alive(&unknown, false, false),
+            "a body without a length (HTTP/2) cannot be framed"
+        );
+
+        let info = RequestInfo {
+            parts: &get,
+            base_uri: None,
+            peer: PeerInfo::new(None, false),
+            connect_password: None,
+            upgrade: false,
+            keep_alive: true,
+        };
+        let vars = pairs(&header_block(&info));
+        assert!(
+            vars.contains(&("PASSENGER_KEEP_ALIVE".to_string(), "1".to_string())),
+            "{vars:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn keep_alive_header_is_parsed_and_stripped() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (mut read, _write) = a.into_split();
+        b.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n!~Keep-Alive: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let (head, rest) = read_head(&mut read, false).await.unwrap();
+        assert_eq!(head.keep_alive, Some(5));
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["content-type"],
+            "the private header is never sent on"
+        );
+        assert_eq!(&rest[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn bad_keep_alive_length_is_malformed() {
+        for value in ["", "-1", "1x", "99999999999999999999999"] {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let (mut read, _write) = a.into_split();
+            b.write_all(format!("HTTP/1.1 200 OK\r\n!~Keep-Alive: {value}\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    read_head(&mut read, false).await,
+                    Err(SessionProtocolError::Malformed(_))
+                ),
+                "{value:?}"
+            );
+        }
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b"12345"), Some(12345));
+    }
+
+    #[tokio::test]
+    async fn eof_on_a_reused_connection_is_stale_only_before_the_first_byte() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let (mut read, _write) = a.into_split();
+        assert!(matches!(
+            read_head(&mut read, true).await,
+            Err(SessionProtocolError::Stale(_))
+        ));
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        drop(b);
+        let (mut read, _write) = a.into_split();
+        assert!(matches!(
+            read_head(&mut read, true).await,
+            Err(SessionProtocolError::Incomplete(_))
+        ));
+    }
+
+    /// A response body over one end of a socket pair, as `exchange` builds it
+    /// (without a pool session), with `first` already read along with the head.
+    fn loader_body(
+        stream: UnixStream,
+        framed: Option<u64>,
+        first: &[u8],
+        idle: &IdleSessions,
+        path: &Path,
+    ) -> LoaderBody {
+        let (read, write) = stream.into_split();
+        let mut body = LoaderBody {
+            read: Some(read),
+            buf: BytesMut::new(),
+            leftover: None,
+            remaining: framed,
+            reusable: framed.is_some(),
+            session: None,
+            writer: Some(Writer::Done(write)),
+            idle: framed.map(|_| (idle.clone(), path.to_path_buf())),
+            done: false,
+        };
+        body.take_leftover(Bytes::copy_from_slice(first));
+        if body.remaining == Some(0) {
+            body.finish();
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn framed_body_ends_at_its_length_and_the_connection_is_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.framed");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        // The loader's body, then bytes that must stay unread (a next response).
+        b.write_all(b"lo worldNEXT").await.unwrap();
+        let body = loader_body(a, Some(10), b"hel", &idle, path);
+        assert_eq!(body.size_hint().exact(), Some(10));
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&collected[..], b"hello worl");
+        assert_eq!(
+            idle.count(path),
+            1,
+            "the connection went back to the idle cache"
+        );
+        let mut kept = idle
+            .take(path, Some("password"))
+            .expect("cached connection");
+        let mut next = [0u8; 6];
+        let n = kept.read(&mut next).await.unwrap();
+        assert_eq!(&next[..n], b"dNEXT", "nothing past the frame was consumed");
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn empty_framed_body_keeps_the_connection_at_once() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.empty");
+        let (a, _b) = UnixStream::pair().unwrap();
+        let body = loader_body(a, Some(0), b"", &idle, path);
+        assert!(body.is_end_stream());
+        assert_eq!(idle.count(path), 1);
+        assert!(
+            idle.take(path, None).is_none(),
+            "connections of an exited process (no password) are dropped"
+        );
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn unframed_body_ends_at_eof_and_is_not_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.eof");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"streamed").await.unwrap();
+        drop(b);
+        let body = loader_body(a, None, b"", &idle, path);
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&collected[..], b"streamed");
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn short_framed_body_is_an_error_and_not_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.short");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"abc").await.unwrap();
+        drop(b);
+        let body = loader_body(a, Some(10), b"", &idle, path);
+        assert!(body.collect().await.is_err());
+        assert_eq!(idle.count(path), 0);
     }
 
     #[test]
@@ -824,7 +1023,7 @@ mod tests {
         b.write_all(b"HTTP/1.1 201 Whatever\r\nContent-Type: text/plain\r\nConnection: close\r\nStatus: 201\r\nX-Passenger-Request-OOB-Work: true\r\n\r\nhello")
             .await
             .unwrap();
-        let (head, rest) = read_head(&mut read).await.unwrap();
+        let (head, rest) = read_head(&mut read, false).await.unwrap();
         assert_eq!(head.status, StatusCode::CREATED);
         let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, vec!["content-type"]);
@@ -837,7 +1036,7 @@ mod tests {
         drop(b);
         let (mut read, _write) = a.into_split();
         assert!(matches!(
-            read_head(&mut read).await,
+            read_head(&mut read, false).await,
             Err(SessionProtocolError::Incomplete(_))
         ));
     }
