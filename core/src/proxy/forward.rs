@@ -177,13 +177,14 @@ impl Proxy {
                 let upgrade = client_upgrade.is_some();
                 let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
-                // Only bodyless requests reuse an idle connection: if the loader
-                // closed it meanwhile, nothing was consumed and the request is sent
-                // again on a new connection.
-                let mut cached = if keep_alive && body_is_empty {
-                    self.loader_conns.take(&path, password.as_deref())
-                } else {
-                    None
+                // A bodyless request on an idle connection the loader closed
+                // meanwhile is sent again on a new one (nothing was consumed). A
+                // request with a body cannot be, so it only takes a connection that
+                // is verifiably still open.
+                let mut cached = match (keep_alive, body_is_empty) {
+                    (false, _) => None,
+                    (true, true) => self.loader_conns.take(&path, password.as_deref()),
+                    (true, false) => self.loader_conns.take_open(&path, password.as_deref()),
                 };
                 loop {
                     let reused = cached.is_some();
@@ -236,10 +237,9 @@ impl Proxy {
                             session = s;
                             continue;
                         }
-                        Err((err, mut session)) => {
-                            if matches!(err, SessionProtocolError::Stale(_)) {
-                                session.mark_process_failed();
-                            }
+                        Err((err, session)) => {
+                            // A stale connection with a body already consumed: the
+                            // process is fine, but the request cannot be sent again.
                             tracing::warn!(
                                 pid = session.pid(),
                                 group = %app.name,

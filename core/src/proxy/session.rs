@@ -54,6 +54,10 @@ const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
 /// connection at a time, so more than one idle connection is rarely useful.
 const MAX_IDLE_PER_SOCKET: usize = 2;
 
+/// How long a kept-alive connection waits for the task writing its request body to
+/// return after the response ended, before it is closed instead of reused.
+const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Above this many sockets in the idle cache, entries of exited processes are swept.
 const SWEEP_ABOVE: usize = 64;
 
@@ -122,9 +126,24 @@ impl IdleSessions {
             idle.retain(|p, _| crate::spawn::connect_password_for(p).is_some());
         }
         let list = idle.entry(path.to_path_buf()).or_default();
-        if list.len() < MAX_IDLE_PER_SOCKET {
-            list.push(stream);
+        if list.len() >= MAX_IDLE_PER_SOCKET {
+            // The oldest is the likeliest to be dead: a loader closes its idle
+            // connection when a new one arrives.
+            list.remove(0);
         }
+        list.push(stream);
+    }
+
+    /// An idle connection to the loader at `path` that is still open right now,
+    /// for requests with a body: those cannot be sent again if the loader turns out
+    /// to have closed the connection, so closed ones are skipped first.
+    pub fn take_open(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
+        while let Some(stream) = self.take(path, password) {
+            if still_open(&stream) {
+                return Some(stream);
+            }
+        }
+        None
     }
 
     /// How many idle connections are cached for `path`.
@@ -132,6 +151,23 @@ impl IdleSessions {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.get(path).map_or(0, Vec::len)
     }
+}
+
+/// Whether an idle connection is still open: no EOF, reset or stray bytes waiting.
+fn still_open(stream: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    // SAFETY: the fd belongs to `stream`, alive for the call; the buffer is valid
+    // for one byte. MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            byte.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
 
 /// The loader connection one request is exchanged over.
@@ -632,19 +668,37 @@ impl LoaderBody {
                     idle.put(&path, stream);
                 }
             }
+            (true, Some(Writer::Task(task)), Some(read), Some((idle, path))) => {
+                // The loader drained the request body before answering, so the task
+                // writing it is about to return (it still waits for the client
+                // body's end). The session is held until the connection is cached,
+                // so the next session of the process finds it.
+                let session = self.session.take();
+                tokio::spawn(async move {
+                    let abort = task.abort_handle();
+                    match tokio::time::timeout(WRITER_GRACE, task).await {
+                        Ok(Ok(Ok(write))) => {
+                            if let Ok(stream) = read.reunite(write) {
+                                idle.put(&path, stream);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => abort.abort(),
+                    }
+                    drop(session);
+                });
+            }
             (_, Some(writer), _, _) => writer.abort(),
             _ => {}
         }
         self.session.take();
     }
 
-    /// Turns a finished writer task into [`Writer::Done`], so the connection can be
-    /// reused; a task still writing (the loader answered before reading the whole
-    /// upload) makes the connection unusable.
+    /// Turns a finished writer task into [`Writer::Done`] (or, if it failed, makes
+    /// the connection unusable); a task still running is left as it is.
     fn settle_writer(&mut self) {
         if let Some(Writer::Task(task)) = self.writer.as_mut() {
             if !task.is_finished() {
-                self.reusable = false;
                 return;
             }
             // A finished task is ready at the first poll; no wake-up is needed.
@@ -656,7 +710,8 @@ impl LoaderBody {
         }
     }
 
-    /// Hands out a chunk of body, finishing first if it is the last one.
+    /// Hands out a chunk of body, finishing first if it is the last one (hyper
+    /// drops a body of known length once it has all of its bytes).
     fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.remaining == Some(0) {
             self.finish();
@@ -680,6 +735,7 @@ impl Body for LoaderBody {
         if this.done {
             return Poll::Ready(None);
         }
+
         let Some(read) = this.read.as_mut() else {
             this.finish();
             return Poll::Ready(None);
@@ -735,7 +791,7 @@ impl Body for LoaderBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        (self.done || self.remaining == Some(0)) && self.leftover.is_none()
+        self.done && self.leftover.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -966,6 +1022,44 @@ mod tests {
         let n = kept.read(&mut next).await.unwrap();
         assert_eq!(&next[..n], b"dNEXT", "nothing past the frame was consumed");
         assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn take_open_skips_connections_the_loader_closed() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.open");
+        let (open, _open_peer) = UnixStream::pair().unwrap();
+        idle.put(path, open);
+        let (closed, closed_peer) = UnixStream::pair().unwrap();
+        idle.put(path, closed);
+        drop(closed_peer);
+        let taken = idle
+            .take_open(path, Some("pw"))
+            .expect("the open connection");
+        assert!(still_open(&taken));
+        assert_eq!(idle.count(path), 0, "the closed one was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_full_idle_list_drops_its_oldest_connection() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.full");
+        let mut peers = Vec::new();
+        for _ in 0..=MAX_IDLE_PER_SOCKET {
+            let (a, b) = UnixStream::pair().unwrap();
+            idle.put(path, a);
+            peers.push(b);
+        }
+        assert_eq!(idle.count(path), MAX_IDLE_PER_SOCKET);
+        let mut newest = peers.pop().unwrap();
+        let taken = idle.take(path, Some("pw")).expect("cached");
+        drop(taken);
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            newest.read(&mut buf).await.unwrap(),
+            0,
+            "the newest connection is handed out first"
+        );
     }
 
     #[tokio::test]
