@@ -150,6 +150,8 @@ struct Request<'a> {
     chunked: bool,
     /// Override of the connect password (default: the registered one).
     password: Option<String>,
+    /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`).
+    keep_alive: bool,
 }
 
 impl<'a> Request<'a> {
@@ -161,6 +163,7 @@ impl<'a> Request<'a> {
             body: b"",
             chunked: false,
             password: None,
+            keep_alive: false,
         }
     }
 
@@ -200,6 +203,9 @@ impl<'a> Request<'a> {
         }
         fields.extend(self.headers.iter().cloned());
         fields.push(("PASSENGER_CONNECT_PASSWORD", password));
+        if self.keep_alive {
+            fields.push(("PASSENGER_KEEP_ALIVE", "1".to_string()));
+        }
         let mut block = Vec::new();
         for (name, value) in fields {
             block.extend_from_slice(name.as_bytes());
@@ -226,6 +232,223 @@ impl<'a> Request<'a> {
             stream.shutdown().await.expect("end the body");
         }
         read_all(&mut stream).await
+    }
+}
+
+/// One response read from a connection that may stay open: the head, then exactly
+/// the `!~Keep-Alive` length if the loader sent one (else everything until EOF).
+struct Framed {
+    status: String,
+    headers: Vec<String>,
+    body: String,
+    keep_alive: Option<usize>,
+}
+
+async fn read_framed(stream: &mut UnixStream) -> Framed {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut byte))
+            .await
+            .expect("response head within 15 s")
+            .expect("read head");
+        assert_eq!(n, 1, "EOF before the end of the head: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.trim_end().split("\r\n").map(str::to_string);
+    let status = lines.next().unwrap_or_default();
+    let headers: Vec<String> = lines.collect();
+    let keep_alive = headers.iter().find_map(|h| {
+        h.strip_prefix("!~Keep-Alive: ")
+            .map(|v| v.parse::<usize>().expect("numeric !~Keep-Alive"))
+    });
+    let body = match keep_alive {
+        Some(length) => {
+            let mut body = vec![0u8; length];
+            tokio::time::timeout(Duration::from_secs(15), stream.read_exact(&mut body))
+                .await
+                .expect("framed body within 15 s")
+                .expect("read framed body");
+            String::from_utf8_lossy(&body).into_owned()
+        }
+        None => read_all(stream).await,
+    };
+    Framed {
+        status,
+        headers,
+        body,
+        keep_alive,
+    }
+}
+
+/// Sends `req` with keep-alive offered on an open connection.
+async fn send_on(stream: &mut UnixStream, socket: &Path, req: Request<'_>) -> Framed {
+    let req = Request {
+        keep_alive: true,
+        ..req
+    };
+    stream
+        .write_all(&req.header_block(socket))
+        .await
+        .expect("send header block");
+    stream.write_all(req.body).await.expect("send body");
+    read_framed(stream).await
+}
+
+/// Whether the loader closed `stream` (EOF) within 15 s.
+async fn closed_by_loader(stream: &mut UnixStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(15), stream.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+/// The keep-alive checks shared by the Rack and WSGI loaders, against apps that
+/// answer the same: `/` "hello" and `/echo` "got:<body>" as lists, `/cl` "abcd"
+/// streamed with a Content-Length, `/stream` "abcd" streamed without one.
+async fn keep_alive_scenario(socket: &Path) {
+    let connect = || async {
+        UnixStream::connect(socket)
+            .await
+            .expect("connect to the loader socket")
+    };
+    let mut stream = connect().await;
+    let first = send_on(&mut stream, socket, Request::get("/")).await;
+    assert_eq!(first.status, "HTTP/1.1 200 OK");
+    assert_eq!(first.keep_alive, Some(5), "{:?}", first.headers);
+    assert_eq!(first.body, "hello");
+
+    // More requests on the same connection: each is answered, so the loader read
+    // them from the kept-alive connection rather than waiting in accept.
+    let echo = send_on(&mut stream, socket, Request::post("/echo", b"posted body")).await;
+    assert_eq!(echo.body, "got:posted body");
+    assert_eq!(echo.keep_alive, Some(15));
+    // A body the app does not read is drained before the next request.
+    let unread = send_on(&mut stream, socket, Request::post("/", b"never read")).await;
+    assert_eq!(
+        (unread.body.as_str(), unread.keep_alive),
+        ("hello", Some(5))
+    );
+    let streamed = send_on(&mut stream, socket, Request::get("/cl")).await;
+    assert_eq!(
+        (streamed.body.as_str(), streamed.keep_alive),
+        ("abcd", Some(4)),
+        "a streamed body with a Content-Length is framed by it"
+    );
+    let again = send_on(&mut stream, socket, Request::get("/")).await;
+    assert_eq!(again.body, "hello");
+
+    // A new connection while this one is idle is served, and the idle one closed:
+    // the loader never waits on a connection the core does not use.
+    let mut other = connect().await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        send_on(&mut other, socket, Request::get("/")),
+    )
+    .await
+    .expect("a new connection is served while another is idle");
+    assert_eq!(answer.body, "hello");
+    assert!(
+        closed_by_loader(&mut stream).await,
+        "the idle connection is closed"
+    );
+
+    // A streamed body without a length is not framed and ends at EOF.
+    let unframed = send_on(&mut other, socket, Request::get("/stream")).await;
+    assert_eq!(unframed.keep_alive, None, "{:?}", unframed.headers);
+    assert_eq!(unframed.body, "abcd");
+    assert!(
+        !unframed.headers.iter().any(|h| h.starts_with("!~")),
+        "{:?}",
+        unframed.headers
+    );
+
+    // Without the offer the connection closes after the response (EOF-framed).
+    let plain = Request::get("/").send(socket).await;
+    assert!(!plain.contains("!~Keep-Alive"), "{plain}");
+    assert!(plain.ends_with("\r\n\r\nhello"), "{plain}");
+}
+
+const RACK_KEEP_ALIVE_APP: &str = r##"
+class Chunks
+  def each
+    yield 'ab'
+    yield 'cd'
+  end
+end
+
+run(lambda do |env|
+  case env['PATH_INFO']
+  when '/echo' then [200, {}, ['got:' + env['rack.input'].read]]
+  when '/cl' then [200, { 'content-length' => '4' }, Chunks.new]
+  when '/stream' then [200, {}, Chunks.new]
+  else [200, { 'content-type' => 'text/plain' }, ['hello']]
+  end
+end)
+"##;
+
+const WSGI_KEEP_ALIVE_APP: &str = r#"
+def chunks():
+    yield b'ab'
+    yield b'cd'
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/echo':
+        body = b'got:' + environ['wsgi.input'].read()
+        start_response('200 OK', [])
+        return [body]
+    if path == '/cl':
+        start_response('200 OK', [('Content-Length', '4')])
+        return chunks()
+    if path == '/stream':
+        start_response('200 OK', [])
+        return chunks()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'hello']
+"#;
+
+#[tokio::test]
+async fn ruby_loader_keeps_session_connections_alive() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    keep_alive_scenario(&running.socket()).await;
+    let (_, info) = running.stop().await;
+    assert_eq!(info, ExitInfo::Code(0));
+}
+
+#[tokio::test]
+async fn python_loader_keeps_session_connections_alive() {
+    require_tool("python3", &["-c", "pass"], "python3");
+    let dir = app_dir();
+    write(dir.path(), "passenger_wsgi.py", WSGI_KEEP_ALIVE_APP);
+    let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
+    keep_alive_scenario(&running.socket()).await;
+    let (_, info) = running.stop().await;
+    assert_eq!(info, ExitInfo::Code(0));
+}
+
+#[tokio::test]
+async fn loader_with_an_idle_connection_stops_on_stdin_eof() {
+    require_ruby();
+    require_tool("python3", &["-c", "pass"], "python3");
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
+    write(dir.path(), "passenger_wsgi.py", WSGI_KEEP_ALIVE_APP);
+    for app_type in [AppType::Ruby, AppType::Python] {
+        let running = spawn_ok(spec(dir.path(), app_type)).await;
+        let socket = running.socket();
+        let mut stream = UnixStream::connect(&socket).await.expect("connect");
+        let framed = send_on(&mut stream, &socket, Request::get("/")).await;
+        assert_eq!(framed.keep_alive, Some(5));
+        // The loader now waits on the idle connection; terminate must still work.
+        let (_, info) = running.stop().await;
+        assert_eq!(info, ExitInfo::Code(0));
+        assert!(closed_by_loader(&mut stream).await);
     }
 }
 

@@ -5,8 +5,10 @@
 #
 # Started by the core's spawner as `<ruby> rack-loader.rb` in the app root. It loads
 # the app (Bundler, then config.ru or a Rails 2 config/environment.rb), listens on the
-# unix socket PASSENGER_SOCKET and serves one request per connection, one at a time,
-# in the session protocol described in ARCHITECTURE.md ("Session protocol"). If the
+# unix socket PASSENGER_SOCKET and serves requests one at a time in the session
+# protocol described in ARCHITECTURE.md ("Session protocol"): one request per
+# connection, or several when the core offers keep-alive and the response can be
+# framed (a kept-alive connection gives way to any new connection). If the
 # app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
 # EOF on stdin or SIGTERM makes it exit after the current request.
 #
@@ -65,6 +67,12 @@ module PassengerRs
     MAX_HEADER_SIZE = 1024 * 1024
     # Bytes read from the socket at a time.
     READ_CHUNK = 16 * 1024
+    # Largest unread request body drained to keep a connection alive; beyond this the
+    # connection is closed instead.
+    MAX_DRAIN = 1024 * 1024
+    # The private response header that keeps a session connection open; its value is
+    # the number of body bytes that follow the head.
+    KEEP_ALIVE_HEADER = '!~Keep-Alive'
 
     # rack.input: the request body read straight from the socket, limited to
     # CONTENT_LENGTH (or until EOF for a de-chunked body). Not rewindable (Rack 3).
@@ -126,6 +134,17 @@ module PassengerRs
       # Reads what is left so the response is not written over an unread body.
       def drain
         nil while next_chunk(READ_CHUNK)
+      end
+
+      # Reads and drops the unread rest of a body of known length, so the next
+      # header block can follow; false (nothing read) when that is over `limit` bytes
+      # or the length is unknown.
+      def drain_for_reuse(limit)
+        return false if @remaining.nil? || @remaining > limit
+
+        @pending = ''.b
+        nil while read_socket(READ_CHUNK)
+        true
       end
 
       private
@@ -385,11 +404,18 @@ module PassengerRs
         server = UNIXServer.new(socket_path)
         yield if block_given?
         @stopping = false
-        # The accept loop blocks in accept(2); stopping (SIGTERM or stdin EOF) closes
-        # the server socket from outside the loop, which ends it. This costs no
-        # select(2) per request.
+        wake_r, wake_w = IO.pipe
+        # Without an idle connection the loop blocks in accept(2); stopping (SIGTERM
+        # or stdin EOF) closes the server socket from outside the loop, which ends it.
+        # With an idle kept-alive connection it waits in select(2), which the wake
+        # pipe interrupts.
         stop = lambda do
           @stopping = true
+          begin
+            wake_w.write_nonblock('.')
+          rescue IO::WaitWritable, IOError
+            nil
+          end
           begin
             server.close
           rescue IOError
@@ -407,16 +433,40 @@ module PassengerRs
             stop.call
           end
         end
+        idle = nil
         until @stopping
-          begin
-            client = server.accept
-          rescue IOError, Errno::EBADF, Errno::EINVAL
-            break
-          rescue Errno::EINTR, Errno::ECONNABORTED
-            next
+          client = nil
+          if idle
+            # Either the core sends the next request on the idle connection, or it
+            # opened a new one (it does not reuse the idle one for every request):
+            # then the idle connection is closed and the new one served, so the core
+            # can never wait on a connection the loader does not read.
+            ready = begin
+              IO.select([idle, server, wake_r])&.first || []
+            rescue IOError, Errno::EBADF
+              break
+            end
+            if ready.include?(idle)
+              client = idle
+            elsif !ready.include?(server)
+              break
+            else
+              idle.close
+            end
+            idle = nil
           end
-          serve_client(client)
+          unless client
+            begin
+              client = server.accept
+            rescue IOError, Errno::EBADF, Errno::EINVAL
+              break
+            rescue Errno::EINTR, Errno::ECONNABORTED
+              next
+            end
+          end
+          idle = serve_client(client)
         end
+        idle.close if idle && !idle.closed?
         shut_down(server, socket_path)
       end
 
@@ -492,38 +542,42 @@ module PassengerRs
         exit!(0)
       end
 
+      # Serves one request on `client`; returns `client` if it stays open for the
+      # next request (keep-alive), nil if it was closed or hijacked.
       def serve_client(client)
-        hijacked = false
+        outcome = :close
         begin
-          hijacked = handle(client)
+          outcome = handle(client)
         rescue Exception => e # rubocop:disable Lint/RescueException: keep serving
           raise if e.is_a?(SystemExit)
 
           log_exception('Error while handling a request', e)
         ensure
-          client.close unless hijacked || client.closed?
+          client.close if outcome == :close && !client.closed?
         end
+        outcome == :keep ? client : nil
       end
 
-      # Reads one header block and serves it; returns true if the app took the socket.
+      # Reads one header block and serves it: :keep (the connection stays open),
+      # :hijacked (the app took the socket) or :close.
       def handle(client)
         headers = read_header_block(client)
-        return false if headers.nil?
+        return :close if headers.nil?
 
         given = headers.delete('PASSENGER_CONNECT_PASSWORD')
         if @password && !@password.empty? && given != @password
           $stderr.puts('someone tried to connect with an invalid connect password.')
-          return false
+          return :close
         end
 
         case headers['REQUEST_METHOD']
         when 'OOBW'
           PhusionPassenger.call_event(:oob_work)
           client.write("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\noobw done")
-          return false
+          return :close
         when 'PING'
           client.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
-          return false
+          return :close
         end
         serve_request(client, headers)
       end
@@ -557,6 +611,7 @@ module PassengerRs
 
       def build_env(client, headers)
         env = headers
+        @keep_alive = env.delete('PASSENGER_KEEP_ALIVE') == '1'
         length = env['CONTENT_LENGTH']
         chunked = env['HTTP_TRANSFER_ENCODING'].to_s.downcase.include?('chunked')
         length =
@@ -569,6 +624,7 @@ module PassengerRs
           end
         env.delete('CONTENT_LENGTH') if env['CONTENT_LENGTH'] == ''
         input = (@rack3 ? StreamInput : RewindableInput).new(client, length)
+        @input = input
         env['rack.input'] = input
         env['rack.errors'] = $stderr
         env['rack.version'] = defined?(Rack::VERSION) ? Rack::VERSION : [1, 3]
@@ -586,9 +642,11 @@ module PassengerRs
         env
       end
 
-      # Calls the app and writes its response; true if the app hijacked the socket.
+      # Calls the app and writes its response: :keep if the connection can serve
+      # another request, :hijacked if the app took the socket, else :close.
       def serve_request(client, headers)
         env = build_env(client, headers)
+        input = @input
         hijacked = false
         env['rack.hijack'] = lambda do
           hijacked = true
@@ -596,15 +654,18 @@ module PassengerRs
           client
         end
         head_written = false
+        outcome = :close
         body = nil
         error = nil
         begin
           status, response_headers, body = @app.call(env)
-          return true if hijacked
+          return :hijacked if hijacked
 
           response_hijack = nil
+          content_length = nil
+          status = status.to_i
           # Binary, so header values and body chunks of any encoding can be joined.
-          head = String.new("HTTP/1.1 #{status.to_i} #{reason(status.to_i)}\r\n",
+          head = String.new("HTTP/1.1 #{status} #{reason(status)}\r\n",
                             encoding: Encoding::BINARY, capacity: 1024)
           response_headers&.each do |name, value|
             name = bin(name.to_s)
@@ -612,8 +673,9 @@ module PassengerRs
               response_hijack = value
               next
             end
-            next if name.casecmp?('status')
+            next if name.casecmp?('status') || name.start_with?('!~')
 
+            content_length = value.to_s if name.casecmp?('content-length')
             if value.is_a?(Array)
               value.each { |v| head << name << ': ' << bin(v.to_s) << "\r\n" }
             elsif (value = bin(value.to_s)).include?("\n")
@@ -622,51 +684,90 @@ module PassengerRs
               head << name << ': ' << value << "\r\n"
             end
           end
-          head << "\r\n"
           if response_hijack
+            head << "\r\n"
             client.write(head)
             head_written = true
             response_hijack.call(client)
-            return true
+            return :hijacked
           end
-          if body.is_a?(Array) && body.size <= 8
-            # The common case: the whole response in one write(2).
-            body.each { |chunk| head << bin(chunk.to_s) }
+          keep = @keep_alive && status >= 200 && input.drain_for_reuse(MAX_DRAIN)
+          if body.is_a?(Array)
+            # The common case: the whole response in one write(2), framed for
+            # keep-alive by its length.
+            chunks = body.map { |chunk| bin(chunk.to_s) }
+            if keep
+              head << KEEP_ALIVE_HEADER << ': ' << chunks.sum(&:bytesize).to_s << "\r\n"
+              outcome = :keep
+            end
+            head << "\r\n"
+            chunks.each { |chunk| head << chunk }
             client.write(head)
             head_written = true
           else
+            # A streamed body is framed by the app's Content-Length, if it has one
+            # that can apply: not for HEAD and bodiless statuses.
+            length = keep && body.respond_to?(:each) &&
+                     framing_length(content_length, status, env['REQUEST_METHOD'])
+            head << KEEP_ALIVE_HEADER << ': ' << length.to_s << "\r\n" if length
+            head << "\r\n"
             client.write(head)
             head_written = true
-            write_body(client, body)
+            written = write_body(client, body, length)
+            # Fewer bytes than announced: closing tells the core the body is short.
+            outcome = :keep if length && written == length
           end
         rescue Errno::EPIPE, Errno::ECONNRESET
-          nil # The core went away; nothing to answer.
+          outcome = :close # The core went away; nothing to answer.
         rescue Exception => e # rubocop:disable Lint/RescueException: answer 500
           raise if e.is_a?(SystemExit)
 
           error = e
+          outcome = :close
           log_exception('Error in the Rack application', e)
           write_500(client) unless head_written || hijacked
         ensure
           close_body(body)
           run_response_finished(env, status, response_headers, error)
         end
-        hijacked
+        hijacked ? :hijacked : outcome
+      end
+
+      # The body length a streamed response can be framed with for keep-alive, or nil.
+      def framing_length(content_length, status, method)
+        return nil if content_length.nil? || method == 'HEAD'
+        return nil if status == 204 || status == 304 || status < 200
+        return nil unless content_length.match?(/\A\d{1,18}\z/)
+
+        Integer(content_length, 10)
       end
 
       def bin(str)
         str.ascii_only? || str.encoding == Encoding::BINARY ? str : str.b
       end
 
-      def write_body(client, body)
+      # Writes a streamed body; with `limit`, at most that many bytes. Returns the
+      # number of bytes written (nil for a Rack 3 streaming body, which writes itself).
+      def write_body(client, body, limit = nil)
         if !body.respond_to?(:each) && body.respond_to?(:call)
           body.call(client) # Rack 3 streaming body: it writes and closes the stream.
-          return
+          return nil
         end
+        written = 0
         body.each do |chunk|
           chunk = chunk.to_s
-          client.write(chunk) unless chunk.empty?
+          next if chunk.empty?
+
+          if limit && written + chunk.bytesize > limit
+            chunk = bin(chunk).byteslice(0, limit - written)
+            client.write(chunk)
+            written += chunk.bytesize
+            raise Errno::EPIPE, 'the body is longer than its Content-Length'
+          end
+          client.write(chunk)
+          written += chunk.bytesize
         end
+        written
       end
 
       def close_body(body)

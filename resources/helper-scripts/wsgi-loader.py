@@ -3,8 +3,10 @@
 
 Started by the core's spawner as `<python> wsgi-loader.py` in the app root. It imports
 the startup file (default passenger_wsgi.py) and takes its `application`, listens on
-the unix socket PASSENGER_SOCKET and serves one request per connection, one at a
-time, in the session protocol described in ARCHITECTURE.md ("Session protocol"). If
+the unix socket PASSENGER_SOCKET and serves requests one at a time in the session
+protocol described in ARCHITECTURE.md ("Session protocol"): one request per
+connection, or several when the core offers keep-alive and the response can be framed
+(a kept-alive connection gives way to any new connection). If
 the app cannot be loaded it writes a JSON report to PASSENGER_REPORT_FILE and exits 1.
 EOF on stdin or SIGTERM makes it exit after the current request.
 
@@ -34,6 +36,12 @@ import traceback
 
 READ_CHUNK = 16 * 1024
 MAX_HEADER_SIZE = 1024 * 1024
+# Largest unread request body drained to keep a connection alive; beyond this the
+# connection is closed instead.
+MAX_DRAIN = 1024 * 1024
+# The private response header that keeps a session connection open; its value is the
+# number of body bytes that follow the head.
+KEEP_ALIVE_HEADER = "!~Keep-Alive"
 STATUS_REASONS = http.client.responses
 
 
@@ -110,6 +118,17 @@ class Input:
         if self._remaining is not None:
             self._remaining -= len(data)
         return data
+
+    def drain_for_reuse(self, limit):
+        """Reads and drops the unread rest of a body of known length, so the next
+        header block can follow; False (nothing read) when that is over `limit` bytes
+        or the length is unknown."""
+        if self._remaining is None or self._remaining > limit:
+            return False
+        self._pending = b""
+        while self._chunk(READ_CHUNK):
+            pass
+        return True
 
     def read(self, size=-1):
         parts = []
@@ -253,14 +272,25 @@ class Loader:
         stdin_fd = sys.stdin.fileno() if stdin_watchable() else None
         if stdin_fd is not None:
             watched.append(stdin_fd)
+        # A kept-alive connection waiting for its next request. A new connection on
+        # the server socket replaces it (the core does not reuse it for every
+        # request), so the core can never wait on a connection nobody reads.
+        idle = None
         while not self.stopping:
             try:
-                ready, _, _ = select.select(watched, [], [])
+                ready, _, _ = select.select(watched if idle is None else watched + [idle], [], [])
             except InterruptedError:
+                continue
+            if idle is not None and idle in ready:
+                client, idle = idle, None
+                idle = self.serve_client(client)
                 continue
             for item in ready:
                 if item is server:
-                    self.accept_one(server)
+                    if idle is not None:
+                        close_quietly(idle)
+                        idle = None
+                    idle = self.accept_one(server)
                 elif item == stdin_fd:
                     try:
                         if not os.read(stdin_fd, 4096):
@@ -269,6 +299,8 @@ class Loader:
                         self.stopping = True
                 else:
                     self.stopping = True
+        if idle is not None:
+            close_quietly(idle)
         server.close()
         try:
             os.unlink(socket_path)
@@ -276,36 +308,43 @@ class Loader:
             pass
 
     def accept_one(self, server):
+        """Accepts and serves one connection; returns it if it stays open."""
         try:
             client, _ = server.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
+            return None
+        return self.serve_client(client)
+
+    def serve_client(self, client):
+        """Serves one request on `client`; returns `client` if it stays open for the
+        next request (keep-alive), else closes it and returns None."""
+        keep = False
         try:
-            self.handle(client)
+            keep = self.handle(client)
         except Exception:  # noqa: BLE001: keep serving
             sys.stderr.write("Error while handling a request:\n" + traceback.format_exc())
-        finally:
-            try:
-                client.close()
-            except OSError:
-                pass
+        if keep:
+            return client
+        close_quietly(client)
+        return None
 
     def handle(self, client):
+        """Reads one header block and serves it; True if the connection stays open."""
         headers = read_header_block(client)
         if headers is None:
-            return
+            return False
         given = headers.pop("PASSENGER_CONNECT_PASSWORD", None)
         if self.password and given != self.password:
             sys.stderr.write("someone tried to connect with an invalid connect password.\n")
-            return
+            return False
         method = headers.get("REQUEST_METHOD")
         if method == "OOBW":
             client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\noobw done")
-            return
+            return False
         if method == "PING":
             client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
-            return
-        self.serve_request(client, headers)
+            return False
+        return self.serve_request(client, headers)
 
     def build_environ(self, client, headers):
         environ = headers
@@ -334,20 +373,47 @@ class Loader:
         return environ
 
     def serve_request(self, client, headers):
+        """Calls the app and writes its response; True if the connection stays open
+        for another request."""
+        keep_alive = headers.pop("PASSENGER_KEEP_ALIVE", None) == "1"
         environ = self.build_environ(client, headers)
-        state = {"status": None, "headers": None, "sent": False}
+        wsgi_input = environ["wsgi.input"]
+        method = environ.get("REQUEST_METHOD")
+        state = {"status": None, "headers": None, "sent": False, "length": None, "written": 0}
+
+        def can_keep():
+            # Drained now: the response must not be written over an unread body.
+            return (
+                keep_alive
+                and not state["status"].startswith("1")
+                and wsgi_input.drain_for_reuse(MAX_DRAIN)
+            )
+
+        def head(length):
+            lines = ["HTTP/1.1 %s\r\n" % state["status"]]
+            lines.extend("%s: %s\r\n" % (k, v) for k, v in state["headers"] if not k.startswith("!~"))
+            if length is not None:
+                lines.append("%s: %d\r\n" % (KEEP_ALIVE_HEADER, length))
+            lines.append("\r\n")
+            return "".join(lines).encode("latin-1")
 
         def write(data):
             if state["status"] is None:
                 raise AssertionError("write() before start_response()")
             if not state["sent"]:
-                head = ["HTTP/1.1 %s\r\n" % state["status"]]
-                head.extend("%s: %s\r\n" % (k, v) for k, v in state["headers"])
-                head.append("\r\n")
-                client.sendall("".join(head).encode("latin-1"))
+                if can_keep():
+                    state["length"] = framing_length(state["headers"], state["status"], method)
+                client.sendall(head(state["length"]))
                 state["sent"] = True
             if data:
+                limit = state["length"]
+                if limit is not None and state["written"] + len(data) > limit:
+                    data = data[: limit - state["written"]]
+                    client.sendall(data)
+                    state["written"] += len(data)
+                    raise BrokenPipeError("the body is longer than its Content-Length")
                 client.sendall(data)
+                state["written"] += len(data)
 
         def start_response(status, response_headers, exc_info=None):
             if exc_info:
@@ -363,16 +429,30 @@ class Loader:
             return write
 
         result = None
+        keep = False
         try:
             result = self.app(environ, start_response)
-            for chunk in result:
-                if chunk:
-                    write(chunk)
-            if not state["sent"]:
-                write(b"")
+            if isinstance(result, (list, tuple)) and not state["sent"] and state["status"] is not None:
+                # The common case: the whole response in one send, framed for
+                # keep-alive by its length.
+                body = b"".join(result)
+                length = len(body) if can_keep() else None
+                payload = head(length) + body
+                state["sent"] = True
+                client.sendall(payload)
+                keep = length is not None
+            else:
+                for chunk in result:
+                    if chunk:
+                        write(chunk)
+                if not state["sent"]:
+                    write(b"")
+                # Fewer bytes than announced: closing tells the core the body is short.
+                keep = state["length"] is not None and state["written"] == state["length"]
         except (BrokenPipeError, ConnectionResetError):
-            pass  # The core went away; nothing to answer.
+            keep = False  # The core went away, or the app wrote past its length.
         except Exception:  # noqa: BLE001: answer 500
+            keep = False
             sys.stderr.write("Error in the WSGI application:\n" + traceback.format_exc())
             if not state["sent"]:
                 body = b"Internal Server Error\n"
@@ -391,6 +471,31 @@ class Loader:
                     sys.stderr.write("Error closing the response:\n" + traceback.format_exc())
             sys.stdout.flush()
             sys.stderr.flush()
+        return keep
+
+
+def close_quietly(sock):
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def framing_length(headers, status, method):
+    """The body length a streamed response can be framed with for keep-alive: the
+    app's Content-Length, except for HEAD and bodiless statuses; else None."""
+    if method == "HEAD":
+        return None
+    code = status.split(" ", 1)[0]
+    if code in ("204", "304") or code.startswith("1"):
+        return None
+    for name, value in headers:
+        if name.lower() == "content-length":
+            value = value.strip()
+            if value.isdigit() and len(value) <= 18:
+                return int(value)
+            return None
+    return None
 
 
 def stdin_watchable():

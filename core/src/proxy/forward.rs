@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::route::Router;
-use super::session::{self, RequestInfo};
+use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionProtocolError};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, PoolHandle, Session};
@@ -83,6 +83,8 @@ pub struct Proxy {
     router: RwLock<Arc<Router>>,
     pool: PoolHandle,
     conns: ConnectionCache,
+    /// Idle kept-alive connections to session-protocol loaders.
+    loader_conns: IdleSessions,
     counters: Arc<Counters>,
     /// Apps seen without a `public/` directory, and when: rechecked once a second,
     /// so an app without static files costs no `stat` per request.
@@ -96,6 +98,7 @@ impl Proxy {
             router: RwLock::new(Arc::new(router)),
             pool,
             conns: ConnectionCache::default(),
+            loader_conns: IdleSessions::default(),
             counters,
             no_public_dir: Mutex::new(HashMap::new()),
         })
@@ -105,6 +108,11 @@ impl Proxy {
     pub fn set_router(&self, router: Router) {
         let mut slot = self.router.write().unwrap_or_else(|e| e.into_inner());
         *slot = Arc::new(router);
+    }
+
+    /// Idle kept-alive connections to session-protocol loaders (for tests and stats).
+    pub fn idle_loader_connections(&self) -> &IdleSessions {
+        &self.loader_conns
     }
 
     /// The pool this proxy checks processes out of.
@@ -175,7 +183,7 @@ impl Proxy {
             }
         }
 
-        let client_upgrade =
+        let mut client_upgrade =
             is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let body_is_empty = body.is_end_stream();
@@ -190,40 +198,83 @@ impl Proxy {
                 Err(err) => return checkout_error_response(&err, &app),
             };
             if let ProcessAddress::Session(path) = session.address().clone() {
-                let stream = match UnixStream::connect(&path).await {
-                    Ok(stream) => stream,
-                    Err(err) => {
-                        unreachable_process(&mut session, &app, &err);
-                        continue;
-                    }
-                };
-                let upstream_body = match body.take() {
-                    Some(b) => b,
-                    None if body_is_empty => empty_body(),
-                    None => break,
-                };
+                let upgrade = client_upgrade.is_some();
+                let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
-                let info = RequestInfo {
-                    parts: &parts,
-                    base_uri: route.base_uri.as_deref(),
-                    peer: peer.clone(),
-                    connect_password: password.as_deref(),
-                    upgrade: client_upgrade.is_some(),
+                // A bodyless request on an idle connection the loader closed
+                // meanwhile is sent again on a new one (nothing was consumed). A
+                // request with a body cannot be, so it only takes a connection that
+                // is verifiably still open.
+                let mut cached = match (keep_alive, body_is_empty) {
+                    (false, _) => None,
+                    (true, true) => self.loader_conns.take(&path, password.as_deref()),
+                    (true, false) => self.loader_conns.take_open(&path, password.as_deref()),
                 };
-                return match session::exchange(stream, info, upstream_body, session, client_upgrade)
+                loop {
+                    let reused = cached.is_some();
+                    let stream = match cached.take() {
+                        Some(stream) => stream,
+                        None => match UnixStream::connect(&path).await {
+                            Ok(stream) => stream,
+                            Err(err) => {
+                                unreachable_process(&mut session, &app, &err);
+                                break;
+                            }
+                        },
+                    };
+                    let upstream_body = match body.take() {
+                        Some(b) => b,
+                        None if body_is_empty => empty_body(),
+                        None => return error_page::incomplete_response(),
+                    };
+                    let info = RequestInfo {
+                        parts: &parts,
+                        base_uri: route.base_uri.as_deref(),
+                        peer: peer.clone(),
+                        connect_password: password.as_deref(),
+                        upgrade,
+                        keep_alive,
+                    };
+                    let conn = LoaderConnection {
+                        stream,
+                        reused,
+                        path: path.clone(),
+                        idle: self.loader_conns.clone(),
+                    };
+                    match session::exchange(
+                        conn,
+                        info,
+                        upstream_body,
+                        session,
+                        client_upgrade.take(),
+                    )
                     .await
-                {
-                    Ok(resp) => resp,
-                    Err((err, session)) => {
-                        tracing::warn!(
-                            pid = session.pid(),
-                            group = %app.name,
-                            "incomplete response from process {}: {err}",
-                            session.pid()
-                        );
-                        error_page::incomplete_response()
+                    {
+                        Ok(resp) => return resp,
+                        Err((SessionProtocolError::Stale(err), s)) if reused && body_is_empty => {
+                            // The loader closed the idle connection (another connection
+                            // came in, or it restarted); it never saw this request.
+                            tracing::debug!(
+                                pid = s.pid(),
+                                "reused loader connection was closed: {err}"
+                            );
+                            session = s;
+                            continue;
+                        }
+                        Err((err, session)) => {
+                            // A stale connection with a body already consumed: the
+                            // process is fine, but the request cannot be sent again.
+                            tracing::warn!(
+                                pid = session.pid(),
+                                group = %app.name,
+                                "incomplete response from process {}: {err}",
+                                session.pid()
+                            );
+                            return error_page::incomplete_response();
+                        }
                     }
-                };
+                }
+                continue;
             }
             let mut conn = match self.conns.checkout(&session).await {
                 Ok(conn) => conn,

@@ -1,14 +1,19 @@
 //! The core side of the session protocol spoken with the Ruby and Python loaders.
 //!
 //! Owns: encoding one request as a header block of CGI variables plus the body,
-//! parsing the loader's HTTP/1.1 response head, streaming the response body until
-//! EOF, and tunnelling a `101` (rack.hijack) connection. The protocol itself is
-//! specified in ARCHITECTURE.md ("Session protocol"); the loaders live in
-//! `resources/helper-scripts/`.
+//! parsing the loader's HTTP/1.1 response head, streaming the response body (until
+//! EOF, or exactly the announced length on a kept-alive connection), the cache of
+//! idle kept-alive loader connections ([`IdleSessions`]), and tunnelling a `101`
+//! (rack.hijack) connection. The protocol itself is specified in ARCHITECTURE.md
+//! ("Session protocol"); the loaders live in `resources/helper-scripts/`.
 //!
 //! It does not choose the process or retry: [`forward`](super::forward) does both.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -32,13 +37,29 @@ const MAX_HEAD: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Response headers that describe the loader connection, not the response.
-const DROPPED_RESPONSE_HEADERS: [&str; 5] = [
+const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
     "status",
     "x-passenger-request-oob-work",
+    KEEP_ALIVE_HEADER,
 ];
+
+/// The private response header with which a loader keeps the connection open: its
+/// value is the number of body bytes that follow the head. Never sent to clients.
+const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
+
+/// Idle kept-alive connections cached per loader socket. Loaders serve one
+/// connection at a time, so more than one idle connection is rarely useful.
+const MAX_IDLE_PER_SOCKET: usize = 2;
+
+/// How long a kept-alive connection waits for the task writing its request body to
+/// return after the response ended, before it is closed instead of reused.
+const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Above this many sockets in the idle cache, entries of exited processes are swept.
+const SWEEP_ABOVE: usize = 64;
 
 /// Request headers that are hop-by-hop and never become `HTTP_*` variables (except
 /// on an upgrade, where the loader needs `Connection` and `Upgrade`).
@@ -63,6 +84,114 @@ pub enum SessionProtocolError {
     /// The response head is not valid HTTP.
     #[error("malformed response head from the loader: {0}")]
     Malformed(String),
+    /// A reused kept-alive connection was closed before the loader answered: the
+    /// loader dropped it while idle and never saw the request, which is safe to send
+    /// again on a new connection if no request body was consumed.
+    #[error("the reused loader connection was closed before the loader answered")]
+    Stale(#[source] std::io::Error),
+}
+
+/// Idle kept-alive connections to session-protocol processes, by socket path.
+///
+/// Cheap to clone (shared). A connection is put back only after its response body
+/// was read completely, while the pool session is still held, so the next session
+/// of that process finds it.
+#[derive(Debug, Default, Clone)]
+pub struct IdleSessions {
+    idle: Arc<Mutex<HashMap<PathBuf, Vec<UnixStream>>>>,
+}
+
+impl IdleSessions {
+    /// An idle connection to the loader at `path`, if one is cached. Connections of
+    /// a process that has exited (`password` is `None`: nothing is registered for
+    /// the socket any more) are dropped.
+    pub fn take(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if password.is_none() {
+            idle.remove(path);
+            return None;
+        }
+        let list = idle.get_mut(path)?;
+        let stream = list.pop();
+        if list.is_empty() {
+            idle.remove(path);
+        }
+        stream
+    }
+
+    /// Caches `stream`, idle after a complete response, for the loader at `path`.
+    pub fn put(&self, path: &Path, stream: UnixStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() > SWEEP_ABOVE {
+            idle.retain(|p, _| crate::spawn::connect_password_for(p).is_some());
+        }
+        let list = idle.entry(path.to_path_buf()).or_default();
+        if list.len() >= MAX_IDLE_PER_SOCKET {
+            // The oldest is the likeliest to be dead: a loader closes its idle
+            // connection when a new one arrives.
+            list.remove(0);
+        }
+        list.push(stream);
+    }
+
+    /// An idle connection to the loader at `path` that is still open right now,
+    /// for requests with a body: those cannot be sent again if the loader turns out
+    /// to have closed the connection, so closed ones are skipped first.
+    pub fn take_open(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
+        while let Some(stream) = self.take(path, password) {
+            if still_open(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// How many idle connections are cached for `path`.
+    pub fn count(&self, path: &Path) -> usize {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.get(path).map_or(0, Vec::len)
+    }
+}
+
+/// Whether an idle connection is still open: no EOF, reset or stray bytes waiting.
+fn still_open(stream: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    // SAFETY: the fd belongs to `stream`, alive for the call; the buffer is valid
+    // for one byte. MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            byte.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// The loader connection one request is exchanged over.
+pub struct LoaderConnection {
+    /// The connected stream.
+    pub stream: UnixStream,
+    /// Whether it was taken from [`IdleSessions`] (it may have been closed since).
+    pub reused: bool,
+    /// The loader's socket, under which the connection is cached afterwards.
+    pub path: PathBuf,
+    /// Where the connection goes when the loader keeps it alive.
+    pub idle: IdleSessions,
+}
+
+/// Whether the core can offer keep-alive for a request: its body length is known
+/// up front (no body, or `Content-Length`) and it is not an upgrade, so the end of
+/// the request does not depend on closing the connection.
+pub fn can_keep_alive(parts: &http::request::Parts, body_is_empty: bool, upgrade: bool) -> bool {
+    if upgrade {
+        return false;
+    }
+    let has_length = parts.headers.contains_key(header::CONTENT_LENGTH);
+    let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING) && !has_length;
+    !chunked && (body_is_empty || has_length)
 }
 
 /// What the proxy knows about one request, for the header block.
@@ -77,13 +206,44 @@ pub struct RequestInfo<'a> {
     pub connect_password: Option<&'a str>,
     /// Whether the client asked for a protocol upgrade.
     pub upgrade: bool,
+    /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`); see [`can_keep_alive`].
+    pub keep_alive: bool,
 }
 
-/// Sends one request over `stream` and returns the response, whose body holds the
-/// session until the loader closes the connection. A `101` answer is tunnelled to
-/// `client_upgrade`.
+/// The request-writing side of a loader connection.
+enum Writer {
+    /// Everything was written; the half waits to be reunited with the read half.
+    Done(OwnedWriteHalf),
+    /// A task still writes the request body.
+    Task(tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>),
+}
+
+impl Writer {
+    /// The write half once all of the request has been written.
+    async fn finished(self) -> Option<OwnedWriteHalf> {
+        match self {
+            Writer::Done(write) => Some(write),
+            Writer::Task(task) => task.await.ok().and_then(Result::ok),
+        }
+    }
+
+    fn abort(&self) {
+        if let Writer::Task(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// Sends one request over `conn` and returns the response, whose body holds the
+/// session until the response ends: at EOF, or, when the loader keeps the
+/// connection alive, after the announced length, when the connection is put back
+/// into the idle cache. A `101` answer is tunnelled to `client_upgrade`.
+///
+/// On a reused connection that turns out to be closed, the error is
+/// [`SessionProtocolError::Stale`] and the process is not marked failed; any other
+/// error marks it failed.
 pub async fn exchange(
-    stream: UnixStream,
+    conn: LoaderConnection,
     info: RequestInfo<'_>,
     body: ProxyBody,
     mut session: Session,
@@ -93,25 +253,40 @@ pub async fn exchange(
     let chunked = info.parts.headers.contains_key(header::TRANSFER_ENCODING)
         && !info.parts.headers.contains_key(header::CONTENT_LENGTH);
     let upgrade = info.upgrade;
+    let keep_alive = info.keep_alive;
+    let head_request = info.parts.method == http::Method::HEAD;
+    let LoaderConnection {
+        stream,
+        reused,
+        path,
+        idle,
+    } = conn;
     let (mut read, mut write) = stream.into_split();
     let writer = if body.is_end_stream() && !chunked {
         // Nothing but the header block to send: write it here, no task needed.
         if let Err(err) = write.write_all(&block).await {
+            if reused {
+                return Err((SessionProtocolError::Stale(err), session));
+            }
             session.mark_process_failed();
             return Err((SessionProtocolError::Send(err), session));
         }
-        tokio::spawn(std::future::ready(Ok(write)))
+        Writer::Done(write)
     } else {
         // The body is written by its own task so that a loader answering before it
         // has read the whole upload cannot deadlock against us.
-        tokio::spawn(write_request(write, block, body, chunked, upgrade))
+        Writer::Task(tokio::spawn(write_request(
+            write, block, body, chunked, upgrade,
+        )))
     };
 
-    let (head, rest) = match read_head(&mut read).await {
+    let (head, mut rest) = match read_head(&mut read, reused).await {
         Ok(parts) => parts,
         Err(err) => {
             writer.abort();
-            session.mark_process_failed();
+            if !matches!(err, SessionProtocolError::Stale(_)) {
+                session.mark_process_failed();
+            }
             return Err((err, session));
         }
     };
@@ -128,9 +303,8 @@ pub async fn exchange(
     if head.status == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             tokio::spawn(async move {
-                let write = match writer.await {
-                    Ok(Ok(write)) => write,
-                    _ => return,
+                let Some(write) = writer.finished().await else {
+                    return;
                 };
                 let Ok(mut stream) = read.reunite(write) else {
                     return;
@@ -148,16 +322,48 @@ pub async fn exchange(
         }
     }
 
-    let body = LoaderBody {
-        read,
+    let framed = match head.keep_alive {
+        Some(length) if keep_alive => Some(length),
+        _ => None,
+    };
+    let mut reusable = framed.is_some();
+    if let Some(length) = framed {
+        if rest.len() as u64 > length {
+            // More bytes than announced: the framing cannot be trusted.
+            rest.truncate(length as usize);
+            reusable = false;
+        }
+        if !head_request
+            && body_allowed(head.status)
+            && !headers.contains_key(header::CONTENT_LENGTH)
+        {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
+    let mut body = LoaderBody {
+        read: Some(read),
         buf: BytesMut::new(),
-        leftover: (!rest.is_empty()).then_some(rest),
+        leftover: None,
+        remaining: framed,
+        reusable,
         session: Some(session),
         writer: Some(writer),
+        idle: framed.map(|_| (idle, path)),
         done: false,
     };
+    body.take_leftover(rest);
+    if body.remaining == Some(0) {
+        body.finish();
+    }
     *response.body_mut() = body.boxed_unsync();
     Ok(response)
+}
+
+/// Whether a response with `status` may carry a body (RFC 9110 §6.4.1).
+fn body_allowed(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
 }
 
 async fn write_request(
@@ -186,20 +392,42 @@ struct Head {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The app asked for out-of-band work.
     oob: bool,
+    /// The loader keeps the connection open; this many body bytes follow the head.
+    keep_alive: Option<u64>,
 }
 
-async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionProtocolError> {
+/// Reads the response head. On a `reused` connection, EOF or a reset before the
+/// first byte is [`SessionProtocolError::Stale`]: the loader closed the idle
+/// connection without reading the request.
+async fn read_head(
+    read: &mut OwnedReadHalf,
+    reused: bool,
+) -> Result<(Head, Bytes), SessionProtocolError> {
     let mut buf = BytesMut::with_capacity(4096);
     loop {
-        let n = read
-            .read_buf(&mut buf)
-            .await
-            .map_err(SessionProtocolError::Incomplete)?;
+        let n = match read.read_buf(&mut buf).await {
+            Ok(n) => n,
+            // A loader that closes an idle connection with our request unread in it
+            // resets the connection.
+            Err(err)
+                if reused
+                    && buf.is_empty()
+                    && err.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
+                return Err(SessionProtocolError::Stale(err))
+            }
+            Err(err) => return Err(SessionProtocolError::Incomplete(err)),
+        };
         if n == 0 {
-            return Err(SessionProtocolError::Incomplete(std::io::Error::new(
+            let err = std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the loader closed the connection before sending a response",
-            )));
+            );
+            return Err(if reused && buf.is_empty() {
+                SessionProtocolError::Stale(err)
+            } else {
+                SessionProtocolError::Incomplete(err)
+            });
         }
         let mut raw = [httparse::EMPTY_HEADER; 128];
         let mut parsed = httparse::Response::new(&mut raw);
@@ -211,9 +439,19 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                     .ok_or_else(|| SessionProtocolError::Malformed("bad status code".into()))?;
                 let mut headers = Vec::with_capacity(parsed.headers.len());
                 let mut oob = false;
+                let mut keep_alive = None;
                 for h in parsed.headers.iter() {
                     if h.name.eq_ignore_ascii_case("x-passenger-request-oob-work") {
                         oob = true;
+                    }
+                    if h.name.eq_ignore_ascii_case(KEEP_ALIVE_HEADER) {
+                        keep_alive = Some(parse_length(h.value).ok_or_else(|| {
+                            SessionProtocolError::Malformed(format!(
+                                "bad {KEEP_ALIVE_HEADER} value {:?}",
+                                String::from_utf8_lossy(h.value)
+                            ))
+                        })?);
+                        continue;
                     }
                     if DROPPED_RESPONSE_HEADERS
                         .iter()
@@ -236,6 +474,7 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
                         status,
                         headers,
                         oob,
+                        keep_alive,
                     },
                     rest,
                 ));
@@ -249,6 +488,14 @@ async fn read_head(read: &mut OwnedReadHalf) -> Result<(Head, Bytes), SessionPro
             Err(err) => return Err(SessionProtocolError::Malformed(err.to_string())),
         }
     }
+}
+
+/// A decimal byte count, digits only.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Builds the length-prefixed block of `NAME\0VALUE\0` pairs.
@@ -301,6 +548,9 @@ pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     }
     if let Some(password) = info.connect_password {
         put(b"PASSENGER_CONNECT_PASSWORD", password.as_bytes());
+    }
+    if info.keep_alive {
+        put(b"PASSENGER_KEEP_ALIVE", b"1");
     }
     if let Some(v) = parts.headers.get(header::CONTENT_TYPE) {
         put(b"CONTENT_TYPE", v.as_bytes());
@@ -372,23 +622,101 @@ fn version_str(v: http::Version) -> &'static str {
     }
 }
 
-/// The loader's response body: everything until EOF. Holds the session until then.
+/// The loader's response body: everything until EOF, or exactly `remaining` bytes
+/// on a kept-alive connection. Holds the session until then.
 struct LoaderBody {
-    read: OwnedReadHalf,
+    read: Option<OwnedReadHalf>,
     buf: BytesMut,
     leftover: Option<Bytes>,
+    /// Body bytes still expected on a kept-alive connection; `None`: until EOF.
+    remaining: Option<u64>,
+    /// The connection can serve another request once `remaining` reaches 0.
+    reusable: bool,
     session: Option<Session>,
-    writer: Option<tokio::task::JoinHandle<std::io::Result<OwnedWriteHalf>>>,
+    writer: Option<Writer>,
+    /// Where a kept-alive connection goes back to.
+    idle: Option<(IdleSessions, PathBuf)>,
     done: bool,
 }
 
 impl LoaderBody {
+    /// Queues bytes that came with the response head.
+    fn take_leftover(&mut self, rest: Bytes) {
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(remaining) = self.remaining.as_mut() {
+            *remaining -= rest.len() as u64;
+        }
+        self.leftover = Some(rest);
+    }
+
+    /// The response ended. A kept-alive connection whose request was completely
+    /// written goes back to the idle cache before the session is released, so the
+    /// next session of the process finds it.
     fn finish(&mut self) {
         self.done = true;
-        self.session.take();
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
+        if self.reusable {
+            self.settle_writer();
         }
+        let writer = self.writer.take();
+        let read = self.read.take();
+        let idle = self.idle.take();
+        match (self.reusable, writer, read, idle) {
+            (true, Some(Writer::Done(write)), Some(read), Some((idle, path))) => {
+                if let Ok(stream) = read.reunite(write) {
+                    idle.put(&path, stream);
+                }
+            }
+            (true, Some(Writer::Task(task)), Some(read), Some((idle, path))) => {
+                // The loader drained the request body before answering, so the task
+                // writing it is about to return (it still waits for the client
+                // body's end). The session is held until the connection is cached,
+                // so the next session of the process finds it.
+                let session = self.session.take();
+                tokio::spawn(async move {
+                    let abort = task.abort_handle();
+                    match tokio::time::timeout(WRITER_GRACE, task).await {
+                        Ok(Ok(Ok(write))) => {
+                            if let Ok(stream) = read.reunite(write) {
+                                idle.put(&path, stream);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => abort.abort(),
+                    }
+                    drop(session);
+                });
+            }
+            (_, Some(writer), _, _) => writer.abort(),
+            _ => {}
+        }
+        self.session.take();
+    }
+
+    /// Turns a finished writer task into [`Writer::Done`] (or, if it failed, makes
+    /// the connection unusable); a task still running is left as it is.
+    fn settle_writer(&mut self) {
+        if let Some(Writer::Task(task)) = self.writer.as_mut() {
+            if !task.is_finished() {
+                return;
+            }
+            // A finished task is ready at the first poll; no wake-up is needed.
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match Pin::new(task).poll(&mut cx) {
+                Poll::Ready(Ok(Ok(write))) => self.writer = Some(Writer::Done(write)),
+                _ => self.reusable = false,
+            }
+        }
+    }
+
+    /// Hands out a chunk of body, finishing first if it is the last one (hyper
+    /// drops a body of known length once it has all of its bytes).
+    fn emit(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.remaining == Some(0) {
+            self.finish();
+        }
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 }
 
@@ -402,26 +730,49 @@ impl Body for LoaderBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         if let Some(bytes) = this.leftover.take() {
-            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            return this.emit(bytes);
         }
         if this.done {
             return Poll::Ready(None);
         }
-        this.buf.reserve(READ_CHUNK);
-        let spare = this.buf.spare_capacity_mut();
+
+        let Some(read) = this.read.as_mut() else {
+            this.finish();
+            return Poll::Ready(None);
+        };
+        let want = match this.remaining {
+            Some(remaining) => remaining.min(READ_CHUNK as u64) as usize,
+            None => READ_CHUNK,
+        };
+        this.buf.reserve(want);
+        let spare = &mut this.buf.spare_capacity_mut()[..want];
         let mut read_buf = ReadBuf::uninit(spare);
-        match Pin::new(&mut this.read).poll_read(cx, &mut read_buf) {
+        match Pin::new(read).poll_read(cx, &mut read_buf) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
                 let n = read_buf.filled().len();
                 if n == 0 {
+                    let short = this.remaining.is_some();
+                    this.reusable = false;
                     this.finish();
+                    if short {
+                        // The loader announced more than it sent: an app whose
+                        // Content-Length was wrong. Not the process's fault.
+                        return Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the loader closed the connection before the announced end of the body",
+                        ))));
+                    }
                     return Poll::Ready(None);
                 }
                 // SAFETY: poll_read initialized the first `n` bytes of the spare
                 // capacity, which directly follows the buffer's current length.
                 unsafe { this.buf.set_len(this.buf.len() + n) };
-                Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))))
+                if let Some(remaining) = this.remaining.as_mut() {
+                    *remaining -= n as u64;
+                }
+                let bytes = this.buf.split().freeze();
+                this.emit(bytes)
             }
             Poll::Ready(Err(err)) => {
                 if let Some(session) = this.session.as_mut() {
@@ -432,6 +783,7 @@ impl Body for LoaderBody {
                     );
                     session.mark_process_failed();
                 }
+                this.reusable = false;
                 this.finish();
                 Poll::Ready(Some(Err(err)))
             }
@@ -443,7 +795,12 @@ impl Body for LoaderBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match (self.remaining, &self.leftover) {
+            (Some(remaining), leftover) => {
+                SizeHint::with_exact(remaining + leftover.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            _ => SizeHint::default(),
+        }
     }
 }
 
@@ -488,6 +845,7 @@ mod tests {
             peer: PeerInfo::new(Some("10.1.2.3:4567".parse().unwrap()), false),
             connect_password: Some("secret"),
             upgrade: false,
+            keep_alive: false,
         };
         let vars = pairs(&header_block(&info));
         let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -510,6 +868,238 @@ mod tests {
             "hop-by-hop headers are dropped"
         );
         assert_eq!(get("HTTP_CONTENT_LENGTH"), None);
+        assert_eq!(get("PASSENGER_KEEP_ALIVE"), None, "keep-alive not offered");
+    }
+
+    fn parts(builder: http::request::Builder) -> http::request::Parts {
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn keep_alive_is_offered_only_for_bodies_of_known_length() {
+        let get = parts(http::Request::builder().uri("/"));
+        assert!(can_keep_alive(&get, true, false));
+        assert!(!can_keep_alive(&get, true, true), "upgrades end at EOF");
+        let post = parts(
+            http::Request::builder()
+                .method("POST")
+                .header("content-length", "3"),
+        );
+        assert!(can_keep_alive(&post, false, false));
+        let chunked = parts(
+            http::Request::builder()
+                .method("POST")
+                .header("transfer-encoding", "chunked"),
+        );
+        assert!(!can_keep_alive(&chunked, false, false), "EOF ends the body");
+        let unknown = parts(http::Request::builder().method("POST"));
+        assert!(
+            !can_keep_alive(&unknown, false, false),
+            "a body without a length (HTTP/2) cannot be framed"
+        );
+
+        let info = RequestInfo {
+            parts: &get,
+            base_uri: None,
+            peer: PeerInfo::new(None, false),
+            connect_password: None,
+            upgrade: false,
+            keep_alive: true,
+        };
+        let vars = pairs(&header_block(&info));
+        assert!(
+            vars.contains(&("PASSENGER_KEEP_ALIVE".to_string(), "1".to_string())),
+            "{vars:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn keep_alive_header_is_parsed_and_stripped() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (mut read, _write) = a.into_split();
+        b.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n!~Keep-Alive: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let (head, rest) = read_head(&mut read, false).await.unwrap();
+        assert_eq!(head.keep_alive, Some(5));
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["content-type"],
+            "the private header is never sent on"
+        );
+        assert_eq!(&rest[..], b"hello");
+    }
+
+    #[tokio::test]
+    async fn bad_keep_alive_length_is_malformed() {
+        for value in ["", "-1", "1x", "99999999999999999999999"] {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let (mut read, _write) = a.into_split();
+            b.write_all(format!("HTTP/1.1 200 OK\r\n!~Keep-Alive: {value}\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    read_head(&mut read, false).await,
+                    Err(SessionProtocolError::Malformed(_))
+                ),
+                "{value:?}"
+            );
+        }
+        assert_eq!(parse_length(b"0"), Some(0));
+        assert_eq!(parse_length(b"12345"), Some(12345));
+    }
+
+    #[tokio::test]
+    async fn eof_on_a_reused_connection_is_stale_only_before_the_first_byte() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let (mut read, _write) = a.into_split();
+        assert!(matches!(
+            read_head(&mut read, true).await,
+            Err(SessionProtocolError::Stale(_))
+        ));
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        drop(b);
+        let (mut read, _write) = a.into_split();
+        assert!(matches!(
+            read_head(&mut read, true).await,
+            Err(SessionProtocolError::Incomplete(_))
+        ));
+    }
+
+    /// A response body over one end of a socket pair, as `exchange` builds it
+    /// (without a pool session), with `first` already read along with the head.
+    fn loader_body(
+        stream: UnixStream,
+        framed: Option<u64>,
+        first: &[u8],
+        idle: &IdleSessions,
+        path: &Path,
+    ) -> LoaderBody {
+        let (read, write) = stream.into_split();
+        let mut body = LoaderBody {
+            read: Some(read),
+            buf: BytesMut::new(),
+            leftover: None,
+            remaining: framed,
+            reusable: framed.is_some(),
+            session: None,
+            writer: Some(Writer::Done(write)),
+            idle: framed.map(|_| (idle.clone(), path.to_path_buf())),
+            done: false,
+        };
+        body.take_leftover(Bytes::copy_from_slice(first));
+        if body.remaining == Some(0) {
+            body.finish();
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn framed_body_ends_at_its_length_and_the_connection_is_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.framed");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        // The loader's body, then bytes that must stay unread (a next response).
+        b.write_all(b"lo worldNEXT").await.unwrap();
+        let body = loader_body(a, Some(10), b"hel", &idle, path);
+        assert_eq!(body.size_hint().exact(), Some(10));
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&collected[..], b"hello worl");
+        assert_eq!(
+            idle.count(path),
+            1,
+            "the connection went back to the idle cache"
+        );
+        let mut kept = idle
+            .take(path, Some("password"))
+            .expect("cached connection");
+        let mut next = [0u8; 6];
+        let n = kept.read(&mut next).await.unwrap();
+        assert_eq!(&next[..n], b"dNEXT", "nothing past the frame was consumed");
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn take_open_skips_connections_the_loader_closed() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.open");
+        let (open, _open_peer) = UnixStream::pair().unwrap();
+        idle.put(path, open);
+        let (closed, closed_peer) = UnixStream::pair().unwrap();
+        idle.put(path, closed);
+        drop(closed_peer);
+        let taken = idle
+            .take_open(path, Some("pw"))
+            .expect("the open connection");
+        assert!(still_open(&taken));
+        assert_eq!(idle.count(path), 0, "the closed one was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_full_idle_list_drops_its_oldest_connection() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.full");
+        let mut peers = Vec::new();
+        for _ in 0..=MAX_IDLE_PER_SOCKET {
+            let (a, b) = UnixStream::pair().unwrap();
+            idle.put(path, a);
+            peers.push(b);
+        }
+        assert_eq!(idle.count(path), MAX_IDLE_PER_SOCKET);
+        let mut newest = peers.pop().unwrap();
+        let taken = idle.take(path, Some("pw")).expect("cached");
+        drop(taken);
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            newest.read(&mut buf).await.unwrap(),
+            0,
+            "the newest connection is handed out first"
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_framed_body_keeps_the_connection_at_once() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.empty");
+        let (a, _b) = UnixStream::pair().unwrap();
+        let body = loader_body(a, Some(0), b"", &idle, path);
+        assert!(body.is_end_stream());
+        assert_eq!(idle.count(path), 1);
+        assert!(
+            idle.take(path, None).is_none(),
+            "connections of an exited process (no password) are dropped"
+        );
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn unframed_body_ends_at_eof_and_is_not_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.eof");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"streamed").await.unwrap();
+        drop(b);
+        let body = loader_body(a, None, b"", &idle, path);
+        let collected = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&collected[..], b"streamed");
+        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn short_framed_body_is_an_error_and_not_kept() {
+        let idle = IdleSessions::default();
+        let path = Path::new("/nonexistent/ruby.short");
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"abc").await.unwrap();
+        drop(b);
+        let body = loader_body(a, Some(10), b"", &idle, path);
+        assert!(body.collect().await.is_err());
+        assert_eq!(idle.count(path), 0);
     }
 
     #[test]
@@ -527,7 +1117,7 @@ mod tests {
         b.write_all(b"HTTP/1.1 201 Whatever\r\nContent-Type: text/plain\r\nConnection: close\r\nStatus: 201\r\nX-Passenger-Request-OOB-Work: true\r\n\r\nhello")
             .await
             .unwrap();
-        let (head, rest) = read_head(&mut read).await.unwrap();
+        let (head, rest) = read_head(&mut read, false).await.unwrap();
         assert_eq!(head.status, StatusCode::CREATED);
         let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, vec!["content-type"]);
@@ -540,7 +1130,7 @@ mod tests {
         drop(b);
         let (mut read, _write) = a.into_split();
         assert!(matches!(
-            read_head(&mut read).await,
+            read_head(&mut read, false).await,
             Err(SessionProtocolError::Incomplete(_))
         ));
     }
