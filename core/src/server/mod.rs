@@ -136,17 +136,26 @@ impl Server {
         hooks: ServerHooks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
-        let spawner: Arc<dyn Spawner> = Arc::new(DirectSpawner::new(SpawnerOptions {
-            user_switching: false,
-            ..SpawnerOptions::default()
-        }));
+        // Loader sockets go into the instance's apps.s/ (mode 0700), as in Passenger
+        // Standalone. Apps that run as another user (root with `user` set) cannot
+        // create sockets there; the spawner then uses its own 01733 directory.
+        let switching =
+            nix::unistd::geteuid().is_root() && config.apps.iter().any(|a| a.user.is_some());
+        let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
+            Arc::new(DirectSpawner::new(SpawnerOptions {
+                user_switching: false,
+                instance_dir: (!switching).then(|| instance.path().to_path_buf()),
+                ..SpawnerOptions::default()
+            }))
+        };
         Server::bind_with_spawner(config, spawner, hooks, inherited).await
     }
 
-    /// Like [`Server::bind_with`]; processes come from `spawner`.
+    /// Like [`Server::bind_with`]; processes come from the spawner `make_spawner`
+    /// builds for the instance.
     pub async fn bind_with_spawner(
         config: ServerConfig,
-        spawner: Arc<dyn Spawner>,
+        make_spawner: impl FnOnce(&Instance) -> Arc<dyn Spawner>,
         hooks: ServerHooks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
@@ -168,6 +177,7 @@ impl Server {
         .map_err(ServerError::Instance)?;
         let admin_listener =
             admin::bind(&instance.core_api_socket_path()).map_err(ServerError::Admin)?;
+        let spawner = make_spawner(&instance);
         let mut server = Server {
             config,
             listeners,
