@@ -7,7 +7,7 @@
 //! actor to perform. It does not spawn, signal, stat files or talk to clients.
 //!
 //! Invariants (hold after every [`Pool::handle`]):
-//! - A group has at most ONE spawn in flight ([`Group::spawning`]); spawns started
+//! - A group has at most ONE spawn in flight (`Group::spawning`); spawns started
 //!   before a restart or shutdown are "stale": their process is terminated on arrival.
 //! - If a group's queue is non-empty, none of its enabled processes has a free slot.
 //! - Capacity used = enabled processes + spawns in flight; detached processes do not

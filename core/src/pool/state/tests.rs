@@ -936,4 +936,51 @@ fn oob_work_takes_an_idle_process_out_of_rotation_only_when_another_can_serve() 
         vec![(r, first)],
         "back in rotation, ties go to the first"
     );
+
+fn cancelled_top_level_request_is_not_served() {
+    let mut h = H::new(1);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    let ga = ready_process(&mut h, &a, 1);
+    h.checkout(&a);
+    let (rb, _) = h.checkout(&b);
+    h.input(PoolInput::CancelCheckout { request: rb });
+    assert_eq!(h.snap().top_level_queue_len, 0);
+    let out = h.close(&ga);
+    assert!(terminated(&out).is_empty(), "nobody is starving any more");
+    assert!(spawns(&out).is_empty());
+}
+
+#[test]
+fn rolling_restart_survives_an_old_process_dying() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 2);
+    let (o1, o2) = two_processes(&mut h, &a);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Rolling,
+    });
+    let n1 = one_spawn(&out);
+    h.exited(&o1);
+    h.exited(&o2);
+    let (_, out) = h.spawn_ok(&n1, 1);
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, PoolAction::RollingRestartFinished { .. })));
+    // Back to normal spawning for min_instances.
+    one_spawn(&out);
+}
+
+#[test]
+fn restart_lifts_the_spawn_block() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    h.spawn_fail(&s);
+    let out = h.input(PoolInput::RestartGroup {
+        name: "a".into(),
+        method: RestartMethod::Blocking,
+    });
+    one_spawn(&out);
 }
