@@ -936,7 +936,9 @@ fn oob_work_takes_an_idle_process_out_of_rotation_only_when_another_can_serve() 
         vec![(r, first)],
         "back in rotation, ties go to the first"
     );
+}
 
+#[test]
 fn cancelled_top_level_request_is_not_served() {
     let mut h = H::new(1);
     let a = app("a", |_| {});
