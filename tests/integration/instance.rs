@@ -453,13 +453,20 @@ fn sighup_adds_and_removes_an_app() {
         get_host(server.addr, "a.test", "/env").status == 404
     });
     wait_until("a's process stops", deadline(), || !pid_alive(a_pid as i32));
-    let groups: Vec<String> = api(&instance, "GET", "/pool.json", None).json()["groups"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g["name"].as_str().map(str::to_string))
-        .collect();
+    // The group goes once the pool has seen its last process exit (just after the
+    // process is gone from /proc).
+    let groups = || -> Vec<String> {
+        api(&instance, "GET", "/pool.json", None).json()["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["name"].as_str().map(str::to_string))
+            .collect()
+    };
     // Multi-app groups are named like Passenger's: "<app root> (<environment>)".
-    assert_eq!(groups, vec![format!("{} (development)", b.display())]);
+    let expected = vec![format!("{} (development)", b.display())];
+    wait_until("only b's group is left in the pool", deadline(), || {
+        groups() == expected
+    });
     assert_eq!(get_host(server.addr, "b.test", "/env").status, 200);
 }
