@@ -129,23 +129,34 @@ fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, ()> {
 /// Finds and opens the file for `segments` (blocking). Tries the exact path, then
 /// `<path>.html`, then `<path>/index.html`.
 fn lookup(public_dir: &Path, segments: &[Vec<u8>], trailing_slash: bool) -> Lookup {
-    let Ok(root) = public_dir.canonicalize() else {
-        return Lookup::Missing;
-    };
     let mut rel = PathBuf::new();
     for seg in segments {
         rel.push(std::ffi::OsStr::from_bytes(seg));
     }
     let mut candidates = Vec::with_capacity(3);
     if !segments.is_empty() && !trailing_slash {
-        candidates.push(root.join(&rel));
-        let mut html = root.join(&rel).into_os_string();
+        candidates.push(public_dir.join(&rel));
+        let mut html = public_dir.join(&rel).into_os_string();
         html.push(".html");
         candidates.push(PathBuf::from(html));
     }
-    candidates.push(root.join(&rel).join("index.html"));
+    candidates.push(public_dir.join(&rel).join("index.html"));
 
+    // Most requests name no file: one lstat per candidate says so. Only a path that
+    // exists goes through the full resolution below, which is what keeps symlinks
+    // from leading out of public/ (a miss serves nothing, so it needs no check).
+    let mut root: Option<PathBuf> = None;
     for candidate in candidates {
+        if std::fs::symlink_metadata(&candidate).is_err() {
+            continue;
+        }
+        let root = match &root {
+            Some(root) => root.clone(),
+            None => match public_dir.canonicalize() {
+                Ok(r) => root.insert(r).clone(),
+                Err(_) => return Lookup::Missing,
+            },
+        };
         let real = match candidate.canonicalize() {
             Ok(real) => real,
             Err(_) => continue,
