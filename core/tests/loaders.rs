@@ -83,6 +83,18 @@ fn require_ruby() {
     require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
 }
 
+/// The app's `/echo` answers a body of known length and a chunked one that ends at EOF.
+async fn assert_echoes_bodies(socket: &Path) {
+    let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(socket).await);
+    assert_eq!(body, "got:posted body");
+    let chunked = Request {
+        chunked: true,
+        ..Request::post("/echo", b"streamed until EOF")
+    };
+    let (_, _, body) = parse(&chunked.send(socket).await);
+    assert_eq!(body, "got:streamed until EOF");
+}
+
 fn assert_gone(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{pid}")).exists() {
@@ -554,14 +566,7 @@ async fn ruby_rack_app_serves_the_session_protocol() {
     assert!(headers.contains(&"x-multi: a".to_string()), "{headers:?}");
     assert!(headers.contains(&"x-multi: b".to_string()), "{headers:?}");
 
-    let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(&socket).await);
-    assert_eq!(body, "got:posted body");
-    let chunked = Request {
-        chunked: true,
-        ..Request::post("/echo", b"streamed until EOF")
-    };
-    let (_, _, body) = parse(&chunked.send(&socket).await);
-    assert_eq!(body, "got:streamed until EOF");
+    assert_echoes_bodies(&socket).await;
 
     let mut req = Request::get("/env?a=1");
     req.headers.push(("HTTP_X_TEST", "hdr".into()));
@@ -798,14 +803,7 @@ async fn python_wsgi_app_serves_the_session_protocol() {
     assert_eq!(body, "hello from wsgi http False");
     assert!(headers.contains(&"X-Multi: b".to_string()), "{headers:?}");
 
-    let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(&socket).await);
-    assert_eq!(body, "got:posted body");
-    let chunked = Request {
-        chunked: true,
-        ..Request::post("/echo", b"streamed until EOF")
-    };
-    let (_, _, body) = parse(&chunked.send(&socket).await);
-    assert_eq!(body, "got:streamed until EOF");
+    assert_echoes_bodies(&socket).await;
 
     let (_, _, body) = parse(&Request::get("/file").send(&socket).await);
     assert_eq!(body, WSGI_APP);

@@ -548,10 +548,11 @@ fn events_smart_starting_worker_process_forked() {
 // Out-of-band work
 // ---------------------------------------------------------------------------------------------
 
-fn oob_work(spawn_method: &str) {
-    require_rack();
+/// Starts the Rack fixture `app` with two processes spawned by `spawn_method` and waits
+/// until both run. Returns the test dir, the app root and the server.
+fn two_ruby_processes(app: &str, spawn_method: &str) -> (TestDir, PathBuf, Server) {
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_oob");
+    let root = copy_app(&dir, app);
     let server = start_app(
         &dir,
         &root,
@@ -568,6 +569,12 @@ fn oob_work(spawn_method: &str) {
     wait_until("two app processes run", deadline() * 2, || {
         pids_titled(&dir, "Passenger RubyApp:").len() == 2
     });
+    (dir, root, server)
+}
+
+fn oob_work(spawn_method: &str) {
+    require_rack();
+    let (_dir, _root, server) = two_ruby_processes("rack_oob", spawn_method);
 
     let resp = get(server.addr, "/oob");
     assert_eq!(resp.status, 200, "{}", resp.text());
@@ -989,24 +996,7 @@ fn no_friendly_pages_flag_overrides_development() {
 #[test]
 fn direct_spawning_loads_the_app_in_every_process() {
     require_rack();
-    let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let server = start_app(
-        &dir,
-        &root,
-        &[
-            "--spawn-method",
-            "direct",
-            "--min-instances",
-            "2",
-            "--max-pool-size",
-            "2",
-        ],
-    );
-    get_json(&server, "/");
-    wait_until("two app processes run", deadline() * 2, || {
-        pids_titled(&dir, "Passenger RubyApp:").len() == 2
-    });
+    let (dir, _root, _server) = two_ruby_processes("rack_events", "direct");
     assert!(pids_titled(&dir, "Passenger AppPreloader:").is_empty());
     for pid in pids_titled(&dir, "Passenger RubyApp:") {
         let parent = parent_pid(pid).unwrap_or_else(|| panic!("no parent of {pid}"));
@@ -1021,24 +1011,7 @@ fn direct_spawning_loads_the_app_in_every_process() {
 #[test]
 fn smart_spawning_forks_every_process_from_one_preloader() {
     require_rack();
-    let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let server = start_app(
-        &dir,
-        &root,
-        &[
-            "--spawn-method",
-            "smart",
-            "--min-instances",
-            "2",
-            "--max-pool-size",
-            "2",
-        ],
-    );
-    get_json(&server, "/");
-    wait_until("two app processes run", deadline() * 2, || {
-        pids_titled(&dir, "Passenger RubyApp:").len() == 2
-    });
+    let (dir, root, _server) = two_ruby_processes("rack_events", "smart");
     let preloader = the_preloader(&dir, &root);
     for pid in pids_titled(&dir, "Passenger RubyApp:") {
         assert_eq!(parent_pid(pid), Some(preloader), "worker {pid}");

@@ -68,10 +68,7 @@ pub async fn serve(
     };
     // Lookups are a few stat/open calls on local metadata, done inline as nginx and
     // Apache do: handing each to the blocking pool cost more than the calls themselves.
-    // An app without public/ costs one failed stat.
-    if std::fs::symlink_metadata(public_dir).is_err() {
-        return None;
-    }
+    // A missing public/ (or file) costs one failed lstat per candidate in `lookup`.
     let trailing_slash = path.ends_with('/');
     match lookup(public_dir, &segments, trailing_slash) {
         Lookup::Found(file, meta, path) => Some(respond(file, &meta, &path, method, headers).await),
