@@ -88,6 +88,9 @@ pub struct AppSpec {
     pub stat_throttle_rate: Duration,
     /// Whether spawn errors show details to the client.
     pub friendly_error_pages: bool,
+    /// Whether a busy Ruby or Python loader process may be handed one more bodyless
+    /// request to start as soon as it is free (ARCHITECTURE.md, "Request pipelining").
+    pub request_pipelining: bool,
     /// Smart or direct spawning.
     pub spawn_method: SpawnMethod,
     /// Preloader idle time before it stops; zero means never.
@@ -126,6 +129,7 @@ impl AppSpec {
             restart_dir,
             stat_throttle_rate: Duration::from_secs(10),
             friendly_error_pages: true,
+            request_pipelining: true,
             spawn_method: SpawnMethod::Smart,
             max_preloader_idle_time: Duration::from_secs(300),
             user: None,
