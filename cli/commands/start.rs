@@ -108,9 +108,12 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
     let hooks = logging::install(config.log_level, sink);
     let runtime = core_runtime().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let server = Server::bind_with(config, hooks, inherited)
+        let mut server = Server::bind_with(config, hooks, inherited)
             .await
             .map_err(anyhow::Error::new)?;
+        if let Some((window, patience)) = pipeline_timing_override() {
+            server = server.with_pipeline_timing(window, patience);
+        }
         if let Some(mut ready) = ready.take() {
             // The watchdog may have gone; the parent-death signal handles that.
             let _ = ready.write_all(b"ready\n");
@@ -119,6 +122,21 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result.map(|()| exit::OK)
+}
+
+/// `PASSENGER_PIPELINE_TIMING_MS=<window>,<patience>`: request pipelining's
+/// timing in milliseconds, for tests (a long window makes pipelining deterministic).
+/// Anything unparsable is ignored.
+fn pipeline_timing_override() -> Option<(std::time::Duration, std::time::Duration)> {
+    let value = std::env::var("PASSENGER_PIPELINE_TIMING_MS").ok()?;
+    let (window, patience) = value.split_once(',')?;
+    let ms = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .ok()
+            .map(std::time::Duration::from_millis)
+    };
+    Some((ms(window)?, ms(patience)?))
 }
 
 /// The core's async runtime. With one or two CPUs a single thread serves more

@@ -18,6 +18,8 @@ pub struct Counters {
     spawns: AtomicU64,
     spawn_failures: AtomicU64,
     spawn_micros: AtomicU64,
+    pipelined: AtomicU64,
+    pipeline_withdrawn: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -35,6 +37,10 @@ pub struct CountersSnapshot {
     pub spawn_failures: u64,
     /// Total duration of successful spawns, microseconds.
     pub spawn_micros: u64,
+    /// Requests sent to a busy process through its pipeline socket.
+    pub pipelined: u64,
+    /// Pipelined requests taken back before their process started them.
+    pub pipeline_withdrawn: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -65,6 +71,16 @@ impl Counters {
         }
     }
 
+    /// Counts one request sent through a pipeline socket.
+    pub fn pipelined(&self) {
+        self.pipelined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one pipelined request taken back.
+    pub fn pipeline_withdrawn(&self) {
+        self.pipeline_withdrawn.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> CountersSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -81,6 +97,8 @@ impl Counters {
             spawns: load(&self.spawns),
             spawn_failures: load(&self.spawn_failures),
             spawn_micros: load(&self.spawn_micros),
+            pipelined: load(&self.pipelined),
+            pipeline_withdrawn: load(&self.pipeline_withdrawn),
         }
     }
 }

@@ -73,6 +73,8 @@ module PassengerRs
     # The private response header that keeps a session connection open; its value is
     # the number of body bytes that follow the head.
     KEEP_ALIVE_HEADER = '!~Keep-Alive'
+    # Most kept-alive connections held open at once.
+    MAX_CONNS = 8
 
     # rack.input: the request body read straight from the socket, limited to
     # CONTENT_LENGTH (or until EOF for a de-chunked body). Not rewindable (Rack 3).
@@ -402,6 +404,15 @@ module PassengerRs
         @rack3 = defined?(Rack.release) && Rack.release.to_i >= 3
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
+        # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
+        # may leave one more request in the backlog of a second socket, accepted only
+        # when the process is free. The core holds that socket too and can take the
+        # request back (accept it itself) until then.
+        if ENV['PASSENGER_PIPELINE'] == '1'
+          pipeline_path = "#{socket_path}.p"
+          File.unlink(pipeline_path) if File.socket?(pipeline_path)
+          @pipeline = UNIXServer.new(pipeline_path)
+        end
         yield if block_given?
         @stopping = false
         wake_r, wake_w = IO.pipe
@@ -423,6 +434,7 @@ module PassengerRs
           end
         end
         trap('TERM') { Thread.new { stop.call } }
+        listeners = @pipeline ? [server, @pipeline, wake_r] : [server, wake_r]
         if stdin_watchable?
           Thread.new do
             begin
@@ -433,40 +445,41 @@ module PassengerRs
             stop.call
           end
         end
-        idle = nil
+        # Kept-alive connections, served in the order their requests arrive. The
+        # core may send a request on any of them, or open a new one, while this
+        # process is busy (request pipelining), so all of them are watched.
+        conns = []
         until @stopping
-          client = nil
-          if idle
-            # Either the core sends the next request on the idle connection, or it
-            # opened a new one (it does not reuse the idle one for every request):
-            # then the idle connection is closed and the new one served, so the core
-            # can never wait on a connection the loader does not read.
-            ready = begin
-              IO.select([idle, server, wake_r])&.first || []
-            rescue IOError, Errno::EBADF
-              break
-            end
-            if ready.include?(idle)
-              client = idle
-            elsif !ready.include?(server)
-              break
+          ready = begin
+            IO.select(conns.empty? ? listeners : conns + listeners)&.first || []
+          rescue IOError, Errno::EBADF
+            break
+          end
+          break if ready.include?(wake_r) || @stopping
+
+          ready.each do |io|
+            if io.equal?(server) || io.equal?(@pipeline)
+              client = begin
+                io.accept_nonblock
+              rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
+                next # A pipelined request the core took back.
+              rescue IOError, Errno::EBADF, Errno::EINVAL
+                @stopping = true
+                break
+              end
             else
-              idle.close
+              client = io
+              conns.delete(io)
             end
-            idle = nil
+            kept = serve_client(client)
+            conns << kept if kept
+            break if @stopping
           end
-          unless client
-            begin
-              client = server.accept
-            rescue IOError, Errno::EBADF, Errno::EINVAL
-              break
-            rescue Errno::EINTR, Errno::ECONNABORTED
-              next
-            end
-          end
-          idle = serve_client(client)
+          # A core that went away leaves connections that only ever hit EOF; they
+          # are closed by serve_client. Beyond MAX_CONNS the oldest is closed.
+          conns.shift.close while conns.size > MAX_CONNS
         end
-        idle.close if idle && !idle.closed?
+        conns.each { |c| c.close unless c.closed? }
         shut_down(server, socket_path)
       end
 
@@ -539,6 +552,10 @@ module PassengerRs
           nil
         end
         File.unlink(socket_path) if File.socket?(socket_path)
+        if @pipeline
+          pipeline_path = "#{socket_path}.p"
+          File.unlink(pipeline_path) if File.socket?(pipeline_path)
+        end
         exit!(0)
       end
 
@@ -577,6 +594,10 @@ module PassengerRs
           return :close
         when 'PING'
           client.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
+          return :close
+        when 'PIPELINE_FD'
+          # One byte and the pipeline listening socket (SCM_RIGHTS), or EOF.
+          client.send_io(@pipeline) if @pipeline
           return :close
         end
         serve_request(client, headers)

@@ -115,6 +115,20 @@ fn render_counters(out: &mut String, c: &crate::stats::CountersSnapshot) {
         "Total time successful spawns took until the process was ready.",
     )
     .sample(&[], c.spawn_micros as f64 / 1e6);
+    Family::new(
+        out,
+        "passenger_pipelined_requests_total",
+        "counter",
+        "Requests handed to a busy process through its pipeline socket.",
+    )
+    .sample(&[], c.pipelined);
+    Family::new(
+        out,
+        "passenger_pipeline_withdrawals_total",
+        "counter",
+        "Pipelined requests taken back before their process started them.",
+    )
+    .sample(&[], c.pipeline_withdrawn);
 }
 
 /// Renders the exposition text.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
+use crate::spawn::pipeline::PipelineListener;
 use crate::spawn::{Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
@@ -31,6 +32,12 @@ pub struct PoolOptions {
     pub process_shutdown_timeout: Duration,
     /// Where the actor counts spawns (shared with the admin API).
     pub counters: Arc<crate::stats::Counters>,
+    /// How recently a lone busy process must have begun its current work to be
+    /// handed a pipelined request ([`state::PIPELINE_WINDOW`](super::state::PIPELINE_WINDOW)).
+    pub pipeline_window: Duration,
+    /// How long a pipelined request waits before it is taken back
+    /// ([`state::PIPELINE_PATIENCE`](super::state::PIPELINE_PATIENCE)).
+    pub pipeline_patience: Duration,
 }
 
 impl Default for PoolOptions {
@@ -40,6 +47,8 @@ impl Default for PoolOptions {
             pool_idle_time: Duration::from_secs(300),
             process_shutdown_timeout: Duration::from_secs(60),
             counters: Arc::default(),
+            pipeline_window: super::state::PIPELINE_WINDOW,
+            pipeline_patience: super::state::PIPELINE_PATIENCE,
         }
     }
 }
@@ -83,12 +92,23 @@ pub enum PoolError {
 
 type CheckoutReply = oneshot::Sender<Result<Session, CheckoutError>>;
 
+/// What a checkout may be given besides a free slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckoutKind {
+    /// The request has no body and no upgrade: it may be pipelined to a busy loader
+    /// process (ARCHITECTURE.md, "Request pipelining").
+    pub pipelinable: bool,
+    /// The request's pipelined session was withdrawn: it keeps its place in the queue.
+    pub retry: bool,
+}
+
 /// Messages to the actor.
 #[derive(Debug)]
 enum Msg {
     Checkout {
         request: RequestId,
         app: Arc<AppSpec>,
+        kind: CheckoutKind,
         reply: CheckoutReply,
     },
     Cancel {
@@ -156,6 +176,7 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         weak: tx.downgrade(),
         waiters: HashMap::new(),
         controls: HashMap::new(),
+        pipelines: HashMap::new(),
         shutdown_waiters: Vec::new(),
         restart_checks: HashMap::new(),
     };
@@ -188,6 +209,16 @@ impl PoolHandle {
     /// Waits for a process slot of `app` (creating the group on first use). Dropping
     /// the future withdraws the request from the queue.
     pub async fn checkout(&self, app: Arc<AppSpec>) -> Result<Session, CheckoutError> {
+        self.checkout_with(app, CheckoutKind::default()).await
+    }
+
+    /// [`checkout`](Self::checkout) for a request that may be pipelined, or that
+    /// comes back after its pipelined session was withdrawn.
+    pub async fn checkout_with(
+        &self,
+        app: Arc<AppSpec>,
+        kind: CheckoutKind,
+    ) -> Result<Session, CheckoutError> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
         if self
@@ -195,6 +226,7 @@ impl PoolHandle {
             .send(Msg::Checkout {
                 request,
                 app,
+                kind,
                 reply,
             })
             .is_err()
@@ -281,6 +313,8 @@ pub struct Session {
     address: ProcessAddress,
     failed: bool,
     oob: bool,
+    pipelined: bool,
+    withdrawn: bool,
     tx: mpsc::UnboundedSender<Msg>,
 }
 
@@ -310,11 +344,27 @@ impl Session {
     pub fn request_oob_work(&mut self) {
         self.oob = true;
     }
+    /// The request goes through the process's pipeline socket (the process is busy
+    /// and starts it when free, unless the pool takes it back).
+    pub fn is_pipelined(&self) -> bool {
+        self.pipelined
+    }
+    /// The pool took the pipelined request back before the process started it:
+    /// check in without counting a processed request.
+    pub fn mark_withdrawn(&mut self) {
+        self.withdrawn = true;
+    }
+    /// Whether [`mark_withdrawn`](Self::mark_withdrawn) was called.
+    pub fn is_withdrawn(&self) -> bool {
+        self.withdrawn
+    }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let outcome = if self.failed {
+        let outcome = if self.withdrawn {
+            SessionOutcome::Withdrawn
+        } else if self.failed {
             SessionOutcome::ProcessFailed
         } else if self.oob {
             SessionOutcome::OobWorkRequested
@@ -344,6 +394,8 @@ struct Actor {
     weak: mpsc::WeakUnboundedSender<Msg>,
     waiters: HashMap<RequestId, CheckoutReply>,
     controls: HashMap<Gupid, Arc<dyn ProcessControl>>,
+    /// Pipeline sockets of processes that have one.
+    pipelines: HashMap<Gupid, Arc<PipelineListener>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
     restart_checks: HashMap<String, RestartCheck>,
 }
@@ -387,6 +439,7 @@ impl Actor {
             Msg::Checkout {
                 request,
                 app,
+                kind,
                 reply,
             } => {
                 if self.restart_file_says_restart(&app)
@@ -400,7 +453,12 @@ impl Actor {
                     });
                 }
                 self.waiters.insert(request, reply);
-                self.apply(PoolInput::Checkout { request, app });
+                self.apply(PoolInput::Checkout {
+                    request,
+                    app,
+                    pipelinable: kind.pipelinable,
+                    retry: kind.retry,
+                });
             }
             Msg::Cancel { request } => {
                 if self.waiters.remove(&request).is_some() {
@@ -418,6 +476,7 @@ impl Actor {
             } => self.spawn_done(group, spawn, gupid, result),
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
+                self.pipelines.remove(&gupid);
                 self.apply(PoolInput::ProcessExited { gupid });
             }
             Msg::Snapshot { reply } => {
@@ -492,6 +551,10 @@ impl Actor {
             Ok(process) => {
                 self.controls
                     .insert(gupid.clone(), Arc::clone(&process.control));
+                let pipeline = process.pipeline.is_some();
+                if let Some(listener) = process.pipeline {
+                    self.pipelines.insert(gupid.clone(), listener);
+                }
                 let weak = self.weak.clone();
                 let watched = gupid.clone();
                 let exited = process.exited;
@@ -513,6 +576,7 @@ impl Actor {
                         concurrency: process.concurrency,
                         spawn_started: process.spawn_started,
                         spawn_ended: process.spawn_ended,
+                        pipeline,
                     },
                 });
             }
@@ -578,6 +642,8 @@ impl Actor {
                     address: process.address,
                     failed: false,
                     oob: false,
+                    pipelined: process.pipelined,
+                    withdrawn: false,
                     tx,
                 };
                 // If the waiter just left, dropping the session checks it back in.
@@ -602,6 +668,17 @@ impl Actor {
                         let _ = tx.send(Msg::OobDone { gupid });
                     }
                 });
+            }
+            PoolAction::Unpipeline { gupid } => {
+                if let Some(listener) = self.pipelines.get(&gupid) {
+                    match listener.withdraw_one() {
+                        Ok(true) => self.pool.options().counters.pipeline_withdrawn(),
+                        Ok(false) => {}
+                        Err(err) => {
+                            tracing::warn!(%gupid, "could not take back a pipelined request: {err}")
+                        }
+                    }
+                }
             }
             PoolAction::Kill { gupid } => {
                 if let Some(control) = self.controls.get(&gupid) {

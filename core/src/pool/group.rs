@@ -5,9 +5,9 @@
 //! enabled process). Capacity across groups, eviction and the order of operations
 //! are decided by [`state`](super::state), not here.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::app::AppSpec;
 
@@ -42,6 +42,8 @@ pub(crate) struct Group {
     pub detached: Vec<Process>,
     /// Requests waiting for a free slot, oldest first.
     pub queue: VecDeque<RequestId>,
+    /// The queued requests that may be pipelined (no body, no upgrade).
+    pub pipelinable: HashSet<RequestId>,
     /// The one spawn in flight, if any.
     pub spawning: Option<(SpawnId, SpawnKind)>,
     /// A spawn failed: no further spawn until the next checkout (no retry loop).
@@ -64,6 +66,7 @@ impl Group {
             processes: Vec::new(),
             detached: Vec::new(),
             queue: VecDeque::new(),
+            pipelinable: HashSet::new(),
             spawning: None,
             spawn_blocked: false,
             restarting: false,
@@ -112,6 +115,24 @@ impl Group {
         }
         let (i, _) = best?;
         (!self.processes[i].is_totally_busy()).then_some(i)
+    }
+
+    /// Where a pipelined request can go when [`route`](Self::route) finds no free
+    /// slot: only a group's lone process. A lone process idles between two requests
+    /// while the core hands it the next one; pipelining fills that gap. With two or
+    /// more, the others run during those gaps, and the extra connection a pipelined
+    /// request costs was measured to cost more than it saves (bench/apps).
+    pub fn route_pipelined(&self, now: Instant, window: Duration) -> Option<usize> {
+        match self.processes.as_slice() {
+            [p] if p.takes_pipelined(now, window) => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Takes the oldest queued request off the queue.
+    pub fn pop_queued(&mut self) -> Option<(RequestId, bool)> {
+        let request = self.queue.pop_front()?;
+        Some((request, self.pipelinable.remove(&request)))
     }
 
     /// No process, no spawn, but requests waiting: blocked only by pool capacity.

@@ -19,5 +19,7 @@ mod process;
 pub mod snapshot;
 pub mod state;
 
-pub use actor::{start, CheckoutError, PoolError, PoolHandle, PoolOptions, RestartMethod, Session};
+pub use actor::{
+    start, CheckoutError, CheckoutKind, PoolError, PoolHandle, PoolOptions, RestartMethod, Session,
+};
 pub use snapshot::{GroupSnapshot, PoolSnapshot, ProcessSnapshot};

@@ -4,7 +4,7 @@
 //! enabled and life status, generation). It does not own the OS process: the actor
 //! keeps the `ProcessControl` and reports the exit.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::spawn::{Gupid, ProcessAddress};
 
@@ -52,6 +52,15 @@ pub(crate) struct Process {
     pub generation: u64,
     /// Out-of-band work the app asked for (Passenger's OOBW status).
     pub oob: Oob,
+    /// The process has a pipeline socket: while busy it may be handed one more
+    /// bodyless request (ARCHITECTURE.md, "Request pipelining").
+    pub pipeline: bool,
+    /// When the process last made progress: finished a session, or became busy
+    /// after being idle. A pipelined request waits behind the work begun then.
+    pub progress_at: Instant,
+    /// A pipelined request on this process was taken back (it waited too long);
+    /// no other is handed to it before its next progress.
+    pub pipeline_blocked: bool,
 }
 
 /// Out-of-band work state of a process.
@@ -74,6 +83,23 @@ impl Process {
         } else {
             u64::from(self.sessions) * (i32::MAX as u64) / (self.concurrency as u64)
         }
+    }
+
+    /// Whether it can be handed a pipelined request at `now`: a one-slot process
+    /// busy with exactly one session, in rotation, that began its current work less
+    /// than `window` ago.
+    pub fn takes_pipelined(&self, now: Instant, window: Duration) -> bool {
+        self.pipeline
+            && !self.pipeline_blocked
+            && self.concurrency == 1
+            && self.sessions == 1
+            && self.oob == Oob::None
+            && now.saturating_duration_since(self.progress_at) < window
+    }
+
+    /// Whether a pipelined request waits in this process: more sessions than slots.
+    pub fn has_pipelined(&self) -> bool {
+        self.concurrency > 0 && u64::from(self.sessions) > self.concurrency as u64
     }
 
     /// No free slot: only processes with a positive concurrency can be totally busy.

@@ -23,7 +23,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::app::AppSpec;
 use crate::spawn::{Gupid, ProcessAddress, SpawnError};
@@ -32,6 +32,15 @@ use super::actor::{CheckoutError, PoolOptions, RestartMethod};
 use super::group::{Group, Rolling, SpawnKind};
 use super::process::{Enabled, Life, Oob, Process};
 use super::snapshot::PoolSnapshot;
+
+/// A busy process takes a pipelined request only if its current work began less
+/// than this long ago: pipelining pays off for fast requests, and a request that
+/// has already run this long is more likely to be a slow one.
+pub const PIPELINE_WINDOW: Duration = Duration::from_millis(2);
+/// A pipelined request still waiting this long after its process's current work
+/// began is taken back ([`PoolAction::Unpipeline`]) and served by the next free
+/// process instead.
+pub const PIPELINE_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Identifies one checkout request; chosen by the caller, unique while pending.
 pub type RequestId = u64;
@@ -47,6 +56,9 @@ pub enum SessionOutcome {
     ProcessFailed,
     /// The app asked for out-of-band work (`X-Passenger-Request-OOB-Work`).
     OobWorkRequested,
+    /// A pipelined request was taken back before the process started it: nothing
+    /// was processed.
+    Withdrawn,
 }
 
 /// What a successful spawn reports.
@@ -62,6 +74,8 @@ pub struct SpawnedInfo {
     pub spawn_started: SystemTime,
     /// When the process became ready.
     pub spawn_ended: SystemTime,
+    /// Whether the process has a pipeline socket (see [`PIPELINE_WINDOW`]).
+    pub pipeline: bool,
 }
 
 /// Something that happened, fed to [`Pool::handle`].
@@ -73,6 +87,10 @@ pub enum PoolInput {
         request: RequestId,
         /// The app (its `name` is the group key).
         app: Arc<AppSpec>,
+        /// The request has no body and no upgrade, so it may be pipelined.
+        pipelinable: bool,
+        /// A withdrawn pipelined request asking again: it goes first in the queue.
+        retry: bool,
     },
     /// The client gave up while queued.
     CancelCheckout {
@@ -162,6 +180,9 @@ pub struct AssignedProcess {
     pub gupid: Gupid,
     /// Where to send the request.
     pub address: ProcessAddress,
+    /// Sent through the process's pipeline socket: the process is busy and starts
+    /// this request when it is free, unless the pool takes it back first.
+    pub pipelined: bool,
 }
 
 /// Something the actor must do, produced by [`Pool::handle`].
@@ -221,6 +242,12 @@ pub enum PoolAction {
         gupid: Gupid,
         /// Where it listens.
         address: ProcessAddress,
+    },
+    /// Take back the pipelined request waiting in this process, if it has not
+    /// started it yet (its session then closes as [`SessionOutcome::Withdrawn`]).
+    Unpipeline {
+        /// The process.
+        gupid: Gupid,
     },
     /// Answer to RemoveGroup: its processes are being stopped.
     GroupRemoved {
@@ -311,7 +338,12 @@ impl Pool {
     pub fn handle(&mut self, input: PoolInput, now: Instant) -> Vec<PoolAction> {
         let mut out = Vec::new();
         match input {
-            PoolInput::Checkout { request, app } => self.checkout(request, app, now, &mut out),
+            PoolInput::Checkout {
+                request,
+                app,
+                pipelinable,
+                retry,
+            } => self.checkout(request, app, (pipelinable, retry), now, &mut out),
             PoolInput::CancelCheckout { request } => self.cancel(request),
             PoolInput::SessionClosed { gupid, outcome } => {
                 self.session_closed(&gupid, outcome, now, &mut out)
@@ -359,6 +391,11 @@ impl Pool {
         };
         let idle = self.options.pool_idle_time;
         for g in &self.groups {
+            for p in g.processes.iter().filter(|p| p.has_pipelined()) {
+                if !p.pipeline_blocked {
+                    consider(p.progress_at + self.options.pipeline_patience);
+                }
+            }
             for p in &g.detached {
                 if let Life::ShutdownTriggered { at, killed: false } = p.life {
                     consider(at + self.options.process_shutdown_timeout);
@@ -436,6 +473,7 @@ impl Pool {
         &mut self,
         request: RequestId,
         app: Arc<AppSpec>,
+        flags: (bool, bool),
         now: Instant,
         out: &mut Vec<PoolAction>,
     ) {
@@ -460,7 +498,7 @@ impl Pool {
                 self.groups.len() - 1
             }
         };
-        self.group_get(gi, request, app, now, out);
+        self.group_get(gi, request, app, flags, now, out);
     }
 
     /// Passenger's `Group::get`: route, else queue (bounded), then spawn if needed.
@@ -469,9 +507,11 @@ impl Pool {
         gi: usize,
         request: RequestId,
         app: Arc<AppSpec>,
+        (pipelinable, retry): (bool, bool),
         now: Instant,
         out: &mut Vec<PoolAction>,
     ) {
+        let window = self.options.pipeline_window;
         let g = &mut self.groups[gi];
         g.app = app;
         g.removed = false;
@@ -482,10 +522,24 @@ impl Pool {
         let g = &mut self.groups[gi];
         if g.queue.is_empty() {
             if let Some(pi) = g.route() {
-                assign(g, pi, request, now, out);
+                assign(g, pi, request, false, now, out);
+            } else if let Some(pi) = pipelinable
+                .then(|| g.route_pipelined(now, window))
+                .flatten()
+            {
+                assign(g, pi, request, true, now, out);
             } else {
+                if pipelinable {
+                    g.pipelinable.insert(request);
+                }
                 g.queue.push_back(request);
             }
+        } else if retry {
+            // It was queued once already; it keeps its turn.
+            if pipelinable {
+                g.pipelinable.insert(request);
+            }
+            g.queue.push_front(request);
         } else {
             let max = g.app.max_request_queue_size as usize;
             if max > 0 && g.queue.len() >= max {
@@ -496,6 +550,9 @@ impl Pool {
                     },
                 });
             } else {
+                if pipelinable {
+                    g.pipelinable.insert(request);
+                }
                 g.queue.push_back(request);
             }
         }
@@ -511,6 +568,7 @@ impl Pool {
         for g in &mut self.groups {
             if let Some(pos) = g.queue.iter().position(|r| *r == request) {
                 g.queue.remove(pos);
+                g.pipelinable.remove(&request);
                 return;
             }
         }
@@ -598,6 +656,9 @@ impl Pool {
             life: Life::Alive,
             generation: g.generation,
             oob: Oob::None,
+            pipeline: info.pipeline,
+            progress_at: now,
+            pipeline_blocked: false,
         };
         let kind = match g.spawning {
             Some((id, kind)) if id == spawn => kind,
@@ -616,7 +677,7 @@ impl Pool {
         g.spawning = None;
         g.restarting = false;
         g.processes.push(process);
-        serve_queue(g, now, out);
+        serve_queue(g, self.options.pipeline_window, now, out);
         if kind == SpawnKind::Rolling {
             self.rolling_step(gi, now, out);
         }
@@ -680,6 +741,7 @@ impl Pool {
                 return;
             }
         }
+        g.pipelinable.clear();
         for request in g.queue.drain(..) {
             out.push(PoolAction::Reject {
                 request,
@@ -704,7 +766,9 @@ impl Pool {
         if enabled == Enabled::Detached {
             let p = &mut g.detached[pi];
             p.sessions = p.sessions.saturating_sub(1);
-            p.processed += 1;
+            if outcome != SessionOutcome::Withdrawn {
+                p.processed += 1;
+            }
             p.last_used = now;
             if p.sessions == 0 && p.life == Life::Alive {
                 trigger_shutdown(p, now, out);
@@ -713,8 +777,17 @@ impl Pool {
         }
         let p = &mut g.processes[pi];
         p.sessions = p.sessions.saturating_sub(1);
+        if outcome == SessionOutcome::Withdrawn {
+            // Nothing ran; the process is still busy with the work that held the
+            // request up, so it gets no other pipelined request until it progresses.
+            p.pipeline_blocked = true;
+            serve_queue(g, self.options.pipeline_window, now, out);
+            return;
+        }
         p.processed += 1;
         p.last_used = now;
+        p.progress_at = now;
+        p.pipeline_blocked = false;
         let max_requests = g.app.max_requests;
         if outcome == SessionOutcome::ProcessFailed {
             tracing::warn!(%gupid, group = %g.name, "process failed during a request; detaching it");
@@ -729,7 +802,7 @@ impl Pool {
         if outcome == SessionOutcome::OobWorkRequested && p.oob == Oob::None {
             p.oob = Oob::Requested;
         }
-        serve_queue(g, now, out);
+        serve_queue(g, self.options.pipeline_window, now, out);
         // Give an idle process up if someone else is starved for capacity.
         let idle = g
             .processes
@@ -807,7 +880,17 @@ impl Pool {
 
     fn tick(&mut self, now: Instant, out: &mut Vec<PoolAction>) {
         let timeout = self.options.process_shutdown_timeout;
+        let patience = self.options.pipeline_patience;
         for g in &mut self.groups {
+            for p in &mut g.processes {
+                if p.has_pipelined() && !p.pipeline_blocked && now >= p.progress_at + patience {
+                    tracing::debug!(gupid = %p.gupid, pid = p.pid, "taking back a pipelined request that waited too long");
+                    p.pipeline_blocked = true;
+                    out.push(PoolAction::Unpipeline {
+                        gupid: p.gupid.clone(),
+                    });
+                }
+            }
             for p in &mut g.detached {
                 if let Life::ShutdownTriggered { at, killed: false } = p.life {
                     if now >= at + timeout {
@@ -909,6 +992,7 @@ impl Pool {
         g.rolling = None;
         g.restarting = false;
         g.removed = true;
+        g.pipelinable.clear();
         for request in g.queue.drain(..) {
             out.push(PoolAction::Reject {
                 request,
@@ -940,6 +1024,7 @@ impl Pool {
             let g = &mut self.groups[gi];
             g.rolling = None;
             g.restarting = false;
+            g.pipelinable.clear();
             for request in g.queue.drain(..) {
                 out.push(PoolAction::Reject {
                     request,
@@ -988,10 +1073,11 @@ impl Pool {
             let Some((request, app)) = self.top_queue.pop_front() else {
                 break;
             };
-            self.group_get(gi, request, app, now, out);
+            // Whether it could be pipelined is not kept in the top-level queue.
+            self.group_get(gi, request, app, (false, false), now, out);
         }
         for gi in 0..self.groups.len() {
-            serve_queue(&mut self.groups[gi], now, out);
+            serve_queue(&mut self.groups[gi], self.options.pipeline_window, now, out);
             self.maybe_spawn(gi, Trigger::Continue, out);
             start_oob_work(&mut self.groups[gi], out);
         }
@@ -1027,8 +1113,18 @@ fn start_oob_work(g: &mut Group, out: &mut Vec<PoolAction>) {
     });
 }
 
-fn assign(g: &mut Group, pi: usize, request: RequestId, now: Instant, out: &mut Vec<PoolAction>) {
+fn assign(
+    g: &mut Group,
+    pi: usize,
+    request: RequestId,
+    pipelined: bool,
+    now: Instant,
+    out: &mut Vec<PoolAction>,
+) {
     let p = &mut g.processes[pi];
+    if p.sessions == 0 {
+        p.progress_at = now;
+    }
     p.sessions += 1;
     p.last_used = now;
     out.push(PoolAction::Assign {
@@ -1038,20 +1134,26 @@ fn assign(g: &mut Group, pi: usize, request: RequestId, now: Instant, out: &mut 
             pid: p.pid,
             gupid: p.gupid.clone(),
             address: p.address.clone(),
+            pipelined,
         },
     });
 }
 
 /// Hands queued requests to free slots, oldest request first.
-fn serve_queue(g: &mut Group, now: Instant, out: &mut Vec<PoolAction>) {
-    while !g.queue.is_empty() {
-        let Some(pi) = g.route() else {
+fn serve_queue(g: &mut Group, window: Duration, now: Instant, out: &mut Vec<PoolAction>) {
+    while let Some(&request) = g.queue.front() {
+        let (pi, pipelined) = if let Some(pi) = g.route() {
+            (pi, false)
+        } else if g.pipelinable.contains(&request) {
+            match g.route_pipelined(now, window) {
+                Some(pi) => (pi, true),
+                None => return,
+            }
+        } else {
             return;
         };
-        let Some(request) = g.queue.pop_front() else {
-            return;
-        };
-        assign(g, pi, request, now, out);
+        g.pop_queued();
+        assign(g, pi, request, pipelined, now, out);
     }
 }
 

@@ -29,13 +29,18 @@ use super::route::Router;
 use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionProtocolError};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
-use crate::pool::{CheckoutError, PoolHandle, Session};
+use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
 use crate::spawn::{Gupid, ProcessAddress};
 use crate::stats::Counters;
 
 /// How many times a request is re-routed when the chosen process cannot be reached
 /// before any of the request was sent (Passenger retries up to 10 times).
 const MAX_CHECKOUT_ATTEMPTS: usize = 5;
+
+/// How many times one request may have its pipelined session withdrawn. Each
+/// withdrawal blocks pipelining to that process until it makes progress, so this is
+/// a backstop, never reached in practice.
+const MAX_WITHDRAWALS: usize = 64;
 
 /// Idle keep-alive connections kept per process.
 const MAX_IDLE_PER_PROCESS: usize = 64;
@@ -189,9 +194,15 @@ impl Proxy {
         let body_is_empty = body.is_end_stream();
         let mut body = Some(body.map_err(std::io::Error::other).boxed_unsync());
 
-        for _ in 0..MAX_CHECKOUT_ATTEMPTS {
+        let pipelinable = body_is_empty && client_upgrade.is_none();
+        let mut retry = false;
+        let mut attempts = 0;
+        let mut withdrawals = 0;
+        while attempts < MAX_CHECKOUT_ATTEMPTS {
+            attempts += 1;
             let asked = std::time::Instant::now();
-            let checkout = self.pool.checkout(app.clone()).await;
+            let kind = CheckoutKind { pipelinable, retry };
+            let checkout = self.pool.checkout_with(app.clone(), kind).await;
             self.counters.checkout(asked.elapsed());
             let mut session = match checkout {
                 Ok(session) => session,
@@ -199,7 +210,11 @@ impl Proxy {
             };
             if let ProcessAddress::Session(path) = session.address().clone() {
                 let upgrade = client_upgrade.is_some();
-                let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
+                let pipelined = session.is_pipelined();
+                // A pipelined connection is used once: kept, it would only crowd out
+                // the idle connection of the process's non-pipelined requests.
+                let keep_alive =
+                    !pipelined && session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
                 // A bodyless request on an idle connection the loader closed
                 // meanwhile is sent again on a new one (nothing was consumed). A
@@ -210,11 +225,24 @@ impl Proxy {
                     (true, true) => self.loader_conns.take(&path, password.as_deref()),
                     (true, false) => self.loader_conns.take_open(&path, password.as_deref()),
                 };
+                // A pipelined request waits in the busy process's pipeline backlog,
+                // where the pool can still take it back (spawn::pipeline).
+                let connect_to = if pipelined {
+                    self.counters.pipelined();
+                    crate::spawn::pipeline::pipeline_path(&path)
+                } else {
+                    path.clone()
+                };
                 loop {
                     let reused = cached.is_some();
                     let stream = match cached.take() {
                         Some(stream) => stream,
-                        None => match UnixStream::connect(&path).await {
+                        None => match UnixStream::connect(&connect_to).await {
+                            Err(_) if pipelined => {
+                                // Nothing was sent: ask again, not through this pipe.
+                                session.mark_withdrawn();
+                                break;
+                            }
                             Ok(stream) => stream,
                             Err(err) => {
                                 unreachable_process(&mut session, &app, &err);
@@ -251,6 +279,11 @@ impl Proxy {
                     .await
                     {
                         Ok(resp) => return resp,
+                        Err((SessionProtocolError::Withdrawn, mut s)) => {
+                            s.mark_withdrawn();
+                            session = s;
+                            break;
+                        }
                         Err((SessionProtocolError::Stale(err), s)) if reused && body_is_empty => {
                             // The loader closed the idle connection (another connection
                             // came in, or it restarted); it never saw this request.
@@ -273,6 +306,16 @@ impl Proxy {
                             return error_page::incomplete_response();
                         }
                     }
+                }
+                if session.is_withdrawn() {
+                    // Taken back unstarted: ask again, keeping the place in the queue.
+                    drop(session);
+                    withdrawals += 1;
+                    if withdrawals > MAX_WITHDRAWALS {
+                        return error_page::incomplete_response();
+                    }
+                    attempts -= 1;
+                    retry = true;
                 }
                 continue;
             }

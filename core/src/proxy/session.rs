@@ -50,6 +50,9 @@ const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
 /// value is the number of body bytes that follow the head. Never sent to clients.
 const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
 
+/// The header of [`WITHDRAWN_RESPONSE`](crate::spawn::pipeline::WITHDRAWN_RESPONSE).
+const WITHDRAWN_HEADER: &str = "!~withdrawn";
+
 /// Idle kept-alive connections cached per loader socket. Loaders serve one
 /// connection at a time, so more than one idle connection is rarely useful.
 const MAX_IDLE_PER_SOCKET: usize = 2;
@@ -89,6 +92,10 @@ pub enum SessionProtocolError {
     /// again on a new connection if no request body was consumed.
     #[error("the reused loader connection was closed before the loader answered")]
     Stale(#[source] std::io::Error),
+    /// The pool took the pipelined request back before the process started it; it
+    /// can be sent to another process.
+    #[error("the pipelined request was taken back before the process started it")]
+    Withdrawn,
 }
 
 /// Idle kept-alive connections to session-protocol processes, by socket path.
@@ -265,6 +272,11 @@ pub async fn exchange(
     let writer = if body.is_end_stream() && !chunked {
         // Nothing but the header block to send: write it here, no task needed.
         if let Err(err) = write.write_all(&block).await {
+            if session.is_pipelined() {
+                // Only a withdrawal (or a loader gone before accepting) closes a
+                // pipelined connection before it was accepted: nothing ran.
+                return Err((SessionProtocolError::Withdrawn, session));
+            }
             if reused {
                 return Err((SessionProtocolError::Stale(err), session));
             }
@@ -290,6 +302,9 @@ pub async fn exchange(
             return Err((err, session));
         }
     };
+    if head.withdrawn && session.is_pipelined() {
+        return Err((SessionProtocolError::Withdrawn, session));
+    }
     if head.oob {
         session.request_oob_work();
     }
@@ -394,6 +409,8 @@ struct Head {
     oob: bool,
     /// The loader keeps the connection open; this many body bytes follow the head.
     keep_alive: Option<u64>,
+    /// The core's own answer on a pipelined connection it took back.
+    withdrawn: bool,
 }
 
 /// Reads the response head. On a `reused` connection, EOF or a reset before the
@@ -440,7 +457,12 @@ async fn read_head(
                 let mut headers = Vec::with_capacity(parsed.headers.len());
                 let mut oob = false;
                 let mut keep_alive = None;
+                let mut withdrawn = false;
                 for h in parsed.headers.iter() {
+                    if h.name.eq_ignore_ascii_case(WITHDRAWN_HEADER) {
+                        withdrawn = true;
+                        continue;
+                    }
                     if h.name.eq_ignore_ascii_case("x-passenger-request-oob-work") {
                         oob = true;
                     }
@@ -475,6 +497,7 @@ async fn read_head(
                         headers,
                         oob,
                         keep_alive,
+                        withdrawn,
                     },
                     rest,
                 ));

@@ -115,6 +115,8 @@ pub struct Server {
     hooks: ServerHooks,
     /// Bound before the server reports ready, so tools can talk to it at once.
     admin_listener: UnixListener,
+    /// Request pipelining's window and patience (see [`PoolOptions`]).
+    pipeline_timing: (Duration, Duration),
 }
 
 enum BoundListener {
@@ -185,6 +187,10 @@ impl Server {
             instance,
             hooks,
             admin_listener,
+            pipeline_timing: (
+                crate::pool::state::PIPELINE_WINDOW,
+                crate::pool::state::PIPELINE_PATIENCE,
+            ),
         };
         let addrs = describe(&server.local_addrs());
         server
@@ -195,6 +201,13 @@ impl Server {
             })
             .map_err(ServerError::Instance)?;
         Ok(server)
+    }
+
+    /// Overrides request pipelining's window and patience (see [`PoolOptions`]);
+    /// for tests and tuning.
+    pub fn with_pipeline_timing(mut self, window: Duration, patience: Duration) -> Server {
+        self.pipeline_timing = (window, patience);
+        self
     }
 
     /// The instance directory.
@@ -223,6 +236,8 @@ impl Server {
                 pool_idle_time: self.config.pool_idle_time,
                 process_shutdown_timeout: PROCESS_SHUTDOWN_TIMEOUT,
                 counters: counters.clone(),
+                pipeline_window: self.pipeline_timing.0,
+                pipeline_patience: self.pipeline_timing.1,
             },
             self.spawner.clone(),
         );

@@ -506,6 +506,12 @@ impl Journey {
         };
         match outcome {
             Outcome::Ready => {
+                let pipeline = match (&address, mode) {
+                    (ProcessAddress::Session(socket), Mode::Direct) => {
+                        super::pipeline::listener_for(app, socket).await
+                    }
+                    _ => None,
+                };
                 capture.stop_capturing();
                 guard.0 = None;
                 drop(work_dir);
@@ -517,6 +523,7 @@ impl Journey {
                     spawn_started,
                     spawn_ended: SystemTime::now(),
                     control,
+                    pipeline,
                     exited: exited_rx,
                 })
             }

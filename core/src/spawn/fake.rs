@@ -224,6 +224,7 @@ impl Spawner for FakeSpawner {
                     inner: Arc::clone(&inner),
                     gupid,
                 }),
+                pipeline: None,
                 exited: rx,
             })
         })

@@ -26,6 +26,7 @@ use crate::app::AppSpec;
 
 pub mod direct;
 pub mod output;
+pub mod pipeline;
 pub mod plan;
 pub mod readiness;
 pub mod smart;
@@ -101,6 +102,8 @@ pub struct SpawnedProcess {
     pub spawn_ended: SystemTime,
     /// How to stop it.
     pub control: Arc<dyn ProcessControl>,
+    /// The loader's pipeline socket, when it pipelines requests.
+    pub pipeline: Option<Arc<pipeline::PipelineListener>>,
     /// Resolves once the process has exited and been reaped.
     pub exited: oneshot::Receiver<ExitInfo>,
 }

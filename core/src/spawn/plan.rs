@@ -120,6 +120,12 @@ pub fn session_loader(app_type: &AppType) -> Option<&'static str> {
     }
 }
 
+/// Whether processes of `app` get a pipeline socket (`PASSENGER_PIPELINE=1`):
+/// the setting is on and the app's loader supports it.
+pub fn pipelines(app: &AppSpec) -> bool {
+    app.request_pipelining && matches!(app.app_type, AppType::Ruby)
+}
+
 /// Prefix of the socket name of a session-protocol app type (`ruby.<random>`).
 pub fn socket_prefix(app_type: &AppType) -> &'static str {
     match app_type {
@@ -208,6 +214,9 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
                 session.connect_password.clone(),
             ));
             loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
+            if pipelines(app) {
+                loader_env.push(("PASSENGER_PIPELINE".into(), "1".into()));
+            }
             loader_env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
             if let Some(file) = &app.startup_file {
                 loader_env.push((

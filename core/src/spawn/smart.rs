@@ -564,6 +564,7 @@ async fn spawn_worker(
             capture.stop_capturing();
             guard.0 = None;
             tracing::info!(pid, %gupid, app = %app.name, preloader = preloader.pid, "app process is ready");
+            let pipeline = super::pipeline::listener_for(app, &socket).await;
             return Ok(SpawnedProcess {
                 pid,
                 address: ProcessAddress::Session(socket),
@@ -571,6 +572,7 @@ async fn spawn_worker(
                 spawn_started: SystemTime::now(),
                 spawn_ended: SystemTime::now(),
                 control,
+                pipeline,
                 exited: exited_rx,
             });
         }

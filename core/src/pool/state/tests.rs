@@ -75,6 +75,8 @@ impl H {
         let out = self.input(PoolInput::Checkout {
             request,
             app: Arc::clone(app),
+            pipelinable: false,
+            retry: false,
         });
         (request, out)
     }
@@ -94,6 +96,7 @@ impl H {
                 concurrency,
                 spawn_started: SystemTime::now(),
                 spawn_ended: SystemTime::now(),
+                pipeline: false,
             },
         });
         (pid, out)
