@@ -250,6 +250,24 @@ pub struct StartArgs {
     )]
     pub stat_throttle_rate: Option<u64>,
 
+    /// Hand a busy Ruby or Python process one more bodyless request, started as soon
+    /// as it is free; one kept waiting behind a slow request is taken back after 20 ms
+    /// for the next free process. Default: on
+    #[arg(
+        long,
+        overrides_with = "no_request_pipelining",
+        help_heading = "Request handling options"
+    )]
+    pub request_pipelining: bool,
+
+    /// Turn off request pipelining
+    #[arg(
+        long,
+        overrides_with = "request_pipelining",
+        help_heading = "Request handling options"
+    )]
+    pub no_request_pipelining: bool,
+
     /// Log level to use, 0 (crit) to 7 (debug2). Default: 3
     #[arg(
         long,
@@ -287,6 +305,13 @@ impl StartArgs {
         } else {
             None
         };
+        let request_pipelining = if self.request_pipelining {
+            Some(true)
+        } else if self.no_request_pipelining {
+            Some(false)
+        } else {
+            None
+        };
         StartOptions {
             app_dir: self.app_dir.clone(),
             config_file: self.config.clone(),
@@ -311,6 +336,7 @@ impl StartArgs {
             log_level: self.log_level,
             log_file: self.log_file.clone(),
             friendly_error_pages,
+            request_pipelining,
             envvars: self.envvars.clone(),
             daemonize: self.daemonize,
             pid_file: self.pid_file.clone(),
@@ -430,5 +456,14 @@ mod tests {
     fn last_friendly_error_pages_flag_wins() {
         let opts = parse(&["--no-friendly-error-pages", "--friendly-error-pages"]).expect("ok");
         assert_eq!(opts.friendly_error_pages, Some(true));
+    }
+
+    #[test]
+    fn last_request_pipelining_flag_wins() {
+        let opts = parse(&["--request-pipelining", "--no-request-pipelining"]).expect("ok");
+        assert_eq!(opts.request_pipelining, Some(false));
+        let opts = parse(&["--no-request-pipelining", "--request-pipelining"]).expect("ok");
+        assert_eq!(opts.request_pipelining, Some(true));
+        assert_eq!(parse(&[]).expect("ok").request_pipelining, None);
     }
 }

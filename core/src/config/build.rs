@@ -142,6 +142,9 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
     if let Some(friendly) = o.friendly_error_pages {
         l.set("friendly_error_pages", Val::Bool(friendly));
     }
+    if let Some(pipelining) = o.request_pipelining {
+        l.set("request_pipelining", Val::Bool(pipelining));
+    }
     if o.daemonize {
         l.set("daemonize", Val::Bool(true));
     }
@@ -629,6 +632,9 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
     spec.friendly_error_pages = res
         .bool("friendly_error_pages")
         .unwrap_or(environment == "development");
+    if let Some(pipelining) = res.bool("request_pipelining") {
+        spec.request_pipelining = pipelining;
+    }
     spec.environment = environment;
     spec.base_uri = base_uri;
     spec.server_names = server_names;

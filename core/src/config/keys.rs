@@ -38,6 +38,7 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "app_start_command",
     "restart_dir",
     "friendly_error_pages",
+    "request_pipelining",
     "spawn_method",
     "max_preloader_idle_time",
     "user",

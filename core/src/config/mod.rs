@@ -119,6 +119,8 @@ pub struct StartOptions {
     pub log_file: Option<PathBuf>,
     /// `--friendly-error-pages` / `--no-friendly-error-pages` (default: on in development).
     pub friendly_error_pages: Option<bool>,
+    /// `--request-pipelining` / `--no-request-pipelining` (default: on).
+    pub request_pipelining: Option<bool>,
     /// `--envvar NAME=VALUE`, in order.
     pub envvars: Vec<(String, String)>,
     /// `--daemonize`; `false` means "not given" (Passengerfile.json may still set it).

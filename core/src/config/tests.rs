@@ -535,3 +535,75 @@ fn reload_in_single_app_mode_rereads_passengerfile() {
     let reloaded = reload(&config).expect("reloads");
     assert_eq!(reloaded.apps[0].max_requests, 50);
 }
+
+#[test]
+fn request_pipelining_is_on_by_default_and_the_passengerfile_can_turn_it_off() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert!(config.apps[0].request_pipelining);
+
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"request_pipelining": false}"#),
+    ]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert!(!config.apps[0].request_pipelining);
+}
+
+#[test]
+fn request_pipelining_flag_wins_over_the_passengerfile() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"request_pipelining": false}"#),
+    ]);
+    let mut opts = single(dir.path());
+    opts.request_pipelining = Some(true);
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    assert!(config.apps[0].request_pipelining);
+
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"request_pipelining": true}"#),
+    ]);
+    let mut opts = single(dir.path());
+    opts.request_pipelining = Some(false);
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    assert!(!config.apps[0].request_pipelining);
+}
+
+#[test]
+fn request_pipelining_that_is_not_a_bool_names_the_key_and_file() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"request_pipelining": "no"}"#),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let found = problems(load_in(&single(dir.path()), Path::new("/")));
+    assert_eq!(
+        found,
+        vec![format!(
+            "`request_pipelining` in {file}: must be true or false, got a string \"no\""
+        )]
+    );
+}
+
+#[test]
+fn request_pipelining_in_toml_is_a_default_and_an_app_may_override_it() {
+    let dir = multi_dir(
+        r#"
+request_pipelining = false
+
+[[app]]
+root = "blog"
+base_uri = "/blog"
+
+[[app]]
+root = "apps/api"
+app_start_command = "./api"
+request_pipelining = true
+"#,
+    );
+    let config = load_in(&multi(dir.path()), Path::new("/")).expect("loads");
+    assert!(!config.apps[0].request_pipelining, "top-level default");
+    assert!(config.apps[1].request_pipelining, "per-app override");
+}
