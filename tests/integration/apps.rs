@@ -1122,3 +1122,122 @@ fn restart_txt_direct_loads_new_code() {
     assert_eq!(v["version"], 2);
     wait_until("the old process exits", deadline(), || !pid_alive(old_pid));
 }
+
+/// Logs every request's path to `hits.log` (one line each, appended before the
+/// answer) so a test can count how often the app ran each request; `/slow` takes a
+/// second.
+const RACK_HIT_COUNTER_APP: &str = r##"
+run lambda { |env|
+  path = env['PATH_INFO']
+  File.open(File.join(__dir__, 'hits.log'), 'a') { |f| f.write("#{path}\n") }
+  sleep 1.0 if path == '/slow'
+  [200, { 'content-type' => 'text/plain' }, [path]]
+}
+"##;
+
+fn hits(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("hits.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn metric(instance: &Path, name: &str) -> f64 {
+    let text = crate::admin::api(instance, "GET", "/metrics", None).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Request pipelining end to end: a request pipelined behind a slow one is taken back
+/// (the app never sees it twice, nor loses it), and under concurrent load every
+/// pipelined request runs exactly once.
+#[test]
+fn rack_pipelined_requests_run_exactly_once() {
+    require_rack();
+    let dir = TestDir::new();
+    let root = dir.path().join("pipelined_app");
+    std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
+    std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
+        .expect("invariant: test dir is writable");
+    let root_arg = root.to_string_lossy().into_owned();
+    // A window of a minute: every request that finds the process busy is pipelined.
+    // Patience 300 ms: one waiting behind /slow is taken back.
+    let server = Server::start_with_env(
+        &dir,
+        &[
+            "start",
+            &root_arg,
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-pool-size",
+            "1",
+            "--spawn-method",
+            "direct",
+        ],
+        &[("PASSENGER_PIPELINE_TIMING_MS", "60000,300")],
+    );
+    let instance = crate::admin::instance_dir(&dir, &server);
+    let addr = server.addr;
+    assert_eq!(get(addr, "/warmup").status, 200);
+
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    wait_until("the app started /slow", deadline(), || {
+        hits(&root).contains(&"/slow".to_string())
+    });
+    let started = Instant::now();
+    let fast = std::thread::spawn(move || get(addr, "/behind-slow"));
+    wait_until("the waiting request was taken back", deadline(), || {
+        metric(&instance, "passenger_pipeline_withdrawals_total") >= 1.0
+    });
+    assert!(
+        !hits(&root).contains(&"/behind-slow".to_string()),
+        "the app ran the request that was taken back"
+    );
+    let slow = slow
+        .join()
+        .expect("invariant: the /slow thread does not panic");
+    let fast = fast
+        .join()
+        .expect("invariant: the request thread does not panic");
+    assert_eq!((slow.status, slow.text()), (200, "/slow".to_string()));
+    assert_eq!(
+        (fast.status, fast.text()),
+        (200, "/behind-slow".to_string())
+    );
+    assert!(started.elapsed() < deadline(), "served once /slow ended");
+    assert!(metric(&instance, "passenger_pipelined_requests_total") >= 1.0);
+
+    // Concurrent load on the lone process: nearly every request is pipelined.
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            std::thread::spawn(move || {
+                for i in 0..60 {
+                    let path = format!("/w{w}-{i}");
+                    let resp = get(addr, &path);
+                    assert_eq!((resp.status, resp.text()), (200, path.clone()), "{path}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .expect("a load thread failed; see its assertion above");
+    }
+    let seen = hits(&root);
+    for w in 0..6 {
+        for i in 0..60 {
+            let path = format!("/w{w}-{i}");
+            let count = seen.iter().filter(|h| **h == path).count();
+            assert_eq!(count, 1, "{path} ran {count} times");
+        }
+    }
+    assert_eq!(seen.iter().filter(|h| *h == "/behind-slow").count(), 1);
+    assert!(
+        metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
+        "hardly any request was pipelined under load"
+    );
+}

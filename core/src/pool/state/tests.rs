@@ -70,19 +70,38 @@ impl H {
     }
 
     fn checkout(&mut self, app: &Arc<AppSpec>) -> (RequestId, Vec<PoolAction>) {
+        self.checkout_kind(app, false, false)
+    }
+
+    fn checkout_kind(
+        &mut self,
+        app: &Arc<AppSpec>,
+        pipelinable: bool,
+        retry: bool,
+    ) -> (RequestId, Vec<PoolAction>) {
         let request = self.next_req;
         self.next_req += 1;
         let out = self.input(PoolInput::Checkout {
             request,
             app: Arc::clone(app),
-            pipelinable: false,
-            retry: false,
+            pipelinable,
+            retry,
         });
         (request, out)
     }
 
     /// Completes `s` with a process of `concurrency`; returns (pid, actions).
     fn spawn_ok(&mut self, s: &SpawnReq, concurrency: i32) -> (u32, Vec<PoolAction>) {
+        self.spawn_ok_with(s, concurrency, false)
+    }
+
+    /// Like `spawn_ok`; `pipeline`: the process has a pipeline socket.
+    fn spawn_ok_with(
+        &mut self,
+        s: &SpawnReq,
+        concurrency: i32,
+        pipeline: bool,
+    ) -> (u32, Vec<PoolAction>) {
         let pid = self.next_pid;
         self.next_pid += 1;
         let addr: SocketAddr = ([127, 0, 0, 1], 10000 + pid as u16).into();
@@ -96,7 +115,7 @@ impl H {
                 concurrency,
                 spawn_started: SystemTime::now(),
                 spawn_ended: SystemTime::now(),
-                pipeline: false,
+                pipeline,
             },
         });
         (pid, out)
@@ -988,4 +1007,164 @@ fn restart_lifts_the_spawn_block() {
         method: RestartMethod::Blocking,
     });
     one_spawn(&out);
+}
+
+// ----- request pipelining -----
+
+/// (request, gupid, pipelined) of every Assign in `out`.
+fn assigned_kind(out: &[PoolAction]) -> Vec<(RequestId, Gupid, bool)> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Assign { request, process } => {
+                Some((*request, process.gupid.clone(), process.pipelined))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn unpipelined(out: &[PoolAction]) -> Vec<Gupid> {
+    out.iter()
+        .filter_map(|a| match a {
+            PoolAction::Unpipeline { gupid } => Some(gupid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A one-process group (max_instances 1) whose process has a pipeline socket and
+/// is busy with one request. Returns (app, gupid, that request).
+fn busy_lone_process(h: &mut H) -> (Arc<AppSpec>, Gupid, RequestId) {
+    let a = app("a", |s| s.max_instances = 1);
+    let (r, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok_with(&s, 1, true);
+    assert_eq!(assigned_kind(&out), vec![(r, s.gupid.clone(), false)]);
+    (a, s.gupid, r)
+}
+
+#[test]
+fn a_lone_busy_process_gets_one_pipelined_request() {
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (r2, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
+    // Only one: the next pipelinable request waits in the queue.
+    let (r3, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    assert_eq!(h.snap().groups[0].queue_len, 1);
+    // The first request ends: the pipelined one is now running, r3 is pipelined.
+    let out = h.close(&g);
+    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
+    let out = h.close(&g);
+    assert!(assigned(&out).is_empty());
+    let out = h.close(&g);
+    assert!(assigned(&out).is_empty());
+    assert_eq!(h.snap().groups[0].processes[0].processed, 3);
+}
+
+#[test]
+fn requests_with_a_body_are_never_pipelined() {
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (r2, out) = h.checkout_kind(&a, false, false);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    // A pipelinable request behind it keeps its turn: FIFO.
+    let (r3, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    let out = h.close(&g);
+    assert_eq!(
+        assigned_kind(&out),
+        vec![(r2, g.clone(), false), (r3, g.clone(), true)],
+        "the upload runs; the bodyless request behind it is pipelined"
+    );
+}
+
+#[test]
+fn no_pipelining_without_a_pipeline_socket_or_with_two_processes() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 1);
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    h.spawn_ok_with(&s, 1, false);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "no pipeline socket: {out:?}");
+
+    let mut h = H::new(6);
+    let b = app("b", |s| s.max_instances = 2);
+    let (_, out) = h.checkout(&b);
+    let s1 = one_spawn(&out);
+    h.spawn_ok_with(&s1, 1, true);
+    let (_, out) = h.checkout(&b);
+    let s2 = one_spawn(&out);
+    h.spawn_ok_with(&s2, 1, true);
+    let (_, out) = h.checkout_kind(&b, true, false);
+    assert!(
+        assigned(&out).is_empty(),
+        "two busy processes: the request waits for the first free one: {out:?}"
+    );
+}
+
+#[test]
+fn a_process_busy_for_longer_than_the_window_gets_no_pipelined_request() {
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    h.advance(PIPELINE_WINDOW + Duration::from_micros(1));
+    let (r2, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    let out = h.close(&g);
+    assert_eq!(assigned_kind(&out), vec![(r2, g, false)]);
+}
+
+#[test]
+fn a_pipelined_request_waiting_too_long_is_taken_back_and_keeps_its_turn() {
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (r2, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
+    let (r3, _) = h.checkout_kind(&a, true, false);
+    let deadline = h.pool.next_deadline().expect("a withdrawal deadline");
+    assert_eq!(deadline, h.now + PIPELINE_PATIENCE);
+    h.advance(PIPELINE_PATIENCE);
+    let out = h.input(PoolInput::Tick);
+    assert_eq!(unpipelined(&out), vec![g.clone()]);
+    let out = h.input(PoolInput::Tick);
+    assert!(unpipelined(&out).is_empty(), "asked once: {out:?}");
+    // The proxy reports the withdrawal and asks again: r2 goes before r3.
+    let out = h.input(PoolInput::SessionClosed {
+        gupid: g.clone(),
+        outcome: SessionOutcome::Withdrawn,
+    });
+    assert!(
+        assigned(&out).is_empty(),
+        "the process is still blocked: {out:?}"
+    );
+    let (r2b, out) = h.checkout_kind(&a, true, true);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    let snap = h.snap();
+    assert_eq!(snap.groups[0].queue_len, 2);
+    assert_eq!(
+        snap.groups[0].processes[0].processed, 0,
+        "a withdrawal is no request"
+    );
+    // The slow request ends: the retried request is served first, normally.
+    let out = h.close(&g);
+    assert_eq!(
+        assigned_kind(&out),
+        vec![(r2b, g.clone(), false), (r3, g.clone(), true)],
+        "the retried request first; r3 pipelined behind it"
+    );
+}
+
+#[test]
+fn cancelled_pipelinable_requests_leave_no_trace() {
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (_r2, _) = h.checkout_kind(&a, true, false); // pipelined
+    let (r3, _) = h.checkout_kind(&a, true, false); // queued
+    h.input(PoolInput::CancelCheckout { request: r3 });
+    assert_eq!(h.snap().groups[0].queue_len, 0);
+    assert!(h.pool.groups[0].pipelinable.is_empty());
+    let out = h.close(&g);
+    assert!(assigned(&out).is_empty(), "{out:?}");
 }
