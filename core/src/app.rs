@@ -88,8 +88,8 @@ pub struct AppSpec {
     pub stat_throttle_rate: Duration,
     /// Whether spawn errors show details to the client.
     pub friendly_error_pages: bool,
-    /// Whether a busy Ruby or Python loader process may be handed one more bodyless
-    /// request to start as soon as it is free (ARCHITECTURE.md, "Request pipelining").
+    /// Whether a busy Ruby loader process may be handed one more bodyless request to
+    /// start as soon as it is free (ARCHITECTURE.md, "Request pipelining").
     pub request_pipelining: bool,
     /// Smart or direct spawning.
     pub spawn_method: SpawnMethod,

@@ -773,16 +773,8 @@ async fn run_oob_work(address: &ProcessAddress) -> std::io::Result<()> {
     let ProcessAddress::Session(path) = address else {
         return Ok(());
     };
-    let mut block = Vec::with_capacity(128);
-    block.extend_from_slice(&[0, 0, 0, 0]);
-    block.extend_from_slice(b"REQUEST_METHOD\0OOBW\0");
-    if let Some(password) = crate::spawn::connect_password_for(path) {
-        block.extend_from_slice(b"PASSENGER_CONNECT_PASSWORD\0");
-        block.extend_from_slice(password.as_bytes());
-        block.push(0);
-    }
-    let len = (block.len() - 4) as u32;
-    block[..4].copy_from_slice(&len.to_be_bytes());
+    let password = crate::spawn::connect_password_for(path);
+    let block = crate::spawn::pipeline::control_block("OOBW", password.as_deref());
     let work = async {
         let mut stream = tokio::net::UnixStream::connect(path).await?;
         stream.write_all(&block).await?;
