@@ -611,7 +611,7 @@ fn prepare_session(
 }
 
 /// A fresh socket path `<apps dir>/<prefix>.<random>`, checked against
-/// [`MAX_SOCKET_PATH`].
+/// [`MAX_SOCKET_PATH`] together with the pipeline socket derived from it.
 pub(crate) fn new_socket_path(
     options: &SpawnerOptions,
     apps_dir: &AppsDir,
@@ -619,7 +619,8 @@ pub(crate) fn new_socket_path(
 ) -> Result<PathBuf, String> {
     let dir = apps_dir.get(options)?;
     let socket = dir.join(format!("{prefix}.{:016x}", rand::random::<u64>()));
-    if socket.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
+    let longest = super::pipeline::pipeline_path(&socket);
+    if longest.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
         return Err(format!(
             "The socket path {} is longer than {MAX_SOCKET_PATH} bytes; configure a shorter \
              socket directory.",
