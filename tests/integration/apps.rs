@@ -1125,12 +1125,12 @@ fn restart_txt_direct_loads_new_code() {
 
 /// Logs every request's path to `hits.log` (one line each, appended before the
 /// answer) so a test can count how often the app ran each request; `/slow` takes a
-/// second.
+/// few seconds, long enough that a request waiting behind it is taken back first.
 const RACK_HIT_COUNTER_APP: &str = r##"
 run lambda { |env|
   path = env['PATH_INFO']
   File.open(File.join(__dir__, 'hits.log'), 'a') { |f| f.write("#{path}\n") }
-  sleep 1.0 if path == '/slow'
+  sleep 3.0 if path == '/slow'
   [200, { 'content-type' => 'text/plain' }, [path]]
 }
 "##;
