@@ -1131,6 +1131,10 @@ run lambda { |env|
   path = env['PATH_INFO']
   File.open(File.join(__dir__, 'hits.log'), 'a') { |f| f.write("#{path}\n") }
   sleep 3.0 if path == '/slow'
+  if path == '/crash'
+    sleep 1.0
+    Process.kill(:KILL, Process.pid)
+  end
   [200, { 'content-type' => 'text/plain' }, [path]]
 }
 "##;
@@ -1240,4 +1244,67 @@ fn rack_pipelined_requests_run_exactly_once() {
         metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
         "hardly any request was pipelined under load"
     );
+}
+
+/// A request pipelined behind one whose process dies is not lost with it: the core
+/// takes it back from the dead process's pipeline socket and a new process serves it.
+#[test]
+fn rack_pipelined_request_survives_its_process_dying() {
+    require_rack();
+    let dir = TestDir::new();
+    let root = dir.path().join("pipelined_crash_app");
+    std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
+    std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
+        .expect("invariant: test dir is writable");
+    let root_arg = root.to_string_lossy().into_owned();
+    // Never taken back for waiting: only the process's death frees it.
+    let server = Server::start_with_env(
+        &dir,
+        &[
+            "start",
+            &root_arg,
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-pool-size",
+            "1",
+            "--spawn-method",
+            "direct",
+        ],
+        &[("PASSENGER_PIPELINE_TIMING_MS", "600000,600000")],
+    );
+    let instance = crate::admin::instance_dir(&dir, &server);
+    let addr = server.addr;
+    assert_eq!(get(addr, "/warmup").status, 200);
+    let crash = std::thread::spawn(move || get(addr, "/crash"));
+    wait_until("the app started /crash", deadline(), || {
+        hits(&root).contains(&"/crash".to_string())
+    });
+    let after = std::thread::spawn(move || get(addr, "/after-crash"));
+    wait_until("the second request was pipelined", deadline(), || {
+        metric(&instance, "passenger_pipelined_requests_total") >= 1.0
+    });
+    let crash = crash
+        .join()
+        .expect("invariant: the /crash thread does not panic");
+    let after = after
+        .join()
+        .expect("invariant: the request thread does not panic");
+    assert_eq!(
+        crash.status,
+        502,
+        "the request its process died in: {}",
+        crash.text()
+    );
+    assert_eq!(
+        (after.status, after.text()),
+        (200, "/after-crash".to_string()),
+        "the pipelined request is served by a new process"
+    );
+    assert_eq!(
+        hits(&root).iter().filter(|h| *h == "/after-crash").count(),
+        1
+    );
+    assert!(metric(&instance, "passenger_pipeline_withdrawals_total") >= 1.0);
 }

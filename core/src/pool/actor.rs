@@ -476,7 +476,13 @@ impl Actor {
             } => self.spawn_done(group, spawn, gupid, result),
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
-                self.pipelines.remove(&gupid);
+                if let Some(listener) = self.pipelines.remove(&gupid) {
+                    // Requests still waiting for the dead process go elsewhere: nobody
+                    // will accept them now, and none of them has run.
+                    while let Ok(true) = listener.withdraw_one() {
+                        self.pool.options().counters.pipeline_withdrawn();
+                    }
+                }
                 self.apply(PoolInput::ProcessExited { gupid });
             }
             Msg::Snapshot { reply } => {
