@@ -1154,22 +1154,17 @@ fn metric(instance: &Path, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
-/// Request pipelining end to end: a request pipelined behind a slow one is taken back
-/// (the app never sees it twice, nor loses it), and under concurrent load every
-/// pipelined request runs exactly once.
-#[test]
-fn rack_pipelined_requests_run_exactly_once() {
-    require_rack();
-    let dir = TestDir::new();
-    let root = dir.path().join("pipelined_app");
+/// Starts the hit-counting Rack app in `dir/<name>` with one direct-spawned process,
+/// pipelining timing `timing` (`<window>,<patience>` in ms), and one request served.
+/// Returns the app root, the server and its instance directory.
+fn start_hit_counter_app(dir: &TestDir, name: &str, timing: &str) -> (PathBuf, Server, PathBuf) {
+    let root = dir.path().join(name);
     std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
     std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
         .expect("invariant: test dir is writable");
     let root_arg = root.to_string_lossy().into_owned();
-    // A window of a minute: every request that finds the process busy is pipelined.
-    // Patience 300 ms: one waiting behind /slow is taken back.
     let server = Server::start_with_env(
-        &dir,
+        dir,
         &[
             "start",
             &root_arg,
@@ -1182,11 +1177,24 @@ fn rack_pipelined_requests_run_exactly_once() {
             "--spawn-method",
             "direct",
         ],
-        &[("PASSENGER_PIPELINE_TIMING_MS", "60000,300")],
+        &[("PASSENGER_PIPELINE_TIMING_MS", timing)],
     );
-    let instance = crate::admin::instance_dir(&dir, &server);
+    let instance = crate::admin::instance_dir(dir, &server);
+    assert_eq!(get(server.addr, "/warmup").status, 200);
+    (root, server, instance)
+}
+
+/// Request pipelining end to end: a request pipelined behind a slow one is taken back
+/// (the app never sees it twice, nor loses it), and under concurrent load every
+/// pipelined request runs exactly once.
+#[test]
+fn rack_pipelined_requests_run_exactly_once() {
+    require_rack();
+    let dir = TestDir::new();
+    // Window a minute: every request finding the process busy is pipelined; one waiting
+    // behind /slow is taken back after 300 ms.
+    let (root, server, instance) = start_hit_counter_app(&dir, "pipelined_app", "60000,300");
     let addr = server.addr;
-    assert_eq!(get(addr, "/warmup").status, 200);
 
     let slow = std::thread::spawn(move || get(addr, "/slow"));
     wait_until("the app started /slow", deadline(), || {
@@ -1252,31 +1260,10 @@ fn rack_pipelined_requests_run_exactly_once() {
 fn rack_pipelined_request_survives_its_process_dying() {
     require_rack();
     let dir = TestDir::new();
-    let root = dir.path().join("pipelined_crash_app");
-    std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
-    std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
-        .expect("invariant: test dir is writable");
-    let root_arg = root.to_string_lossy().into_owned();
     // Never taken back for waiting: only the process's death frees it.
-    let server = Server::start_with_env(
-        &dir,
-        &[
-            "start",
-            &root_arg,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--max-pool-size",
-            "1",
-            "--spawn-method",
-            "direct",
-        ],
-        &[("PASSENGER_PIPELINE_TIMING_MS", "600000,600000")],
-    );
-    let instance = crate::admin::instance_dir(&dir, &server);
+    let (root, server, instance) =
+        start_hit_counter_app(&dir, "pipelined_crash_app", "600000,600000");
     let addr = server.addr;
-    assert_eq!(get(addr, "/warmup").status, 200);
     let crash = std::thread::spawn(move || get(addr, "/crash"));
     wait_until("the app started /crash", deadline(), || {
         hits(&root).contains(&"/crash".to_string())
