@@ -37,7 +37,7 @@ pub struct CountersSnapshot {
     pub spawn_failures: u64,
     /// Total duration of successful spawns, microseconds.
     pub spawn_micros: u64,
-    /// Requests sent to a busy process through its pipeline socket.
+    /// Requests pipelined to a busy process.
     pub pipelined: u64,
     /// Pipelined requests taken back before their process started them.
     pub pipeline_withdrawn: u64,
@@ -71,7 +71,7 @@ impl Counters {
         }
     }
 
-    /// Counts one request sent through a pipeline socket.
+    /// Counts one request pipelined to a busy process.
     pub fn pipelined(&self) {
         self.pipelined.fetch_add(1, Ordering::Relaxed);
     }

@@ -18,6 +18,7 @@
 # :starting_worker_process with forked=true.
 #
 # Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+# PASSENGER_CLAIMS (where to make the claims directory of pipelined requests, see `win_claim`),
 # PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE (default config.ru).
 #
 # Only the Ruby standard library and rack are used. Loading this file defines the
@@ -405,13 +406,15 @@ module PassengerRs
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
         # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
-        # may leave one more request in the backlog of a second socket, accepted only
-        # when the process is free. The core holds that socket too and can take the
-        # request back (accept it itself) until then.
-        if ENV['PASSENGER_PIPELINE'] == '1'
-          pipeline_path = "#{socket_path}.p"
-          File.unlink(pipeline_path) if File.socket?(pipeline_path)
-          @pipeline = UNIXServer.new(pipeline_path)
+        # may send one more request on another connection. It creates a claim for it
+        # in this directory first; the request runs only if this process can unlink
+        # that claim, since the core takes the request back by unlinking it first.
+        claims_base = ENV['PASSENGER_CLAIMS']
+        if claims_base && !claims_base.empty?
+          @claims = File.join(claims_base, "#{File.basename(socket_path)}.c")
+          remove_claims
+          Dir.mkdir(@claims, 0o700)
+          @claims += '/'
         end
         yield if block_given?
         @stopping = false
@@ -434,7 +437,7 @@ module PassengerRs
           end
         end
         trap('TERM') { Thread.new { stop.call } }
-        listeners = @pipeline ? [server, @pipeline, wake_r] : [server, wake_r]
+        listeners = [server, wake_r]
         if stdin_watchable?
           Thread.new do
             begin
@@ -458,11 +461,11 @@ module PassengerRs
           break if ready.include?(wake_r) || @stopping
 
           ready.each do |io|
-            if io.equal?(server) || io.equal?(@pipeline)
+            if io.equal?(server)
               client = begin
                 io.accept_nonblock
               rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
-                next # A pipelined request the core took back.
+                next
               rescue IOError, Errno::EBADF, Errno::EINVAL
                 @stopping = true
                 break
@@ -552,11 +555,30 @@ module PassengerRs
           nil
         end
         File.unlink(socket_path) if File.socket?(socket_path)
-        if @pipeline
-          pipeline_path = "#{socket_path}.p"
-          File.unlink(pipeline_path) if File.socket?(pipeline_path)
-        end
+        remove_claims if @claims
         exit!(0)
+      end
+
+      # Removes the claims directory and the claims left in it.
+      def remove_claims
+        dir = @claims.chomp('/')
+        return unless File.directory?(dir)
+
+        Dir.each_child(dir) { |name| File.unlink(File.join(dir, name)) }
+        Dir.rmdir(dir)
+      rescue SystemCallError => e
+        $stderr.puts("Could not remove the claims directory #{dir}: #{e.message}")
+      end
+
+      # Whether this process wins the claim of a pipelined request; the core took
+      # the request back if it unlinked the claim first.
+      def win_claim(claim)
+        return false unless @claims && claim.match?(/\A\d{1,20}\z/)
+
+        File.unlink(@claims + claim)
+        true
+      rescue Errno::ENOENT
+        false
       end
 
       # Serves one request on `client`; returns `client` if it stays open for the
@@ -595,11 +617,11 @@ module PassengerRs
         when 'PING'
           client.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
           return :close
-        when 'PIPELINE_FD'
-          # One byte and the pipeline listening socket (SCM_RIGHTS), or EOF.
-          client.send_io(@pipeline) if @pipeline
-          return :close
         end
+        claim = headers.delete('PASSENGER_CLAIM')
+        # A pipelined request the core took back: it runs elsewhere.
+        return :close if claim && !win_claim(claim)
+
         serve_request(client, headers)
       end
 

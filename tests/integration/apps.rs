@@ -1255,7 +1255,7 @@ fn rack_pipelined_requests_run_exactly_once() {
 }
 
 /// A request pipelined behind one whose process dies is not lost with it: the core
-/// takes it back from the dead process's pipeline socket and a new process serves it.
+/// takes back its claim once the process is gone, and a new process serves it.
 #[test]
 fn rack_pipelined_request_survives_its_process_dying() {
     require_rack();

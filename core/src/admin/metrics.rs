@@ -119,7 +119,7 @@ fn render_counters(out: &mut String, c: &crate::stats::CountersSnapshot) {
         out,
         "passenger_pipelined_requests_total",
         "counter",
-        "Requests handed to a busy process through its pipeline socket.",
+        "Requests pipelined to a busy process (sent before it was free).",
     )
     .sample(&[], c.pipelined);
     Family::new(

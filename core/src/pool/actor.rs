@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
-use crate::spawn::pipeline::PipelineListener;
+use crate::spawn::pipeline::{Claim, ClaimState, Claims};
 use crate::spawn::{Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
@@ -117,6 +117,7 @@ enum Msg {
     SessionClosed {
         gupid: Gupid,
         outcome: SessionOutcome,
+        claim: Option<Arc<Claim>>,
     },
     SpawnDone {
         group: String,
@@ -177,6 +178,7 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         waiters: HashMap::new(),
         controls: HashMap::new(),
         pipelines: HashMap::new(),
+        claims: HashMap::new(),
         shutdown_waiters: Vec::new(),
         restart_checks: HashMap::new(),
     };
@@ -315,6 +317,7 @@ pub struct Session {
     oob: bool,
     pipelined: bool,
     withdrawn: bool,
+    claim: Option<Arc<Claim>>,
     tx: mpsc::UnboundedSender<Msg>,
 }
 
@@ -344,10 +347,15 @@ impl Session {
     pub fn request_oob_work(&mut self) {
         self.oob = true;
     }
-    /// The request goes through the process's pipeline socket (the process is busy
+    /// The request is pipelined (the process is busy
     /// and starts it when free, unless the pool takes it back).
     pub fn is_pipelined(&self) -> bool {
         self.pipelined
+    }
+    /// The claim of a pipelined request (`spawn::pipeline`): the proxy names it to
+    /// the loader, and whoever unlinks it first decides whether the request runs.
+    pub fn claim(&self) -> Option<&Arc<Claim>> {
+        self.claim.as_ref()
     }
     /// The pool took the pipelined request back before the process started it:
     /// check in without counting a processed request.
@@ -375,6 +383,7 @@ impl Drop for Session {
         let _ = self.tx.send(Msg::SessionClosed {
             gupid: self.gupid.clone(),
             outcome,
+            claim: self.claim.take(),
         });
     }
 }
@@ -394,8 +403,10 @@ struct Actor {
     weak: mpsc::WeakUnboundedSender<Msg>,
     waiters: HashMap<RequestId, CheckoutReply>,
     controls: HashMap<Gupid, Arc<dyn ProcessControl>>,
-    /// Pipeline sockets of processes that have one.
-    pipelines: HashMap<Gupid, Arc<PipelineListener>>,
+    /// Claims directories of processes that take pipelined requests.
+    pipelines: HashMap<Gupid, Arc<Claims>>,
+    /// Claims of the pipelined sessions checked out, by process.
+    claims: HashMap<Gupid, Vec<Arc<Claim>>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
     restart_checks: HashMap<String, RestartCheck>,
 }
@@ -465,7 +476,25 @@ impl Actor {
                     self.apply(PoolInput::CancelCheckout { request });
                 }
             }
-            Msg::SessionClosed { gupid, outcome } => {
+            Msg::SessionClosed {
+                gupid,
+                mut outcome,
+                claim,
+            } => {
+                if let Some(claim) = claim {
+                    self.forget_claim(&gupid, &claim);
+                    // A session dropped while its request still waited (the client
+                    // left): take the request back so that the app does not run it.
+                    if claim.state() == ClaimState::Pending {
+                        claim.withdraw();
+                    }
+                    if claim.state() == ClaimState::Withdrawn {
+                        outcome = SessionOutcome::Withdrawn;
+                        if claim.was_issued() {
+                            self.pool.options().counters.pipeline_withdrawn();
+                        }
+                    }
+                }
                 self.apply(PoolInput::SessionClosed { gupid, outcome });
             }
             Msg::SpawnDone {
@@ -476,13 +505,12 @@ impl Actor {
             } => self.spawn_done(group, spawn, gupid, result),
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
-                if let Some(listener) = self.pipelines.remove(&gupid) {
-                    // Requests still waiting for the dead process go elsewhere: nobody
-                    // will accept them now, and none of them has run.
-                    while let Ok(true) = listener.withdraw_one() {
-                        self.pool.options().counters.pipeline_withdrawn();
-                    }
-                }
+                // Requests still waiting for the dead process go elsewhere: the ones
+                // it had not claimed never ran.
+                self.withdraw_claims(&gupid);
+                self.claims.remove(&gupid);
+                // Dropping the claims removes the claims directory.
+                self.pipelines.remove(&gupid);
                 self.apply(PoolInput::ProcessExited { gupid });
             }
             Msg::Snapshot { reply } => {
@@ -612,6 +640,48 @@ impl Actor {
         answers
     }
 
+    /// Creates the claim of a pipelined session on `gupid`. If that fails, the
+    /// session gets a claim that is already withdrawn, so its request is simply
+    /// checked out again.
+    fn issue_claim(&mut self, gupid: &Gupid) -> Arc<Claim> {
+        let issued = match self.pipelines.get(gupid) {
+            Some(claims) => claims.issue().map_err(|err| err.to_string()),
+            None => Err("the process has no claims directory".to_string()),
+        };
+        match issued {
+            Ok(claim) => {
+                self.claims
+                    .entry(gupid.clone())
+                    .or_default()
+                    .push(Arc::clone(&claim));
+                claim
+            }
+            Err(err) => {
+                tracing::warn!(%gupid, "could not pipeline a request: {err}");
+                Claim::void()
+            }
+        }
+    }
+
+    fn forget_claim(&mut self, gupid: &Gupid, claim: &Arc<Claim>) {
+        if let Some(list) = self.claims.get_mut(gupid) {
+            list.retain(|c| !Arc::ptr_eq(c, claim));
+            if list.is_empty() {
+                self.claims.remove(gupid);
+            }
+        }
+    }
+
+    /// Takes back every pipelined request of `gupid` the process has not claimed;
+    /// their sessions learn it through [`Claim::withdrawn`].
+    fn withdraw_claims(&mut self, gupid: &Gupid) {
+        for claim in self.claims.get(gupid).into_iter().flatten() {
+            if claim.state() == ClaimState::Pending {
+                claim.withdraw();
+            }
+        }
+    }
+
     fn perform(&mut self, action: PoolAction, answers: &mut Vec<PoolAction>) -> Option<PoolInput> {
         match action {
             PoolAction::Spawn {
@@ -641,6 +711,7 @@ impl Actor {
                 else {
                     return Some(checked_in);
                 };
+                let claim = process.pipelined.then(|| self.issue_claim(&process.gupid));
                 let session = Session {
                     group: process.group,
                     pid: process.pid,
@@ -650,6 +721,7 @@ impl Actor {
                     oob: false,
                     pipelined: process.pipelined,
                     withdrawn: false,
+                    claim,
                     tx,
                 };
                 // If the waiter just left, dropping the session checks it back in.
@@ -675,17 +747,7 @@ impl Actor {
                     }
                 });
             }
-            PoolAction::Unpipeline { gupid } => {
-                if let Some(listener) = self.pipelines.get(&gupid) {
-                    match listener.withdraw_one() {
-                        Ok(true) => self.pool.options().counters.pipeline_withdrawn(),
-                        Ok(false) => {}
-                        Err(err) => {
-                            tracing::warn!(%gupid, "could not take back a pipelined request: {err}")
-                        }
-                    }
-                }
-            }
+            PoolAction::Unpipeline { gupid } => self.withdraw_claims(&gupid),
             PoolAction::Kill { gupid } => {
                 if let Some(control) = self.controls.get(&gupid) {
                     tracing::warn!(%gupid, "process did not shut down in time; killing it");

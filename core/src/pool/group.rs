@@ -118,15 +118,16 @@ impl Group {
     }
 
     /// Where a pipelined request can go when [`route`](Self::route) finds no free
-    /// slot: only a group's lone process. A lone process idles between two requests
-    /// while the core hands it the next one; pipelining fills that gap. With two or
-    /// more, the others run during those gaps, and the extra connection a pipelined
-    /// request costs was measured to cost more than it saves (bench/apps).
+    /// slot: a process that [takes one](Process::takes_pipelined), the one whose
+    /// current work began first if several do. A process idles between two requests
+    /// while the core hands it the next one; pipelining fills that gap.
     pub fn route_pipelined(&self, now: Instant, window: Duration) -> Option<usize> {
-        match self.processes.as_slice() {
-            [p] if p.takes_pipelined(now, window) => Some(0),
-            _ => None,
-        }
+        self.processes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.takes_pipelined(now, window))
+            .min_by_key(|(_, p)| p.progress_at)
+            .map(|(i, _)| i)
     }
 
     /// Takes the oldest queued request off the queue.

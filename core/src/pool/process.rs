@@ -52,7 +52,7 @@ pub(crate) struct Process {
     pub generation: u64,
     /// Out-of-band work the app asked for (Passenger's OOBW status).
     pub oob: Oob,
-    /// The process has a pipeline socket: while busy it may be handed one more
+    /// The process takes pipelined requests: while busy it may be handed one more
     /// bodyless request (ARCHITECTURE.md, "Request pipelining").
     pub pipeline: bool,
     /// When the process last made progress: finished a session, or became busy

@@ -74,7 +74,7 @@ pub struct SpawnedInfo {
     pub spawn_started: SystemTime,
     /// When the process became ready.
     pub spawn_ended: SystemTime,
-    /// Whether the process has a pipeline socket (see [`PIPELINE_WINDOW`]).
+    /// Whether the process takes pipelined requests (see [`PIPELINE_WINDOW`]).
     pub pipeline: bool,
 }
 
@@ -180,7 +180,7 @@ pub struct AssignedProcess {
     pub gupid: Gupid,
     /// Where to send the request.
     pub address: ProcessAddress,
-    /// Sent through the process's pipeline socket: the process is busy and starts
+    /// Pipelined: the process is busy and starts
     /// this request when it is free, unless the pool takes it back first.
     pub pipelined: bool,
 }

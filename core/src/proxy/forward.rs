@@ -30,6 +30,7 @@ use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionP
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
+use crate::spawn::pipeline::ClaimState;
 use crate::spawn::{Gupid, ProcessAddress};
 use crate::stats::Counters;
 
@@ -210,36 +211,36 @@ impl Proxy {
             };
             if let ProcessAddress::Session(path) = session.address().clone() {
                 let upgrade = client_upgrade.is_some();
-                let pipelined = session.is_pipelined();
-                // A pipelined connection is used once: kept, it would only crowd out
-                // the idle connection of the process's non-pipelined requests.
-                let keep_alive =
-                    !pipelined && session::can_keep_alive(&parts, body_is_empty, upgrade);
+                // A pipelined request waits on its own connection until the busy
+                // process is free, unless the pool takes it back (spawn::pipeline).
+                let claim = session.claim().cloned();
+                if let Some(claim) = &claim {
+                    if claim.state() == ClaimState::Withdrawn {
+                        // It could not be pipelined after all: ask again.
+                        session.mark_withdrawn();
+                    } else {
+                        self.counters.pipelined();
+                    }
+                }
+                let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
                 // A bodyless request on an idle connection the loader closed
                 // meanwhile is sent again on a new one (nothing was consumed). A
                 // request with a body cannot be, so it only takes a connection that
-                // is verifiably still open.
-                let mut cached = match (keep_alive, body_is_empty) {
+                // is verifiably still open; nor does a pipelined one, which would be
+                // taken back instead.
+                let mut cached = match (keep_alive, body_is_empty && claim.is_none()) {
                     (false, _) => None,
                     (true, true) => self.loader_conns.take(&path, password.as_deref()),
                     (true, false) => self.loader_conns.take_open(&path, password.as_deref()),
                 };
-                // A pipelined request waits in the busy process's pipeline backlog,
-                // where the pool can still take it back (spawn::pipeline).
-                let connect_to = if pipelined {
-                    self.counters.pipelined();
-                    crate::spawn::pipeline::pipeline_path(&path)
-                } else {
-                    path.clone()
-                };
-                loop {
+                while !session.is_withdrawn() {
                     let reused = cached.is_some();
                     let stream = match cached.take() {
                         Some(stream) => stream,
-                        None => match UnixStream::connect(&connect_to).await {
-                            Err(_) if pipelined => {
-                                // Nothing was sent: ask again, not through this pipe.
+                        None => match UnixStream::connect(&path).await {
+                            Err(_) if claim.as_ref().is_some_and(|c| c.withdraw()) => {
+                                // Nothing was sent: ask again.
                                 session.mark_withdrawn();
                                 break;
                             }
@@ -262,6 +263,7 @@ impl Proxy {
                         connect_password: password.as_deref(),
                         upgrade,
                         keep_alive,
+                        claim: claim.as_ref().map(|c| c.number()),
                     };
                     let conn = LoaderConnection {
                         stream,

@@ -50,9 +50,6 @@ const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
 /// value is the number of body bytes that follow the head. Never sent to clients.
 const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
 
-/// The header of [`WITHDRAWN_RESPONSE`](crate::spawn::pipeline::WITHDRAWN_RESPONSE).
-const WITHDRAWN_HEADER: &str = "!~withdrawn";
-
 /// Idle kept-alive connections cached per loader socket. Loaders serve one
 /// connection at a time, so more than one idle connection is rarely useful.
 const MAX_IDLE_PER_SOCKET: usize = 2;
@@ -215,6 +212,9 @@ pub struct RequestInfo<'a> {
     pub upgrade: bool,
     /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`); see [`can_keep_alive`].
     pub keep_alive: bool,
+    /// The claim number of a pipelined request (`PASSENGER_CLAIM`): the loader runs
+    /// it only if it wins the claim (`spawn::pipeline`).
+    pub claim: Option<u64>,
 }
 
 /// The request-writing side of a loader connection.
@@ -272,10 +272,8 @@ pub async fn exchange(
     let writer = if body.is_end_stream() && !chunked {
         // Nothing but the header block to send: write it here, no task needed.
         if let Err(err) = write.write_all(&block).await {
-            if session.is_pipelined() {
-                // Only a withdrawal (or a loader gone before accepting) closes a
-                // pipelined connection before it was accepted: nothing ran.
-                return Err((SessionProtocolError::Withdrawn, session));
+            if let Some(err) = settle_pipelined(&mut session) {
+                return Err((err, session));
             }
             if reused {
                 return Err((SessionProtocolError::Stale(err), session));
@@ -292,19 +290,33 @@ pub async fn exchange(
         )))
     };
 
-    let (head, mut rest) = match read_head(&mut read, reused).await {
-        Ok(parts) => parts,
+    let claim = session.claim().cloned();
+    let head = match &claim {
+        // A pipelined request waits for the process, or for the pool to take it back.
+        Some(claim) => tokio::select! {
+            head = read_head(&mut read, reused) => head,
+            () = claim.withdrawn() => Err(SessionProtocolError::Withdrawn),
+        },
+        None => read_head(&mut read, reused).await,
+    };
+    let (head, mut rest) = match head {
+        Ok(parts) => {
+            if let Some(claim) = &claim {
+                claim.mark_started();
+            }
+            parts
+        }
         Err(err) => {
             writer.abort();
+            if let Some(err) = settle_pipelined(&mut session) {
+                return Err((err, session));
+            }
             if !matches!(err, SessionProtocolError::Stale(_)) {
                 session.mark_process_failed();
             }
             return Err((err, session));
         }
     };
-    if head.withdrawn && session.is_pipelined() {
-        return Err((SessionProtocolError::Withdrawn, session));
-    }
     if head.oob {
         session.request_oob_work();
     }
@@ -374,6 +386,22 @@ pub async fn exchange(
     Ok(response)
 }
 
+/// After a failure before the response head of a pipelined request: whoever wins
+/// its claim decides. Withdrawn, the request never ran and can go elsewhere;
+/// claimed by the loader, it may have run, so the process is marked failed and the
+/// request is not sent again (not even as `Stale`). `None` for other requests.
+fn settle_pipelined(session: &mut Session) -> Option<SessionProtocolError> {
+    let claim = session.claim()?;
+    if claim.withdraw() {
+        return Some(SessionProtocolError::Withdrawn);
+    }
+    session.mark_process_failed();
+    Some(SessionProtocolError::Incomplete(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the process claimed the pipelined request but did not answer it",
+    )))
+}
+
 /// Whether a response with `status` may carry a body (RFC 9110 §6.4.1).
 fn body_allowed(status: StatusCode) -> bool {
     !(status.is_informational()
@@ -409,8 +437,6 @@ struct Head {
     oob: bool,
     /// The loader keeps the connection open; this many body bytes follow the head.
     keep_alive: Option<u64>,
-    /// The core's own answer on a pipelined connection it took back.
-    withdrawn: bool,
 }
 
 /// Reads the response head. On a `reused` connection, EOF or a reset before the
@@ -457,12 +483,7 @@ async fn read_head(
                 let mut headers = Vec::with_capacity(parsed.headers.len());
                 let mut oob = false;
                 let mut keep_alive = None;
-                let mut withdrawn = false;
                 for h in parsed.headers.iter() {
-                    if h.name.eq_ignore_ascii_case(WITHDRAWN_HEADER) {
-                        withdrawn = true;
-                        continue;
-                    }
                     if h.name.eq_ignore_ascii_case("x-passenger-request-oob-work") {
                         oob = true;
                     }
@@ -497,7 +518,6 @@ async fn read_head(
                         headers,
                         oob,
                         keep_alive,
-                        withdrawn,
                     },
                     rest,
                 ));
@@ -571,6 +591,9 @@ pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     }
     if let Some(password) = info.connect_password {
         put(b"PASSENGER_CONNECT_PASSWORD", password.as_bytes());
+    }
+    if let Some(claim) = info.claim {
+        put(b"PASSENGER_CLAIM", claim.to_string().as_bytes());
     }
     if info.keep_alive {
         put(b"PASSENGER_KEEP_ALIVE", b"1");
@@ -869,10 +892,12 @@ mod tests {
             connect_password: Some("secret"),
             upgrade: false,
             keep_alive: false,
+            claim: Some(7),
         };
         let vars = pairs(&header_block(&info));
         let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("REQUEST_METHOD"), Some("POST"));
+        assert_eq!(get("PASSENGER_CLAIM"), Some("7"));
         assert_eq!(get("SCRIPT_NAME"), Some("/app"));
         assert_eq!(get("PATH_INFO"), Some("/items"));
         assert_eq!(get("QUERY_STRING"), Some("x=1"));
@@ -928,6 +953,7 @@ mod tests {
             connect_password: None,
             upgrade: false,
             keep_alive: true,
+            claim: None,
         };
         let vars = pairs(&header_block(&info));
         assert!(

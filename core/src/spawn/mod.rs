@@ -102,8 +102,8 @@ pub struct SpawnedProcess {
     pub spawn_ended: SystemTime,
     /// How to stop it.
     pub control: Arc<dyn ProcessControl>,
-    /// The loader's pipeline socket, when it pipelines requests.
-    pub pipeline: Option<Arc<pipeline::PipelineListener>>,
+    /// The loader's claims directory, when it takes pipelined requests.
+    pub pipeline: Option<Arc<pipeline::Claims>>,
     /// Resolves once the process has exited and been reaped.
     pub exited: oneshot::Receiver<ExitInfo>,
 }

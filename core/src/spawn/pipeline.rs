@@ -1,39 +1,38 @@
-//! Pipeline sockets of loader processes (ARCHITECTURE.md, "Request pipelining").
+//! Pipelining claims of loader processes (ARCHITECTURE.md, "Request pipelining").
 //!
-//! A Ruby or Python loader started with `PASSENGER_PIPELINE=1` listens on a second
-//! unix socket, `<session socket>.p`, and accepts from it only when it is free. The
-//! core sends a pipelined request there as a new connection; until the loader
-//! accepts it, it waits in that socket's backlog. The core holds the same listening
-//! socket (the loader hands it over once, at spawn) so that it can take a waiting
-//! request back: `accept(2)` is atomic, so whichever side accepts a connection first
-//! owns it, and a request the core took back was never seen by the app.
+//! A Rack loader started with `PASSENGER_CLAIMS=<base>` creates a claims directory,
+//! `<base>/<session socket name>.c/`, before it listens. The base is in memory
+//! (tmpfs) when possible: the socket directory if it is, else `/dev/shm`. The core may send a busy loader one more
+//! request on another kept-alive connection, the *pipelined* request, which waits in
+//! that connection until the loader is free. Before writing it the core creates a
+//! claim for it, an entry `<claims dir>/<n>`, and names `n` in the header block
+//! (`PASSENGER_CLAIM`). The loader runs the request only if it can `unlink(2)` that
+//! entry; the core takes the request back by unlinking it first. `unlink` succeeds
+//! for exactly one of them, so a request taken back was never run, and a request the
+//! loader claimed is never sent again.
 //!
-//! Owns fetching that listening socket from a loader, the withdrawal, and the small
+//! Owns the claims (creating, claiming back, waiting for a withdrawal) and the small
 //! control header blocks the core sends to loaders. It does not decide when to
 //! pipeline or withdraw (the pool does) nor send requests (the proxy does).
 
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
-use nix::sys::socket::{accept4, recvmsg, ControlMessageOwned, MsgFlags, SockFlag, UnixAddr};
-use tokio::io::{AsyncWriteExt, Interest};
-use tokio::net::UnixStream;
+use tokio::sync::Notify;
 
-/// What a withdrawn pipelined connection gets instead of a response: the proxy sees
-/// the `!~Withdrawn` header and sends the request elsewhere.
-pub const WITHDRAWN_RESPONSE: &[u8] = b"HTTP/1.1 503 Withdrawn\r\n!~Withdrawn: 1\r\n\r\n";
+/// The claims directory, under `base`, of the loader listening on `socket`.
+pub fn claims_dir(base: &Path, socket: &Path) -> PathBuf {
+    let mut name = socket.file_name().unwrap_or_default().to_os_string();
+    name.push(".c");
+    base.join(name)
+}
 
-/// How long a loader may take to hand over its pipeline socket.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The pipeline socket path of the loader listening on `socket`.
-pub fn pipeline_path(socket: &Path) -> PathBuf {
-    let mut path = socket.as_os_str().to_os_string();
-    path.push(".p");
-    PathBuf::from(path)
+/// Whether `path` is on a file system in memory (tmpfs).
+pub fn in_memory(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
+    statfs(path).is_ok_and(|fs| fs.filesystem_type() == TMPFS_MAGIC)
 }
 
 /// A header block (ARCHITECTURE.md, "Session protocol") for a control request with
@@ -54,123 +53,157 @@ pub fn control_block(method: &str, password: Option<&str>) -> Vec<u8> {
     block
 }
 
-/// The core's handle on a loader's pipeline listening socket.
+/// The claims directory of one loader process. Dropping it removes the directory
+/// (the process is gone by then: the pool drops it when the process exits).
 #[derive(Debug)]
-pub struct PipelineListener {
-    fd: OwnedFd,
+pub struct Claims {
+    dir: PathBuf,
+    next: AtomicU64,
 }
 
-impl PipelineListener {
-    /// Takes back the oldest pipelined request the loader has not accepted yet,
-    /// answering it with [`WITHDRAWN_RESPONSE`]. False when there was none (the
-    /// loader already started it).
-    pub fn withdraw_one(&self) -> io::Result<bool> {
-        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-        match accept4(self.fd.as_raw_fd(), flags) {
-            Ok(raw) => {
-                // SAFETY: accept4 just returned this descriptor; nothing else owns it.
-                let mut conn = unsafe { std::os::unix::net::UnixStream::from_raw_fd(raw) };
-                // A fresh connection's send buffer is empty, so this short write
-                // cannot block. If the proxy side is gone, there is nobody to tell.
-                let _ = conn.write_all(WITHDRAWN_RESPONSE);
-                // Read the request before closing: closing with unread data would
-                // reset the connection, and the proxy could miss the answer.
-                let mut sink = [0u8; 8192];
-                while matches!(io::Read::read(&mut conn, &mut sink), Ok(n) if n > 0) {}
-                Ok(true)
-            }
-            Err(Errno::EAGAIN | Errno::ECONNABORTED | Errno::EINTR) => Ok(false),
-            Err(errno) => Err(io::Error::from(errno)),
-        }
+impl Claims {
+    /// The claims of the loader listening on `socket`, if it made a claims
+    /// directory under `base`.
+    pub fn open(base: &Path, socket: &Path) -> Option<Claims> {
+        let dir = claims_dir(base, socket);
+        dir.is_dir().then(|| Claims {
+            dir,
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// Creates the claim of one pipelined request. The entry is a symlink: one
+    /// system call, and nothing to open or close.
+    pub fn issue(&self) -> io::Result<Arc<Claim>> {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(number.to_string());
+        std::os::unix::fs::symlink("c", &path)?;
+        Ok(Arc::new(Claim {
+            number,
+            path,
+            state: Mutex::new(ClaimState::Pending),
+            withdrawn: Notify::new(),
+        }))
     }
 }
 
-/// Asks the loader listening on `socket` for its pipeline listening socket (control
-/// request `PIPELINE_FD`, answered with one byte and the descriptor).
-pub async fn fetch_listener(socket: &Path, password: Option<&str>) -> io::Result<PipelineListener> {
-    let work = async {
-        let mut stream = UnixStream::connect(socket).await?;
-        stream
-            .write_all(&control_block("PIPELINE_FD", password))
-            .await?;
-        loop {
-            stream.readable().await?;
-            match stream.try_io(Interest::READABLE, || receive_fd(stream.as_raw_fd())) {
-                Ok(fd) => break Ok(fd),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(err) => break Err(err),
-            }
-        }
-    };
-    let fd = tokio::time::timeout(FETCH_TIMEOUT, work)
-        .await
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the loader did not hand over its pipeline socket",
-            )
-        })??;
-    // The listening socket is shared with the loader: non-blocking, so that a
-    // withdrawal never waits when the loader has just accepted.
-    let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
-        .map_err(io::Error::from)?;
-    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
-        .map_err(io::Error::from)?;
-    Ok(PipelineListener { fd })
+impl Drop for Claims {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
-/// The pipeline socket of the new process listening on `socket`, for an app whose
-/// loader pipelines requests; `None` (logged) if it pipelines none or the handover
-/// failed, in which case the process is simply never sent pipelined requests.
-pub async fn listener_for(
+/// Where a pipelined request stands, as far as the core knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimState {
+    /// Written or about to be; the loader may or may not have claimed it.
+    Pending,
+    /// The loader claimed it (its response began, or a withdrawal found the entry
+    /// gone): it runs, or ran, and must not be sent again.
+    Started,
+    /// The core unlinked the entry first: the loader never runs it.
+    Withdrawn,
+}
+
+/// The claim of one pipelined request, shared by its session and the pool's actor.
+#[derive(Debug)]
+pub struct Claim {
+    number: u64,
+    path: PathBuf,
+    state: Mutex<ClaimState>,
+    withdrawn: Notify,
+}
+
+impl Claim {
+    /// A claim that is withdrawn from the start (it could not be created), so that
+    /// its request is checked out again instead of pipelined.
+    pub fn void() -> Arc<Claim> {
+        Arc::new(Claim {
+            number: 0,
+            path: PathBuf::new(),
+            state: Mutex::new(ClaimState::Withdrawn),
+            withdrawn: Notify::new(),
+        })
+    }
+
+    /// The number the loader is told (`PASSENGER_CLAIM`).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Whether it was created for the loader (not [`void`](Self::void)).
+    pub fn was_issued(&self) -> bool {
+        self.number != 0
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ClaimState {
+        *self.lock()
+    }
+
+    /// Takes the request back unless the loader claimed it already: true when it is
+    /// (now or already) withdrawn. Whoever learns the answer first records it, so
+    /// every later call agrees.
+    pub fn withdraw(&self) -> bool {
+        let mut state = self.lock();
+        if *state == ClaimState::Pending {
+            *state = match std::fs::remove_file(&self.path) {
+                Ok(()) => ClaimState::Withdrawn,
+                Err(err) => {
+                    if err.kind() != io::ErrorKind::NotFound {
+                        tracing::warn!(claim = %self.path.display(), "could not take a pipelined request back: {err}");
+                    }
+                    ClaimState::Started
+                }
+            };
+            if *state == ClaimState::Withdrawn {
+                self.withdrawn.notify_one();
+            }
+        }
+        *state == ClaimState::Withdrawn
+    }
+
+    /// Records that the loader's response began: the loader claimed the request.
+    pub fn mark_started(&self) {
+        let mut state = self.lock();
+        if *state == ClaimState::Pending {
+            *state = ClaimState::Started;
+        }
+    }
+
+    /// Resolves once the request is withdrawn (at once if it already is).
+    pub async fn withdrawn(&self) {
+        loop {
+            if self.state() == ClaimState::Withdrawn {
+                return;
+            }
+            self.withdrawn.notified().await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClaimState> {
+        // The state is a plain enum: a panic while holding the lock cannot leave it
+        // half-written.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The claims of the new process listening on `socket`, for an app whose loader
+/// pipelines requests; `None` if it pipelines none (then the process is simply
+/// never sent pipelined requests).
+pub fn claims_for(
     app: &crate::app::AppSpec,
+    base: Option<PathBuf>,
     socket: &Path,
-) -> Option<std::sync::Arc<PipelineListener>> {
+) -> Option<Arc<Claims>> {
     if !super::plan::pipelines(app) {
         return None;
     }
-    let password = super::connect_password_for(socket);
-    match fetch_listener(socket, password.as_deref()).await {
-        Ok(listener) => Some(std::sync::Arc::new(listener)),
-        Err(err) => {
-            tracing::warn!(app = %app.name, socket = %socket.display(), "no request pipelining for this process: {err}");
-            None
-        }
+    let claims = Claims::open(&base?, socket);
+    if claims.is_none() {
+        tracing::warn!(app = %app.name, socket = %socket.display(), "the loader made no claims directory; no request pipelining for this process");
     }
-}
-
-/// One `recvmsg` expecting a single descriptor (SCM_RIGHTS).
-fn receive_fd(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = [io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let msg = recvmsg::<UnixAddr>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(io::Error::from)?;
-    let mut received = Vec::new();
-    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            received.extend(fds);
-        }
-    }
-    if msg.bytes == 0 && received.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the loader closed the connection without a pipeline socket",
-        ));
-    }
-    // SAFETY: SCM_RIGHTS installed these descriptors in this process for us alone.
-    let mut owned: Vec<OwnedFd> = received
-        .into_iter()
-        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-        .collect();
-    match owned.len() {
-        1 => Ok(owned.remove(0)),
-        n => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("expected one pipeline socket from the loader, got {n} descriptors"),
-        )),
-    }
+    claims.map(Arc::new)
 }
 
 #[cfg(test)]
@@ -178,11 +211,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pipeline_path_appends_p() {
+    fn claims_dir_is_named_after_the_socket() {
         assert_eq!(
-            pipeline_path(Path::new("/tmp/i/apps.s/ruby.00ff")),
-            PathBuf::from("/tmp/i/apps.s/ruby.00ff.p")
+            claims_dir(
+                Path::new("/dev/shm/b"),
+                Path::new("/tmp/i/apps.s/ruby.00ff")
+            ),
+            PathBuf::from("/dev/shm/b/ruby.00ff.c")
         );
+    }
+
+    #[test]
+    fn dev_shm_is_in_memory_and_the_root_is_not_a_tmpfs_here() {
+        // A sanity check of the statfs test on Linux machines with /dev/shm.
+        if Path::new("/dev/shm").is_dir() {
+            assert!(in_memory(Path::new("/dev/shm")));
+        }
+        assert!(!in_memory(Path::new("/proc")));
     }
 
     #[test]
@@ -196,25 +241,71 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn withdraw_takes_a_waiting_connection_and_answers_it() {
-        use tokio::io::AsyncReadExt;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("l.p");
-        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let handle = PipelineListener {
-            fd: OwnedFd::from(listener),
-        };
+    fn claims() -> (tempfile::TempDir, Claims) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let socket = tmp.path().join("s");
         assert!(
-            !handle.withdraw_one().expect("empty backlog"),
-            "nothing to take back"
+            Claims::open(tmp.path(), &socket).is_none(),
+            "no claims dir yet"
         );
-        let mut client = UnixStream::connect(&path).await.expect("connect");
-        client.write_all(b"request").await.expect("write");
-        assert!(handle.withdraw_one().expect("withdraw"));
-        let mut answer = Vec::new();
-        client.read_to_end(&mut answer).await.expect("read");
-        assert_eq!(answer, WITHDRAWN_RESPONSE);
+        std::fs::create_dir(claims_dir(tmp.path(), &socket)).expect("claims dir");
+        let claims = Claims::open(tmp.path(), &socket).expect("claims dir exists");
+        (tmp, claims)
+    }
+
+    #[test]
+    fn a_claim_is_won_by_the_core_or_the_loader_never_both() {
+        let (_tmp, claims) = claims();
+        let first = claims.issue().expect("issue");
+        let second = claims.issue().expect("issue");
+        assert_ne!(first.number(), second.number());
+        // The loader claims the first: the core can no longer take it back.
+        std::fs::remove_file(claims.dir.join(first.number().to_string())).expect("loader claim");
+        assert!(!first.withdraw());
+        assert_eq!(first.state(), ClaimState::Started);
+        // The core takes the second back: the loader's unlink then fails.
+        assert!(second.withdraw());
+        assert!(second.withdraw(), "a second call agrees");
+        assert_eq!(
+            std::fs::remove_file(claims.dir.join(second.number().to_string()))
+                .expect_err("loader finds it gone")
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn a_started_request_cannot_be_withdrawn() {
+        let (_tmp, claims) = claims();
+        let claim = claims.issue().expect("issue");
+        claim.mark_started();
+        assert!(!claim.withdraw());
+        assert_eq!(claim.state(), ClaimState::Started);
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_wakes_the_waiting_session() {
+        let (_tmp, claims) = claims();
+        let claim = claims.issue().expect("issue");
+        let waiter = {
+            let claim = Arc::clone(&claim);
+            tokio::spawn(async move { claim.withdrawn().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(claim.withdraw());
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("task");
+        assert!(Claim::void().withdraw(), "a void claim is withdrawn");
+        assert!(!Claim::void().was_issued() && claim.was_issued());
+    }
+
+    #[test]
+    fn dropping_the_claims_removes_the_directory() {
+        let (tmp, claims) = claims();
+        let _claim = claims.issue().expect("issue");
+        drop(claims);
+        assert!(!claims_dir(tmp.path(), &tmp.path().join("s")).exists());
     }
 }

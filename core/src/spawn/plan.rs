@@ -95,6 +95,9 @@ pub struct SessionSetup {
     pub connect_password: String,
     /// Where a failing loader writes its JSON report (`PASSENGER_REPORT_FILE`).
     pub report_file: PathBuf,
+    /// Where a loader that takes pipelined requests makes its claims directory
+    /// (`PASSENGER_CLAIMS`; `spawn::pipeline`).
+    pub claims_base: Option<PathBuf>,
 }
 
 /// Everything besides the [`AppSpec`] that goes into a plan.
@@ -120,8 +123,8 @@ pub fn session_loader(app_type: &AppType) -> Option<&'static str> {
     }
 }
 
-/// Whether processes of `app` get a pipeline socket (`PASSENGER_PIPELINE=1`):
-/// the setting is on and the app's loader supports it.
+/// Whether processes of `app` take pipelined requests (`PASSENGER_CLAIMS`): the
+/// setting is on and the app's loader supports it.
 pub fn pipelines(app: &AppSpec) -> bool {
     app.request_pipelining && matches!(app.app_type, AppType::Ruby)
 }
@@ -214,8 +217,8 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
                 session.connect_password.clone(),
             ));
             loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
-            if pipelines(app) {
-                loader_env.push(("PASSENGER_PIPELINE".into(), "1".into()));
+            if let Some(base) = session.claims_base.as_deref().filter(|_| pipelines(app)) {
+                loader_env.push(("PASSENGER_CLAIMS".into(), path(base)));
             }
             loader_env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
             if let Some(file) = &app.startup_file {
@@ -390,8 +393,9 @@ mod tests {
             socket: PathBuf::from("/tmp/x/ruby.1"),
             connect_password: "secret".into(),
             report_file: PathBuf::from("/tmp/w/report.json"),
+            claims_base: Some(PathBuf::from("/dev/shm/c")),
         });
-        let plan = build(&app, i).expect("ruby apps have a plan");
+        let plan = build(&app, i.clone()).expect("ruby apps have a plan");
         assert!(
             plan.command
                 .starts_with("ruby /opt/p/resources/helper-scripts/rack-loader.rb '   "),
@@ -413,6 +417,11 @@ mod tests {
             Some("/srv/r/other.ru")
         );
         assert_eq!(get(&plan, "PORT"), None);
+        assert_eq!(get(&plan, "PASSENGER_CLAIMS"), Some("/dev/shm/c"));
+        let mut off = app.clone();
+        off.request_pipelining = false;
+        let plan = build(&off, i).expect("ruby apps have a plan");
+        assert_eq!(get(&plan, "PASSENGER_CLAIMS"), None, "pipelining off");
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl H {
         self.spawn_ok_with(s, concurrency, false)
     }
 
-    /// Like `spawn_ok`; `pipeline`: the process has a pipeline socket.
+    /// Like `spawn_ok`; `pipeline`: the process takes pipelined requests.
     fn spawn_ok_with(
         &mut self,
         s: &SpawnReq,
@@ -1032,7 +1032,7 @@ fn unpipelined(out: &[PoolAction]) -> Vec<Gupid> {
         .collect()
 }
 
-/// A one-process group (max_instances 1) whose process has a pipeline socket and
+/// A one-process group (max_instances 1) whose process takes pipelined requests and
 /// is busy with one request. Returns (app, gupid, that request).
 fn busy_lone_process(h: &mut H) -> (Arc<AppSpec>, Gupid, RequestId) {
     let a = app("a", |s| s.max_instances = 1);
@@ -1081,27 +1081,35 @@ fn requests_with_a_body_are_never_pipelined() {
 }
 
 #[test]
-fn no_pipelining_without_a_pipeline_socket_or_with_two_processes() {
+fn no_pipelining_without_a_pipeline_socket() {
     let mut h = H::new(6);
     let a = app("a", |s| s.max_instances = 1);
     let (_, out) = h.checkout(&a);
     let s = one_spawn(&out);
     h.spawn_ok_with(&s, 1, false);
     let (_, out) = h.checkout_kind(&a, true, false);
-    assert!(assigned(&out).is_empty(), "no pipeline socket: {out:?}");
+    assert!(assigned(&out).is_empty(), "no pipelining: {out:?}");
+}
 
+#[test]
+fn of_two_busy_processes_the_one_whose_work_began_first_gets_the_pipelined_request() {
     let mut h = H::new(6);
     let b = app("b", |s| s.max_instances = 2);
     let (_, out) = h.checkout(&b);
     let s1 = one_spawn(&out);
     h.spawn_ok_with(&s1, 1, true);
+    h.advance(Duration::from_micros(500));
     let (_, out) = h.checkout(&b);
     let s2 = one_spawn(&out);
     h.spawn_ok_with(&s2, 1, true);
+    let (r3, out) = h.checkout_kind(&b, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r3, s1.gupid.clone(), true)]);
+    let (r4, out) = h.checkout_kind(&b, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r4, s2.gupid.clone(), true)]);
     let (_, out) = h.checkout_kind(&b, true, false);
     assert!(
         assigned(&out).is_empty(),
-        "two busy processes: the request waits for the first free one: {out:?}"
+        "one pipelined request per process: {out:?}"
     );
 }
 
