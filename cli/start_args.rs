@@ -250,8 +250,8 @@ pub struct StartArgs {
     )]
     pub stat_throttle_rate: Option<u64>,
 
-    /// Hand an app's lone busy Ruby process one more bodyless request, started as soon
-    /// as it is free; one kept waiting behind a slow request is taken back after 20 ms
+    /// Hand a busy Ruby process up to two more bodyless requests, started as soon as
+    /// it is free; one kept waiting behind a slow request is taken back after 20 ms
     /// for the next free process. Default: on
     #[arg(
         long,

@@ -88,7 +88,7 @@ pub struct AppSpec {
     pub stat_throttle_rate: Duration,
     /// Whether spawn errors show details to the client.
     pub friendly_error_pages: bool,
-    /// Whether a busy Ruby loader process may be handed one more bodyless request to
+    /// Whether a busy Ruby loader process may be handed more bodyless requests to
     /// start as soon as it is free (ARCHITECTURE.md, "Request pipelining").
     pub request_pipelining: bool,
     /// Smart or direct spawning.

@@ -76,14 +76,28 @@ module PassengerRs
     KEEP_ALIVE_HEADER = '!~Keep-Alive'
     # Most kept-alive connections held open at once.
     MAX_CONNS = 8
+    # The parts of the Rack environment that are the same for every request.
+    STATIC_ENV = {
+      'rack.errors' => $stderr,
+      'rack.multithread' => false,
+      'rack.multiprocess' => true,
+      'rack.run_once' => false,
+      'rack.hijack?' => true
+    }.freeze
 
     # rack.input: the request body read straight from the socket, limited to
     # CONTENT_LENGTH (or until EOF for a de-chunked body). Not rewindable (Rack 3).
     class StreamInput
-      def initialize(io, length)
+      # `early`: body bytes that arrived with the header block.
+      def initialize(io, length, early = nil)
         @io = io
         @remaining = length # nil: until EOF
         @pending = ''.b
+        return if early.nil? || early.empty?
+
+        early = early.byteslice(0, @remaining) if @remaining && early.bytesize > @remaining
+        @remaining -= early.bytesize if @remaining
+        @pending = early
       end
 
       # Rack: read([length[, outbuf]]).
@@ -183,9 +197,15 @@ module PassengerRs
     # rack.input for Rack 2, which requires `rewind`: everything read from the socket
     # is also kept, in memory up to MEMORY_BUFFER_LIMIT and in a temp file beyond.
     class RewindableInput < StreamInput
-      def initialize(io, length)
+      def initialize(io, length, early = nil)
         super
         @buffer = StringIO.new(''.b)
+        return if @pending.empty?
+
+        # Early bytes are replayed from the buffer like any bytes read before a rewind.
+        @buffer.write(@pending)
+        @buffer.rewind
+        @pending = ''.b
       end
 
       # Rack 2: rewind to the start of the body.
@@ -625,38 +645,42 @@ module PassengerRs
         serve_request(client, headers)
       end
 
+      # Reads one header block, usually in a single read(2); body bytes that came
+      # with it are kept in @early for rack.input.
       def read_header_block(client)
-        size = read_exactly(client, 4)
-        return nil if size.nil?
+        @early = nil
+        data = read_more(client, ''.b)
+        return nil if data.nil?
 
-        size = size.unpack1('N')
+        while data.bytesize < 4
+          return nil unless read_more(client, data)
+        end
+        size = data.unpack1('N')
         raise "header block of #{size} bytes is too large" if size > MAX_HEADER_SIZE
 
-        data = read_exactly(client, size)
-        raise 'connection closed in the middle of the header block' if data.nil?
-
-        fields = data.split("\0", -1)
+        while data.bytesize < size + 4
+          raise 'connection closed in the middle of the header block' unless read_more(client, data)
+        end
+        @early = data.byteslice(size + 4, data.bytesize) if data.bytesize > size + 4
+        fields = data.byteslice(4, size).split("\0", -1)
         fields.pop if fields.size.odd? && fields.last == ''
-        headers = {}
-        fields.each_slice(2) { |name, value| headers[name] = value || '' }
-        headers
+        fields << '' if fields.size.odd?
+        Hash[*fields]
       end
 
-      def read_exactly(io, size)
-        out = ''.b
-        while out.bytesize < size
-          out << io.readpartial(size - out.bytesize)
-        end
-        out
+      # Appends one read's worth to `data`; nil at EOF.
+      def read_more(client, data)
+        data << client.readpartial(READ_CHUNK)
       rescue EOFError, Errno::ECONNRESET
-        size.zero? ? out : nil
+        nil
       end
 
       def build_env(client, headers)
         env = headers
         @keep_alive = env.delete('PASSENGER_KEEP_ALIVE') == '1'
         length = env['CONTENT_LENGTH']
-        chunked = env['HTTP_TRANSFER_ENCODING'].to_s.downcase.include?('chunked')
+        encoding = env['HTTP_TRANSFER_ENCODING']
+        chunked = encoding ? encoding.downcase.include?('chunked') : false
         length =
           if length && !length.empty?
             Integer(length, 10)
@@ -666,16 +690,12 @@ module PassengerRs
             0
           end
         env.delete('CONTENT_LENGTH') if env['CONTENT_LENGTH'] == ''
-        input = (@rack3 ? StreamInput : RewindableInput).new(client, length)
+        input = (@rack3 ? StreamInput : RewindableInput).new(client, length, @early)
         @input = input
+        env.merge!(STATIC_ENV)
         env['rack.input'] = input
-        env['rack.errors'] = $stderr
         env['rack.version'] = defined?(Rack::VERSION) ? Rack::VERSION : [1, 3]
-        env['rack.multithread'] = false
-        env['rack.multiprocess'] = true
-        env['rack.run_once'] = false
         env['rack.url_scheme'] = env['HTTPS'] == 'on' ? 'https' : 'http'
-        env['rack.hijack?'] = true
         env['rack.response_finished'] = []
         env['SCRIPT_NAME'] ||= ''
         env['PATH_INFO'] ||= ''
@@ -839,8 +859,8 @@ module PassengerRs
       end
 
       def reason(status)
-        codes = defined?(Rack::Utils::HTTP_STATUS_CODES) ? Rack::Utils::HTTP_STATUS_CODES : {}
-        codes[status] || 'Unknown'
+        @reasons ||= defined?(Rack::Utils::HTTP_STATUS_CODES) ? Rack::Utils::HTTP_STATUS_CODES : {}
+        @reasons[status] || 'Unknown'
       end
 
       def log_exception(what, error)

@@ -1154,34 +1154,64 @@ fn metric(instance: &Path, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
-/// Starts the hit-counting Rack app in `dir/<name>` with one direct-spawned process,
-/// pipelining timing `timing` (`<window>,<patience>` in ms), and one request served.
-/// Returns the app root, the server and its instance directory.
-fn start_hit_counter_app(dir: &TestDir, name: &str, timing: &str) -> (PathBuf, Server, PathBuf) {
+/// Starts the hit-counting Rack app in `dir/<name>` with one direct-spawned process
+/// (or with the pool options in `extra` instead), pipelining timing `timing` (`<window>,<patience>`
+/// in ms), and one request served. Returns the app root, the server and its
+/// instance directory.
+fn start_hit_counter_app(
+    dir: &TestDir,
+    name: &str,
+    timing: &str,
+    extra: &[&str],
+) -> (PathBuf, Server, PathBuf) {
     let root = dir.path().join(name);
     std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
     std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
         .expect("invariant: test dir is writable");
     let root_arg = root.to_string_lossy().into_owned();
-    let server = Server::start_with_env(
-        dir,
-        &[
-            "start",
-            &root_arg,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--max-pool-size",
-            "1",
-            "--spawn-method",
-            "direct",
-        ],
-        &[("PASSENGER_PIPELINE_TIMING_MS", timing)],
-    );
+    let mut args = vec!["start", &root_arg, "--address", "127.0.0.1", "--port", "0"];
+    if extra.is_empty() {
+        args.extend_from_slice(&["--max-pool-size", "1", "--spawn-method", "direct"]);
+    }
+    args.extend_from_slice(extra);
+    let server = Server::start_with_env(dir, &args, &[("PASSENGER_PIPELINE_TIMING_MS", timing)]);
     let instance = crate::admin::instance_dir(dir, &server);
     assert_eq!(get(server.addr, "/warmup").status, 200);
     (root, server, instance)
+}
+
+/// Six threads each send `per_thread` requests to `/<prefix><thread>-<i>` at once;
+/// every one must answer with its path and have run exactly once.
+fn load_runs_each_request_once(
+    addr: std::net::SocketAddr,
+    root: &Path,
+    prefix: &str,
+    per_thread: usize,
+) {
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let prefix = prefix.to_string();
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    let path = format!("/{prefix}{w}-{i}");
+                    let resp = get(addr, &path);
+                    assert_eq!((resp.status, resp.text()), (200, path.clone()), "{path}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .expect("a load thread failed; see its assertion above");
+    }
+    let seen = hits(root);
+    for w in 0..6 {
+        for i in 0..per_thread {
+            let path = format!("/{prefix}{w}-{i}");
+            let count = seen.iter().filter(|h| **h == path).count();
+            assert_eq!(count, 1, "{path} ran {count} times");
+        }
+    }
 }
 
 /// Request pipelining end to end: a request pipelined behind a slow one is taken back
@@ -1193,7 +1223,7 @@ fn rack_pipelined_requests_run_exactly_once() {
     let dir = TestDir::new();
     // Window a minute: every request finding the process busy is pipelined; one waiting
     // behind /slow is taken back after 300 ms.
-    let (root, server, instance) = start_hit_counter_app(&dir, "pipelined_app", "60000,300");
+    let (root, server, instance) = start_hit_counter_app(&dir, "pipelined_app", "60000,300", &[]);
     let addr = server.addr;
 
     let slow = std::thread::spawn(move || get(addr, "/slow"));
@@ -1224,29 +1254,8 @@ fn rack_pipelined_requests_run_exactly_once() {
     assert!(metric(&instance, "passenger_pipelined_requests_total") >= 1.0);
 
     // Concurrent load on the lone process: nearly every request is pipelined.
-    let workers: Vec<_> = (0..6)
-        .map(|w| {
-            std::thread::spawn(move || {
-                for i in 0..60 {
-                    let path = format!("/w{w}-{i}");
-                    let resp = get(addr, &path);
-                    assert_eq!((resp.status, resp.text()), (200, path.clone()), "{path}");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join()
-            .expect("a load thread failed; see its assertion above");
-    }
+    load_runs_each_request_once(addr, &root, "w", 60);
     let seen = hits(&root);
-    for w in 0..6 {
-        for i in 0..60 {
-            let path = format!("/w{w}-{i}");
-            let count = seen.iter().filter(|h| **h == path).count();
-            assert_eq!(count, 1, "{path} ran {count} times");
-        }
-    }
     assert_eq!(seen.iter().filter(|h| *h == "/behind-slow").count(), 1);
     assert!(
         metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
@@ -1262,7 +1271,7 @@ fn rack_pipelined_request_survives_its_process_dying() {
     let dir = TestDir::new();
     // Never taken back for waiting: only the process's death frees it.
     let (root, server, instance) =
-        start_hit_counter_app(&dir, "pipelined_crash_app", "600000,600000");
+        start_hit_counter_app(&dir, "pipelined_crash_app", "600000,600000", &[]);
     let addr = server.addr;
     let crash = std::thread::spawn(move || get(addr, "/crash"));
     wait_until("the app started /crash", deadline(), || {
@@ -1294,4 +1303,50 @@ fn rack_pipelined_request_survives_its_process_dying() {
         1
     );
     assert!(metric(&instance, "passenger_pipeline_withdrawals_total") >= 1.0);
+}
+
+/// Pipelining with two smart-spawned processes: while one is held up by a slow
+/// request, concurrent requests are pipelined to both, those waiting behind the slow
+/// one are taken back, and every request runs exactly once.
+#[test]
+fn rack_pipelining_over_two_smart_spawned_processes_runs_each_request_once() {
+    require_rack();
+    let dir = TestDir::new();
+    let (root, server, instance) = start_hit_counter_app(
+        &dir,
+        "pipelined_pair_app",
+        "60000,200",
+        &[
+            "--max-pool-size",
+            "2",
+            "--min-instances",
+            "2",
+            "--spawn-method",
+            "smart",
+        ],
+    );
+    let addr = server.addr;
+    wait_until("two processes serve", deadline(), || {
+        let pool = crate::admin::api(&instance, "GET", "/pool.json", None).text();
+        pool.matches("\"pid\"").count() >= 2
+    });
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    wait_until("the app started /slow", deadline(), || {
+        hits(&root).contains(&"/slow".to_string())
+    });
+    let load = std::thread::spawn(move || load_runs_each_request_once(addr, &root, "p", 40));
+    let slow = slow
+        .join()
+        .expect("invariant: the /slow thread does not panic");
+    assert_eq!((slow.status, slow.text()), (200, "/slow".to_string()));
+    load.join()
+        .expect("the load failed; see its assertion above");
+    assert!(
+        metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
+        "hardly any request was pipelined under load"
+    );
+    assert!(
+        metric(&instance, "passenger_pipeline_withdrawals_total") >= 1.0,
+        "requests pipelined behind /slow were taken back"
+    );
 }

@@ -118,15 +118,15 @@ impl Group {
     }
 
     /// Where a pipelined request can go when [`route`](Self::route) finds no free
-    /// slot: a process that [takes one](Process::takes_pipelined), the one whose
-    /// current work began first if several do. A process idles between two requests
+    /// slot: a process that [takes one](Process::takes_pipelined); of several, the
+    /// one with the fewest sessions, then the one whose current work began first. A process idles between two requests
     /// while the core hands it the next one; pipelining fills that gap.
     pub fn route_pipelined(&self, now: Instant, window: Duration) -> Option<usize> {
         self.processes
             .iter()
             .enumerate()
             .filter(|(_, p)| p.takes_pipelined(now, window))
-            .min_by_key(|(_, p)| p.progress_at)
+            .min_by_key(|(_, p)| (p.sessions, p.progress_at))
             .map(|(i, _)| i)
     }
 

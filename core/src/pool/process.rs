@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::spawn::{Gupid, ProcessAddress};
 
 use super::snapshot::ProcessSnapshot;
+use super::state::PIPELINE_DEPTH;
 
 /// Whether the process takes new requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +87,13 @@ impl Process {
     }
 
     /// Whether it can be handed a pipelined request at `now`: a one-slot process
-    /// busy with exactly one session, in rotation, that began its current work less
-    /// than `window` ago.
+    /// in rotation, busy with fewer than [`PIPELINE_DEPTH`] pipelined requests
+    /// beyond its one session, that began its current work less than `window` ago.
     pub fn takes_pipelined(&self, now: Instant, window: Duration) -> bool {
         self.pipeline
             && !self.pipeline_blocked
             && self.concurrency == 1
-            && self.sessions == 1
+            && (1..=PIPELINE_DEPTH).contains(&self.sessions)
             && self.oob == Oob::None
             && now.saturating_duration_since(self.progress_at) < window
     }

@@ -92,9 +92,9 @@ pub struct Proxy {
     /// Idle kept-alive connections to session-protocol loaders.
     loader_conns: IdleSessions,
     counters: Arc<Counters>,
-    /// Apps seen without a `public/` directory, and when: rechecked once a second,
-    /// so an app without static files costs no `stat` per request.
-    no_public_dir: Mutex<HashMap<String, std::time::Instant>>,
+    /// Whether each app has a `public/` directory, and when that was checked:
+    /// rechecked once a second (see `may_have_public_dir`).
+    public_dirs: Mutex<HashMap<String, (std::time::Instant, bool)>>,
 }
 
 impl Proxy {
@@ -106,7 +106,7 @@ impl Proxy {
             conns: ConnectionCache::default(),
             loader_conns: IdleSessions::default(),
             counters,
-            no_public_dir: Mutex::new(HashMap::new()),
+            public_dirs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -126,21 +126,22 @@ impl Proxy {
         &self.pool
     }
 
-    /// Whether `app` may have a `public/` directory worth looking into.
+    /// Whether `app` may have a `public/` directory worth looking into. The answer
+    /// is kept for a second either way: a missing directory then costs no system
+    /// call per request, and an existing one no more than the file lookup itself.
     fn may_have_public_dir(&self, app: &AppSpec) -> bool {
         const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
-        let mut seen = self.no_public_dir.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(checked) = seen.get(&app.name) {
+        let mut seen = self.public_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((checked, exists)) = seen.get(&app.name) {
             if checked.elapsed() < RECHECK {
-                return false;
+                return *exists;
             }
         }
         let exists = std::fs::symlink_metadata(app.app_root.join("public")).is_ok();
-        if exists {
-            seen.remove(&app.name);
-        } else {
-            seen.insert(app.name.clone(), std::time::Instant::now());
+        if seen.len() >= 4096 {
+            seen.clear(); // Apps come and go; the map never outgrows a bound.
         }
+        seen.insert(app.name.clone(), (std::time::Instant::now(), exists));
         exists
     }
 
@@ -225,11 +226,11 @@ impl Proxy {
                 let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
                 // A bodyless request on an idle connection the loader closed
-                // meanwhile is sent again on a new one (nothing was consumed). A
-                // request with a body cannot be, so it only takes a connection that
-                // is verifiably still open; nor does a pipelined one, which would be
-                // taken back instead.
-                let mut cached = match (keep_alive, body_is_empty && claim.is_none()) {
+                // meanwhile is sent again on a new one (nothing was consumed); a
+                // pipelined one is taken back and checked out again. A request with
+                // a body cannot be, so it only takes a connection that is verifiably
+                // still open.
+                let mut cached = match (keep_alive, body_is_empty) {
                     (false, _) => None,
                     (true, true) => self.loader_conns.take(&path, password.as_deref()),
                     (true, false) => self.loader_conns.take_open(&path, password.as_deref()),

@@ -1044,23 +1044,26 @@ fn busy_lone_process(h: &mut H) -> (Arc<AppSpec>, Gupid, RequestId) {
 }
 
 #[test]
-fn a_lone_busy_process_gets_one_pipelined_request() {
+fn a_lone_busy_process_gets_up_to_the_pipeline_depth() {
+    assert_eq!(PIPELINE_DEPTH, 2, "this test is written for a depth of two");
     let mut h = H::new(6);
     let (a, g, _) = busy_lone_process(&mut h);
     let (r2, out) = h.checkout_kind(&a, true, false);
     assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
-    // Only one: the next pipelinable request waits in the queue.
     let (r3, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
+    // The depth is reached: the next pipelinable request waits in the queue.
+    let (r4, out) = h.checkout_kind(&a, true, false);
     assert!(assigned(&out).is_empty(), "{out:?}");
     assert_eq!(h.snap().groups[0].queue_len, 1);
-    // The first request ends: the pipelined one is now running, r3 is pipelined.
+    // The first request ends: r4 is pipelined in its place.
     let out = h.close(&g);
-    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
-    let out = h.close(&g);
-    assert!(assigned(&out).is_empty());
-    let out = h.close(&g);
-    assert!(assigned(&out).is_empty());
-    assert_eq!(h.snap().groups[0].processes[0].processed, 3);
+    assert_eq!(assigned_kind(&out), vec![(r4, g.clone(), true)]);
+    for _ in 0..3 {
+        let out = h.close(&g);
+        assert!(assigned(&out).is_empty());
+    }
+    assert_eq!(h.snap().groups[0].processes[0].processed, 4);
 }
 
 #[test]
@@ -1092,7 +1095,7 @@ fn no_pipelining_without_a_pipeline_socket() {
 }
 
 #[test]
-fn of_two_busy_processes_the_one_whose_work_began_first_gets_the_pipelined_request() {
+fn pipelined_requests_go_to_the_process_with_fewest_sessions_then_earliest_start() {
     let mut h = H::new(6);
     let b = app("b", |s| s.max_instances = 2);
     let (_, out) = h.checkout(&b);
@@ -1104,12 +1107,17 @@ fn of_two_busy_processes_the_one_whose_work_began_first_gets_the_pipelined_reque
     h.spawn_ok_with(&s2, 1, true);
     let (r3, out) = h.checkout_kind(&b, true, false);
     assert_eq!(assigned_kind(&out), vec![(r3, s1.gupid.clone(), true)]);
+    // Fewer sessions come first, then the earlier start, up to the depth.
     let (r4, out) = h.checkout_kind(&b, true, false);
     assert_eq!(assigned_kind(&out), vec![(r4, s2.gupid.clone(), true)]);
+    let (r5, out) = h.checkout_kind(&b, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r5, s1.gupid.clone(), true)]);
+    let (r6, out) = h.checkout_kind(&b, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r6, s2.gupid.clone(), true)]);
     let (_, out) = h.checkout_kind(&b, true, false);
     assert!(
         assigned(&out).is_empty(),
-        "one pipelined request per process: {out:?}"
+        "both processes are at the pipeline depth: {out:?}"
     );
 }
 
@@ -1130,37 +1138,51 @@ fn a_pipelined_request_waiting_too_long_is_taken_back_and_keeps_its_turn() {
     let (a, g, _) = busy_lone_process(&mut h);
     let (r2, out) = h.checkout_kind(&a, true, false);
     assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
-    let (r3, _) = h.checkout_kind(&a, true, false);
+    let (r3, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
+    let (r4, _) = h.checkout_kind(&a, true, false);
     let deadline = h.pool.next_deadline().expect("a withdrawal deadline");
     assert_eq!(deadline, h.now + PIPELINE_PATIENCE);
     h.advance(PIPELINE_PATIENCE);
     let out = h.input(PoolInput::Tick);
-    assert_eq!(unpipelined(&out), vec![g.clone()]);
+    assert_eq!(
+        unpipelined(&out),
+        vec![g.clone()],
+        "one action takes back both"
+    );
     let out = h.input(PoolInput::Tick);
     assert!(unpipelined(&out).is_empty(), "asked once: {out:?}");
-    // The proxy reports the withdrawal and asks again: r2 goes before r3.
-    let out = h.input(PoolInput::SessionClosed {
-        gupid: g.clone(),
-        outcome: SessionOutcome::Withdrawn,
-    });
-    assert!(
-        assigned(&out).is_empty(),
-        "the process is still blocked: {out:?}"
-    );
+    // The proxy reports both withdrawals and asks again: both go before r4.
+    for _ in 0..2 {
+        let out = h.input(PoolInput::SessionClosed {
+            gupid: g.clone(),
+            outcome: SessionOutcome::Withdrawn,
+        });
+        assert!(
+            assigned(&out).is_empty(),
+            "the process is still blocked: {out:?}"
+        );
+    }
     let (r2b, out) = h.checkout_kind(&a, true, true);
     assert!(assigned(&out).is_empty(), "{out:?}");
+    let (r3b, out) = h.checkout_kind(&a, true, true);
+    assert!(assigned(&out).is_empty(), "{out:?}");
     let snap = h.snap();
-    assert_eq!(snap.groups[0].queue_len, 2);
+    assert_eq!(snap.groups[0].queue_len, 3);
     assert_eq!(
         snap.groups[0].processes[0].processed, 0,
         "a withdrawal is no request"
     );
-    // The slow request ends: the retried request is served first, normally.
+    // The slow request ends: the retried requests are served first (the last to
+    // ask again goes first), then r4.
     let out = h.close(&g);
     assert_eq!(
         assigned_kind(&out),
-        vec![(r2b, g.clone(), false), (r3, g.clone(), true)],
-        "the retried request first; r3 pipelined behind it"
+        vec![
+            (r3b, g.clone(), false),
+            (r2b, g.clone(), true),
+            (r4, g.clone(), true)
+        ],
     );
 }
 
