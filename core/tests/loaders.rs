@@ -435,6 +435,44 @@ def application(environ, start_response):
     return [b'hello']
 "#;
 
+/// The core sends the next request on a connection only after the response; two
+/// requests written at once break that rule, so the Rack loader (which reads a header
+/// block in one go) answers the first and closes the connection rather than guess.
+#[tokio::test]
+async fn ruby_loader_closes_a_connection_that_sent_two_requests_at_once() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let socket = running.socket();
+    let mut stream = UnixStream::connect(&socket)
+        .await
+        .expect("connect to the loader socket");
+    let req = Request {
+        keep_alive: true,
+        ..Request::get("/")
+    };
+    let mut both = req.header_block(&socket);
+    both.extend_from_slice(&req.header_block(&socket));
+    stream
+        .write_all(&both)
+        .await
+        .expect("send two header blocks");
+    let first = read_framed(&mut stream).await;
+    assert_eq!(
+        (first.status.as_str(), first.body.as_str()),
+        ("HTTP/1.1 200 OK", "hello")
+    );
+    assert_eq!(
+        first.keep_alive, None,
+        "not kept alive: {:?}",
+        first.headers
+    );
+    assert!(
+        closed_by_loader(&mut stream).await,
+        "the connection is closed"
+    );
+}
 #[tokio::test]
 async fn ruby_loader_keeps_session_connections_alive() {
     require_ruby();

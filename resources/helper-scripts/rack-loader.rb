@@ -95,7 +95,12 @@ module PassengerRs
         @pending = ''.b
         return if early.nil? || early.empty?
 
-        early = early.byteslice(0, @remaining) if @remaining && early.bytesize > @remaining
+        if @remaining && early.bytesize > @remaining
+          # More than this request: the core sends the next request on a connection
+          # only after the response, so the bytes beyond it cannot be trusted.
+          @overrun = true
+          early = early.byteslice(0, @remaining)
+        end
         @remaining -= early.bytesize if @remaining
         @pending = early
       end
@@ -154,9 +159,13 @@ module PassengerRs
       end
 
       # Reads and drops the unread rest of a body of known length, so the next
-      # header block can follow; false (nothing read) when that is over `limit` bytes
-      # or the length is unknown.
+      # header block can follow; false (nothing read) when that is over `limit` bytes,
+      # the length is unknown or more than this request arrived.
       def drain_for_reuse(limit)
+        if @overrun
+          $stderr.puts('More than one request arrived at once on a connection; closing it.')
+          return false
+        end
         return false if @remaining.nil? || @remaining > limit
 
         @pending = ''.b
