@@ -1349,4 +1349,30 @@ fn rack_pipelining_over_two_smart_spawned_processes_runs_each_request_once() {
         metric(&instance, "passenger_pipeline_withdrawals_total") >= 1.0,
         "requests pipelined behind /slow were taken back"
     );
+
+    // The claims live in memory and go away with the server.
+    let pool = crate::admin::api(&instance, "GET", "/pool.json", None).text();
+    let pid: u32 = pool
+        .split("\"pid\":")
+        .nth(1)
+        .and_then(|rest| {
+            rest.trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no process pid in /pool.json:\n{pool}"));
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("worker environment");
+    let base = environ
+        .split(|b| *b == 0)
+        .find_map(|var| var.strip_prefix(b"PASSENGER_CLAIMS="))
+        .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
+        .expect("the worker was told where its claims go");
+    assert!(base.is_dir(), "{} exists while serving", base.display());
+    drop(server);
+    if base.starts_with("/dev/shm") {
+        wait_until("the claims base is removed at stop", deadline(), || {
+            !base.exists()
+        });
+    }
 }
