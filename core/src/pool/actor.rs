@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
-use crate::spawn::pipeline::{Claim, ClaimState, Claims};
+use crate::spawn::pipeline::{Claim, Claims};
 use crate::spawn::{Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
@@ -315,7 +315,6 @@ pub struct Session {
     address: ProcessAddress,
     failed: bool,
     oob: bool,
-    pipelined: bool,
     withdrawn: bool,
     claim: Option<Arc<Claim>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -347,13 +346,10 @@ impl Session {
     pub fn request_oob_work(&mut self) {
         self.oob = true;
     }
-    /// The request is pipelined (the process is busy
-    /// and starts it when free, unless the pool takes it back).
-    pub fn is_pipelined(&self) -> bool {
-        self.pipelined
-    }
-    /// The claim of a pipelined request (`spawn::pipeline`): the proxy names it to
-    /// the loader, and whoever unlinks it first decides whether the request runs.
+    /// The claim of a pipelined request, `None` for any other (`spawn::pipeline`):
+    /// the process is busy and starts the request when free, unless the pool takes it
+    /// back first. The proxy names it to the loader, and whoever unlinks it first
+    /// decides whether the request runs.
     pub fn claim(&self) -> Option<&Arc<Claim>> {
         self.claim.as_ref()
     }
@@ -485,10 +481,7 @@ impl Actor {
                     self.forget_claim(&gupid, &claim);
                     // A session dropped while its request still waited (the client
                     // left): take the request back so that the app does not run it.
-                    if claim.state() == ClaimState::Pending {
-                        claim.withdraw();
-                    }
-                    if claim.state() == ClaimState::Withdrawn {
+                    if claim.withdraw() {
                         outcome = SessionOutcome::Withdrawn;
                         if claim.was_issued() {
                             self.pool.options().counters.pipeline_withdrawn();
@@ -676,9 +669,7 @@ impl Actor {
     /// their sessions learn it through [`Claim::withdrawn`].
     fn withdraw_claims(&mut self, gupid: &Gupid) {
         for claim in self.claims.get(gupid).into_iter().flatten() {
-            if claim.state() == ClaimState::Pending {
-                claim.withdraw();
-            }
+            claim.withdraw();
         }
     }
 
@@ -719,7 +710,6 @@ impl Actor {
                     address: process.address,
                     failed: false,
                     oob: false,
-                    pipelined: process.pipelined,
                     withdrawn: false,
                     claim,
                     tx,
