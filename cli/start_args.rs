@@ -250,7 +250,7 @@ pub struct StartArgs {
     )]
     pub stat_throttle_rate: Option<u64>,
 
-    /// Hand a busy Ruby process up to two more bodyless requests, started as soon as
+    /// Hand a busy Ruby process up to four more bodyless requests, started as soon as
     /// it is free; one kept waiting behind a slow request is taken back after 20 ms
     /// for the next free process. Default: on
     #[arg(

@@ -76,7 +76,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to two more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-request-pipelining -d 'Turn off request pipelining'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
@@ -124,7 +124,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file 
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to two more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-request-pipelining -d 'Turn off request pipelining'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand status" -l instance -d 'Same as NAME' -r

@@ -42,10 +42,12 @@ pub const PIPELINE_WINDOW: Duration = Duration::from_millis(2);
 /// process instead.
 pub const PIPELINE_PATIENCE: Duration = Duration::from_millis(20);
 /// How many pipelined requests a busy process may hold beyond its one session.
-/// With one, a process often ran dry while the core, sharing the CPUs with the
-/// apps, had not yet sent the next request; two measured about 15% more requests
-/// per second for a one-process hello app (bench/apps), four no more than two.
-pub const PIPELINE_DEPTH: u32 = 2;
+/// With fewer, a process often ran dry while the core, sharing the CPUs with the
+/// apps, had not yet sent the next request: for a hello app with two processes
+/// (bench/apps), four gave about 15% more requests per second than two. Deeper
+/// gave little more and a worse p99; [`PIPELINE_WINDOW`] keeps slow requests
+/// from collecting a pipeline at all.
+pub const PIPELINE_DEPTH: u32 = 4;
 
 /// Identifies one checkout request; chosen by the caller, unique while pending.
 pub type RequestId = u64;

@@ -50,9 +50,10 @@ const DROPPED_RESPONSE_HEADERS: [&str; 6] = [
 /// value is the number of body bytes that follow the head. Never sent to clients.
 const KEEP_ALIVE_HEADER: &str = "!~keep-alive";
 
-/// Idle kept-alive connections cached per loader socket. Loaders serve one
-/// connection at a time, so more than one idle connection is rarely useful.
-const MAX_IDLE_PER_SOCKET: usize = 2;
+/// Idle kept-alive connections cached per loader socket: one for the request a
+/// process is serving and one for each pipelined request it may hold, so that a
+/// busy process never needs a new connection. Loaders keep more than this open.
+const MAX_IDLE_PER_SOCKET: usize = crate::pool::state::PIPELINE_DEPTH as usize + 1;
 
 /// How long a kept-alive connection waits for the task writing its request body to
 /// return after the response ended, before it is closed instead of reused.
@@ -131,8 +132,8 @@ impl IdleSessions {
         }
         let list = idle.entry(path.to_path_buf()).or_default();
         if list.len() >= MAX_IDLE_PER_SOCKET {
-            // The oldest is the likeliest to be dead: a loader closes its idle
-            // connection when a new one arrives.
+            // The oldest is the likeliest to be dead: a loader closes its oldest
+            // idle connections when it holds too many.
             list.remove(0);
         }
         list.push(stream);

@@ -1045,25 +1045,27 @@ fn busy_lone_process(h: &mut H) -> (Arc<AppSpec>, Gupid, RequestId) {
 
 #[test]
 fn a_lone_busy_process_gets_up_to_the_pipeline_depth() {
-    assert_eq!(PIPELINE_DEPTH, 2, "this test is written for a depth of two");
     let mut h = H::new(6);
     let (a, g, _) = busy_lone_process(&mut h);
-    let (r2, out) = h.checkout_kind(&a, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
-    let (r3, out) = h.checkout_kind(&a, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
+    for _ in 0..PIPELINE_DEPTH {
+        let (r, out) = h.checkout_kind(&a, true, false);
+        assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    }
     // The depth is reached: the next pipelinable request waits in the queue.
-    let (r4, out) = h.checkout_kind(&a, true, false);
+    let (last, out) = h.checkout_kind(&a, true, false);
     assert!(assigned(&out).is_empty(), "{out:?}");
     assert_eq!(h.snap().groups[0].queue_len, 1);
-    // The first request ends: r4 is pipelined in its place.
+    // The first request ends: the waiting one is pipelined in its place.
     let out = h.close(&g);
-    assert_eq!(assigned_kind(&out), vec![(r4, g.clone(), true)]);
-    for _ in 0..3 {
+    assert_eq!(assigned_kind(&out), vec![(last, g.clone(), true)]);
+    for _ in 0..=PIPELINE_DEPTH {
         let out = h.close(&g);
         assert!(assigned(&out).is_empty());
     }
-    assert_eq!(h.snap().groups[0].processes[0].processed, 4);
+    assert_eq!(
+        h.snap().groups[0].processes[0].processed,
+        u64::from(PIPELINE_DEPTH) + 2
+    );
 }
 
 #[test]
@@ -1105,15 +1107,13 @@ fn pipelined_requests_go_to_the_process_with_fewest_sessions_then_earliest_start
     let (_, out) = h.checkout(&b);
     let s2 = one_spawn(&out);
     h.spawn_ok_with(&s2, 1, true);
-    let (r3, out) = h.checkout_kind(&b, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r3, s1.gupid.clone(), true)]);
     // Fewer sessions come first, then the earlier start, up to the depth.
-    let (r4, out) = h.checkout_kind(&b, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r4, s2.gupid.clone(), true)]);
-    let (r5, out) = h.checkout_kind(&b, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r5, s1.gupid.clone(), true)]);
-    let (r6, out) = h.checkout_kind(&b, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r6, s2.gupid.clone(), true)]);
+    for _ in 0..PIPELINE_DEPTH {
+        let (r, out) = h.checkout_kind(&b, true, false);
+        assert_eq!(assigned_kind(&out), vec![(r, s1.gupid.clone(), true)]);
+        let (r, out) = h.checkout_kind(&b, true, false);
+        assert_eq!(assigned_kind(&out), vec![(r, s2.gupid.clone(), true)]);
+    }
     let (_, out) = h.checkout_kind(&b, true, false);
     assert!(
         assigned(&out).is_empty(),
@@ -1136,11 +1136,11 @@ fn a_process_busy_for_longer_than_the_window_gets_no_pipelined_request() {
 fn a_pipelined_request_waiting_too_long_is_taken_back_and_keeps_its_turn() {
     let mut h = H::new(6);
     let (a, g, _) = busy_lone_process(&mut h);
-    let (r2, out) = h.checkout_kind(&a, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r2, g.clone(), true)]);
-    let (r3, out) = h.checkout_kind(&a, true, false);
-    assert_eq!(assigned_kind(&out), vec![(r3, g.clone(), true)]);
-    let (r4, _) = h.checkout_kind(&a, true, false);
+    for _ in 0..PIPELINE_DEPTH {
+        let (r, out) = h.checkout_kind(&a, true, false);
+        assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    }
+    let (queued, _) = h.checkout_kind(&a, true, false);
     let deadline = h.pool.next_deadline().expect("a withdrawal deadline");
     assert_eq!(deadline, h.now + PIPELINE_PATIENCE);
     h.advance(PIPELINE_PATIENCE);
@@ -1148,12 +1148,12 @@ fn a_pipelined_request_waiting_too_long_is_taken_back_and_keeps_its_turn() {
     assert_eq!(
         unpipelined(&out),
         vec![g.clone()],
-        "one action takes back both"
+        "one action takes back all of them"
     );
     let out = h.input(PoolInput::Tick);
     assert!(unpipelined(&out).is_empty(), "asked once: {out:?}");
-    // The proxy reports both withdrawals and asks again: both go before r4.
-    for _ in 0..2 {
+    // The proxy reports every withdrawal and asks again: all go before `queued`.
+    for _ in 0..PIPELINE_DEPTH {
         let out = h.input(PoolInput::SessionClosed {
             gupid: g.clone(),
             outcome: SessionOutcome::Withdrawn,
@@ -1163,36 +1163,41 @@ fn a_pipelined_request_waiting_too_long_is_taken_back_and_keeps_its_turn() {
             "the process is still blocked: {out:?}"
         );
     }
-    let (r2b, out) = h.checkout_kind(&a, true, true);
-    assert!(assigned(&out).is_empty(), "{out:?}");
-    let (r3b, out) = h.checkout_kind(&a, true, true);
-    assert!(assigned(&out).is_empty(), "{out:?}");
+    let mut retried = Vec::new();
+    for _ in 0..PIPELINE_DEPTH {
+        let (r, out) = h.checkout_kind(&a, true, true);
+        assert!(assigned(&out).is_empty(), "{out:?}");
+        retried.push(r);
+    }
     let snap = h.snap();
-    assert_eq!(snap.groups[0].queue_len, 3);
+    assert_eq!(snap.groups[0].queue_len, PIPELINE_DEPTH + 1);
     assert_eq!(
         snap.groups[0].processes[0].processed, 0,
         "a withdrawal is no request"
     );
     // The slow request ends: the retried requests are served first (the last to
-    // ask again goes first), then r4.
+    // ask again goes first, in the free slot), then `queued`.
     let out = h.close(&g);
-    assert_eq!(
-        assigned_kind(&out),
-        vec![
-            (r3b, g.clone(), false),
-            (r2b, g.clone(), true),
-            (r4, g.clone(), true)
-        ],
-    );
+    let mut expected: Vec<_> = retried
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, r)| (*r, g.clone(), i > 0))
+        .collect();
+    expected.push((queued, g.clone(), true));
+    assert_eq!(assigned_kind(&out), expected);
 }
 
 #[test]
 fn cancelled_pipelinable_requests_leave_no_trace() {
     let mut h = H::new(6);
     let (a, g, _) = busy_lone_process(&mut h);
-    let (_r2, _) = h.checkout_kind(&a, true, false); // pipelined
-    let (r3, _) = h.checkout_kind(&a, true, false); // queued
-    h.input(PoolInput::CancelCheckout { request: r3 });
+    for _ in 0..PIPELINE_DEPTH {
+        h.checkout_kind(&a, true, false); // pipelined
+    }
+    let (queued, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "{out:?}");
+    h.input(PoolInput::CancelCheckout { request: queued });
     assert_eq!(h.snap().groups[0].queue_len, 0);
     assert!(h.pool.groups[0].pipelinable.is_empty());
     let out = h.close(&g);
