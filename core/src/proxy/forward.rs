@@ -95,6 +95,8 @@ pub struct Proxy {
     /// Whether each app has a `public/` directory, and when that was checked:
     /// rechecked once a second (see `may_have_public_dir`).
     public_dirs: Mutex<HashMap<String, (std::time::Instant, bool)>>,
+    /// Request paths that recently named no file in a `public/`.
+    static_misses: static_files::Misses,
 }
 
 impl Proxy {
@@ -107,6 +109,7 @@ impl Proxy {
             loader_conns: IdleSessions::default(),
             counters,
             public_dirs: Mutex::new(HashMap::new()),
+            static_misses: static_files::Misses::default(),
         })
     }
 
@@ -183,6 +186,7 @@ impl Proxy {
                 pq,
                 route.base_uri.as_deref(),
                 req.headers(),
+                &self.static_misses,
             )
             .await
             {

@@ -4,7 +4,9 @@
 //! traversal in every encoding and symlinks that lead outside), and answering GET and
 //! HEAD for it with validators (ETag, Last-Modified), conditional requests (304) and
 //! single byte ranges (206/416). Files are streamed in chunks, never read whole.
-//! Then the page cache: `<path>.html`, `<path>/index.html`.
+//! Then the page cache: `<path>.html`, `<path>/index.html`. Paths that named no
+//! file are remembered for [`MISS_TTL`] ([`Misses`]), so a dynamic request does not
+//! pay a failed `lstat` per candidate each time.
 //!
 //! It does not list directories, compress, or set caching policy (no Cache-Control),
 //! and it does not decide which app's `public/` to use: the caller passes it.
@@ -13,10 +15,13 @@ use std::fs::{File as StdFile, Metadata, OpenOptions};
 use std::io::{self, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -29,6 +34,42 @@ use super::{empty_body, error_page, ProxyBody};
 
 /// Bytes read from disk per body frame.
 const CHUNK_SIZE: usize = 64 * 1024;
+
+/// How long a path that named no file under `public/` is taken to name none: a file
+/// added there is served by the core at most this long after it appears (before
+/// that, the app answers its URL). The original throttles its file checks the same
+/// way (`stat_throttle_rate`).
+pub const MISS_TTL: Duration = Duration::from_secs(1);
+
+/// Remembered misses beyond this are all forgotten at once: the map stays bounded
+/// whatever URLs clients make up.
+const MAX_MISSES: usize = 4096;
+
+/// Request paths under some `public/` that recently named no file (see
+/// [`MISS_TTL`]). Shared by all requests; cheap next to the `lstat`s it saves.
+#[derive(Debug, Default)]
+pub struct Misses {
+    /// Keyed by the raw path (not `PathBuf`, whose comparison ignores the trailing
+    /// slash that makes `/docs/` and `/docs` different lookups).
+    seen: Mutex<HashMap<OsString, Instant>>,
+}
+
+impl Misses {
+    /// Whether `key` named no file less than [`MISS_TTL`] before `now`.
+    fn recent(&self, key: &OsStr, now: Instant) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key)
+            .is_some_and(|at| now.saturating_duration_since(*at) < MISS_TTL)
+    }
+
+    fn record(&self, key: OsString, now: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_MISSES {
+            seen.clear();
+        }
+        seen.insert(key, now);
+    }
+}
 
 /// What resolving a request path against `public/` found.
 enum Lookup {
@@ -50,6 +91,7 @@ pub async fn serve(
     path_and_query: &str,
     base_uri: Option<&str>,
     headers: &HeaderMap,
+    misses: &Misses,
 ) -> Option<Response<ProxyBody>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
@@ -68,11 +110,27 @@ pub async fn serve(
     };
     // Lookups are a few stat/open calls on local metadata, done inline as nginx and
     // Apache do: handing each to the blocking pool cost more than the calls themselves.
-    // A missing public/ (or file) costs one failed lstat per candidate in `lookup`.
+    // A missing public/ (or file) costs one failed lstat per candidate in `lookup`,
+    // once per MISS_TTL.
     let trailing_slash = path.ends_with('/');
+    let mut key = public_dir.as_os_str().to_os_string();
+    for seg in &segments {
+        key.push("/");
+        key.push(OsStr::from_bytes(seg));
+    }
+    if trailing_slash {
+        key.push("/"); // `/docs/` and `/docs` try different candidates.
+    }
+    let now = Instant::now();
+    if misses.recent(&key, now) {
+        return None;
+    }
     match lookup(public_dir, &segments, trailing_slash) {
         Lookup::Found(file, meta, path) => Some(respond(file, &meta, &path, method, headers).await),
-        Lookup::Missing => None,
+        Lookup::Missing => {
+            misses.record(key, now);
+            None
+        }
         Lookup::Rejected => {
             tracing::debug!(path = path_and_query, "static file path leaves public/");
             Some(error_page::not_found())
@@ -128,7 +186,7 @@ fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, ()> {
 fn lookup(public_dir: &Path, segments: &[Vec<u8>], trailing_slash: bool) -> Lookup {
     let mut rel = PathBuf::new();
     for seg in segments {
-        rel.push(std::ffi::OsStr::from_bytes(seg));
+        rel.push(OsStr::from_bytes(seg));
     }
     let mut candidates = Vec::with_capacity(3);
     if !segments.is_empty() && !trailing_slash {
@@ -449,6 +507,7 @@ mod tests {
     struct Site {
         _tmp: tempfile::TempDir,
         public: PathBuf,
+        misses: Misses,
     }
 
     fn site() -> Site {
@@ -479,7 +538,11 @@ mod tests {
         symlink(outside.join("secret.txt"), public.join("outside_link")).expect("symlink");
         symlink(&outside, public.join("outside_dir")).expect("symlink");
         symlink("../outside/secret.txt", public.join("relative_escape")).expect("symlink");
-        Site { _tmp: tmp, public }
+        Site {
+            _tmp: tmp,
+            public,
+            misses: Misses::default(),
+        }
     }
 
     struct Got {
@@ -509,7 +572,7 @@ mod tests {
         for (name, value) in headers {
             map.insert(name, HeaderValue::from_str(value).expect("test header"));
         }
-        let resp = serve(&site.public, &method, path, base, &map).await?;
+        let resp = serve(&site.public, &method, path, base, &map, &site.misses).await?;
         let (parts, mut body) = resp.into_parts();
         let (mut out, mut frames) = (Vec::new(), 0);
         while let Some(frame) = body.frame().await {
@@ -534,6 +597,51 @@ mod tests {
         request(site, Method::GET, path, None, h)
             .await
             .expect("static response")
+    }
+
+    #[tokio::test]
+    async fn a_path_that_named_no_file_is_remembered_for_the_miss_ttl() {
+        let site = site();
+        assert!(get(&site, "/later.txt").await.is_none(), "no such file yet");
+        fs::write(site.public.join("later.txt"), b"now here").expect("write");
+        assert!(
+            get(&site, "/later.txt").await.is_none(),
+            "the miss is remembered: the app keeps answering this URL for now"
+        );
+        let key = OsString::from(format!("{}/later.txt", site.public.display()));
+        let now = Instant::now();
+        assert!(site.misses.recent(&key, now));
+        assert!(
+            !site.misses.recent(&key, now + MISS_TTL),
+            "forgotten after MISS_TTL"
+        );
+        // A fresh cache (as after MISS_TTL) finds the new file.
+        let fresh = Site {
+            _tmp: tempfile::tempdir().expect("tempdir"),
+            public: site.public.clone(),
+            misses: Misses::default(),
+        };
+        let got = get(&fresh, "/later.txt").await.expect("served once the miss is forgotten");
+        assert_eq!(got.body, b"now here");
+    }
+
+    #[tokio::test]
+    async fn a_miss_with_a_trailing_slash_does_not_hide_the_path_without_one() {
+        let site = site();
+        assert!(get(&site, "/about/").await.is_none(), "no about/index.html");
+        let got = get(&site, "/about").await.expect("about.html");
+        assert_eq!(got.body, b"<p>about</p>");
+    }
+
+    #[test]
+    fn remembered_misses_stay_bounded() {
+        let misses = Misses::default();
+        let now = Instant::now();
+        for i in 0..=MAX_MISSES {
+            misses.record(OsString::from(format!("/p/{i}")), now);
+        }
+        let seen = misses.seen.lock().expect("not poisoned");
+        assert!(seen.len() <= MAX_MISSES, "{} entries", seen.len());
     }
 
     #[tokio::test]
@@ -578,6 +686,7 @@ mod tests {
         let missing_public = Site {
             public: site.public.join("nope"),
             _tmp: tempfile::tempdir().expect("tempdir"),
+            misses: Misses::default(),
         };
         assert!(get(&missing_public, "/hello.txt").await.is_none());
     }
