@@ -473,6 +473,73 @@ async fn ruby_loader_closes_a_connection_that_sent_two_requests_at_once() {
         "the connection is closed"
     );
 }
+/// Request pipelining at the loader: a request runs only if the loader reads its
+/// claim from the claims pipe. A claim read on the way to a newer one is held for its
+/// own request; a request the core took back is closed unanswered and never runs.
+#[tokio::test]
+async fn ruby_loader_runs_a_pipelined_request_only_with_its_claim() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
+    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let socket = running.socket();
+    let claims = Arc::clone(
+        running
+            .process()
+            .pipeline
+            .as_ref()
+            .expect("a Ruby loader makes a claims pipe"),
+    );
+    let connect = || async {
+        UnixStream::connect(&socket)
+            .await
+            .expect("connect to the loader socket")
+    };
+    let claimed = |number: u64| Request {
+        headers: vec![("PASSENGER_CLAIM", number.to_string())],
+        ..Request::get("/echo")
+    };
+
+    let older = claims.issue().expect("issue a claim");
+    let newer = claims.issue().expect("issue a claim");
+    let mut first = connect().await;
+    let resp = send_on(&mut first, &socket, claimed(newer.number())).await;
+    assert_eq!(resp.body, "got:", "the newer request runs");
+    assert!(
+        !older.withdraw(),
+        "the loader read the older claim on the way and holds it"
+    );
+    let mut second = connect().await;
+    let resp = send_on(&mut second, &socket, claimed(older.number())).await;
+    assert_eq!(resp.body, "got:", "the held claim's request runs");
+
+    let taken = claims.issue().expect("issue a claim");
+    assert!(taken.withdraw(), "the core reads it back first");
+    for number in [taken.number(), 999_999] {
+        let mut stream = connect().await;
+        stream
+            .write_all(
+                &Request {
+                    headers: vec![("PASSENGER_CLAIM", number.to_string())],
+                    keep_alive: true,
+                    ..Request::post("/echo", b"ran")
+                }
+                .header_block(&socket),
+            )
+            .await
+            .expect("send header block");
+        stream.write_all(b"ran").await.expect("send body");
+        assert!(
+            closed_by_loader(&mut stream).await,
+            "claim {number}: closed unanswered"
+        );
+    }
+    // The connections that ran requests are still usable.
+    let resp = send_on(&mut first, &socket, Request::post("/echo", b"after")).await;
+    assert_eq!(resp.body, "got:after");
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn ruby_loader_keeps_session_connections_alive() {
     require_ruby();

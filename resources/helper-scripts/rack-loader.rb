@@ -18,7 +18,7 @@
 # :starting_worker_process with forked=true.
 #
 # Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
-# PASSENGER_CLAIMS (where to make the claims directory of pipelined requests, see `win_claim`),
+# PASSENGER_CLAIMS (where to make the claims pipe of pipelined requests, see `win_claim`),
 # PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE (default config.ru).
 #
 # Only the Ruby standard library and rack are used. Loading this file defines the
@@ -76,6 +76,10 @@ module PassengerRs
     KEEP_ALIVE_HEADER = '!~Keep-Alive'
     # Most kept-alive connections held open at once.
     MAX_CONNS = 8
+    # Bytes of one claim in the claims pipe: its number, little-endian.
+    CLAIM_SIZE = 8
+    # Most claims held for requests not read yet.
+    MAX_HELD_CLAIMS = 1024
     # The parts of the Rack environment that are the same for every request.
     STATIC_ENV = {
       'rack.errors' => $stderr,
@@ -435,15 +439,18 @@ module PassengerRs
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
         # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
-        # may send one more request on another connection. It creates a claim for it
-        # in this directory first; the request runs only if this process can unlink
-        # that claim, since the core takes the request back by unlinking it first.
+        # may send more requests on other connections. It writes the claim of each
+        # into this pipe first; a request runs only if this process reads its claim
+        # from the pipe, since the core takes requests back by reading them first.
         claims_base = ENV['PASSENGER_CLAIMS']
         if claims_base && !claims_base.empty?
-          @claims = File.join(claims_base, "#{File.basename(socket_path)}.c")
+          @claims_path = File.join(claims_base, "#{File.basename(socket_path)}.c")
           remove_claims
-          Dir.mkdir(@claims, 0o700)
-          @claims += '/'
+          File.mkfifo(@claims_path, 0o600)
+          @claims = File.open(@claims_path, File::RDWR | File::NONBLOCK)
+          @claim_record = String.new(capacity: CLAIM_SIZE)
+          # Claims read from the pipe whose requests have not been read yet.
+          @held_claims = {}
         end
         yield if block_given?
         @stopping = false
@@ -584,30 +591,38 @@ module PassengerRs
           nil
         end
         File.unlink(socket_path) if File.socket?(socket_path)
-        remove_claims if @claims
+        remove_claims if @claims_path
         exit!(0)
       end
 
-      # Removes the claims directory and the claims left in it.
+      # Removes the claims pipe.
       def remove_claims
-        dir = @claims.chomp('/')
-        return unless File.directory?(dir)
-
-        Dir.each_child(dir) { |name| File.unlink(File.join(dir, name)) }
-        Dir.rmdir(dir)
+        File.unlink(@claims_path) if File.exist?(@claims_path)
       rescue SystemCallError => e
-        $stderr.puts("Could not remove the claims directory #{dir}: #{e.message}")
+        $stderr.puts("Could not remove the claims pipe #{@claims_path}: #{e.message}")
       end
 
-      # Whether this process wins the claim of a pipelined request; the core took
-      # the request back if it unlinked the claim first.
+      # Whether this process wins the claim of a pipelined request: it reads claims
+      # from the pipe, oldest first, until it finds this one. Claims read on the way
+      # belong to requests still in other connections; they are held, and those
+      # requests run when their turn comes. Not found: the core took the request back.
       def win_claim(claim)
-        return false unless @claims && claim.match?(/\A\d{1,20}\z/)
+        number = @claims && Integer(claim, 10, exception: false)
+        return false unless number
+        return true if @held_claims.delete(number)
 
-        File.unlink(@claims + claim)
-        true
-      rescue Errno::ENOENT
-        false
+        loop do
+          record = @claims.read_nonblock(CLAIM_SIZE, @claim_record, exception: false)
+          return false unless record.is_a?(String) && record.bytesize == CLAIM_SIZE
+
+          read = record.unpack1('Q<')
+          return true if read == number
+
+          @held_claims[read] = true
+          # A claim whose request never came (the core failed to send it) is
+          # forgotten eventually.
+          @held_claims.shift while @held_claims.size > MAX_HELD_CLAIMS
+        end
       end
 
       # Serves one request on `client`; returns `client` if it stays open for the

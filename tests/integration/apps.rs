@@ -1135,7 +1135,7 @@ run lambda { |env|
     sleep 1.0
     Process.kill(:KILL, Process.pid)
   end
-  [200, { 'content-type' => 'text/plain' }, [path]]
+  [200, { 'content-type' => 'text/plain', 'x-pid' => Process.pid.to_s }, [path]]
 }
 "##;
 
@@ -1334,13 +1334,44 @@ fn rack_pipelining_over_two_smart_spawned_processes_runs_each_request_once() {
     wait_until("the app started /slow", deadline(), || {
         hits(&root).contains(&"/slow".to_string())
     });
-    let load = std::thread::spawn(move || load_runs_each_request_once(addr, &root, "p", 40));
+    let load = {
+        let root = root.clone();
+        std::thread::spawn(move || load_runs_each_request_once(addr, &root, "p", 40))
+    };
     let slow = slow
         .join()
         .expect("invariant: the /slow thread does not panic");
     assert_eq!((slow.status, slow.text()), (200, "/slow".to_string()));
     load.join()
         .expect("the load failed; see its assertion above");
+    // Requests taken back from behind /slow are still in their connections to that
+    // process. Once it has answered a request sent after /slow ended, it has read
+    // them all: none may have run again.
+    let slow_pid = slow
+        .header("x-pid")
+        .expect("the app names its pid")
+        .to_string();
+    let mut probes = 0;
+    wait_until("the process of /slow serves again", deadline(), || {
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                probes += 1;
+                let path = format!("/probe-{probes}");
+                std::thread::spawn(move || get(addr, &path))
+            })
+            .collect();
+        pair.into_iter()
+            .map(|t| t.join().expect("invariant: a probe thread does not panic"))
+            .any(|resp| resp.header("x-pid") == Some(slow_pid.as_str()))
+    });
+    let seen = hits(&root);
+    for w in 0..6 {
+        for i in 0..40 {
+            let path = format!("/p{w}-{i}");
+            let count = seen.iter().filter(|h| **h == path).count();
+            assert_eq!(count, 1, "{path} ran {count} times");
+        }
+    }
     assert!(
         metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
         "hardly any request was pipelined under load"
@@ -1350,7 +1381,7 @@ fn rack_pipelining_over_two_smart_spawned_processes_runs_each_request_once() {
         "requests pipelined behind /slow were taken back"
     );
 
-    // The claims live in memory and go away with the server.
+    // Each worker's claims pipe is in the socket directory and goes with the server.
     let pool = crate::admin::api(&instance, "GET", "/pool.json", None).text();
     let pid: u32 = pool
         .split("\"pid\":")
@@ -1368,11 +1399,24 @@ fn rack_pipelining_over_two_smart_spawned_processes_runs_each_request_once() {
         .find_map(|var| var.strip_prefix(b"PASSENGER_CLAIMS="))
         .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
         .expect("the worker was told where its claims go");
-    assert!(base.is_dir(), "{} exists while serving", base.display());
+    let claims_pipes = |dir: &std::path::Path| {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".c"))
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_fifo()))
+                .count()
+        })
+    };
+    assert_eq!(
+        claims_pipes(&base),
+        2,
+        "one claims pipe per worker in {}",
+        base.display()
+    );
     drop(server);
-    if base.starts_with("/dev/shm") {
-        wait_until("the claims base is removed at stop", deadline(), || {
-            !base.exists()
-        });
-    }
+    wait_until("the claims pipes are removed at stop", deadline(), || {
+        claims_pipes(&base) == 0
+    });
 }

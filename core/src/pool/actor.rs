@@ -178,7 +178,6 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         waiters: HashMap::new(),
         controls: HashMap::new(),
         pipelines: HashMap::new(),
-        claims: HashMap::new(),
         shutdown_waiters: Vec::new(),
         restart_checks: HashMap::new(),
     };
@@ -399,10 +398,9 @@ struct Actor {
     weak: mpsc::WeakUnboundedSender<Msg>,
     waiters: HashMap<RequestId, CheckoutReply>,
     controls: HashMap<Gupid, Arc<dyn ProcessControl>>,
-    /// Claims directories of processes that take pipelined requests.
+    /// Claims pipes of processes that take pipelined requests; each knows the
+    /// claims issued on it.
     pipelines: HashMap<Gupid, Arc<Claims>>,
-    /// Claims of the pipelined sessions checked out, by process.
-    claims: HashMap<Gupid, Vec<Arc<Claim>>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
     restart_checks: HashMap<String, RestartCheck>,
 }
@@ -478,7 +476,6 @@ impl Actor {
                 claim,
             } => {
                 if let Some(claim) = claim {
-                    self.forget_claim(&gupid, &claim);
                     // A session dropped while its request still waited (the client
                     // left): take the request back so that the app does not run it.
                     if claim.withdraw() {
@@ -501,8 +498,7 @@ impl Actor {
                 // Requests still waiting for the dead process go elsewhere: the ones
                 // it had not claimed never ran.
                 self.withdraw_claims(&gupid);
-                self.claims.remove(&gupid);
-                // Dropping the claims removes the claims directory.
+                // The claims pipe is removed once its last claim is gone too.
                 self.pipelines.remove(&gupid);
                 self.apply(PoolInput::ProcessExited { gupid });
             }
@@ -639,16 +635,10 @@ impl Actor {
     fn issue_claim(&mut self, gupid: &Gupid) -> Arc<Claim> {
         let issued = match self.pipelines.get(gupid) {
             Some(claims) => claims.issue().map_err(|err| err.to_string()),
-            None => Err("the process has no claims directory".to_string()),
+            None => Err("the process has no claims pipe".to_string()),
         };
         match issued {
-            Ok(claim) => {
-                self.claims
-                    .entry(gupid.clone())
-                    .or_default()
-                    .push(Arc::clone(&claim));
-                claim
-            }
+            Ok(claim) => claim,
             Err(err) => {
                 tracing::warn!(%gupid, "could not pipeline a request: {err}");
                 Claim::void()
@@ -656,20 +646,11 @@ impl Actor {
         }
     }
 
-    fn forget_claim(&mut self, gupid: &Gupid, claim: &Arc<Claim>) {
-        if let Some(list) = self.claims.get_mut(gupid) {
-            list.retain(|c| !Arc::ptr_eq(c, claim));
-            if list.is_empty() {
-                self.claims.remove(gupid);
-            }
-        }
-    }
-
     /// Takes back every pipelined request of `gupid` the process has not claimed;
     /// their sessions learn it through [`Claim::withdrawn`].
     fn withdraw_claims(&mut self, gupid: &Gupid) {
-        for claim in self.claims.get(gupid).into_iter().flatten() {
-            claim.withdraw();
+        if let Some(claims) = self.pipelines.get(gupid) {
+            claims.withdraw_all();
         }
     }
 

@@ -11,12 +11,12 @@
 //! It does not list directories, compress, or set caching policy (no Cache-Control),
 //! and it does not decide which app's `public/` to use: the caller passes it.
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File as StdFile, Metadata, OpenOptions};
 use std::io::{self, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -621,7 +621,9 @@ mod tests {
             public: site.public.clone(),
             misses: Misses::default(),
         };
-        let got = get(&fresh, "/later.txt").await.expect("served once the miss is forgotten");
+        let got = get(&fresh, "/later.txt")
+            .await
+            .expect("served once the miss is forgotten");
         assert_eq!(got.body, b"now here");
     }
 

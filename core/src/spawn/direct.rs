@@ -149,11 +149,6 @@ pub(crate) struct AppsDir {
     dir: OnceLock<Result<PathBuf, String>>,
     /// Set when the dir is the spawner's private temp dir, removed on drop.
     private: OnceLock<PathBuf>,
-    /// Where loaders make their claims directories (`spawn::pipeline`).
-    claims: OnceLock<Option<PathBuf>>,
-    /// Set when the claims base is a directory of our own in `/dev/shm`, removed on
-    /// drop.
-    private_claims: OnceLock<PathBuf>,
 }
 
 impl AppsDir {
@@ -186,46 +181,17 @@ impl AppsDir {
             .clone()
     }
 
-    /// Where loaders make their claims directories (`PASSENGER_CLAIMS`): the
-    /// socket directory if it is in memory (tmpfs), else a directory of our own in
-    /// `/dev/shm`. A claim is created and removed per pipelined request, which
-    /// costs about 25 µs on a disk file system and 3 µs on tmpfs. `None` if
-    /// neither can be had.
+    /// Where loaders make their claims pipes (`PASSENGER_CLAIMS`): the socket
+    /// directory. Claims go through the pipe, not the file system, so any file
+    /// system does. `None` if there is no socket directory.
     pub(crate) fn claims_base(&self, options: &SpawnerOptions) -> Option<PathBuf> {
-        self.claims
-            .get_or_init(|| {
-                let apps = self.get(options).ok()?;
-                if super::pipeline::in_memory(&apps) {
-                    return Some(apps);
-                }
-                let shm = Path::new("/dev/shm");
-                if super::pipeline::in_memory(shm) {
-                    let dir =
-                        shm.join(format!("passenger-rs.{:012x}", rand::random::<u64>() >> 16));
-                    match make_dir(&dir, shared_dir_mode()) {
-                        Ok(()) => {
-                            let _ = self.private_claims.set(dir.clone());
-                            return Some(dir);
-                        }
-                        Err(e) => tracing::warn!(
-                            "could not create {}: {e}; claims of pipelined requests go to the \
-                             socket directory",
-                            dir.display()
-                        ),
-                    }
-                }
-                Some(apps)
-            })
-            .clone()
+        self.get(options).ok()
     }
 }
 
 impl Drop for AppsDir {
     fn drop(&mut self) {
-        for dir in [self.private.get(), self.private_claims.get()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(dir) = self.private.get() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }

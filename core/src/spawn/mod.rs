@@ -102,7 +102,7 @@ pub struct SpawnedProcess {
     pub spawn_ended: SystemTime,
     /// How to stop it.
     pub control: Arc<dyn ProcessControl>,
-    /// The loader's claims directory, when it takes pipelined requests.
+    /// The loader's claims pipe, when it takes pipelined requests.
     pub pipeline: Option<Arc<pipeline::Claims>>,
     /// Resolves once the process has exited and been reaped.
     pub exited: oneshot::Receiver<ExitInfo>,

@@ -95,7 +95,7 @@ pub struct SessionSetup {
     pub connect_password: String,
     /// Where a failing loader writes its JSON report (`PASSENGER_REPORT_FILE`).
     pub report_file: PathBuf,
-    /// Where a loader that takes pipelined requests makes its claims directory
+    /// Where a loader that takes pipelined requests makes its claims pipe
     /// (`PASSENGER_CLAIMS`; `spawn::pipeline`).
     pub claims_base: Option<PathBuf>,
 }
@@ -393,7 +393,7 @@ mod tests {
             socket: PathBuf::from("/tmp/x/ruby.1"),
             connect_password: "secret".into(),
             report_file: PathBuf::from("/tmp/w/report.json"),
-            claims_base: Some(PathBuf::from("/dev/shm/c")),
+            claims_base: Some(PathBuf::from("/tmp/x")),
         });
         let plan = build(&app, i.clone()).expect("ruby apps have a plan");
         assert!(
@@ -417,7 +417,7 @@ mod tests {
             Some("/srv/r/other.ru")
         );
         assert_eq!(get(&plan, "PORT"), None);
-        assert_eq!(get(&plan, "PASSENGER_CLAIMS"), Some("/dev/shm/c"));
+        assert_eq!(get(&plan, "PASSENGER_CLAIMS"), Some("/tmp/x"));
         let mut off = app.clone();
         off.request_pipelining = false;
         let plan = build(&off, i).expect("ruby apps have a plan");
