@@ -177,30 +177,6 @@ fn instance_dir_layout_modes_and_properties() {
     assert!(!pid_alive(core as i32), "the core is gone");
 }
 
-/// Writes a complete-looking but unlocked instance directory, as a crashed server leaves behind.
-fn fake_stale_instance(registry: &Path, dead_pid: u32) -> std::path::PathBuf {
-    let stale = registry.join("passenger.St4le00");
-    std::fs::create_dir_all(stale.join("agents.s")).expect("invariant: writable");
-    std::fs::create_dir_all(stale.join("apps.s")).expect("invariant: writable");
-    let props = serde_json::json!({
-        "instance_dir": {"major_version": 4, "minor_version": 0, "created_at": 1,
-                         "created_at_monotonic_usec": 1},
-        "passenger_version": "0.0.0", "watchdog_pid": dead_pid, "core_pid": dead_pid,
-        "instance_id": "x-y-z", "name": "StaleOne", "integration_mode": "standalone",
-        "server_software": "Phusion_Passenger/0.0.0", "listen_addresses": [],
-    });
-    for (file, text) in [
-        ("lock", String::new()),
-        ("properties.json", props.to_string()),
-        ("read_only_admin_password.txt", "ro".into()),
-        ("full_admin_password.txt", "full".into()),
-        ("creation_finalized", String::new()),
-    ] {
-        std::fs::write(stale.join(file), text).expect("invariant: writable");
-    }
-    stale
-}
-
 /// There is no registry-scanning command on this branch yet (`passenger status` /
 /// `list-instances` would clean stale directories through `instance::list_instances`), so this
 /// tests what the server itself guarantees: a stale directory in the registry does not stop a new
@@ -211,7 +187,8 @@ fn a_stale_instance_dir_does_not_disturb_a_new_server() {
     let dir = TestDir::new();
     let registry = dir.join("registry");
     std::fs::create_dir_all(&registry).expect("invariant: writable");
-    let stale = fake_stale_instance(&registry, 999_999);
+    let stale =
+        crate::support::fake_stale_instance(&registry, "passenger.St4le00", "StaleOne", 999_999);
     let root = app_root(&dir, "app");
     let mut server = start_fixture(&dir, &root, "hello.py", &[]);
     let instance = instance_dir(&dir, &server);

@@ -121,12 +121,8 @@ fn max_requests_recycles_the_process() {
     });
 }
 
-#[test]
-fn concurrent_requests_all_succeed() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--max-pool-size", "2"]);
-    let addr = server.addr;
+/// Eight requests that each take 0.2 s, sent at once: all answer 200.
+fn eight_concurrent_requests_succeed(addr: std::net::SocketAddr) {
     let handles: Vec<_> = (0..8)
         .map(|_| thread::spawn(move || get(addr, "/sleep?s=0.2").status))
         .collect();
@@ -135,39 +131,28 @@ fn concurrent_requests_all_succeed() {
     }
 }
 
+#[test]
+fn concurrent_requests_all_succeed() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &["--max-pool-size", "2"]);
+    eight_concurrent_requests_succeed(server.addr);
+}
+
 /// The core picks a single-threaded runtime on small machines (like CI's); this runs the
 /// work-stealing runtime too, with concurrent requests and a restart.
 #[test]
 fn a_multi_threaded_core_serves_concurrent_requests() {
     let dir = TestDir::new();
     let root = app_root(&dir, "app");
-    let cmd = crate::support::py_command("hello.py");
-    let root_s = root.to_string_lossy().into_owned();
-    let server = crate::support::Server::start_with_env(
+    let server = crate::support::start_fixture_with_env(
         &dir,
-        &[
-            "start",
-            &root_s,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &cmd,
-            "--max-pool-size",
-            "2",
-            "--stat-throttle-rate",
-            "0",
-        ],
+        &root,
+        "hello.py",
+        &["--max-pool-size", "2", "--stat-throttle-rate", "0"],
         &[("PASSENGER_CORE_THREADS", "3")],
     );
-    let addr = server.addr;
-    let handles: Vec<_> = (0..8)
-        .map(|_| thread::spawn(move || get(addr, "/sleep?s=0.2").status))
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().expect("request thread"), 200);
-    }
+    eight_concurrent_requests_succeed(server.addr);
     let core = std::fs::read_dir(dir.join("registry"))
         .expect("registry")
         .flatten()

@@ -655,25 +655,12 @@ fn status_as_an_unprivileged_user_is_not_authorized() {
 #[test]
 fn tools_clean_a_stale_instance_directory() {
     let dir = TestDir::new();
-    let stale = dir.join("registry").join("passenger.St4le01");
-    std::fs::create_dir_all(stale.join("agents.s")).expect("invariant: writable");
-    std::fs::create_dir_all(stale.join("apps.s")).expect("invariant: writable");
-    let props = serde_json::json!({
-        "instance_dir": {"major_version": 4, "minor_version": 0, "created_at": 1,
-                         "created_at_monotonic_usec": 1},
-        "passenger_version": "0.0.0", "watchdog_pid": 999_999, "core_pid": 999_999,
-        "instance_id": "x-y-z", "name": "StaleTwo", "integration_mode": "standalone",
-        "server_software": "passenger-rs/0.0.0", "listen_addresses": [],
-    });
-    for (file, text) in [
-        ("lock", String::new()),
-        ("properties.json", props.to_string()),
-        ("read_only_admin_password.txt", "ro".into()),
-        ("full_admin_password.txt", "full".into()),
-        ("creation_finalized", String::new()),
-    ] {
-        std::fs::write(stale.join(file), text).expect("invariant: writable");
-    }
+    let stale = crate::support::fake_stale_instance(
+        &dir.join("registry"),
+        "passenger.St4le01",
+        "StaleTwo",
+        999_999,
+    );
     let o = run_as(&dir, "passenger-config", &["list-instances"]);
     let all = format!("{}{}", out(&o), err(&o));
     assert!(

@@ -71,6 +71,17 @@ pub fn app_root(dir: &TestDir, name: &str) -> PathBuf {
 /// Starts `passenger start <root> --address 127.0.0.1 --port 0 --app-start-command 'python3 <fixture>'`
 /// plus `extra` flags.
 pub fn start_fixture(dir: &TestDir, root: &Path, fixture_name: &str, extra: &[&str]) -> Server {
+    start_fixture_with_env(dir, root, fixture_name, extra, &[])
+}
+
+/// [`start_fixture`] with `env` set for `passenger start`.
+pub fn start_fixture_with_env(
+    dir: &TestDir,
+    root: &Path,
+    fixture_name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let cmd = py_command(fixture_name);
     let root = root.to_string_lossy().into_owned();
     let mut args: Vec<&str> = vec![
@@ -84,7 +95,32 @@ pub fn start_fixture(dir: &TestDir, root: &Path, fixture_name: &str, extra: &[&s
         &cmd,
     ];
     args.extend_from_slice(extra);
-    Server::start(dir, &args)
+    Server::start_with_env(dir, &args, env)
+}
+
+/// Writes `registry/<dir_name>`, a complete-looking but unlocked instance directory named
+/// `name`, as a crashed server leaves behind, and returns its path.
+pub fn fake_stale_instance(registry: &Path, dir_name: &str, name: &str, dead_pid: u32) -> PathBuf {
+    let stale = registry.join(dir_name);
+    std::fs::create_dir_all(stale.join("agents.s")).expect("invariant: writable");
+    std::fs::create_dir_all(stale.join("apps.s")).expect("invariant: writable");
+    let props = serde_json::json!({
+        "instance_dir": {"major_version": 4, "minor_version": 0, "created_at": 1,
+                         "created_at_monotonic_usec": 1},
+        "passenger_version": "0.0.0", "watchdog_pid": dead_pid, "core_pid": dead_pid,
+        "instance_id": "x-y-z", "name": name, "integration_mode": "standalone",
+        "server_software": "passenger-rs/0.0.0", "listen_addresses": [],
+    });
+    for (file, text) in [
+        ("lock", String::new()),
+        ("properties.json", props.to_string()),
+        ("read_only_admin_password.txt", "ro".into()),
+        ("full_admin_password.txt", "full".into()),
+        ("creation_finalized", String::new()),
+    ] {
+        std::fs::write(stale.join(file), text).expect("invariant: writable");
+    }
+    stale
 }
 
 /// Sends `GET path` and returns the app's `pid` from its JSON reply, asserting a 200.
