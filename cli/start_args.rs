@@ -284,6 +284,79 @@ pub struct StartArgs {
         help_heading = "Logging & debugging options"
     )]
     pub log_file: Option<PathBuf>,
+
+    /// Add X-Powered-By with the version to every response. Default: on
+    #[arg(
+        long,
+        overrides_with = "no_show_version_in_header",
+        help_heading = "Request handling options"
+    )]
+    pub show_version_in_header: bool,
+
+    /// Name no version in X-Powered-By
+    #[arg(
+        long,
+        overrides_with = "show_version_in_header",
+        help_heading = "Request handling options"
+    )]
+    pub no_show_version_in_header: bool,
+
+    /// Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP
+    /// itself; nginx is refused. Default: builtin
+    #[arg(long, value_name = "NAME", help_heading = "Advanced options")]
+    pub engine: Option<String>,
+
+    /// Accepted for compatibility; passenger-rs never checks for security updates
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub disable_security_update_check: bool,
+
+    /// Accepted for compatibility; passenger-rs never checks for security updates
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Accepted for compatibility, without effect"
+    )]
+    pub security_update_check_proxy: Option<String>,
+
+    /// Accepted for compatibility; passenger-rs sends no telemetry
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub disable_anonymous_telemetry: bool,
+
+    /// Accepted for compatibility; passenger-rs sends no telemetry
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Accepted for compatibility, without effect"
+    )]
+    pub anonymous_telemetry_proxy: Option<String>,
+
+    /// Accepted for compatibility; apps do not load shell startup files (use --envvar)
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub load_shell_envvars: bool,
+
+    /// Accepted for compatibility; sticky sessions are not implemented
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub sticky_sessions: bool,
+
+    /// Accepted for compatibility; sticky sessions are not implemented
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Accepted for compatibility, without effect"
+    )]
+    pub sticky_sessions_cookie_name: Option<String>,
+
+    /// Accepted for compatibility; passenger-rs never asks questions at startup
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub auto: bool,
+
+    /// Accepted for compatibility; there is no Standalone runtime to install
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub no_install_runtime: bool,
+
+    /// Accepted for compatibility; there is no Standalone runtime to compile
+    #[arg(long, help_heading = "Accepted for compatibility, without effect")]
+    pub no_compile_runtime: bool,
 }
 
 /// `--spawn-method` values.
@@ -308,6 +381,49 @@ impl StartArgs {
         let request_pipelining = if self.request_pipelining {
             Some(true)
         } else if self.no_request_pipelining {
+            Some(false)
+        } else {
+            None
+        };
+        let switches = [
+            (
+                "disable_security_update_check",
+                self.disable_security_update_check,
+            ),
+            (
+                "disable_anonymous_telemetry",
+                self.disable_anonymous_telemetry,
+            ),
+            ("load_shell_envvars", self.load_shell_envvars),
+            ("sticky_sessions", self.sticky_sessions),
+            ("auto", self.auto),
+            ("dont_install_runtime", self.no_install_runtime),
+            ("dont_compile_runtime", self.no_compile_runtime),
+        ];
+        let values = [
+            (
+                "security_update_check_proxy",
+                &self.security_update_check_proxy,
+            ),
+            ("anonymous_telemetry_proxy", &self.anonymous_telemetry_proxy),
+            (
+                "sticky_sessions_cookie_name",
+                &self.sticky_sessions_cookie_name,
+            ),
+        ];
+        let no_effect = switches
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(key, _)| (key.to_string(), None))
+            .chain(
+                values
+                    .into_iter()
+                    .filter_map(|(key, v)| Some((key.to_string(), Some(v.clone()?)))),
+            )
+            .collect();
+        let show_version_in_header = if self.show_version_in_header {
+            Some(true)
+        } else if self.no_show_version_in_header {
             Some(false)
         } else {
             None
@@ -351,6 +467,9 @@ impl StartArgs {
             python: self.python.clone(),
             nodejs: self.nodejs.clone(),
             shutdown_timeout: self.shutdown_timeout,
+            engine: self.engine.clone(),
+            show_version_in_header,
+            no_effect,
         }
     }
 }

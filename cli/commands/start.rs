@@ -51,6 +51,7 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                 let sink = LogSink::file(&log_file)
                     .with_context(|| format!("cannot open log file {}", log_file.display()))?;
                 logging::install(config.log_level, sink);
+                log_notices(&config);
                 let wd = WatchdogOptions {
                     core_args,
                     log_file: Some(log_file),
@@ -77,6 +78,7 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             None => LogSink::stderr(),
         };
         logging::install(config.log_level, sink);
+        log_notices(&config);
         let wd = WatchdogOptions {
             core_args,
             log_file: None,
@@ -91,6 +93,14 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                 false,
             ))
         })
+    }
+}
+
+/// Says once, at startup, which of the given options change nothing here (the core
+/// loads the same configuration but does not repeat them).
+fn log_notices(config: &ServerConfig) {
+    for notice in &config.notices {
+        tracing::warn!("{notice}");
     }
 }
 

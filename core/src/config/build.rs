@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::keys::{check_keys, APP_KEYS, APP_TABLE_KEYS, SERVER_KEYS};
+use super::keys::{check_keys, NoEffectKind, APP_KEYS, APP_TABLE_KEYS, NO_EFFECT, SERVER_KEYS};
 use super::value::{absolutize, Layer, Origin, Resolver, Val};
 use super::{
     default_log_file, default_pid_file, ConfigError, ConfigProblem, ListenAddr, ServerConfig,
@@ -86,6 +86,7 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("ruby", &o.ruby),
         ("python", &o.python),
         ("nodejs", &o.nodejs),
+        ("engine", &o.engine),
     ];
     for (key, value) in strings {
         if let Some(v) = value {
@@ -145,6 +146,16 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
     if let Some(pipelining) = o.request_pipelining {
         l.set("request_pipelining", Val::Bool(pipelining));
     }
+    if let Some(show) = o.show_version_in_header {
+        l.set("show_version_in_header", Val::Bool(show));
+    }
+    for (key, value) in &o.no_effect {
+        let value = match value {
+            Some(v) => Val::Str(v.clone()),
+            None => Val::Bool(true),
+        };
+        l.set(key, value);
+    }
     if o.daemonize {
         l.set("daemonize", Val::Bool(true));
     }
@@ -186,6 +197,11 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
     layers.extend(passengerfile.as_ref());
 
     let server = resolve_server(&mut Resolver::new(layers.clone(), &mut problems), &root);
+    let mut notices = Vec::new();
+    no_effect_notices(
+        &mut Resolver::new(layers.clone(), &mut problems),
+        &mut notices,
+    );
     let place = AppPlace {
         root: root.clone(),
         label: Some("APP_DIR".to_string()),
@@ -211,6 +227,8 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         config_file: passengerfile.map(|_| passengerfile_path),
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
+        show_version_in_header: server.show_version_in_header,
+        notices,
         start_options: opts,
     })
 }
@@ -327,6 +345,11 @@ fn load_multi(
     }
 
     let server = resolve_server(&mut Resolver::new(vec![flags, &top], &mut problems), &dir);
+    let mut notices = Vec::new();
+    no_effect_notices(
+        &mut Resolver::new(vec![flags, &top], &mut problems),
+        &mut notices,
+    );
     // Bad values here are reported again, with the same location, by every app.
     let environment = Resolver::new(vec![flags, &top], &mut Vec::new())
         .string("environment")
@@ -351,6 +374,10 @@ fn load_multi(
             layer.set(&key, Val::from_toml(value));
         }
         let label = format!("[[app]] #{index} in {}", file.display());
+        no_effect_notices(
+            &mut Resolver::new(vec![&layer], &mut problems),
+            &mut notices,
+        );
         let mut res = Resolver::new(vec![&layer, flags, &top], &mut problems);
         if let Some(app) = app_from_table(&mut res, label) {
             apps.push((index, app));
@@ -372,6 +399,8 @@ fn load_multi(
         config_file: Some(file),
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
+        show_version_in_header: server.show_version_in_header,
+        notices,
         environment,
         start_options: opts,
     })
@@ -501,6 +530,27 @@ struct ServerPart {
     daemonize: bool,
     instance_registry_dir: Option<PathBuf>,
     shutdown_grace: Duration,
+    show_version_in_header: bool,
+}
+
+/// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
+/// where it was set and why it changes nothing.
+fn no_effect_notices(res: &mut Resolver<'_>, notices: &mut Vec<String>) {
+    for (key, kind, reason) in NO_EFFECT {
+        let given = match kind {
+            NoEffectKind::Bool => res.bool(key) == Some(true),
+            NoEffectKind::Str => res.string(key).is_some(),
+        };
+        if !given {
+            continue;
+        }
+        if let Some(location) = res.location(key) {
+            let notice = format!("{location} has no effect: {reason}");
+            if !notices.contains(&notice) {
+                notices.push(notice);
+            }
+        }
+    }
 }
 
 /// Server-wide settings; `dir` holds the default PID and log files.
@@ -525,6 +575,15 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
         }
     };
     let daemonize = res.bool("daemonize").unwrap_or(false);
+    // passenger-rs is its own HTTP server, which Passenger calls the builtin engine.
+    if res.choice("engine", &[("builtin", true), ("nginx", false)]) == Some(false) {
+        res.report(
+            "engine",
+            "the nginx engine is not available: passenger-rs serves HTTP itself, as \
+             Passenger's builtin engine does; use `builtin` or leave the engine out"
+                .to_string(),
+        );
+    }
     // With a unix socket there is no port to tell instances apart by.
     let (default_pid, default_log) = match socket {
         Some(_) => (dir.join("passenger.pid"), dir.join("passenger.log")),
@@ -550,6 +609,7 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
         shutdown_grace: res
             .secs("shutdown_timeout")
             .unwrap_or(Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT)),
+        show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
     }
 }
 

@@ -20,6 +20,8 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "instance_registry_dir",
     "daemonize",
     "shutdown_timeout",
+    "engine",
+    "show_version_in_header",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.
@@ -55,7 +57,6 @@ pub(crate) const APP_TABLE_KEYS: &[&str] = &["root", "name", "server_names", "ba
 /// passenger-rs does not implement. They are rejected by name rather than reported
 /// as unknown, so a `Passengerfile.json` written for Passenger gets a clear answer.
 const UNSUPPORTED: &[&str] = &[
-    "engine",
     "nginx_version",
     "nginx_bin",
     "nginx_config_template",
@@ -70,14 +71,10 @@ const UNSUPPORTED: &[&str] = &[
     "data_buffer_dir",
     "core_file_descriptor_ulimit",
     "app_file_descriptor_ulimit",
-    "sticky_sessions",
-    "sticky_sessions_cookie_name",
-    "sticky_sessions_cookie_attributes",
     "turbocaching",
     "vary_turbocache_by_cookie",
     "unlimited_concurrency_path",
     "app_supports_kuria_protocol",
-    "load_shell_envvars",
     "preload_bundler",
     "rackup",
     "meteor_app_settings",
@@ -93,10 +90,6 @@ const UNSUPPORTED: &[&str] = &[
     "polling_interval",
     "abort_websockets_on_process_shutdown",
     "custom_error_page",
-    "disable_security_update_check",
-    "security_update_check_proxy",
-    "disable_anonymous_telemetry",
-    "anonymous_telemetry_proxy",
     "admin_panel_url",
     "admin_panel_auth_type",
     "admin_panel_username",
@@ -105,12 +98,80 @@ const UNSUPPORTED: &[&str] = &[
     "dump_config_manifest",
     "direct_instance_request_address",
     "app_log_file",
-    "auto",
     "envvars_file",
     "runtime_check_only",
-    "dont_install_runtime",
-    "dont_compile_runtime",
     "binaries_url_root",
+];
+
+/// The kind of value a key in [`NO_EFFECT`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoEffectKind {
+    /// A switch; only `true` is worth a notice (`false` is what passenger-rs does).
+    Bool,
+    /// A name or address; any value is worth a notice.
+    Str,
+}
+
+/// Passenger Standalone options that scripts and `Passengerfile.json` files commonly
+/// carry, accepted everywhere (flags, `Passengerfile.json`, the TOML file and its
+/// `[[app]]` tables) although they change nothing here, with the reason the startup
+/// notice gives.
+pub(crate) const NO_EFFECT: &[(&str, NoEffectKind, &str)] = &[
+    (
+        "disable_security_update_check",
+        NoEffectKind::Bool,
+        "passenger-rs never checks for security updates",
+    ),
+    (
+        "security_update_check_proxy",
+        NoEffectKind::Str,
+        "passenger-rs never checks for security updates",
+    ),
+    (
+        "disable_anonymous_telemetry",
+        NoEffectKind::Bool,
+        "passenger-rs sends no telemetry",
+    ),
+    (
+        "anonymous_telemetry_proxy",
+        NoEffectKind::Str,
+        "passenger-rs sends no telemetry",
+    ),
+    (
+        "load_shell_envvars",
+        NoEffectKind::Bool,
+        "apps do not load shell startup files; pass variables with --envvar or `envvars`",
+    ),
+    (
+        "sticky_sessions",
+        NoEffectKind::Bool,
+        "sticky sessions are not implemented; every request goes to the least busy process",
+    ),
+    (
+        "sticky_sessions_cookie_name",
+        NoEffectKind::Str,
+        "sticky sessions are not implemented; every request goes to the least busy process",
+    ),
+    (
+        "sticky_sessions_cookie_attributes",
+        NoEffectKind::Str,
+        "sticky sessions are not implemented; every request goes to the least busy process",
+    ),
+    (
+        "auto",
+        NoEffectKind::Bool,
+        "passenger-rs never asks questions at startup",
+    ),
+    (
+        "dont_install_runtime",
+        NoEffectKind::Bool,
+        "passenger-rs has no Standalone runtime to install",
+    ),
+    (
+        "dont_compile_runtime",
+        NoEffectKind::Bool,
+        "passenger-rs has no Standalone runtime to compile",
+    ),
 ];
 
 /// Reports every key of `keys` that is not in `allowed`. `server_only` are keys that
@@ -123,7 +184,9 @@ pub(crate) fn check_keys<'k>(
     problems: &mut Vec<ConfigProblem>,
 ) {
     for key in keys {
-        if allowed.iter().any(|list| list.contains(&key.as_str())) {
+        if allowed.iter().any(|list| list.contains(&key.as_str()))
+            || NO_EFFECT.iter().any(|(k, _, _)| k == key)
+        {
             continue;
         }
         let message = if server_only.contains(&key.as_str()) {

@@ -65,6 +65,12 @@ pub struct ServerConfig {
     /// The server's default environment (`development` unless set); in single-app
     /// mode, the app's.
     pub environment: String,
+    /// Whether `X-Powered-By` names the version (`--show-version-in-header`,
+    /// default on, as in Passenger).
+    pub show_version_in_header: bool,
+    /// Passenger options that were given but change nothing here, one sentence each
+    /// naming the flag or key and file; `passenger start` logs them once.
+    pub notices: Vec<String>,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
 }
@@ -143,6 +149,13 @@ pub struct StartOptions {
     pub nodejs: Option<String>,
     /// `--shutdown-timeout` seconds (default 60).
     pub shutdown_timeout: Option<u64>,
+    /// `--engine`: only `builtin` is accepted (`nginx` is refused by name).
+    pub engine: Option<String>,
+    /// `--show-version-in-header` / `--no-show-version-in-header` (default: on).
+    pub show_version_in_header: Option<bool>,
+    /// Passenger flags accepted without effect, by key: `None` for a switch that was
+    /// given, `Some(value)` for an option with a value.
+    pub no_effect: Vec<(String, Option<String>)>,
 }
 
 /// One thing wrong with the configuration.

@@ -155,19 +155,56 @@ fn unknown_and_unsupported_passengerfile_keys_name_the_key_and_file() {
         ("config.ru", ""),
         (
             "Passengerfile.json",
-            r#"{"max_pool_sise": 3, "engine": "nginx", "frobnicate": 1}"#,
+            r#"{"max_pool_sise": 3, "ssl": true, "engine": "nginx", "frobnicate": 1}"#,
         ),
     ]);
     let file = dir.path().join("Passengerfile.json").display().to_string();
     let found = problems(load_in(&single(dir.path()), Path::new("/")));
-    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found.len(), 4, "{found:?}");
     assert!(found.contains(&format!(
         "`max_pool_sise` in {file}: unknown key (did you mean `max_pool_size`?)"
     )));
     assert!(found.contains(&format!("`frobnicate` in {file}: unknown key")));
     assert!(found
         .iter()
-        .any(|p| p.starts_with(&format!("`engine` in {file}:")) && p.contains("not support")));
+        .any(|p| p.starts_with(&format!("`ssl` in {file}:")) && p.contains("not support")));
+    assert!(found
+        .iter()
+        .any(|p| p.starts_with(&format!("`engine` in {file}:"))
+            && p.contains("nginx engine is not available")));
+}
+
+#[test]
+fn options_without_effect_are_accepted_type_checked_and_noted() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"engine": "builtin", "sticky_sessions": true, "load_shell_envvars": false,
+                "anonymous_telemetry_proxy": "http://proxy:8080"}"#,
+        ),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let mut opts = single(dir.path());
+    opts.no_effect = vec![("auto".into(), None)];
+    let config = load_in(&opts, Path::new("/")).expect("accepted");
+    assert_eq!(
+        config.notices,
+        vec![
+            format!("`anonymous_telemetry_proxy` in {file} has no effect: passenger-rs sends no telemetry"),
+            format!("`sticky_sessions` in {file} has no effect: sticky sessions are not implemented; every request goes to the least busy process"),
+            "--auto has no effect: passenger-rs never asks questions at startup".to_string(),
+        ]
+    );
+    assert!(config.show_version_in_header);
+
+    let bad = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"sticky_sessions": "yes"}"#),
+    ]);
+    let found = problems(load_in(&single(bad.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("`sticky_sessions`") && found[0].contains("true or false"));
 }
 
 #[test]

@@ -135,6 +135,8 @@ pub(crate) fn flag_name(key: &str) -> String {
     match key {
         "env" => "--envvar".to_string(),
         "app_dir" => "APP_DIR".to_string(),
+        "dont_install_runtime" => "--no-install-runtime".to_string(),
+        "dont_compile_runtime" => "--no-compile-runtime".to_string(),
         _ => format!("--{}", key.replace('_', "-")),
     }
 }
