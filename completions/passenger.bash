@@ -175,7 +175,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd____core)
-            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --help"
+            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,6 +314,22 @@ _passenger() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-update-check-proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --anonymous-telemetry-proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sticky-sessions-cookie-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -957,7 +973,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__start)
-            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --help"
+            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1096,6 +1112,22 @@ _passenger() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --engine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-update-check-proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --anonymous-telemetry-proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sticky-sessions-cookie-name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -73,11 +73,24 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-reques
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l disable-anonymous-telemetry -d 'Accepted for compatibility; passenger-rs sends no telemetry'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l load-shell-envvars -d 'Accepted for compatibility; apps do not load shell startup files (use --envvar)'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions -d 'Accepted for compatibility; sticky sessions are not implemented'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l auto -d 'Accepted for compatibility; passenger-rs never asks questions at startup'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-install-runtime -d 'Accepted for compatibility; there is no Standalone runtime to install'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-compile-runtime -d 'Accepted for compatibility; there is no Standalone runtime to compile'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`' -r
@@ -121,11 +134,24 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-reque
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l disable-anonymous-telemetry -d 'Accepted for compatibility; passenger-rs sends no telemetry'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l load-shell-envvars -d 'Accepted for compatibility; apps do not load shell startup files (use --envvar)'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions -d 'Accepted for compatibility; sticky sessions are not implemented'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l auto -d 'Accepted for compatibility; passenger-rs never asks questions at startup'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-install-runtime -d 'Accepted for compatibility; there is no Standalone runtime to install'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-compile-runtime -d 'Accepted for compatibility; there is no Standalone runtime to compile'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand status" -l instance -d 'Same as NAME' -r
 complete -c passenger -n "__fish_passenger_using_subcommand status" -l show -d 'What to show' -r -f -a "pool\t'The pool: groups and their processes (default)'
