@@ -241,8 +241,8 @@ fn start_hello(dir: &TestDir, min_instances: &str) -> (Server, PathBuf, PathBuf)
     (server, root, instance)
 }
 
-/// Sends one request (the group, and its `min_instances`, exist only after the first request, as in
-/// Passenger) and waits until the group has `n` enabled processes.
+/// Sends one request and waits until the group has `n` enabled processes (the app starts with the
+/// server, up to its `min_instances`; more come with load).
 fn wait_for_processes(server: &Server, instance: &Path, n: usize) -> Vec<u32> {
     assert_eq!(crate::support::get(server.addr, "/").status, 200);
     let mut pids = Vec::new();

@@ -447,3 +447,62 @@ fn sighup_adds_and_removes_an_app() {
     });
     assert_eq!(get_host(server.addr, "b.test", "/env").status, 200);
 }
+
+/// Every app of a `--config` file starts with the server, up to its `min_instances`, and an
+/// app a SIGHUP reload adds starts at once too; none of them needs a request for it.
+#[test]
+fn config_apps_and_apps_added_by_sighup_start_without_a_request() {
+    let dir = TestDir::new();
+    let roots: Vec<_> = ["a", "b", "c"].iter().map(|n| app_root(&dir, n)).collect();
+    let table = |root: &Path, min: u32| {
+        format!(
+            "[[app]]\nroot = {root:?}\nbase_uri = \"/{name}\"\napp_start_command = {cmd:?}\n\
+             min_instances = {min}\n",
+            name = root
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            root = root.to_string_lossy(),
+            cmd = py_command("hello.py"),
+        )
+    };
+    let head = "address = \"127.0.0.1\"\nport = 0\n\n";
+    let two = format!("{head}{}\n{}", table(&roots[0], 2), table(&roots[1], 1));
+    let config = dir.write("passenger.toml", &two);
+    let config_arg = config.to_string_lossy().into_owned();
+    let server = Server::start(&dir, &["start", "--config", &config_arg]);
+    let instance = instance_dir(&dir, &server);
+    // (group app root, processes, requests processed) per group.
+    let groups = || -> Vec<(String, usize, u64)> {
+        let doc = api(&instance, "GET", "/pool.json", None).json();
+        let mut found: Vec<_> = doc["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                let processes = g["processes"].as_array().cloned().unwrap_or_default();
+                (
+                    g["app_root"].as_str().unwrap_or("").to_string(),
+                    processes.len(),
+                    processes
+                        .iter()
+                        .filter_map(|p| p["processed"].as_u64())
+                        .sum(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let root = |i: usize| roots[i].to_string_lossy().into_owned();
+    wait_until("a has 2 processes and b 1", deadline(), || {
+        groups() == vec![(root(0), 2, 0), (root(1), 1, 0)]
+    });
+
+    dir.write("passenger.toml", &format!("{two}\n{}", table(&roots[2], 1)));
+    server.signal(Signal::SIGHUP);
+    wait_until("c, added by the reload, has a process", deadline(), || {
+        groups() == vec![(root(0), 2, 0), (root(1), 1, 0), (root(2), 1, 0)]
+    });
+    assert_eq!(get(server.addr, "/c/").status, 200);
+}

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use crate::support::{
     app_root, deadline, get, get_host, passenger, py_command, run_with_deadline, start_fixture,
-    Server, TestDir,
+    wait_until, Server, TestDir,
 };
 
 const APPLETS: &[&str] = &[
@@ -675,4 +675,24 @@ fn tools_clean_a_stale_instance_directory() {
         !all.contains("StaleTwo"),
         "a stale instance is not listed: {all}"
     );
+}
+
+/// As in Passenger Standalone, the app's processes start with the server:
+/// `passenger-status` lists `--min-instances` of them before any request.
+#[test]
+fn status_lists_the_apps_processes_before_any_request() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &["--min-instances", "2"]);
+    let mut text = String::new();
+    wait_until("passenger-status lists two processes", deadline(), || {
+        text = out(&run_as(&dir, "passenger-status", &[]));
+        text.matches("* PID:").count() == 2
+    });
+    assert_eq!(
+        text.matches("Processed: 0 ").count(),
+        2,
+        "no request was needed:\n{text}"
+    );
+    assert_eq!(get(server.addr, "/").status, 200);
 }

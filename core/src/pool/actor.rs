@@ -146,6 +146,9 @@ enum Msg {
     UpdateApp {
         app: Arc<AppSpec>,
     },
+    Prestart {
+        app: Arc<AppSpec>,
+    },
     RemoveGroup {
         name: String,
         reply: oneshot::Sender<bool>,
@@ -273,6 +276,12 @@ impl PoolHandle {
     /// configuration reload); a restart then replaces the running ones.
     pub fn update_app(&self, app: Arc<AppSpec>) -> Result<(), PoolError> {
         self.send(Msg::UpdateApp { app })
+    }
+
+    /// Starts `app`'s first process now (see [`PoolInput::Prestart`]): called for every
+    /// app when the server starts and for apps a reload adds.
+    pub fn prestart(&self, app: Arc<AppSpec>) -> Result<(), PoolError> {
+        self.send(Msg::Prestart { app })
     }
 
     /// Removes a group whose app left the configuration: its processes stop once
@@ -535,6 +544,11 @@ impl Actor {
             }
             Msg::UpdateApp { app } => {
                 self.apply(PoolInput::UpdateApp { app });
+            }
+            Msg::Prestart { app } => {
+                // Records restart.txt as it is now, so that touching it later counts.
+                self.restart_file_says_restart(&app);
+                self.apply(PoolInput::Prestart { app });
             }
             Msg::RemoveGroup { name, reply } => {
                 let answers = self.apply(PoolInput::RemoveGroup { name });

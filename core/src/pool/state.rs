@@ -99,6 +99,14 @@ pub enum PoolInput {
         /// A withdrawn pipelined request asking again: it goes first in the queue.
         retry: bool,
     },
+    /// The server starts serving `app` (at boot, or added by a reload): create its
+    /// group and spawn its first process now, as Passenger Standalone does, so the
+    /// first visitor does not wait for it; the group then grows to `min_instances`.
+    /// Nothing happens if the group exists or the pool is full.
+    Prestart {
+        /// The app (its `name` is the group key).
+        app: Arc<AppSpec>,
+    },
     /// The client gave up while queued.
     CancelCheckout {
         /// The request to withdraw.
@@ -351,6 +359,7 @@ impl Pool {
                 pipelinable,
                 retry,
             } => self.checkout(request, app, (pipelinable, retry), now, &mut out),
+            PoolInput::Prestart { app } => self.prestart(app, &mut out),
             PoolInput::CancelCheckout { request } => self.cancel(request),
             PoolInput::SessionClosed { gupid, outcome } => {
                 self.session_closed(&gupid, outcome, now, &mut out)
@@ -582,6 +591,17 @@ impl Pool {
         if let Some(pos) = self.top_queue.iter().position(|(r, _)| *r == request) {
             self.top_queue.remove(pos);
         }
+    }
+
+    fn prestart(&mut self, app: Arc<AppSpec>, out: &mut Vec<PoolAction>) {
+        if self.shutting_down || self.group_index(&app.name).is_some() || self.pool_full() {
+            return;
+        }
+        self.groups.push(Group::new(app));
+        let gi = self.groups.len() - 1;
+        // At least one process even with min_instances 0 (Passenger's prespawn
+        // request); more follow as the group's spawns continue up to min_instances.
+        self.start_spawn(gi, SpawnKind::Normal, out);
     }
 
     // ----- spawning -----

@@ -241,6 +241,11 @@ impl Server {
             },
             self.spawner.clone(),
         );
+        // Apps start with the server, as in Passenger Standalone: the first visitor
+        // does not wait for a cold start.
+        for app in &self.config.apps {
+            let _ = pool.prestart(app.clone());
+        }
         let router = Router::new(&self.config.apps, self.config.multi_app);
         let proxy = Proxy::new(router, pool.clone(), counters.clone());
 
@@ -344,7 +349,7 @@ impl Server {
 }
 
 /// SIGHUP: re-reads the configuration and applies it to the running server. Added
-/// apps start on their first request, removed apps stop once their requests finish,
+/// apps start at once, removed apps stop once their requests finish,
 /// changed apps are restarted rolling. A configuration with errors is logged and
 /// the running one is kept.
 async fn reload_on_sighup(mut current: ServerConfig, proxy: Arc<Proxy>, pool: PoolHandle) {
@@ -378,7 +383,8 @@ async fn reload_on_sighup(mut current: ServerConfig, proxy: Arc<Proxy>, pool: Po
         }
         for app in &new.apps {
             let Some(old) = current.apps.iter().find(|a| a.name == app.name) else {
-                tracing::info!(group = %app.name, "app added to the configuration");
+                tracing::info!(group = %app.name, "app added to the configuration; starting it");
+                let _ = pool.prestart(app.clone());
                 continue;
             };
             if serde_json::to_value(&**old).ok() != serde_json::to_value(&**app).ok() {

@@ -1203,3 +1203,53 @@ fn cancelled_pipelinable_requests_leave_no_trace() {
     let out = h.close(&g);
     assert!(assigned(&out).is_empty(), "{out:?}");
 }
+
+#[test]
+fn prestart_spawns_up_to_min_instances_without_a_request() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 2);
+    let first = one_spawn(&h.input(PoolInput::Prestart {
+        app: Arc::clone(&a),
+    }));
+    assert_eq!(first.group, "a");
+    let (_, out) = h.spawn_ok(&first, 1);
+    let second = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&second, 1);
+    assert!(spawns(&out).is_empty(), "min_instances 2 reached: {out:?}");
+    assert_eq!(h.snap().groups[0].processes.len(), 2);
+
+    // Once the group exists a second prestart changes nothing.
+    assert!(h.input(PoolInput::Prestart { app: a }).is_empty());
+}
+
+#[test]
+fn prestart_starts_one_process_with_min_instances_zero_and_none_when_full() {
+    let mut h = H::new(1);
+    let a = app("a", |s| s.min_instances = 0);
+    let s = one_spawn(&h.input(PoolInput::Prestart { app: a }));
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert!(spawns(&out).is_empty(), "{out:?}");
+    let b = app("b", |_| {});
+    assert!(
+        h.input(PoolInput::Prestart { app: b }).is_empty(),
+        "a full pool evicts nothing for a prestart"
+    );
+    assert_eq!(h.snap().groups.len(), 1);
+}
+
+#[test]
+fn failed_prestart_leaves_the_error_to_the_first_request() {
+    let mut h = H::new(6);
+    let a = app("a", |_| {});
+    let s = one_spawn(&h.input(PoolInput::Prestart {
+        app: Arc::clone(&a),
+    }));
+    assert!(spawns(&h.spawn_fail(&s)).is_empty(), "no retry loop");
+    let (request, out) = h.checkout(&a);
+    let retry = one_spawn(&out);
+    let out = h.spawn_fail(&retry);
+    assert!(matches!(
+        rejected(&out).as_slice(),
+        [(r, CheckoutError::SpawnFailed(_))] if *r == request
+    ));
+}
