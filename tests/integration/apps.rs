@@ -334,6 +334,47 @@ fn node_hello() {
     );
 }
 
+/// Asserts that `GET /case` (see the hello fixtures) reaches the client with the header names as
+/// the app spelled them, plus Passenger's `Status` and `X-Powered-By` (`powered_by`).
+fn assert_spelled_as_the_app_wrote(server: &Server, powered_by: &str) {
+    for _ in 0..2 {
+        // Twice: the second answer reuses what the first one learned about the spelling.
+        let resp = get(server.addr, "/case");
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        let names: Vec<&str> = resp.headers.iter().map(|(k, _)| k.as_str()).collect();
+        for spelled in [
+            "x-lower-case",
+            "X-UPPER-CASE",
+            "X-Mixed-Case",
+            "Status",
+            "X-Powered-By",
+        ] {
+            assert!(names.contains(&spelled), "{spelled} in {names:?}");
+        }
+        assert_eq!(resp.header("status"), Some("200 OK"));
+        assert_eq!(resp.header("x-powered-by"), Some(powered_by));
+    }
+}
+
+#[test]
+fn header_names_reach_the_client_as_every_kind_of_app_wrote_them() {
+    require_rack();
+    require_python();
+    require_node();
+    let powered_by = format!("passenger-rs {}", env!("CARGO_PKG_VERSION"));
+    for app in ["rack_hello", "wsgi_hello", "node_hello"] {
+        let dir = TestDir::new();
+        let root = copy_app(&dir, app);
+        let server = start_app(&dir, &root, &[]);
+        assert_spelled_as_the_app_wrote(&server, &powered_by);
+    }
+    let dir = TestDir::new();
+    let root = crate::support::app_root(&dir, "app");
+    let server =
+        crate::support::start_fixture(&dir, &root, "hello.py", &["--no-show-version-in-header"]);
+    assert_spelled_as_the_app_wrote(&server, "passenger-rs");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Frameworks
 // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// Passenger's `Status: <code> <reason>` response header.
+const STATUS_HEADER: HeaderName = HeaderName::from_static("status");
+
 /// The response header with which an app asks for out-of-band work; never sent on.
 const OOB_WORK_HEADER: &str = "x-passenger-request-oob-work";
 
@@ -97,11 +100,47 @@ pub struct Proxy {
     public_dirs: Mutex<HashMap<String, (std::time::Instant, bool)>>,
     /// Request paths that recently named no file in a `public/`.
     static_misses: static_files::Misses,
+    /// `X-Powered-By`, added to every response from an app, as Passenger does.
+    powered_by: HeaderValue,
+}
+
+/// The `X-Powered-By` value: the product, and its version unless
+/// `show_version_in_header` is off.
+pub fn powered_by(show_version_in_header: bool) -> HeaderValue {
+    if show_version_in_header {
+        HeaderValue::from_static(concat!("passenger-rs ", env!("CARGO_PKG_VERSION")))
+    } else {
+        HeaderValue::from_static("passenger-rs")
+    }
+}
+
+/// Passenger's `Status: <code> <reason>` header value.
+fn status_value(status: StatusCode) -> HeaderValue {
+    match status {
+        StatusCode::OK => HeaderValue::from_static("200 OK"),
+        StatusCode::NOT_MODIFIED => HeaderValue::from_static("304 Not Modified"),
+        StatusCode::NOT_FOUND => HeaderValue::from_static("404 Not Found"),
+        other => {
+            let text = format!(
+                "{} {}",
+                other.as_u16(),
+                other.canonical_reason().unwrap_or("")
+            );
+            HeaderValue::from_str(text.trim_end())
+                .unwrap_or_else(|_| HeaderValue::from(other.as_u16()))
+        }
+    }
 }
 
 impl Proxy {
-    /// A proxy routing with `router` to processes of `pool`.
-    pub fn new(router: Router, pool: PoolHandle, counters: Arc<Counters>) -> Arc<Proxy> {
+    /// A proxy routing with `router` to processes of `pool`; `powered_by` is the
+    /// `X-Powered-By` of app responses (see [`powered_by`]).
+    pub fn new(
+        router: Router,
+        pool: PoolHandle,
+        counters: Arc<Counters>,
+        powered_by: HeaderValue,
+    ) -> Arc<Proxy> {
         Arc::new(Proxy {
             router: RwLock::new(Arc::new(router)),
             pool,
@@ -110,6 +149,7 @@ impl Proxy {
             counters,
             public_dirs: Mutex::new(HashMap::new()),
             static_misses: static_files::Misses::default(),
+            powered_by,
         })
     }
 
@@ -149,9 +189,23 @@ impl Proxy {
     }
 
     /// Answers one client request.
+    /// Every final response carries Passenger's `Status` header.
     pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
-        let resp = self.answer(req, peer).await;
+        let mut resp = self.answer(req, peer).await;
         self.counters.response(resp.status().as_u16());
+        if !resp.status().is_informational() {
+            let status = status_value(resp.status());
+            resp.headers_mut().insert(STATUS_HEADER, status);
+        }
+        resp
+    }
+
+    /// Marks a response that came from an app.
+    fn from_app(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+        resp.headers_mut().append(
+            header::HeaderName::from_static("x-powered-by"),
+            self.powered_by.clone(),
+        );
         resp
     }
 
@@ -285,7 +339,7 @@ impl Proxy {
                     )
                     .await
                     {
-                        Ok(resp) => return resp,
+                        Ok(resp) => return self.from_app(resp),
                         Err((SessionProtocolError::Withdrawn, mut s)) => {
                             s.mark_withdrawn();
                             session = s;
@@ -342,7 +396,7 @@ impl Proxy {
                 build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
             match conn.sender.send_request(upstream).await {
                 Ok(resp) => {
-                    return self.respond(resp, session, conn, client_upgrade);
+                    return self.from_app(self.respond(resp, session, conn, client_upgrade));
                 }
                 Err(err) if conn.reused && body_is_empty && retryable(&err) => {
                     // The app closed an idle keep-alive connection as we reused it;
@@ -514,6 +568,8 @@ fn build_upstream_request(
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
+    // The client's header spellings (hyper's case map) go to the app too.
+    *req.extensions_mut() = parts.extensions.clone();
     req
 }
 
@@ -623,7 +679,9 @@ impl std::fmt::Debug for AppConnection {
 }
 
 async fn connect(address: &ProcessAddress) -> std::io::Result<SendRequest<ProxyBody>> {
-    let builder = hyper::client::conn::http1::Builder::new();
+    let mut builder = hyper::client::conn::http1::Builder::new();
+    // Response header names reach the client as the app wrote them.
+    builder.preserve_header_case(true);
     match address {
         ProcessAddress::Tcp(addr) => {
             let stream = TcpStream::connect(addr).await?;

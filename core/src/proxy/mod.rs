@@ -8,6 +8,7 @@
 
 pub mod error_page;
 pub mod forward;
+pub mod header_case;
 pub mod route;
 pub mod session;
 pub mod static_files;

@@ -323,6 +323,9 @@ pub async fn exchange(
     }
     let mut response = Response::new(empty_body());
     *response.status_mut() = head.status;
+    if let Some(spelling) = head.spelling {
+        response.extensions_mut().extend(spelling);
+    }
     let headers = response.headers_mut();
     for (name, value) in head.headers {
         headers.append(name, value);
@@ -434,6 +437,9 @@ async fn write_request(
 struct Head {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Makes hyper write the header names as the app spelled them
+    /// ([`header_case`](super::header_case)); `None` when Title-Case does.
+    spelling: Option<http::Extensions>,
     /// The app asked for out-of-band work.
     oob: bool,
     /// The loader keeps the connection open; this many body bytes follow the head.
@@ -482,6 +488,7 @@ async fn read_head(
                     .and_then(|c| StatusCode::from_u16(c).ok())
                     .ok_or_else(|| SessionProtocolError::Malformed("bad status code".into()))?;
                 let mut headers = Vec::with_capacity(parsed.headers.len());
+                let mut spelled: Vec<&[u8]> = Vec::with_capacity(parsed.headers.len());
                 let mut oob = false;
                 let mut keep_alive = None;
                 for h in parsed.headers.iter() {
@@ -511,12 +518,21 @@ async fn read_head(
                         SessionProtocolError::Malformed(format!("bad value for header {}", h.name))
                     })?;
                     headers.push((name, value));
+                    spelled.push(h.name.as_bytes());
                 }
+                let spelled: Option<Vec<Vec<u8>>> =
+                    (!spelled.iter().all(|n| super::header_case::is_title_case(n)))
+                        .then(|| spelled.iter().map(|n| n.to_vec()).collect());
                 let rest = buf.split_off(len).freeze();
+                let spelling = match spelled {
+                    Some(names) => super::header_case::extensions_for(&names).await,
+                    None => None,
+                };
                 return Ok((
                     Head {
                         status,
                         headers,
+                        spelling,
                         oob,
                         keep_alive,
                     },

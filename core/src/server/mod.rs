@@ -247,7 +247,12 @@ impl Server {
             let _ = pool.prestart(app.clone());
         }
         let router = Router::new(&self.config.apps, self.config.multi_app);
-        let proxy = Proxy::new(router, pool.clone(), counters.clone());
+        let proxy = Proxy::new(
+            router,
+            pool.clone(),
+            counters.clone(),
+            crate::proxy::forward::powered_by(self.config.show_version_in_header),
+        );
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         let (shutdown_tx, mut shutdown_rx) = mpsc::channel::<()>(1);
@@ -591,7 +596,11 @@ async fn serve_connection<I>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(60))
-        .keep_alive(true);
+        .keep_alive(true)
+        // Header names as the app wrote them (see proxy::header_case); ours, and any
+        // without a recorded spelling, Title-Cased as Passenger writes them.
+        .preserve_header_case(true)
+        .title_case_headers(true);
     let conn = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
