@@ -111,7 +111,8 @@ fn fixed_snapshot() -> PoolSnapshot {
                         address: "tcp://127.0.0.1:44285".into(),
                         cpu_percent: Some(12),
                         real_memory_kb: Some(2648),
-                        connect_password: None,
+                        connect_password: Some("9y9JNnIWfB9cWAiO".into()),
+                        direct_url: Some("http://127.0.0.1:44285".into()),
                     },
                     ProcessSnapshot {
                         pid: 12951,
@@ -123,6 +124,7 @@ fn fixed_snapshot() -> PoolSnapshot {
                         enabled: "detached".into(),
                         life_status: "shutdown_triggered".into(),
                         address: "unix:/tmp/x/apps.s/app.1".into(),
+                        direct_url: Some("http://unix:/tmp/x/apps.s/app.1".into()),
                         ..Default::default()
                     },
                 ],
@@ -394,7 +396,7 @@ async fn read_endpoints() {
 
     let verbose = get(&f, "/pool.txt?verbose=true").await.body;
     assert!(verbose.contains(
-        "    CPU: 12%     Memory  : 2M      Last used: 31s ago\n    URL     : http://127.0.0.1:44285\n"
+        "    CPU: 12%     Memory  : 2M      Last used: 31s ago\n    URL     : http://127.0.0.1:44285\n    Password: 9y9JNnIWfB9cWAiO\n"
     ));
     assert!(
         verbose.contains("    Shutting down...\n    URL     : http://unix:/tmp/x/apps.s/app.1\n")

@@ -17,7 +17,13 @@
 # command (ARCHITECTURE.md, "Preloader protocol"). Workers fire
 # :starting_worker_process with forked=true.
 #
+# With PASSENGER_DIRECT_PORT (a preloader's workers get it in their spawn command) a
+# process also serves plain HTTP on 127.0.0.1:<port>, one request per connection, for
+# operators (`passenger-status --verbose` prints the URL): a request without the
+# connect password in X-Passenger-Connect-Password gets 403.
+#
 # Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
+# PASSENGER_DIRECT_PORT,
 # PASSENGER_CLAIMS (where to make the claims pipe of pipelined requests, see `win_claim`),
 # PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE (default config.ru).
 #
@@ -283,7 +289,8 @@ module PassengerRs
           preload(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
         else
           PhusionPassenger.call_event(:starting_worker_process, false)
-          serve(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'])
+          serve(@app, ENV.fetch('PASSENGER_SOCKET'), ENV['PASSENGER_CONNECT_PASSWORD'],
+                ENV['PASSENGER_DIRECT_PORT'])
         end
       end
 
@@ -392,7 +399,7 @@ module PassengerRs
         srand
         $0 = worker_title
         PhusionPassenger.call_event(:starting_worker_process, true)
-        serve(app, command.fetch('socket'), command['password']) do
+        serve(app, command.fetch('socket'), command['password'], command['direct_port']) do
           reply(client, 'result' => 'ok', 'pid' => Process.pid)
           client.close
         end
@@ -430,12 +437,14 @@ module PassengerRs
         result.is_a?(Array) ? result.first : result
       end
 
-      # Listens on `socket_path` and serves requests until stdin closes or SIGTERM. The
-      # block, if given, runs once the socket listens.
-      def serve(app, socket_path, password)
+      # Listens on `socket_path` (and on 127.0.0.1:`direct_port` for direct access)
+      # and serves requests until stdin closes or SIGTERM. The block, if given, runs
+      # once the socket listens.
+      def serve(app, socket_path, password, direct_port = nil)
         @app = app
         @password = password
         @rack3 = defined?(Rack.release) && Rack.release.to_i >= 3
+        direct = open_direct(direct_port)
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
         # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
@@ -474,6 +483,7 @@ module PassengerRs
         end
         trap('TERM') { Thread.new { stop.call } }
         listeners = [server, wake_r]
+        listeners << direct if direct
         if stdin_watchable?
           Thread.new do
             begin
@@ -497,7 +507,10 @@ module PassengerRs
           break if ready.include?(wake_r) || @stopping
 
           ready.each do |io|
-            if io.equal?(server)
+            if io.equal?(direct)
+              serve_direct(direct)
+              next
+            elsif io.equal?(server)
               client = begin
                 io.accept_nonblock
               rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
@@ -519,6 +532,7 @@ module PassengerRs
           conns.shift.close while conns.size > MAX_CONNS
         end
         conns.each { |c| c.close unless c.closed? }
+        direct&.close
         shut_down(server, socket_path)
       end
 
@@ -667,6 +681,88 @@ module PassengerRs
         return :close if claim && !win_claim(claim)
 
         serve_request(client, headers)
+      end
+
+      # The direct-access socket on 127.0.0.1:`port`, or nil (no port, or it is taken).
+      def open_direct(port)
+        return nil if port.nil? || port.to_s.empty?
+
+        TCPServer.new('127.0.0.1', Integer(port.to_s, 10))
+      rescue StandardError => e
+        $stderr.puts("Direct access is off: cannot listen on 127.0.0.1:#{port}: #{e.message}")
+        nil
+      end
+
+      # Serves one plain HTTP request from the direct-access socket, then closes.
+      def serve_direct(listener)
+        client = begin
+          listener.accept_nonblock
+        rescue IO::WaitReadable, Errno::EINTR, Errno::ECONNABORTED
+          return
+        end
+        outcome = :close
+        begin
+          headers = read_http_request(client)
+          outcome = serve_request(client, headers) if headers
+        rescue Exception => e # rubocop:disable Lint/RescueException: keep serving
+          raise if e.is_a?(SystemExit)
+
+          log_exception('Error while handling a direct request', e)
+        ensure
+          client.close unless outcome == :hijacked || client.closed?
+        end
+      end
+
+      # Reads a plain HTTP/1.x request head and returns the variables a header block
+      # would carry; answers it itself and returns nil when the connect password is
+      # missing or wrong or the request is not understood. Body bytes that came with
+      # the head are kept in @early for rack.input.
+      def read_http_request(client)
+        @early = nil
+        data = ''.b
+        until (head_end = data.index("\r\n\r\n"))
+          return nil if data.bytesize > MAX_HEADER_SIZE || !read_more(client, data)
+        end
+        @early = data.byteslice(head_end + 4, data.bytesize) if data.bytesize > head_end + 4
+        lines = data.byteslice(0, head_end).split("\r\n")
+        method, target, version = lines.shift.to_s.split(' ', 3)
+        return refuse_direct(client, 400, "Bad Request\n") unless version&.start_with?('HTTP/') &&
+                                                                 target.start_with?('/')
+
+        env = {}
+        given = nil
+        lines.each do |line|
+          name, value = line.split(':', 2)
+          next if value.nil?
+
+          key = name.strip.upcase.tr('-', '_')
+          value = value.strip
+          case key
+          when 'X_PASSENGER_CONNECT_PASSWORD' then given = value
+          when 'CONTENT_TYPE', 'CONTENT_LENGTH' then env[key] = value
+          when 'CONNECTION', 'KEEP_ALIVE' then nil
+          else
+            env["HTTP_#{key}"] = env.key?("HTTP_#{key}") ? "#{env["HTTP_#{key}"]}, #{value}" : value
+          end
+        end
+        if @password.nil? || @password.empty? || given != @password
+          $stderr.puts('someone tried to connect with an invalid connect password.')
+          return refuse_direct(client, 403, "X-Passenger-Connect-Password is missing or wrong\n")
+        end
+        return refuse_direct(client, 411, "Send a Content-Length\n") if env.key?('HTTP_TRANSFER_ENCODING')
+
+        path, query = target.split('?', 2)
+        env.merge!('REQUEST_METHOD' => method, 'REQUEST_URI' => target, 'PATH_INFO' => path,
+                   'QUERY_STRING' => query || '', 'SCRIPT_NAME' => '', 'SERVER_NAME' => '127.0.0.1',
+                   'SERVER_PORT' => client.local_address.ip_port.to_s, 'SERVER_PROTOCOL' => version,
+                   'REMOTE_ADDR' => client.remote_address.ip_address,
+                   'REMOTE_PORT' => client.remote_address.ip_port.to_s)
+      end
+
+      def refuse_direct(client, status, body)
+        client.write("HTTP/1.1 #{status} #{reason(status)}\r\nContent-Type: text/plain\r\n" \
+                     "Content-Length: #{body.bytesize}\r\nConnection: close\r\n\r\n#{body}")
+        nil
       end
 
       # Reads one header block, usually in a single read(2); body bytes that came

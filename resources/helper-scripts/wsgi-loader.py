@@ -15,8 +15,13 @@ once, listens on PASSENGER_SOCKET for spawn commands and forks a worker per comm
 (ARCHITECTURE.md, "Preloader protocol"). If the startup file defines
 `passenger_starting_worker_process(forked)`, every process calls it before serving.
 
+With PASSENGER_DIRECT_PORT (a preloader's workers get it in their spawn command) a process
+also serves plain HTTP on 127.0.0.1:<port>, one request per connection, for operators
+(`passenger-status --verbose` prints the URL): a request without the connect password in
+X-Passenger-Connect-Password gets 403.
+
 Environment: PASSENGER_PRELOADER, PASSENGER_SOCKET, PASSENGER_CONNECT_PASSWORD, PASSENGER_REPORT_FILE,
-PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE.
+PASSENGER_DIRECT_PORT, PASSENGER_APP_ROOT, PASSENGER_APP_ENV, PASSENGER_STARTUP_FILE.
 
 Standard library only. Importing this file defines the loader without running it, so
 that a preloader could load the app once and fork processes that call `serve`.
@@ -242,14 +247,16 @@ def read_header_block(sock):
 class Loader:
     """The accept loop and the session protocol for one WSGI app."""
 
-    def __init__(self, app, password):
+    def __init__(self, app, password, direct_port=None):
         self.app = app
         self.password = password
+        self.direct_port = direct_port
         self.stopping = False
 
     def serve(self, socket_path, on_listening=None):
         """Serves requests until stdin closes or SIGTERM; `on_listening()` runs once
         the socket listens."""
+        direct = open_direct(self.direct_port)
         if os.path.exists(socket_path) and stat.S_ISSOCK(os.stat(socket_path).st_mode):
             os.unlink(socket_path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -269,6 +276,8 @@ class Loader:
 
         signal.signal(signal.SIGTERM, on_term)
         watched = [server, wake_r]
+        if direct is not None:
+            watched.append(direct)
         stdin_fd = sys.stdin.fileno() if stdin_watchable() else None
         if stdin_fd is not None:
             watched.append(stdin_fd)
@@ -286,7 +295,9 @@ class Loader:
                 idle = self.serve_client(client)
                 continue
             for item in ready:
-                if item is server:
+                if item is direct:
+                    self.serve_direct(direct)
+                elif item is server:
                     if idle is not None:
                         close_quietly(idle)
                         idle = None
@@ -301,6 +312,8 @@ class Loader:
                     self.stopping = True
         if idle is not None:
             close_quietly(idle)
+        if direct is not None:
+            close_quietly(direct)
         server.close()
         try:
             os.unlink(socket_path)
@@ -345,6 +358,71 @@ class Loader:
             client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
             return False
         return self.serve_request(client, headers)
+
+    def serve_direct(self, listener):
+        """Serves one plain HTTP request from the direct-access socket, then closes."""
+        try:
+            client, peer = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        try:
+            headers = self.read_http_request(client, peer)
+            if headers is not None:
+                self.serve_request(client, headers)
+        except Exception:  # noqa: BLE001: keep serving
+            sys.stderr.write("Error while handling a direct request:\n" + traceback.format_exc())
+        close_quietly(client)
+
+    def read_http_request(self, client, peer):
+        """Reads a plain HTTP/1.x request head (never past it: the body stays in the
+        socket for wsgi.input) and returns the variables a header block would carry;
+        answers it itself and returns None when the connect password is missing or
+        wrong or the request is not understood."""
+        data = b""
+        while not data.endswith(b"\r\n\r\n"):
+            byte = client.recv(1)
+            if not byte or len(data) > MAX_HEADER_SIZE:
+                return None
+            data += byte
+        lines = data[:-4].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) != 3 or not parts[1].startswith("/") or not parts[2].startswith("HTTP/"):
+            return refuse_direct(client, 400, "Bad Request\n")
+        method, target, version = parts
+        environ = {}
+        given = None
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                continue
+            key = name.strip().upper().replace("-", "_")
+            value = value.strip()
+            if key == "X_PASSENGER_CONNECT_PASSWORD":
+                given = value
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            elif key not in ("CONNECTION", "KEEP_ALIVE"):
+                key = "HTTP_" + key
+                environ[key] = environ[key] + ", " + value if key in environ else value
+        if not self.password or given != self.password:
+            sys.stderr.write("someone tried to connect with an invalid connect password.\n")
+            return refuse_direct(client, 403, "X-Passenger-Connect-Password is missing or wrong\n")
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            return refuse_direct(client, 411, "Send a Content-Length\n")
+        path, _, query = target.partition("?")
+        environ.update(
+            REQUEST_METHOD=method,
+            REQUEST_URI=target,
+            PATH_INFO=path,
+            QUERY_STRING=query,
+            SCRIPT_NAME="",
+            SERVER_NAME="127.0.0.1",
+            SERVER_PORT=str(client.getsockname()[1]),
+            SERVER_PROTOCOL=version,
+            REMOTE_ADDR=peer[0],
+            REMOTE_PORT=str(peer[1]),
+        )
+        return environ
 
     def build_environ(self, client, headers):
         environ = headers
@@ -472,6 +550,31 @@ class Loader:
             sys.stdout.flush()
             sys.stderr.flush()
         return keep
+
+
+def open_direct(port):
+    """The direct-access socket on 127.0.0.1:`port`, or None (no port, or it is taken)."""
+    if not port:
+        return None
+    try:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", int(port)))
+        listener.listen(16)
+        return listener
+    except (OSError, ValueError) as e:
+        sys.stderr.write("Direct access is off: cannot listen on 127.0.0.1:%s: %s\n" % (port, e))
+        return None
+
+
+def refuse_direct(client, status, body):
+    body = body.encode()
+    client.sendall(
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s"
+        % (status, STATUS_REASONS.get(status, "Unknown").encode(), len(body), body)
+    )
+    return None
 
 
 def close_quietly(sock):
@@ -648,7 +751,9 @@ class Preloader:
                 send_line(conn, {"result": "ok", "pid": os.getpid()})
                 conn.close()
 
-            Loader(self.app, cmd.get("password")).serve(cmd["socket"], listening)
+            Loader(self.app, cmd.get("password"), cmd.get("direct_port")).serve(
+                cmd["socket"], listening
+            )
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
@@ -683,7 +788,9 @@ def main():
     if preloader:
         Preloader(app, app_root, password).run(os.environ["PASSENGER_SOCKET"])
     else:
-        Loader(app, password).serve(os.environ["PASSENGER_SOCKET"])
+        Loader(app, password, os.environ.get("PASSENGER_DIRECT_PORT")).serve(
+            os.environ["PASSENGER_SOCKET"]
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

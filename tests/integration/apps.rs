@@ -46,7 +46,7 @@ fn require(cmd: &str, args: &[&str], package: &str) {
     );
 }
 
-fn require_rack() {
+pub(crate) fn require_rack() {
     require("ruby", &["-e", "require 'rack'"], "ruby ruby-rack");
 }
 
@@ -54,7 +54,7 @@ fn require_sinatra() {
     require("ruby", &["-e", "require 'sinatra/base'"], "ruby-sinatra");
 }
 
-fn require_python() {
+pub(crate) fn require_python() {
     require("python3", &["-c", "import json"], "python3");
 }
 
@@ -67,7 +67,7 @@ fn require_node() {
 }
 
 /// Copies `tests/fixtures/apps/<name>` into the test dir (with `tmp/` and `public/`).
-fn copy_app(dir: &TestDir, name: &str) -> PathBuf {
+pub(crate) fn copy_app(dir: &TestDir, name: &str) -> PathBuf {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("invariant: test dir is writable");
         let entries = std::fs::read_dir(from)
@@ -94,7 +94,7 @@ fn copy_app(dir: &TestDir, name: &str) -> PathBuf {
 }
 
 /// `passenger start <root> --address 127.0.0.1 --port 0 <extra>`.
-fn start_app(dir: &TestDir, root: &Path, extra: &[&str]) -> Server {
+pub(crate) fn start_app(dir: &TestDir, root: &Path, extra: &[&str]) -> Server {
     let root = root.to_string_lossy().into_owned();
     let mut args: Vec<&str> = vec!["start", &root, "--address", "127.0.0.1", "--port", "0"];
     args.extend_from_slice(extra);
@@ -744,6 +744,8 @@ fn check_failure(f: &Failure, spawn_method: Option<&str>, friendly: bool) {
     let dir = TestDir::new();
     let root = copy_app(&dir, f.app);
     let mut flags: Vec<&str> = f.flags.to_vec();
+    // A secret of the app's own: the page lists the variable but not its value.
+    flags.extend(["--envvar", "SECRET_KEY_BASE=topsecret-value"]);
     if let Some(method) = spawn_method {
         flags.extend(["--spawn-method", method]);
     }
@@ -795,6 +797,11 @@ fn check_failure(f: &Failure, spawn_method: Option<&str>, friendly: bool) {
             assert!(body.contains(text), "{text:?} in {body}");
         }
         assert!(body.contains("Environment variables"), "{body}");
+        assert!(
+            !body.contains("PASSENGER_CONNECT_PASSWORD") && !body.contains("topsecret-value"),
+            "no secret on the page: {body}"
+        );
+        assert!(body.contains("SECRET_KEY_BASE"), "{body}");
         assert!(
             body.contains("PASSENGER_APP_ENV") && body.contains("development"),
             "the app's environment: {body}"

@@ -696,3 +696,102 @@ fn status_lists_the_apps_processes_before_any_request() {
     );
     assert_eq!(get(server.addr, "/").status, 200);
 }
+
+/// `(pid, URL, password)` of every process in `passenger-status --verbose` output.
+fn direct_access(text: &str) -> Vec<(u64, String, Option<String>)> {
+    let mut found: Vec<(u64, String, Option<String>)> = Vec::new();
+    let mut pid = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("* PID:") {
+            pid = rest.split_whitespace().next().and_then(|p| p.parse().ok());
+        } else if let (Some(url), Some(p)) = (line.strip_prefix("URL     : "), pid) {
+            found.push((p, url.to_string(), None));
+        } else if let Some(password) = line.strip_prefix("Password: ") {
+            if let Some(last) = found.last_mut() {
+                last.2 = Some(password.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Direct process access as Passenger documents it: `passenger-status --verbose` prints for
+/// each process a URL to `curl` and its connect password; a loader process refuses a request
+/// without that password, and `/pool.json` carries the same password.
+#[test]
+fn verbose_status_gives_each_process_a_url_that_wants_its_password() {
+    crate::apps::require_rack();
+    crate::apps::require_python();
+    // Smart spawning (Ruby's default) and direct spawning.
+    for (app, processes) in [("rack_hello", "2"), ("wsgi_hello", "1")] {
+        let dir = TestDir::new();
+        let root = crate::apps::copy_app(&dir, app);
+        let _server = crate::apps::start_app(&dir, &root, &["--min-instances", processes]);
+        let mut text = String::new();
+        wait_until("every process has a URL and a password", deadline(), || {
+            text = out(&run_as(&dir, "passenger-status", &["--verbose"]));
+            let found = direct_access(&text);
+            found.len().to_string() == processes && found.iter().all(|p| p.2.is_some())
+        });
+        let o = run_as(&dir, "passenger-status", &["--show=json"]);
+        let pool: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let in_json = |pid: u64| {
+            pool["groups"][0]["processes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["pid"].as_u64() == Some(pid))
+                .and_then(|p| p["connect_password"].as_str().map(str::to_string))
+        };
+        for (pid, url, password) in direct_access(&text) {
+            let password = password.expect("invariant: waited for every password");
+            assert_eq!(in_json(pid).as_deref(), Some(password.as_str()), "{pool}");
+            let addr: std::net::SocketAddr = url
+                .strip_prefix("http://")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("{app}: URL {url:?} is not http://127.0.0.1:PORT"));
+            let send = |request: crate::support::Request| {
+                request
+                    .send(addr)
+                    .unwrap_or_else(|e| panic!("{app}: {url}: {e}"))
+            };
+            let refused = send(crate::support::Request::new("GET", "/pid"));
+            assert_eq!(
+                refused.status,
+                403,
+                "{app}: no password: {}",
+                refused.text()
+            );
+            let wrong = crate::support::Request::new("GET", "/pid")
+                .header("X-Passenger-Connect-Password", "wrong");
+            assert_eq!(send(wrong).status, 403, "{app}: wrong password");
+            let right = send(
+                crate::support::Request::new("GET", "/pid")
+                    .header("X-Passenger-Connect-Password", &password),
+            );
+            assert_eq!(right.status, 200, "{app}: {}", right.text());
+            assert_eq!(
+                right.json()["pid"].as_u64(),
+                Some(pid),
+                "{app}: the very process"
+            );
+        }
+    }
+
+    // A generic app checks no password: its URL is its own port, and no password is shown.
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let _server = start_fixture(&dir, &root, "hello.py", &[]);
+    let mut found = Vec::new();
+    wait_until("the generic process has a URL", deadline(), || {
+        found = direct_access(&out(&run_as(&dir, "passenger-status", &["--verbose"])));
+        found.len() == 1
+    });
+    let (pid, url, password) = &found[0];
+    assert_eq!(password, &None);
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("URL {url:?}"));
+    assert_eq!(get(addr, "/pid").json()["pid"].as_u64(), Some(*pid));
+}

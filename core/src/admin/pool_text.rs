@@ -70,17 +70,6 @@ pub(crate) fn is_counted(p: &ProcessSnapshot) -> bool {
     p.enabled != "detached"
 }
 
-/// The URL a verbose listing shows for a process address.
-pub(crate) fn process_url(address: &str) -> String {
-    if let Some(hostport) = address.strip_prefix("tcp://") {
-        format!("http://{hostport}")
-    } else if let Some(path) = address.strip_prefix("unix:") {
-        format!("http://unix:{path}")
-    } else {
-        address.to_string()
-    }
-}
-
 fn header(out: &mut String, title: &str, opts: TextOptions) {
     if opts.colorize {
         let _ = writeln!(out, "\x1b[33m\x1b[44m\x1b[1m{title}\x1b[0m");
@@ -109,8 +98,10 @@ fn render_process(out: &mut String, p: &ProcessSnapshot, now_usec: u64, opts: Te
         "detached" => out.push_str("    Shutting down...\n"),
         _ => {}
     }
-    if opts.verbose && !p.address.is_empty() {
-        let _ = writeln!(out, "    URL     : {}", process_url(&p.address));
+    if opts.verbose {
+        if let Some(url) = &p.direct_url {
+            let _ = writeln!(out, "    URL     : {url}");
+        }
         if let Some(password) = &p.connect_password {
             let _ = writeln!(out, "    Password: {password}");
         }

@@ -614,6 +614,8 @@ impl Actor {
                         spawn_started: process.spawn_started,
                         spawn_ended: process.spawn_ended,
                         pipeline,
+                        connect_password: process.connect_password,
+                        direct_address: process.direct_address,
                     },
                 });
             }

@@ -56,6 +56,10 @@ pub(crate) struct Process {
     /// The process takes pipelined requests: while busy it may be handed one more
     /// bodyless request (ARCHITECTURE.md, "Request pipelining").
     pub pipeline: bool,
+    /// The secret the process checks (loaders only): it travels with the process.
+    pub connect_password: Option<String>,
+    /// The loader's direct-access HTTP socket.
+    pub direct_address: Option<std::net::SocketAddr>,
     /// When the process last made progress: finished a session, or became busy
     /// after being idle. A pipelined request waits behind the work begun then.
     pub progress_at: Instant,
@@ -138,7 +142,16 @@ impl Process {
             // reads no /proc.
             cpu_percent: None,
             real_memory_kb: None,
-            connect_password: None,
+            connect_password: self.connect_password.clone(),
+            direct_url: self
+                .direct_address
+                .map(|a| format!("http://{a}"))
+                .or_else(|| match &self.address {
+                    // A generic or Node app's own port (or socket) is its direct URL.
+                    ProcessAddress::Tcp(a) => Some(format!("http://{a}")),
+                    ProcessAddress::Unix(p) => Some(format!("http://unix:{}", p.display())),
+                    ProcessAddress::Session(_) => None,
+                }),
         }
     }
 }

@@ -62,9 +62,14 @@ pub struct ProcessSnapshot {
     /// Where the process accepts requests (`tcp://…`, `unix:…` or `session:…`).
     pub address: String,
     /// The secret a direct connection to a loader process must present (shown by
-    /// `passenger-status --verbose`); none for generic and Node apps, as in Passenger.
+    /// `passenger-status --verbose`); none for generic and Node apps, which check none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_password: Option<String>,
+    /// Where an operator can send HTTP requests to this very process (`curl`): a
+    /// loader's direct-access socket, which wants `X-Passenger-Connect-Password`, or
+    /// a generic or Node app's own port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_url: Option<String>,
     /// CPU usage in percent, once metrics were sampled.
     pub cpu_percent: Option<u32>,
     /// Private dirty memory ("real memory") in KiB, once metrics were sampled.

@@ -83,6 +83,10 @@ pub struct SpawnedInfo {
     pub spawn_ended: SystemTime,
     /// Whether the process takes pipelined requests (see [`PIPELINE_WINDOW`]).
     pub pipeline: bool,
+    /// The secret the process checks (loaders only), shown to operators.
+    pub connect_password: Option<String>,
+    /// The process's direct-access HTTP socket (loaders only).
+    pub direct_address: Option<std::net::SocketAddr>,
 }
 
 /// Something that happened, fed to [`Pool::handle`].
@@ -684,6 +688,8 @@ impl Pool {
             generation: g.generation,
             oob: Oob::None,
             pipeline: info.pipeline,
+            connect_password: info.connect_password,
+            direct_address: info.direct_address,
             progress_at: now,
             pipeline_blocked: false,
         };

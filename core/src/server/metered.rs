@@ -1,6 +1,5 @@
-//! A [`PoolApi`] that adds live CPU and memory figures from `/proc` (and loader
-//! connect passwords) to pool snapshots, so the pool state machine itself never
-//! reads `/proc`.
+//! A [`PoolApi`] that adds live CPU and memory figures from `/proc` to pool
+//! snapshots, so the pool state machine itself never reads `/proc`.
 
 use std::sync::Mutex;
 

@@ -403,8 +403,11 @@ impl Journey {
                     Mode::Direct => plan::socket_prefix(&app.app_type),
                     Mode::Preloader => "preloader",
                 };
-                let (session, work_dir) = prepare_session(options, apps_dir, prefix, &run_as)
-                    .map_err(|e| self.error(SpawnStep::Preparation, e, String::new()))?;
+                let (mut session, work_dir) =
+                    prepare_session(options, apps_dir, prefix, &run_as)
+                        .map_err(|e| self.error(SpawnStep::Preparation, e, String::new()))?;
+                // A loader process takes the free port for its direct-access socket.
+                session.direct_port = (mode == Mode::Direct).then_some(port);
                 (Some(session), Some(work_dir))
             }
         };
@@ -422,7 +425,7 @@ impl Journey {
         }
         let shell_arg = format!("exec {}", plan.command);
         self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
-        self.envvars = plan.env.clone();
+        self.envvars = super::redact_secrets(&plan.env);
         // The reaper keeps the apps dir alive: a private one is removed once the
         // spawner and every process using it are gone.
         let socket = session
@@ -531,6 +534,11 @@ impl Journey {
                     spawn_ended: SystemTime::now(),
                     control,
                     pipeline,
+                    connect_password: session.as_ref().map(|s| s.connect_password.clone()),
+                    direct_address: session
+                        .as_ref()
+                        .and_then(|s| s.direct_port)
+                        .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p))),
                     exited: exited_rx,
                 })
             }
@@ -614,6 +622,7 @@ fn prepare_session(
         connect_password,
         report_file: work.0.join(REPORT_FILE),
         claims_base: apps_dir.claims_base(options),
+        direct_port: None,
     };
     Ok((session, work))
 }

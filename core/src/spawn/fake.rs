@@ -225,6 +225,8 @@ impl Spawner for FakeSpawner {
                     gupid,
                 }),
                 pipeline: None,
+                connect_password: None,
+                direct_address: None,
                 exited: rx,
             })
         })

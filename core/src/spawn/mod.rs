@@ -104,6 +104,13 @@ pub struct SpawnedProcess {
     pub control: Arc<dyn ProcessControl>,
     /// The loader's claims pipe, when it takes pipelined requests.
     pub pipeline: Option<Arc<pipeline::Claims>>,
+    /// The secret a loader process expects from anyone who talks to it, the core
+    /// included; `None` for generic and Node apps, which check none.
+    pub connect_password: Option<String>,
+    /// The loader's direct-access HTTP socket on 127.0.0.1, for operators
+    /// (`passenger-status --verbose`); it refuses requests without the connect
+    /// password. `None` for generic and Node apps (their own port is direct).
+    pub direct_address: Option<SocketAddr>,
     /// Resolves once the process has exited and been reaped.
     pub exited: oneshot::Receiver<ExitInfo>,
 }
@@ -137,6 +144,50 @@ pub(crate) fn forget_connect_password(socket: &Path) {
     map.remove(socket);
 }
 
+/// Parts of variable names that say their value is a secret.
+const SECRET_NAME_PARTS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "CREDENTIAL",
+    "PRIVATE_KEY",
+    "API_KEY",
+    "ACCESS_KEY",
+];
+
+/// `env` as error pages and logs may show it: without the connect password, and
+/// with the value of a variable whose name says it is a secret (`SECRET_KEY_BASE`,
+/// `*_TOKEN`, `*_PASSWORD`, ...) and the password in a URL's `user:password@`
+/// replaced by `(hidden)`.
+pub fn redact_secrets(env: &[(String, String)]) -> Vec<(String, String)> {
+    const HIDDEN: &str = "(hidden)";
+    env.iter()
+        // Ours, and of no use to whoever reads an error page: left out entirely.
+        .filter(|(name, _)| name != "PASSENGER_CONNECT_PASSWORD")
+        .map(|(name, value)| {
+            let upper = name.to_ascii_uppercase();
+            if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+                return (name.clone(), HIDDEN.to_string());
+            }
+            // scheme://user:password@host...
+            let shown = match value.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((userinfo, host)) if !userinfo.contains('/') => {
+                        match userinfo.split_once(':') {
+                            Some((user, _)) => format!("{scheme}://{user}:{HIDDEN}@{host}"),
+                            None => value.clone(),
+                        }
+                    }
+                    _ => value.clone(),
+                },
+                None => value.clone(),
+            };
+            (name.clone(), shown)
+        })
+        .collect()
+}
+
 /// One step of a spawn, named after Passenger's journey steps, used in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -165,7 +216,8 @@ pub struct SpawnError {
     pub output: String,
     /// The command that was run.
     pub command: String,
-    /// The environment given to the process (name, value).
+    /// The environment given to the process (name, value), secrets hidden (see
+    /// [`redact_secrets`]): the error page shows it.
     pub envvars: Vec<(String, String)>,
     /// The user and group the process ran as.
     pub user: String,
@@ -188,5 +240,39 @@ pub trait Spawner: Send + Sync + 'static {
     /// spawning's preloader) drop it here; the default does nothing.
     fn app_restarted(&self, app_name: &str) {
         let _ = app_name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hidden_and_the_rest_shown() {
+        let env: Vec<(String, String)> = [
+            ("PASSENGER_CONNECT_PASSWORD", "abc"),
+            ("SECRET_KEY_BASE", "def"),
+            ("GITHUB_TOKEN", "ghi"),
+            ("DATABASE_URL", "postgres://app:s3cret@db/prod"),
+            ("REDIS_URL", "redis://cache:6379/0"),
+            ("PATH", "/usr/bin"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let shown = redact_secrets(&env);
+        assert!(!shown.iter().any(|(k, _)| k == "PASSENGER_CONNECT_PASSWORD"));
+        let value = |name: &str| {
+            shown
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .expect("every variable is listed")
+        };
+        assert_eq!(value("SECRET_KEY_BASE"), "(hidden)");
+        assert_eq!(value("GITHUB_TOKEN"), "(hidden)");
+        assert_eq!(value("DATABASE_URL"), "postgres://app:(hidden)@db/prod");
+        assert_eq!(value("REDIS_URL"), "redis://cache:6379/0");
+        assert_eq!(value("PATH"), "/usr/bin");
     }
 }

@@ -98,6 +98,10 @@ pub struct SessionSetup {
     /// Where a loader that takes pipelined requests makes its claims pipe
     /// (`PASSENGER_CLAIMS`; `spawn::pipeline`).
     pub claims_base: Option<PathBuf>,
+    /// The loopback port of the process's direct-access HTTP socket
+    /// (`PASSENGER_DIRECT_PORT`): requests there must carry the connect password in
+    /// `X-Passenger-Connect-Password`. `None` for preloaders.
+    pub direct_port: Option<u16>,
 }
 
 /// Everything besides the [`AppSpec`] that goes into a plan.
@@ -217,6 +221,9 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
                 session.connect_password.clone(),
             ));
             loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
+            if let Some(port) = session.direct_port {
+                loader_env.push(("PASSENGER_DIRECT_PORT".into(), port.to_string()));
+            }
             if let Some(base) = session.claims_base.as_deref().filter(|_| pipelines(app)) {
                 loader_env.push(("PASSENGER_CLAIMS".into(), path(base)));
             }
@@ -394,6 +401,7 @@ mod tests {
             connect_password: "secret".into(),
             report_file: PathBuf::from("/tmp/w/report.json"),
             claims_base: Some(PathBuf::from("/tmp/x")),
+            direct_port: Some(4321),
         });
         let plan = build(&app, i.clone()).expect("ruby apps have a plan");
         assert!(
@@ -412,6 +420,7 @@ mod tests {
         );
         assert_eq!(get(&plan, "PASSENGER_SOCKET"), Some("/tmp/x/ruby.1"));
         assert_eq!(get(&plan, "PASSENGER_CONNECT_PASSWORD"), Some("secret"));
+        assert_eq!(get(&plan, "PASSENGER_DIRECT_PORT"), Some("4321"));
         assert_eq!(
             get(&plan, "PASSENGER_STARTUP_FILE"),
             Some("/srv/r/other.ru")

@@ -47,6 +47,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -459,6 +460,13 @@ async fn spawn_worker(
         rand::random::<u64>(),
         rand::random::<u64>()
     );
+    let direct_port = super::readiness::pick_free_port().map_err(|e| {
+        fail(
+            SpawnStep::Preparation,
+            format!("Could not find a free port on 127.0.0.1 for the app: {e}"),
+            String::new(),
+        )
+    })?;
     let pipes = pipe().and_then(|stdin| Ok((stdin, pipe()?)));
     let ((stdin_r, stdin_w), (out_r, out_w)) = pipes.map_err(|e| {
         fail(
@@ -490,6 +498,7 @@ async fn spawn_worker(
         "command": "spawn",
         "socket": socket.to_string_lossy(),
         "password": password,
+        "direct_port": direct_port,
         "auth": preloader.auth,
     });
     let mut line = command.to_string().into_bytes();
@@ -503,7 +512,7 @@ async fn spawn_worker(
     // Only the worker may hold these now, or EOF would never come.
     drop(stdin_r);
     drop(out_w);
-    super::register_connect_password(socket.clone(), password);
+    super::register_connect_password(socket.clone(), password.clone());
     let mut password_guard = PasswordGuard(Some(socket.clone()));
     let mut reader = BufReader::new(stream);
 
@@ -573,6 +582,8 @@ async fn spawn_worker(
                 spawn_ended: SystemTime::now(),
                 control,
                 pipeline,
+                connect_password: Some(password),
+                direct_address: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, direct_port))),
                 exited: exited_rx,
             });
         }

@@ -116,6 +116,8 @@ impl H {
                 spawn_started: SystemTime::now(),
                 spawn_ended: SystemTime::now(),
                 pipeline,
+                connect_password: None,
+                direct_address: None,
             },
         });
         (pid, out)
