@@ -114,6 +114,16 @@ pub struct StartArgs {
     )]
     pub app_type: Option<String>,
 
+    /// Consider the app a Ruby app and use the given rackup file (relative to the
+    /// current directory)
+    #[arg(
+        short = 'R',
+        long,
+        value_name = "FILENAME",
+        help_heading = "Application loading options"
+    )]
+    pub rackup: Option<PathBuf>,
+
     /// Force the given startup file to be used (relative to the app directory)
     #[arg(
         long,
@@ -346,6 +356,22 @@ pub struct StartArgs {
     )]
     pub sticky_sessions_cookie_name: Option<String>,
 
+    /// Accepted for compatibility; the listen backlog is 2048
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        help_heading = "Accepted for compatibility, without effect"
+    )]
+    pub socket_backlog: Option<u32>,
+
+    /// Accepted for compatibility; request bodies are streamed, never buffered on disk
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "Accepted for compatibility, without effect"
+    )]
+    pub data_buffer_dir: Option<PathBuf>,
+
     /// Accepted for compatibility; passenger-rs never asks questions at startup
     #[arg(long, help_heading = "Accepted for compatibility, without effect")]
     pub auto: bool,
@@ -403,12 +429,22 @@ impl StartArgs {
         let values = [
             (
                 "security_update_check_proxy",
-                &self.security_update_check_proxy,
+                self.security_update_check_proxy.clone(),
             ),
-            ("anonymous_telemetry_proxy", &self.anonymous_telemetry_proxy),
+            (
+                "anonymous_telemetry_proxy",
+                self.anonymous_telemetry_proxy.clone(),
+            ),
             (
                 "sticky_sessions_cookie_name",
-                &self.sticky_sessions_cookie_name,
+                self.sticky_sessions_cookie_name.clone(),
+            ),
+            ("socket_backlog", self.socket_backlog.map(|n| n.to_string())),
+            (
+                "data_buffer_dir",
+                self.data_buffer_dir
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
             ),
         ];
         let no_effect = switches
@@ -418,7 +454,7 @@ impl StartArgs {
             .chain(
                 values
                     .into_iter()
-                    .filter_map(|(key, v)| Some((key.to_string(), Some(v.clone()?)))),
+                    .filter_map(|(key, v)| Some((key.to_string(), Some(v?)))),
             )
             .collect();
         let show_version_in_header = if self.show_version_in_header {
@@ -445,8 +481,15 @@ impl StartArgs {
             start_timeout: self.start_timeout,
             force_max_concurrent_requests_per_process: self
                 .force_max_concurrent_requests_per_process,
-            app_type: self.app_type.clone(),
-            startup_file: self.startup_file.clone(),
+            // `-R FILE` is Passenger's shorthand for a Ruby app with that rackup file.
+            app_type: self
+                .app_type
+                .clone()
+                .or_else(|| self.rackup.as_ref().map(|_| "rack".to_string())),
+            startup_file: self.startup_file.clone().or_else(|| {
+                let rackup = self.rackup.as_ref()?;
+                Some(std::path::absolute(rackup).unwrap_or_else(|_| rackup.clone()))
+            }),
             app_start_command: self.app_start_command.clone(),
             restart_dir: self.restart_dir.clone(),
             log_level: self.log_level,
@@ -569,6 +612,26 @@ mod tests {
                 "missing {expected:?} in help:\n{help}"
             );
         }
+    }
+
+    #[test]
+    fn rackup_makes_a_ruby_app_with_that_file_and_compat_flags_are_kept() {
+        let opts = parse(&[
+            "-R",
+            "/srv/app/other.ru",
+            "--socket-backlog",
+            "1024",
+            "--auto",
+        ])
+        .expect("parses");
+        assert_eq!(opts.app_type.as_deref(), Some("rack"));
+        assert_eq!(opts.startup_file, Some(PathBuf::from("/srv/app/other.ru")));
+        assert!(opts.no_effect.contains(&("auto".into(), None)));
+        assert!(opts
+            .no_effect
+            .contains(&("socket_backlog".into(), Some("1024".into()))));
+        let explicit = parse(&["-R", "x.ru", "--app-type", "python"]).expect("parses");
+        assert_eq!(explicit.app_type.as_deref(), Some("python"));
     }
 
     #[test]

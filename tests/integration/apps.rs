@@ -317,6 +317,20 @@ fn wsgi_session_connections_are_kept_alive() {
     session_connections_are_reused("passenger_wsgi.py", WSGI_CONNECTION_APP);
 }
 
+/// `-R FILE`, Passenger's rackup flag: a Ruby app whatever the directory holds.
+#[test]
+fn rackup_flag_serves_that_rackup_file() {
+    require_rack();
+    let dir = TestDir::new();
+    let root = copy_app(&dir, "rack_hello");
+    let other = root.join("other.ru");
+    std::fs::rename(root.join("config.ru"), &other).expect("rename config.ru");
+    let other = other.to_string_lossy().into_owned();
+    let server = start_app(&dir, &root, &["-R", &other]);
+    let v = get_json(&server, "/x");
+    assert_eq!(v["path"], "/x");
+}
+
 #[test]
 fn node_hello() {
     require_node();

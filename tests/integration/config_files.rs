@@ -68,6 +68,8 @@ fn standalone_flags_scripts_carry_are_accepted_and_noted_once() {
             "--sticky-sessions",
             "--sticky-sessions-cookie-name",
             "_route",
+            "--socket-backlog",
+            "1024",
         ],
     );
     assert_eq!(get(server.addr, "/").status, 200);
@@ -79,6 +81,7 @@ fn standalone_flags_scripts_carry_are_accepted_and_noted_once() {
         "--load-shell-envvars",
         "--sticky-sessions has no effect",
         "--sticky-sessions-cookie-name",
+        "--socket-backlog",
     ] {
         assert_eq!(
             log.matches(flag).count(),

@@ -150,8 +150,14 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         l.set("show_version_in_header", Val::Bool(show));
     }
     for (key, value) in &o.no_effect {
+        let int = NO_EFFECT
+            .iter()
+            .any(|(k, kind, _)| k == key && *kind == NoEffectKind::Int);
         let value = match value {
-            Some(v) => Val::Str(v.clone()),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if int => Val::Int(n),
+                _ => Val::Str(v.clone()),
+            },
             None => Val::Bool(true),
         };
         l.set(key, value);
@@ -540,6 +546,7 @@ fn no_effect_notices(res: &mut Resolver<'_>, notices: &mut Vec<String>) {
         let given = match kind {
             NoEffectKind::Bool => res.bool(key) == Some(true),
             NoEffectKind::Str => res.string(key).is_some(),
+            NoEffectKind::Int => res.int(key, 0, i64::MAX).is_some(),
         };
         if !given {
             continue;

@@ -67,8 +67,6 @@ const UNSUPPORTED: &[&str] = &[
     "ssl_certificate_chain",
     "ssl_port",
     "static_files_dir",
-    "socket_backlog",
-    "data_buffer_dir",
     "core_file_descriptor_ulimit",
     "app_file_descriptor_ulimit",
     "turbocaching",
@@ -108,8 +106,10 @@ const UNSUPPORTED: &[&str] = &[
 pub(crate) enum NoEffectKind {
     /// A switch; only `true` is worth a notice (`false` is what passenger-rs does).
     Bool,
-    /// A name or address; any value is worth a notice.
+    /// A name, address or path; any value is worth a notice.
     Str,
+    /// A whole number; any value is worth a notice.
+    Int,
 }
 
 /// Passenger Standalone options that scripts and `Passengerfile.json` files commonly
@@ -156,6 +156,16 @@ pub(crate) const NO_EFFECT: &[(&str, NoEffectKind, &str)] = &[
         "sticky_sessions_cookie_attributes",
         NoEffectKind::Str,
         "sticky sessions are not implemented; every request goes to the least busy process",
+    ),
+    (
+        "socket_backlog",
+        NoEffectKind::Int,
+        "the listen backlog is 2048, Passenger's default",
+    ),
+    (
+        "data_buffer_dir",
+        NoEffectKind::Str,
+        "passenger-rs streams request bodies to the app and buffers none on disk",
     ),
     (
         "auto",

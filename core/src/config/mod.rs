@@ -154,7 +154,7 @@ pub struct StartOptions {
     /// `--show-version-in-header` / `--no-show-version-in-header` (default: on).
     pub show_version_in_header: Option<bool>,
     /// Passenger flags accepted without effect, by key: `None` for a switch that was
-    /// given, `Some(value)` for an option with a value.
+    /// given, `Some(value)` for an option with a value (a number as its digits).
     pub no_effect: Vec<(String, Option<String>)>,
 }
 
