@@ -175,7 +175,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd____core)
-            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --auto --no-install-runtime --no-compile-runtime --help"
+            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --data-buffer-dir --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,6 +247,14 @@ _passenger() {
                     ;;
                 --app-type)
                     COMPREPLY=($(compgen -W "ruby rack python wsgi nodejs node generic" -- "${cur}"))
+                    return 0
+                    ;;
+                --rackup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --startup-file)
@@ -330,6 +338,14 @@ _passenger() {
                     return 0
                     ;;
                 --sticky-sessions-cookie-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket-backlog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-buffer-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -973,7 +989,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__start)
-            opts="-a -p -S -d -e -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --auto --no-install-runtime --no-compile-runtime --help"
+            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --stat-throttle-rate --request-pipelining --no-request-pipelining --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --data-buffer-dir --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1045,6 +1061,14 @@ _passenger() {
                     ;;
                 --app-type)
                     COMPREPLY=($(compgen -W "ruby rack python wsgi nodejs node generic" -- "${cur}"))
+                    return 0
+                    ;;
+                --rackup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --startup-file)
@@ -1128,6 +1152,14 @@ _passenger() {
                     return 0
                     ;;
                 --sticky-sessions-cookie-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket-backlog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-buffer-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -55,6 +55,7 @@ wsgi\t''
 nodejs\t''
 node\t''
 generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s R -l rackup -d 'Consider the app a Ruby app and use the given rackup file (relative to the current directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
@@ -77,6 +78,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
@@ -116,6 +119,7 @@ wsgi\t''
 nodejs\t''
 node\t''
 generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s R -l rackup -d 'Consider the app a Ruby app and use the given rackup file (relative to the current directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
@@ -138,6 +142,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
