@@ -745,7 +745,7 @@ module PassengerRs
             env["HTTP_#{key}"] = env.key?("HTTP_#{key}") ? "#{env["HTTP_#{key}"]}, #{value}" : value
           end
         end
-        if @password.nil? || @password.empty? || given != @password
+        if @password.nil? || @password.empty? || !same_secret?(given, @password)
           $stderr.puts('someone tried to connect with an invalid connect password.')
           return refuse_direct(client, 403, "X-Passenger-Connect-Password is missing or wrong\n")
         end
@@ -757,6 +757,13 @@ module PassengerRs
                    'SERVER_PORT' => client.local_address.ip_port.to_s, 'SERVER_PROTOCOL' => version,
                    'REMOTE_ADDR' => client.remote_address.ip_address,
                    'REMOTE_PORT' => client.remote_address.ip_port.to_s)
+      end
+
+      # Compares in time independent of where the strings differ.
+      def same_secret?(given, expected)
+        return false unless given && given.bytesize == expected.bytesize
+
+        given.bytes.zip(expected.bytes).reduce(0) { |acc, (a, b)| acc | (a ^ b) }.zero?
       end
 
       def refuse_direct(client, status, body)

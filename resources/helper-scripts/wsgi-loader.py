@@ -27,6 +27,7 @@ Standard library only. Importing this file defines the loader without running it
 that a preloader could load the app once and fork processes that call `serve`.
 """
 
+import hmac
 import http.client
 import importlib.util
 import json
@@ -404,7 +405,8 @@ class Loader:
             elif key not in ("CONNECTION", "KEEP_ALIVE"):
                 key = "HTTP_" + key
                 environ[key] = environ[key] + ", " + value if key in environ else value
-        if not self.password or given != self.password:
+        given = (given or "").encode()
+        if not self.password or not hmac.compare_digest(given, self.password.encode()):
             sys.stderr.write("someone tried to connect with an invalid connect password.\n")
             return refuse_direct(client, 403, "X-Passenger-Connect-Password is missing or wrong\n")
         if "HTTP_TRANSFER_ENCODING" in environ:
