@@ -126,7 +126,8 @@ fn passwords() -> &'static Mutex<HashMap<PathBuf, String>> {
 /// header block. `None` once that process has exited, or for unknown sockets.
 ///
 /// The spawner registers the password when it starts a loader and removes it when the
-/// process is reaped, so the pool and [`SpawnedProcess`] need not carry it.
+/// process is reaped. [`SpawnedProcess`] carries the password to the pool as well
+/// (operators see it there); the proxy still looks it up here.
 pub fn connect_password_for(socket: &Path) -> Option<String> {
     let map = passwords().lock().unwrap_or_else(|p| p.into_inner());
     map.get(socket).cloned()
