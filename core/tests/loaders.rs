@@ -996,3 +996,62 @@ async fn node_app_runs_under_the_loader_with_a_title() {
     );
     running.stop().await;
 }
+
+/// A loader whose direct-access port is taken does not start: the core would otherwise show
+/// operators a URL that someone else answers, and they would send the password there.
+#[test]
+fn loaders_do_not_start_when_their_direct_access_port_is_taken() {
+    require_ruby();
+    require_tool("python3", &["-c", "pass"], "python3");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = taken
+        .local_addr()
+        .expect("local address")
+        .port()
+        .to_string();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../resources/helper-scripts");
+    for (interpreter, script, file, text) in [
+        (
+            "ruby",
+            "rack-loader.rb",
+            "config.ru",
+            "run lambda { |_| [200, {}, ['x']] }\n",
+        ),
+        (
+            "python3",
+            "wsgi-loader.py",
+            "passenger_wsgi.py",
+            "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'x']\n",
+        ),
+    ] {
+        let dir = app_dir();
+        write(dir.path(), file, text);
+        let socket = dir.path().join("loader.sock");
+        let mut child = std::process::Command::new(interpreter)
+            .arg(scripts.join(script))
+            .current_dir(dir.path())
+            .env("PASSENGER_SOCKET", &socket)
+            .env("PASSENGER_CONNECT_PASSWORD", "secret")
+            .env("PASSENGER_DIRECT_PORT", &port)
+            .env("PASSENGER_APP_ROOT", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the loader");
+        let deadline = Instant::now() + START;
+        while child.try_wait().expect("wait for the loader").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{script} kept running although its direct-access port is taken");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("loader output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{script}: {stderr}");
+        assert!(stderr.contains("for direct access"), "{script}: {stderr}");
+        assert!(!socket.exists(), "{script} must not listen for requests");
+    }
+}

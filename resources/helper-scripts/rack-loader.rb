@@ -683,14 +683,15 @@ module PassengerRs
         serve_request(client, headers)
       end
 
-      # The direct-access socket on 127.0.0.1:`port`, or nil (no port, or it is taken).
+      # The direct-access socket on 127.0.0.1:`port`, or nil without a port. A port
+      # someone else took fails the spawn: the core would show that URL to operators,
+      # who would send the password there.
       def open_direct(port)
         return nil if port.nil? || port.to_s.empty?
 
         TCPServer.new('127.0.0.1', Integer(port.to_s, 10))
-      rescue StandardError => e
-        $stderr.puts("Direct access is off: cannot listen on 127.0.0.1:#{port}: #{e.message}")
-        nil
+      rescue SystemCallError => e
+        raise "cannot listen on 127.0.0.1:#{port} for direct access: #{e.message}"
       end
 
       # Serves one plain HTTP request from the direct-access socket, then closes.

@@ -555,18 +555,20 @@ class Loader:
 
 
 def open_direct(port):
-    """The direct-access socket on 127.0.0.1:`port`, or None (no port, or it is taken)."""
+    """The direct-access socket on 127.0.0.1:`port`, or None without a port. A port
+    someone else took fails the spawn: the core would show that URL to operators, who
+    would send the password there."""
     if not port:
         return None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", int(port)))
-        listener.listen(16)
-        return listener
-    except (OSError, ValueError) as e:
-        sys.stderr.write("Direct access is off: cannot listen on 127.0.0.1:%s: %s\n" % (port, e))
-        return None
+    except OSError as e:
+        listener.close()
+        raise OSError("cannot listen on 127.0.0.1:%s for direct access: %s" % (port, e)) from e
+    listener.listen(16)
+    return listener
 
 
 def refuse_direct(client, status, body):
