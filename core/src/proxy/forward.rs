@@ -188,8 +188,8 @@ impl Proxy {
         exists
     }
 
-    /// Answers one client request.
-    /// Every final response carries Passenger's `Status` header.
+    /// Answers one client request. Every final response carries Passenger's
+    /// `Status` header.
     pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
         let mut resp = self.answer(req, peer).await;
         self.counters.response(resp.status().as_u16());
