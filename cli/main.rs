@@ -35,8 +35,8 @@ Signals (send them to the PID in the PID file, the watchdog):
                    SIGKILL after 10 s). A second signal stops at once.
   SIGQUIT          Immediate stop: stop the apps without draining requests.
   SIGUSR1          Reopen the log file (after logrotate moved it).
-  SIGHUP           Reload the configuration file: added apps start on their
-                   first request, removed apps stop once their requests finish,
+  SIGHUP           Reload the configuration file: added apps start at once,
+                   removed apps stop once their requests finish,
                    changed apps are restarted rolling.
 
 If the core crashes, the watchdog starts a new one on the same sockets within a

@@ -70,7 +70,7 @@ pub struct AppSpec {
     pub server_names: Vec<String>,
     /// Extra environment variables, in order.
     pub env_vars: Vec<(String, String)>,
-    /// Processes kept alive once the app has had its first request.
+    /// Processes started with the server and kept alive.
     pub min_instances: u32,
     /// Maximum processes for this app; 0 means no limit other than the pool's.
     pub max_instances: u32,

@@ -475,7 +475,7 @@ fn an_app_dying_mid_request_fails_only_that_request() {
         ],
     );
     let addr = server.addr;
-    // Wait until three processes serve at once (min-instances spawns them after the first request).
+    // Wait until three processes serve at once (min-instances starts them with the server).
     let mut before = BTreeSet::new();
     wait_until("three processes serve concurrently", deadline() * 2, || {
         before = concurrent_pids(addr, 3, "0.3").into_iter().collect();
