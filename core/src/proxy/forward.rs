@@ -200,8 +200,8 @@ impl Proxy {
         resp
     }
 
-    /// Marks a response that came from an app.
-    fn from_app(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    /// Adds `X-Powered-By` to a response that came from an app.
+    fn powered(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
         resp.headers_mut().append(
             header::HeaderName::from_static("x-powered-by"),
             self.powered_by.clone(),
@@ -339,7 +339,7 @@ impl Proxy {
                     )
                     .await
                     {
-                        Ok(resp) => return self.from_app(resp),
+                        Ok(resp) => return self.powered(resp),
                         Err((SessionProtocolError::Withdrawn, mut s)) => {
                             s.mark_withdrawn();
                             session = s;
@@ -396,7 +396,7 @@ impl Proxy {
                 build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
             match conn.sender.send_request(upstream).await {
                 Ok(resp) => {
-                    return self.from_app(self.respond(resp, session, conn, client_upgrade));
+                    return self.powered(self.respond(resp, session, conn, client_upgrade));
                 }
                 Err(err) if conn.reused && body_is_empty && retryable(&err) => {
                     // The app closed an idle keep-alive connection as we reused it;
