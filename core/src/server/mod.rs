@@ -31,6 +31,7 @@ use crate::proxy::route::Router;
 use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
 
+pub mod listen;
 mod metered;
 use metered::MeteredPool;
 
