@@ -308,6 +308,98 @@ pub fn parse_server_starter_port(value: &str) -> Result<Vec<(String, RawFd)>, Li
     Ok(out)
 }
 
+/// The first fd systemd passes (`SD_LISTEN_FDS_START`).
+pub const SYSTEMD_FIRST_FD: RawFd = 3;
+
+/// Parses systemd's socket activation variables: `LISTEN_FDS` sockets from fd 3 on,
+/// for the process `LISTEN_PID` (which must be `own_pid`), named by the
+/// colon-separated `LISTEN_FDNAMES` when given. `Ok(None)` when `listen_fds` is
+/// unset, or is meant for another process (a parent's variables leaked to us).
+pub fn parse_listen_fds(
+    listen_fds: Option<&str>,
+    listen_pid: Option<&str>,
+    names: Option<&str>,
+    own_pid: u32,
+) -> Result<Option<Vec<(String, RawFd)>>, ListenError> {
+    const VAR: &str = "LISTEN_FDS";
+    let Some(count) = listen_fds else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ListenError::Inherited { var: VAR, reason };
+    match listen_pid.map(str::trim) {
+        Some(p) if p.parse::<u32>().ok() == Some(own_pid) => {}
+        _ => return Ok(None),
+    }
+    let count: RawFd = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=4096).contains(n))
+        .ok_or_else(|| bad(format!("{count:?} is not a count of sockets (1-4096)")))?;
+    let names: Vec<&str> = names.map(|n| n.split(':').collect()).unwrap_or_default();
+    (0..count)
+        .map(|i| {
+            let fd = SYSTEMD_FIRST_FD + i;
+            check_inherited_socket(fd).map_err(bad)?;
+            let name = names
+                .get(i as usize)
+                .filter(|n| !n.is_empty())
+                .map_or_else(|| format!("fd {fd}"), |n| n.to_string());
+            Ok((name, fd))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// What an inherited socket is, read from the socket itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketKind {
+    /// A listening TCP socket bound to this address.
+    TcpListener(SocketAddr),
+    /// A listening unix socket bound to this path (`None`: unnamed or abstract).
+    UnixListener(Option<PathBuf>),
+    /// Anything else (UDP, a connected socket, a socket that does not listen).
+    Other(String),
+}
+
+/// Describes the socket on `fd`: its type, whether it listens, and its address.
+pub fn describe_socket(fd: RawFd) -> Result<SocketKind, ListenError> {
+    use std::os::fd::BorrowedFd;
+    // SAFETY: `fd` was checked to be an open socket by the caller, and the borrow
+    // does not outlive this function.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let err = |what: &str| {
+        let what = format!("{what} of fd {fd}");
+        move |e: nix::Error| ListenError::Sys {
+            what,
+            source: std::io::Error::from(e),
+        }
+    };
+    let ty: SockType = socket::getsockopt(&borrowed, sockopt::SockType).map_err(err("type"))?;
+    let listening =
+        socket::getsockopt(&borrowed, sockopt::AcceptConn).map_err(err("SO_ACCEPTCONN"))?;
+    if ty != SockType::Stream || !listening {
+        return Ok(SocketKind::Other(format!("{ty:?}, listening: {listening}")));
+    }
+    let addr: socket::SockaddrStorage = socket::getsockname(fd).map_err(err("address"))?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Ok(SocketKind::TcpListener(SocketAddr::from(
+            std::net::SocketAddrV4::from(*v4),
+        )));
+    }
+    if let Some(v6) = addr.as_sockaddr_in6() {
+        return Ok(SocketKind::TcpListener(SocketAddr::from(
+            std::net::SocketAddrV6::from(*v6),
+        )));
+    }
+    if let Some(unix) = addr.as_unix_addr() {
+        return Ok(SocketKind::UnixListener(unix.path().map(Path::to_path_buf)));
+    }
+    Ok(SocketKind::Other(
+        "an address family we do not serve".into(),
+    ))
+}
+
 /// Checks that `fd` can be adopted as an inherited listening socket.
 pub fn check_inherited_socket(fd: RawFd) -> Result<(), String> {
     if fd <= 2 {
@@ -425,6 +517,44 @@ mod tests {
         let err = bind_unix(&file, 16).expect_err("regular file");
         assert!(matches!(err, ListenError::NotASocket(_)), "{err}");
         assert_eq!(std::fs::read_to_string(&file).expect("kept"), "keep me");
+    }
+
+    #[test]
+    fn systemd_variables_are_for_this_process_only() {
+        let me = std::process::id();
+        assert!(parse_listen_fds(None, None, None, me)
+            .expect("unset")
+            .is_none());
+        let other = (me + 1).to_string();
+        assert!(parse_listen_fds(Some("1"), Some(&other), None, me)
+            .expect("other pid")
+            .is_none());
+        let err =
+            parse_listen_fds(Some("x"), Some(&me.to_string()), None, me).expect_err("bad count");
+        assert!(err.to_string().contains("not a count"), "{err}");
+    }
+
+    #[test]
+    fn inherited_sockets_describe_themselves() {
+        let tcp = bind_port(&spec("127.0.0.1:0"), 16).expect("tcp");
+        match describe_socket(tcp.as_raw_fd()).expect("describe") {
+            SocketKind::TcpListener(addr) => {
+                assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let udp = bind_port(&spec("127.0.0.1:u0"), 16).expect("udp");
+        assert!(matches!(
+            describe_socket(udp.as_raw_fd()).expect("udp"),
+            SocketKind::Other(_)
+        ));
+        let dir = tempfile::tempdir().expect("invariant: temp dir");
+        let path = dir.path().join("s");
+        let (unix, _) = bind_unix(&path, 16).expect("unix");
+        assert_eq!(
+            describe_socket(unix.as_raw_fd()).expect("unix"),
+            SocketKind::UnixListener(Some(path))
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use crate::spawn::Spawner;
 
 pub mod listen;
 mod metered;
+pub mod notify;
 use metered::MeteredPool;
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
