@@ -15,6 +15,7 @@ pub const APPLETS: &[(&str, &str)] = &[
     ("passenger-memory-stats", "memory-stats"),
     ("passenger-config", "config"),
     ("passenger-install-apache2-module", "install-apache2-module"),
+    ("start_server", "start-server"),
 ];
 
 /// How the binary was invoked.

@@ -49,6 +49,14 @@ enum Command {
     Start(Box<start_args::StartArgs>),
     /// Stop a running server gracefully.
     Stop(commands::stop::StopArgs),
+    /// Server::Starter-compatible superdaemon for hot deploys (also: start_server).
+    #[command(
+        disable_version_flag = true,
+        infer_long_args = true,
+        after_long_help = commands::start_server::AFTER_HELP,
+        override_usage = "start_server [OPTIONS] -- SERVER_PROGRAM [ARGS]..."
+    )]
+    StartServer(commands::start_server::StartServerArgs),
     /// Internal: the core process run by the watchdog.
     #[command(name = "__core", hide = true)]
     Core(Box<start_args::StartArgs>),
@@ -72,7 +80,7 @@ fn parse(inv: &applet::Invocation) -> Command {
     let mut cmd = applet::command_for(Cli::command(), inv);
     let matches = cmd
         .try_get_matches_from_mut(std::env::args_os())
-        .unwrap_or_else(|err| err.exit());
+        .unwrap_or_else(|err| usage_exit(err, inv));
     let parsed = match inv.subcommand {
         None => Cli::from_arg_matches(&matches).map(|c| c.command),
         Some("status") => {
@@ -84,12 +92,32 @@ fn parse(inv: &applet::Invocation) -> Command {
         Some("config") => {
             commands::config::ConfigArgs::from_arg_matches(&matches).map(Command::Config)
         }
+        Some("start-server") => commands::start_server::StartServerArgs::from_arg_matches(&matches)
+            .map(Command::StartServer),
         Some(_) => {
             commands::install_apache2_module::InstallApache2ModuleArgs::from_arg_matches(&matches)
                 .map(Command::InstallApache2Module)
         }
     };
     parsed.unwrap_or_else(|err| err.format(&mut cmd).exit())
+}
+
+/// Exits on a command-line error: clap's message and code, except that
+/// `start_server` keeps the original's exit code 1 for bad options.
+fn usage_exit(err: clap::Error, inv: &applet::Invocation) -> ! {
+    use clap::error::ErrorKind;
+    let starter = inv.subcommand == Some("start-server")
+        || std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("start-server"));
+    if starter
+        && !matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    {
+        let _ = err.print();
+        std::process::exit(exit::FAILURE);
+    }
+    err.exit()
 }
 
 /// The core PIDs of the live instances, for memory-stats' Passenger section.
@@ -117,6 +145,7 @@ fn main() {
     let result = match &command {
         Command::Start(args) => commands::start::run(args),
         Command::Stop(args) => commands::stop::run(args),
+        Command::StartServer(args) => commands::start_server::run(args),
         Command::Core(args) => commands::start::run_core(args),
         Command::Status(args) => commands::status::run(args, &inv),
         Command::MemoryStats(args) => memory_stats::run(args, instance_roots()),

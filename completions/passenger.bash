@@ -40,6 +40,9 @@ _passenger() {
             passenger,start)
                 cmd="passenger__subcmd__start"
                 ;;
+            passenger,start-server)
+                cmd="passenger__subcmd__start__subcmd__server"
+                ;;
             passenger,status)
                 cmd="passenger__subcmd__status"
                 ;;
@@ -124,6 +127,9 @@ _passenger() {
             passenger__subcmd__help,start)
                 cmd="passenger__subcmd__help__subcmd__start"
                 ;;
+            passenger__subcmd__help,start-server)
+                cmd="passenger__subcmd__help__subcmd__start__subcmd__server"
+                ;;
             passenger__subcmd__help,status)
                 cmd="passenger__subcmd__help__subcmd__status"
                 ;;
@@ -161,7 +167,7 @@ _passenger() {
 
     case "${cmd}" in
         passenger)
-            opts="-h -V --help --version start stop __core status memory-stats config install-apache2-module install-links generate-docs help"
+            opts="-h -V --help --version start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,7 +687,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__help)
-            opts="start stop __core status memory-stats config install-apache2-module install-links generate-docs help"
+            opts="start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -905,6 +911,20 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        passenger__subcmd__help__subcmd__start__subcmd__server)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1160,6 +1180,72 @@ _passenger() {
                     return 0
                     ;;
                 --data-buffer-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        passenger__subcmd__start__subcmd__server)
+            opts="-h --port --path --interval --log-file --pid-file --dir --signal-on-hup --signal-on-term --backlog --envdir --enable-auto-restart --auto-restart-interval --kill-old-delay --status-file --daemonize --restart --stop --version --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signal-on-hup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signal-on-term)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backlog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --envdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auto-restart-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill-old-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -45,6 +45,13 @@ pub fn run(args: &GenerateDocsArgs, root: clap::Command) -> anyhow::Result<i32> 
     // One page per command: passenger.1, passenger-start.1, ..., passenger-config-restart-app.1.
     // The applet pages (passenger-status.1) are the same commands under their link names.
     write_pages(&man, "passenger", &root)?;
+    // Applets whose name is not `passenger-<subcommand>` get a page of their own
+    // too (start_server.1).
+    for (name, sub) in APPLETS {
+        if *name != format!("passenger-{sub}") {
+            write_pages(&man, name, &applet_command(&root, sub, name))?;
+        }
+    }
     Ok(exit::OK)
 }
 

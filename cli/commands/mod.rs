@@ -5,5 +5,6 @@ pub mod gen_docs;
 pub mod install_apache2_module;
 pub mod install_links;
 pub mod start;
+pub mod start_server;
 pub mod status;
 pub mod stop;

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod resources;
 pub mod server;
 pub mod spawn;
+pub mod starter;
 pub mod stats;
 
 /// Version of this installation, shown by `--version` and in `Server` headers.

@@ -22,5 +22,6 @@ mod pool;
 mod proxy;
 mod restart;
 mod routing;
+mod start_server;
 mod static_files;
 mod tools;

@@ -31,7 +31,9 @@ use crate::proxy::route::Router;
 use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
 
+pub mod listen;
 mod metered;
+pub mod notify;
 use metered::MeteredPool;
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
