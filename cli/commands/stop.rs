@@ -7,7 +7,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::api_client::select_instance;
 use crate::exit;
+use crate::output::Tool;
 
 /// Arguments of `passenger stop`.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,8 +35,8 @@ pub struct StopArgs {
 /// Runs `passenger stop`.
 pub fn run(args: &StopArgs) -> Result<i32> {
     if let Some(name) = &args.instance {
-        let (found, _cleaned) = passenger_core::instance::find_instance(Some(name));
-        let info = found.map_err(|e| anyhow!("{e}"))?;
+        // The tools' selection: their messages, and the cleanup report of stale directories.
+        let info = select_instance(Tool::Config, "passenger stop", Some(name), false)?;
         let pid = Pid::from_raw(info.watchdog_pid as i32);
         if kill(pid, None).is_err() {
             bail!("instance {} (PID {pid}) is not running", info.name);

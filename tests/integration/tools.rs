@@ -676,3 +676,65 @@ fn tools_clean_a_stale_instance_directory() {
         "a stale instance is not listed: {all}"
     );
 }
+
+/// The tools delete only what is provably a stale instance of ours: never an unrelated
+/// `passenger.*` directory, one of our spawn directories, or the original Passenger's
+/// directory, whichever tool scans the registry.
+#[test]
+fn tools_never_delete_what_they_do_not_own() {
+    for tool in [
+        &["passenger-status"][..],
+        &["passenger-config", "list-instances"],
+        &["passenger", "stop", "--instance", "Nothing"],
+    ] {
+        let dir = TestDir::new();
+        let registry = dir.join("registry");
+        std::fs::create_dir_all(&registry).expect("invariant: writable");
+        let notes = registry.join("passenger.my-notes");
+        std::fs::create_dir_all(&notes).expect("invariant: writable");
+        std::fs::write(notes.join("todo.txt"), "mine").expect("invariant: writable");
+        let spawn = registry.join("passenger.spawn.0123456789abcdef");
+        std::fs::create_dir_all(&spawn).expect("invariant: writable");
+        std::fs::write(spawn.join("report.json"), "{}").expect("invariant: writable");
+        let original =
+            crate::support::fake_original_instance(&registry, "passenger.SZ9YLdy", 999_998);
+        let ours = crate::support::fake_stale_instance(
+            &registry,
+            "passenger.St4le03",
+            "StaleOurs",
+            999_998,
+        );
+
+        let o = run_as(&dir, tool[0], &tool[1..]);
+        let all = format!("{}{}", out(&o), err(&o));
+        assert!(
+            all.contains(&format!(
+                "*** Cleaning stale instance directory {}",
+                ours.display()
+            )),
+            "{tool:?}: {all}"
+        );
+        assert!(!ours.exists(), "{tool:?}: our stale directory is removed");
+        assert_eq!(
+            std::fs::read_to_string(notes.join("todo.txt"))
+                .ok()
+                .as_deref(),
+            Some("mine"),
+            "{tool:?} kept passenger.my-notes"
+        );
+        assert!(
+            spawn.join("report.json").exists(),
+            "{tool:?} kept the spawn directory"
+        );
+        assert!(
+            original.join("properties.json").exists(),
+            "{tool:?} kept the original's directory"
+        );
+        for path in [&notes, &spawn, &original] {
+            assert!(
+                !all.contains(&path.display().to_string()),
+                "{tool:?}: {all}"
+            );
+        }
+    }
+}
