@@ -33,6 +33,8 @@ Signals (send them to the PID in the PID file, the watchdog):
   SIGTERM, SIGINT  Graceful stop: stop accepting, let in-flight requests finish
                    (up to the shutdown timeout), stop the apps (SIGTERM, then
                    SIGKILL after 10 s). A second signal stops at once.
+                   Ctrl-C and `systemctl stop` signal the whole process
+                   group; the core's two copies count as one.
   SIGQUIT          Immediate stop: stop the apps without draining requests.
   SIGUSR1          Reopen the log file (after logrotate moved it).
   SIGHUP           Reload the configuration file: added apps start on their
