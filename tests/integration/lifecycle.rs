@@ -11,39 +11,6 @@ use crate::support::{
     start_fixture, wait_until, TestDir,
 };
 
-#[test]
-fn sigterm_lets_in_flight_requests_finish() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
-    let app = app_pid(&server, "/");
-
-    let mark = dir.join("in-flight");
-    let target = format!("/sleep?s=2&mark={}", mark.display());
-    let addr = server.addr;
-    let slow = thread::spawn(move || get(addr, &target));
-    wait_until("the slow request reached the app", deadline(), || {
-        mark.exists()
-    });
-
-    server.signal(Signal::SIGTERM);
-    let resp = slow.join().expect("request thread");
-    assert_eq!(
-        resp.status,
-        200,
-        "the in-flight request completes: {}",
-        resp.text()
-    );
-
-    let status = server.wait_exit(deadline());
-    assert!(status.is_some(), "the server exits after SIGTERM");
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "graceful exit is a success: {status:?}"
-    );
-    wait_until("the app process is gone", deadline(), || !pid_alive(app));
-}
-
 /// Starts a server with a slow request in flight (`/sleep?s=<secs>`, seen by the app) and
 /// returns the server and the thread waiting for that request's response.
 fn server_with_a_slow_request(
@@ -63,6 +30,30 @@ fn server_with_a_slow_request(
         mark.exists()
     });
     (server, slow)
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let dir = TestDir::new();
+    let (mut server, slow) = server_with_a_slow_request(&dir, 2);
+    let app = app_pid(&server, "/");
+
+    server.signal(Signal::SIGTERM);
+    let resp = slow.join().expect("request thread");
+    assert_eq!(
+        resp.status,
+        200,
+        "the in-flight request completes: {}",
+        resp.text()
+    );
+
+    let status = server.wait_exit(deadline());
+    assert!(status.is_some(), "the server exits after SIGTERM");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "graceful exit is a success: {status:?}"
+    );
+    wait_until("the app process is gone", deadline(), || !pid_alive(app));
 }
 
 /// Ctrl-C in a terminal and `systemctl stop` signal the whole process group: the core gets the
