@@ -157,6 +157,13 @@ pub fn fake_original_instance(registry: &Path, dir_name: &str, dead_pid: u32) ->
     dir
 }
 
+/// A port that was free a moment ago on 127.0.0.1, for a server whose stdout is detached (a
+/// daemon) and so cannot report the port it picked. The tiny race is acceptable in tests.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
 /// Sends `GET path` and returns the app's `pid` from its JSON reply, asserting a 200.
 pub fn app_pid(server: &Server, path: &str) -> i32 {
     let resp = get(server.addr, path);
