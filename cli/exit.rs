@@ -22,21 +22,34 @@ pub const WARNINGS: i32 = 2;
 pub const INTERNAL: i32 = 9;
 
 /// An error that carries its own operator-facing message and exit code. `main`
-/// prints the message verbatim (no program-name prefix) to stderr.
+/// prints the message verbatim (no program-name prefix), to stderr unless
+/// `on_stdout`.
 #[derive(Debug)]
 pub struct Exit {
     /// The process exit code.
     pub code: i32,
     /// The full message, possibly several lines.
     pub message: String,
+    /// Print the message on stdout, where the original prints it (`puts` before
+    /// `exit 1`, e.g. the list of instances to choose from).
+    pub on_stdout: bool,
 }
 
 impl Exit {
-    /// An [`Exit`] with `code` and `message`.
+    /// An [`Exit`] with `code` and `message`, printed on stderr.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
         Exit {
             code,
             message: message.into(),
+            on_stdout: false,
+        }
+    }
+
+    /// An [`Exit`] whose message goes to stdout.
+    pub fn on_stdout(code: i32, message: impl Into<String>) -> Self {
+        Exit {
+            on_stdout: true,
+            ..Exit::new(code, message)
         }
     }
 }

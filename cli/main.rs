@@ -130,6 +130,10 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(err) => match err.downcast_ref::<exit::Exit>() {
+            Some(e) if e.on_stdout => {
+                let _ = output::print(&output::with_newline(&e.message));
+                e.code
+            }
             Some(e) => {
                 eprint!("{}", output::with_newline(&e.message));
                 e.code

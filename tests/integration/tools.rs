@@ -462,23 +462,26 @@ fn several_instances_must_be_chosen_and_stale_sockets_are_explained() {
     assert_eq!(names.len(), 2, "{v}");
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
+    // The list to choose from goes to stdout, as the original's does.
     let o = run_as(&dir, "passenger-status", &[]);
     assert_eq!(code(&o), 1);
+    assert_eq!(err(&o), "");
     assert_snapshot(
         "status_several_instances",
-        &redact(&err(&o), dir.path(), &refs),
+        &redact(&out(&o), dir.path(), &refs),
     );
     let o = run_as(&dir, "passenger", &["status"]);
     assert!(
-        err(&o).contains("\n  passenger status <NAME>\n"),
+        out(&o).contains("\n  passenger status <NAME>\n"),
         "{}",
-        err(&o)
+        out(&o)
     );
     let o = run_as(&dir, "passenger-config", &["restart-app", "/"]);
     assert_eq!(code(&o), 1);
+    assert_eq!(err(&o), "");
     assert_snapshot(
         "config_several_instances",
-        &redact(&err(&o), dir.path(), &refs),
+        &redact(&out(&o), dir.path(), &refs),
     );
     let o = run_as(&dir, "passenger-status", &["--instance", &names[0]]);
     assert_eq!(code(&o), 0, "{}", err(&o));
