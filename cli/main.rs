@@ -74,7 +74,14 @@ fn parse(inv: &applet::Invocation) -> Command {
     let mut cmd = applet::command_for(Cli::command(), inv);
     let matches = cmd
         .try_get_matches_from_mut(std::env::args_os())
-        .unwrap_or_else(|err| err.exit());
+        .unwrap_or_else(|err| {
+            // Every tool prints the same version line, whatever name it runs under.
+            if err.kind() == clap::error::ErrorKind::DisplayVersion {
+                let _ = output::print(&format!("{}\n", output::version_line()));
+                std::process::exit(exit::OK);
+            }
+            err.exit()
+        });
     let parsed = match inv.subcommand {
         None => Cli::from_arg_matches(&matches).map(|c| c.command),
         Some("status") => {

@@ -573,6 +573,26 @@ fn completions_and_man_pages_are_fresh() {
     }
 }
 
+/// Every tool, under every name, prints the same version line.
+#[test]
+fn every_tool_prints_the_same_version() {
+    let dir = TestDir::new();
+    let expected = format!("passenger-rs {}\n", env!("CARGO_PKG_VERSION"));
+    for (name, args) in [
+        ("passenger", &["--version"][..]),
+        ("passenger", &["-V"]),
+        ("passenger-status", &["--version"]),
+        ("passenger-config", &["--version"]),
+        ("passenger-config", &["about", "version"]),
+        ("passenger-memory-stats", &["--version"]),
+        ("passenger-install-apache2-module", &["--version"]),
+    ] {
+        let o = run_as(&dir, name, args);
+        assert_eq!(code(&o), 0, "{name} {args:?}: {}", err(&o));
+        assert_eq!(out(&o), expected, "{name} {args:?}");
+    }
+}
+
 #[test]
 fn config_informational_commands() {
     let dir = TestDir::new();
