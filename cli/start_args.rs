@@ -174,10 +174,12 @@ pub struct StartArgs {
     )]
     pub no_friendly_error_pages: bool,
 
-    /// Maximum number of application processes. Default: 6
+    /// Maximum number of application processes (at least 1). Default: 6
     #[arg(
         long,
         value_name = "NUMBER",
+        allow_negative_numbers = true,
+        value_parser = parse_pool_size,
         help_heading = "Process management options"
     )]
     pub max_pool_size: Option<u32>,
@@ -360,6 +362,18 @@ fn parse_envvar(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("expected NAME=VALUE, got {arg:?}")),
+    }
+}
+
+/// `--max-pool-size`: a whole number of at least 1; 0 and negative numbers get the
+/// same message as in Passengerfile.json.
+fn parse_pool_size(arg: &str) -> Result<u32, String> {
+    match arg.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => {
+            u32::try_from(n).map_err(|_| format!("must be at most {}, got {n}", u32::MAX))
+        }
+        Ok(n) => Err(format!("must be an integer of at least 1, got {n}")),
+        Err(_) => Err(format!("must be an integer of at least 1, got {arg:?}")),
     }
 }
 

@@ -320,3 +320,35 @@ fn port_0_daemons_name_their_files_after_the_real_port() {
         stop_daemon(&dir, &root, &["--port", &port.to_string()], daemon);
     }
 }
+
+/// `--max-pool-size` 0 or negative gets one clear message naming the flag and the rule, the same
+/// the Passengerfile.json key gets.
+#[test]
+fn max_pool_size_below_1_gets_one_clear_message() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    for value in ["-1", "0"] {
+        let mut cmd = passenger(&dir);
+        cmd.arg("start")
+            .arg(&root)
+            .args(["--port", "0", "--max-pool-size", value]);
+        let out = run_with_deadline(&dir, &mut cmd, deadline());
+        let all = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains(&format!(
+                "'--max-pool-size <NUMBER>': must be an integer of at least 1, got {value}"
+            )),
+            "{value}: {all}"
+        );
+    }
+    std::fs::write(root.join("Passengerfile.json"), r#"{"max_pool_size": -1}"#).expect("write");
+    let mut cmd = passenger(&dir);
+    cmd.arg("start").arg(&root).args(["--port", "0"]);
+    let all = all_output(&run_with_deadline(&dir, &mut cmd, deadline()));
+    assert!(
+        all.contains("`max_pool_size` in ")
+            && all.contains("must be an integer of at least 1, got -1"),
+        "{all}"
+    );
+}
