@@ -60,7 +60,8 @@ enum Command {
     MemoryStats(memory_stats::MemoryStatsArgs),
     /// Manage, control and inspect an instance or this installation (also: passenger-config).
     Config(commands::config::ConfigArgs),
-    /// Build the Apache module (also: passenger-install-apache2-module).
+    /// Not available yet: says that the Apache module installer is not in this version
+    /// and exits 1 (also: passenger-install-apache2-module).
     InstallApache2Module(commands::install_apache2_module::InstallApache2ModuleArgs),
     /// Create the passenger-status, passenger-config, ... links to this binary in DIR.
     InstallLinks(commands::install_links::InstallLinksArgs),

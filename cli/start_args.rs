@@ -131,7 +131,8 @@ pub struct StartArgs {
     )]
     pub app_start_command: Option<String>,
 
-    /// The spawn method to use. Default: smart for Ruby apps, direct otherwise
+    /// The spawn method: smart (Ruby and Python apps; others always start directly) or
+    /// direct. Default: smart for Ruby apps, direct otherwise
     #[arg(
         long,
         value_name = "NAME",
@@ -291,7 +292,7 @@ pub struct StartArgs {
 /// `--spawn-method` values.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnMethodArg {
-    /// Load the app once in a preloader and fork processes from it (Ruby only).
+    /// Load the app once in a preloader and fork processes from it (Ruby and Python apps).
     Smart,
     /// Load the app from scratch in every process.
     Direct,

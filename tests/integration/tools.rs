@@ -573,6 +573,36 @@ fn completions_and_man_pages_are_fresh() {
     }
 }
 
+/// The help texts say what the commands do: smart spawning covers Python too, and the Apache
+/// installer says it is not available (and is not).
+#[test]
+fn help_texts_match_behaviour() {
+    let dir = TestDir::new();
+    let o = run_as(&dir, "passenger", &["start", "--help"]);
+    let help = out(&o);
+    let smart = help
+        .split("--spawn-method")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default();
+    assert!(smart.contains("Ruby and Python"), "{help}");
+    assert!(!help.contains("Ruby only"), "{help}");
+
+    let o = run_as(&dir, "passenger-install-apache2-module", &["--help"]);
+    let help = out(&o);
+    assert!(help.contains("not in this version and exits 1"), "{help}");
+    assert!(!help.contains("Build the Apache module"), "{help}");
+    let o = run_as(&dir, "passenger-install-apache2-module", &["--auto"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).contains("not available in this version"),
+        "{}",
+        err(&o)
+    );
+}
+
 /// Every tool, under every name, prints the same version line.
 #[test]
 fn every_tool_prints_the_same_version() {

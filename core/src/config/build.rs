@@ -693,8 +693,8 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
             i64::from(u32::MAX),
         )
         .and_then(|v| u32::try_from(v).ok());
-    // Only Ruby apps have a preloader; Passenger's dynamic default is smart for Ruby,
-    // direct for everything else.
+    // Ruby and Python apps can have a preloader; Passenger's dynamic default is smart
+    // for Ruby, direct for everything else.
     spec.spawn_method = res
         .choice(
             "spawn_method",
