@@ -2,8 +2,9 @@
 //!
 //! The admin tools keep the original's codes: 0 ok; 1 not running, several
 //! instances without a choice, unknown instance name, or the command failed; 2 not
-//! authorized or an admin API error. `validate-install` has its own scale (0, 1, 2
-//! warnings, 9 internal error).
+//! authorized or an admin API error (`api-call` included: a non-2xx answer exits 2,
+//! where the original exits 1). `validate-install` has its own scale (0, 1 errors,
+//! 2 warnings only, 9 internal error).
 
 /// Success.
 pub const OK: i32 = 0;

@@ -404,7 +404,8 @@ fn status_and_config_against_two_apps() {
         "passenger-config",
         &["api-call", "GET", "/nonexistent.json"],
     );
-    assert_eq!((code(&o), out(&o).as_str()), (1, "Not found\n"));
+    // An API error exits 2, as the README says for every tool (the original exits 1 here).
+    assert_eq!((code(&o), out(&o).as_str()), (2, "Not found\n"));
     let o = run_as(
         &dir,
         "passenger-config",
