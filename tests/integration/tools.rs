@@ -792,3 +792,107 @@ fn tools_never_delete_what_they_do_not_own() {
         }
     }
 }
+
+/// A command for `program` with the test's isolated environment but `PATH` set to `path`.
+fn with_path(dir: &TestDir, program: &Path, path: &str) -> Command {
+    let cmd = passenger(dir);
+    let mut isolated = Command::new(program);
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => isolated.env(key, v),
+            None => isolated.env_remove(key),
+        };
+    }
+    isolated.env("PATH", path).current_dir(dir.path());
+    isolated
+}
+
+/// The README's install steps, run into a temporary prefix, give an installation that
+/// `validate-install` finds clean, with Phusion Passenger's own `passenger` later in PATH (it
+/// is not another installation of ours); another copy of passenger-rs in PATH is.
+#[test]
+fn the_readme_install_steps_give_a_clean_validate_install() {
+    let dir = TestDir::new();
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let block = readme
+        .split("\n## Install\n")
+        .nth(1)
+        .and_then(|section| section.split("```sh\n").nth(1))
+        .and_then(|block| block.split("\n```").next())
+        .expect("README.md has an Install section with a sh block");
+    let prefix = dir.join("prefix").to_string_lossy().into_owned();
+    let bin = std::env::var("PASSENGER_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_passenger").to_string());
+    let mut script = String::from("set -e\n");
+    for line in block.lines() {
+        if line.starts_with("cargo build") || line.starts_with("passenger-config validate-install")
+        {
+            continue;
+        }
+        script.push_str(
+            &line
+                .replace("target/release/passenger", &bin)
+                .replace("/usr/local", &prefix),
+        );
+        script.push('\n');
+    }
+    // Phusion Passenger's `passenger` is a Ruby script.
+    let phusion = dir.join("phusion");
+    std::fs::create_dir_all(&phusion).expect("mkdir");
+    std::fs::write(
+        phusion.join("passenger"),
+        "#!/usr/bin/env ruby\n#  Phusion Passenger - https://www.phusionpassenger.com/\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        phusion.join("passenger"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = format!("{prefix}/bin:{}:/usr/bin:/bin", phusion.display());
+
+    let mut install = with_path(&dir, Path::new("sh"), &path);
+    install.args(["-c", &script]).current_dir(repo());
+    let o = run_with_deadline(&dir, &mut install, deadline() * 2);
+    assert_eq!(
+        code(&o),
+        0,
+        "install steps:\n{script}\n{}{}",
+        out(&o),
+        err(&o)
+    );
+
+    let config = Path::new(&prefix).join("bin/passenger-config");
+    let mut validate = with_path(&dir, &config, &path);
+    validate.args(["validate-install", "--no-colors"]);
+    let o = run_with_deadline(&dir, &mut validate, deadline());
+    assert_eq!(code(&o), 0, "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("Everything looks good. :-)"),
+        "{}",
+        out(&o)
+    );
+
+    // A second copy of passenger-rs in PATH is another installation of ours.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::hard_link(
+        Path::new(&prefix).join("bin/passenger"),
+        other.join("passenger"),
+    )
+    .expect("link");
+    let path = format!("{path}:{}", other.display());
+    let mut validate = with_path(&dir, &config, &path);
+    validate.args(["validate-install", "--no-colors"]);
+    let o = run_with_deadline(&dir, &mut validate, deadline());
+    assert_eq!(code(&o), 2, "{}{}", out(&o), err(&o));
+    let text = out(&o);
+    assert!(
+        text.contains(&format!(
+            "Other installations: {}/passenger\n",
+            other.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&phusion.display().to_string()), "{text}");
+}
