@@ -896,3 +896,51 @@ fn the_readme_install_steps_give_a_clean_validate_install() {
     );
     assert!(!text.contains(&phusion.display().to_string()), "{text}");
 }
+
+/// The release binary ships without debug info (it was 40 MB with it), and a documented
+/// profile keeps a way to get symbols for profiling.
+#[test]
+fn the_release_profile_strips_debug_info_and_a_profiling_profile_keeps_it() {
+    let manifest: toml::Value = std::fs::read_to_string(repo().join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml is TOML");
+    let profile = |name: &str| {
+        manifest["profile"]
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("Cargo.toml has no [profile.{name}]"))
+    };
+    let release = profile("release");
+    let no_debug = match release.get("debug") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => !b,
+        Some(toml::Value::Integer(n)) => *n == 0,
+        Some(toml::Value::String(s)) => s == "none",
+        Some(_) => false,
+    };
+    let stripped = matches!(
+        release.get("strip").and_then(|v| v.as_str()),
+        Some("debuginfo" | "symbols")
+    );
+    assert!(
+        no_debug || stripped,
+        "[profile.release] keeps debug info: {release}"
+    );
+    let profiling = profile("profiling");
+    assert_eq!(
+        profiling.get("inherits").and_then(|v| v.as_str()),
+        Some("release")
+    );
+    assert!(
+        profiling
+            .get("debug")
+            .is_some_and(|d| d.as_bool() != Some(false)),
+        "[profile.profiling] has debug info: {profiling}"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("--profile profiling"),
+        "README documents the profiling build"
+    );
+}
