@@ -32,7 +32,7 @@ complete -c passenger -n "__fish_passenger_needs_command" -f -a "__core" -d 'Int
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
-complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-apache2-module" -d 'Build the Apache module (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -57,11 +57,11 @@ node\t''
 generic\t''"
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-method -d 'The spawn method: smart (Ruby and Python apps; others always start directly) or direct. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby and Python apps)'
 direct\t'Load the app from scratch in every process'"
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-pool-size -d 'Maximum number of application processes (at least 1). Default: 6' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
@@ -80,7 +80,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pi
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-request-pipelining -d 'Turn off request pipelining'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
-complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`' -r
+complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`. Default: the Passengerfile.json\'s `port`, else 3000' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l instance -d 'The instance to stop, by name or unique prefix (see `passenger-config list-instances`), instead of a PID file' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l timeout -d 'Seconds to wait for the server to exit' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s h -l help -d 'Print help'
@@ -105,11 +105,11 @@ node\t''
 generic\t''"
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-method -d 'The spawn method to use. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby only)'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-method -d 'The spawn method: smart (Ruby and Python apps; others always start directly) or direct. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby and Python apps)'
 direct\t'Load the app from scratch in every process'"
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-pool-size -d 'Maximum number of application processes (at least 1). Default: 6' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
@@ -193,7 +193,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_s
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "validate-install" -d 'Validate this passenger-rs installation'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "system-metrics" -d 'Display system metrics (CPU, memory)'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l auto -d 'Run non-interactively'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l auto -d 'Run non-interactively (accepted for scripts; nothing asks yet)'
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s f -l force -d 'Replace existing files with these names'
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s h -l help -d 'Print help'
@@ -204,7 +204,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Build the Apache module (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
