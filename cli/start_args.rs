@@ -175,7 +175,7 @@ pub struct StartArgs {
     )]
     pub no_friendly_error_pages: bool,
 
-    /// Maximum number of application processes (at least 1). Default: 6
+    /// Maximum number of application processes. Default: 6
     #[arg(
         long,
         value_name = "NUMBER",

@@ -61,7 +61,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-meth
 direct\t'Load the app from scratch in every process'"
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-pool-size -d 'Maximum number of application processes (at least 1). Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
@@ -109,7 +109,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-met
 direct\t'Load the app from scratch in every process'"
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l restart-dir -d 'Directory with restart.txt, relative to the app directory. Default: tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l envvar -d 'Pass an environment variable to the app; may be given more than once' -r
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-pool-size -d 'Maximum number of application processes (at least 1). Default: 6' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-pool-size -d 'Maximum number of application processes. Default: 6' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l min-instances -d 'Minimum number of processes per application. Default: 1' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-instances-per-app -d 'Maximum number of processes per application. Default: 0 (no limit)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pool-idle-time -d 'Maximum time that processes may be idle, in seconds. Default: 300' -r
