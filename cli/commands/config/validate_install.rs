@@ -50,8 +50,11 @@ fn path_hits() -> Vec<PathBuf> {
 }
 
 /// Marks this binary, so that another copy of it can be told from other programs
-/// called `passenger` (Phusion Passenger's is a Ruby script).
-const BINARY_MARKER: &[u8] = b"passenger-rs multicall binary";
+/// called `passenger` (Phusion Passenger's is a Ruby script). `#[used]` and the
+/// `black_box` read below keep the bytes in the binary as they are: optimised code
+/// could otherwise compare against them as immediate values, leaving no copy.
+#[used]
+static BINARY_MARKER: [u8; 29] = *b"passenger-rs multicall binary";
 
 /// Whether `path` is a passenger-rs binary: an ELF file holding [`BINARY_MARKER`].
 fn is_passenger_rs(path: &Path) -> bool {
@@ -59,6 +62,7 @@ fn is_passenger_rs(path: &Path) -> bool {
     let Ok(mut file) = std::fs::File::open(path) else {
         return false;
     };
+    let marker: &[u8] = std::hint::black_box(&BINARY_MARKER);
     let mut buf = vec![0u8; 1 << 20];
     let mut carried = 0;
     let mut first = true;
@@ -72,14 +76,11 @@ fn is_passenger_rs(path: &Path) -> bool {
             return false;
         }
         first = false;
-        if buf[..filled]
-            .windows(BINARY_MARKER.len())
-            .any(|w| w == BINARY_MARKER)
-        {
+        if buf[..filled].windows(marker.len()).any(|w| w == marker) {
             return true;
         }
         // Keep the tail: the marker may straddle two reads.
-        carried = (BINARY_MARKER.len() - 1).min(filled);
+        carried = (marker.len() - 1).min(filled);
         buf.copy_within(filled - carried..filled, 0);
     }
 }
