@@ -95,7 +95,8 @@ pub fn select_instance(
         InstanceError::NoInstance => {
             Exit::new(exit::FAILURE, output::not_running(tool, bin, false))
         }
-        InstanceError::Ambiguous { instances, .. } => Exit::new(
+        // The original prints the list to choose from on stdout.
+        InstanceError::Ambiguous { instances, .. } => Exit::on_stdout(
             exit::FAILURE,
             output::several_instances(tool, bin, &instances),
         ),

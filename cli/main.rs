@@ -33,6 +33,8 @@ Signals (send them to the PID in the PID file, the watchdog):
   SIGTERM, SIGINT  Graceful stop: stop accepting, let in-flight requests finish
                    (up to the shutdown timeout), stop the apps (SIGTERM, then
                    SIGKILL after 10 s). A second signal stops at once.
+                   Ctrl-C and `systemctl stop` signal the whole process
+                   group; the core's two copies count as one.
   SIGQUIT          Immediate stop: stop the apps without draining requests.
   SIGUSR1          Reopen the log file (after logrotate moved it).
   SIGHUP           Reload the configuration file: added apps start at once,
@@ -66,7 +68,8 @@ enum Command {
     MemoryStats(memory_stats::MemoryStatsArgs),
     /// Manage, control and inspect an instance or this installation (also: passenger-config).
     Config(commands::config::ConfigArgs),
-    /// Build the Apache module (also: passenger-install-apache2-module).
+    /// Not available yet: says that the Apache module installer is not in this version
+    /// and exits 1 (also: passenger-install-apache2-module).
     InstallApache2Module(commands::install_apache2_module::InstallApache2ModuleArgs),
     /// Create the passenger-status, passenger-config, ... links to this binary in DIR.
     InstallLinks(commands::install_links::InstallLinksArgs),
@@ -80,7 +83,14 @@ fn parse(inv: &applet::Invocation) -> Command {
     let mut cmd = applet::command_for(Cli::command(), inv);
     let matches = cmd
         .try_get_matches_from_mut(std::env::args_os())
-        .unwrap_or_else(|err| usage_exit(err, inv));
+        .unwrap_or_else(|err| {
+            // Every tool prints the same version line, whatever name it runs under.
+            if err.kind() == clap::error::ErrorKind::DisplayVersion {
+                let _ = output::print(&format!("{}\n", output::version_line()));
+                std::process::exit(exit::OK);
+            }
+            usage_exit(err, inv)
+        });
     let parsed = match inv.subcommand {
         None => Cli::from_arg_matches(&matches).map(|c| c.command),
         Some("status") => {
@@ -157,6 +167,10 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(err) => match err.downcast_ref::<exit::Exit>() {
+            Some(e) if e.on_stdout => {
+                let _ = output::print(&output::with_newline(&e.message));
+                e.code
+            }
             Some(e) => {
                 eprint!("{}", output::with_newline(&e.message));
                 e.code

@@ -141,7 +141,8 @@ pub struct StartArgs {
     )]
     pub app_start_command: Option<String>,
 
-    /// The spawn method to use. Default: smart for Ruby apps, direct otherwise
+    /// The spawn method: smart (Ruby and Python apps; others always start directly) or
+    /// direct. Default: smart for Ruby apps, direct otherwise
     #[arg(
         long,
         value_name = "NAME",
@@ -188,6 +189,8 @@ pub struct StartArgs {
     #[arg(
         long,
         value_name = "NUMBER",
+        allow_negative_numbers = true,
+        value_parser = parse_pool_size,
         help_heading = "Process management options"
     )]
     pub max_pool_size: Option<u32>,
@@ -388,7 +391,7 @@ pub struct StartArgs {
 /// `--spawn-method` values.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnMethodArg {
-    /// Load the app once in a preloader and fork processes from it (Ruby only).
+    /// Load the app once in a preloader and fork processes from it (Ruby and Python apps).
     Smart,
     /// Load the app from scratch in every process.
     Direct,
@@ -522,6 +525,18 @@ fn parse_envvar(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("expected NAME=VALUE, got {arg:?}")),
+    }
+}
+
+/// `--max-pool-size`: a whole number of at least 1; 0 and negative numbers get the
+/// same message as in Passengerfile.json.
+fn parse_pool_size(arg: &str) -> Result<u32, String> {
+    match arg.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => {
+            u32::try_from(n).map_err(|_| format!("must be at most {}, got {n}", u32::MAX))
+        }
+        Ok(n) => Err(format!("must be an integer of at least 1, got {n}")),
+        Err(_) => Err(format!("must be an integer of at least 1, got {arg:?}")),
     }
 }
 

@@ -75,14 +75,15 @@ const ENV_WD_LOG_LEVEL: &str = "PASSENGER_WD_LOG_LEVEL";
 /// replaces this process with the lean watchdog (`passenger __watchdog`), keeping the
 /// PID. The watchdog runs for the server's whole life, so it should not keep the code
 /// pages that argument parsing and configuration loading touched resident: a fresh
-/// image that skips both stays small. `make_announce` gets the bound addresses.
+/// image that skips both stays small. `listeners` are [`bind_all`]'s sockets and
+/// names; `make_announce` gets the names.
 /// Returns only on failure.
 pub fn run(
     config: &ServerConfig,
     opts: &WatchdogOptions,
+    (listeners, addrs): (Vec<OwnedFd>, Vec<String>),
     make_announce: impl FnOnce(&[String]) -> Announce,
 ) -> Result<i32> {
-    let (listeners, addrs) = bind_all(&config.listen)?;
     let mut instance = Instance::create(
         config.instance_registry_dir.as_deref(),
         InstanceProperties::default(),
@@ -483,7 +484,7 @@ fn dup_high(fd: RawFd) -> Result<OwnedFd> {
 }
 
 /// Binds every address; returns the sockets and their `http://…` / `unix:…` names.
-fn bind_all(addrs: &[ListenAddr]) -> Result<(Vec<OwnedFd>, Vec<String>)> {
+pub fn bind_all(addrs: &[ListenAddr]) -> Result<(Vec<OwnedFd>, Vec<String>)> {
     let mut fds = Vec::new();
     let mut names = Vec::new();
     for addr in addrs {

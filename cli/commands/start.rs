@@ -21,9 +21,15 @@ const RULE: &str =
 /// which runs the core as its child.
 pub fn run(args: &StartArgs) -> Result<i32> {
     let opts = args.to_options();
-    let config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
+    let mut config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
     let base_dir = base_dir(&config)?;
     let label = port_label(&config);
+    // Bound before daemonizing, so that the files named after the port name the real one.
+    let bound = watchdog::bind_all(&config.listen)?;
+    let real_label = bound_port_label(&bound.1).unwrap_or_else(|| label.clone());
+    config.pid_file = with_bound_port(config.pid_file.take(), &label, &real_label);
+    config.log_file = with_bound_port(config.log_file.take(), &label, &real_label);
+    let label = real_label;
     let core_args: Vec<OsString> = std::env::args_os()
         .skip_while(|a| a != "start")
         .skip(1)
@@ -58,7 +64,7 @@ pub fn run(args: &StartArgs) -> Result<i32> {
                     pid_file: Some(pid_file),
                 };
                 let mut pipe = Some(pipe);
-                let result = watchdog::run(&config, &wd, |addrs| {
+                let result = watchdog::run(&config, &wd, bound, |addrs| {
                     match pipe.take().and_then(|p| p.into_fd()) {
                         Some(fd) => Announce::Pipe(fd, format!("ready {}\n", urls(addrs))),
                         None => Announce::Stdout(String::new()),
@@ -84,7 +90,7 @@ pub fn run(args: &StartArgs) -> Result<i32> {
             log_file: None,
             pid_file: config.pid_file.clone(),
         };
-        watchdog::run(&config, &wd, |addrs| {
+        watchdog::run(&config, &wd, bound, |addrs| {
             Announce::Stdout(banner(
                 &config,
                 config.pid_file.as_deref(),
@@ -209,6 +215,30 @@ fn port_label(config: &ServerConfig) -> String {
             ListenAddr::Unix(_) => None,
         })
         .unwrap_or_else(|| "socket".to_string())
+}
+
+/// The port of the first TCP listener, from its `http://HOST:PORT` name.
+fn bound_port_label(names: &[String]) -> Option<String> {
+    names
+        .iter()
+        .find(|n| n.starts_with("http://"))
+        .and_then(|n| n.rsplit_once(':'))
+        .map(|(_, port)| port.to_string())
+}
+
+/// With `--port 0` the kernel picks the port, and the default PID and log files
+/// (`passenger.0.pid`, `passenger.0.log`) take the port it picked: two such servers
+/// in one directory must not share files. Other names stay as configured.
+fn with_bound_port(path: Option<PathBuf>, label: &str, bound: &str) -> Option<PathBuf> {
+    let path = path?;
+    if label != "0" {
+        return Some(path);
+    }
+    let renamed = ["pid", "log"].into_iter().find_map(|ext| {
+        (path.file_name()? == format!("passenger.0.{ext}").as_str())
+            .then(|| path.with_file_name(format!("passenger.{bound}.{ext}")))
+    });
+    Some(renamed.unwrap_or(path))
 }
 
 fn banner(

@@ -7,20 +7,25 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::api_client::select_instance;
 use crate::exit;
+use crate::output::Tool;
 
 /// Arguments of `passenger stop`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StopArgs {
-    /// The app directory whose `passenger.<PORT>.pid` to use (default: current dir).
+    /// The app directory of the server (default: the current directory): its PID file is
+    /// the one `passenger start` there writes (`--pid-file`, else the Passengerfile.json's
+    /// `pid_file`, else `passenger.<PORT>.pid`).
     #[arg(value_name = "APP_DIR")]
     pub app_dir: Option<PathBuf>,
     /// The PID file of the server to stop.
     #[arg(long, value_name = "PATH")]
     pub pid_file: Option<PathBuf>,
-    /// The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`.
-    #[arg(short, long, value_name = "NUMBER", default_value_t = 3000)]
-    pub port: u16,
+    /// The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`. Default:
+    /// the Passengerfile.json's `port`, else 3000.
+    #[arg(short, long, value_name = "NUMBER")]
+    pub port: Option<u16>,
     /// The instance to stop, by name or unique prefix (see `passenger-config
     /// list-instances`), instead of a PID file.
     #[arg(long, value_name = "NAME", conflicts_with = "pid_file")]
@@ -33,24 +38,23 @@ pub struct StopArgs {
 /// Runs `passenger stop`.
 pub fn run(args: &StopArgs) -> Result<i32> {
     if let Some(name) = &args.instance {
-        let (found, _cleaned) = passenger_core::instance::find_instance(Some(name));
-        let info = found.map_err(|e| anyhow!("{e}"))?;
+        // The tools' selection: their messages, and the cleanup report of stale directories.
+        let info = select_instance(Tool::Config, "passenger stop", Some(name), false)?;
         let pid = Pid::from_raw(info.watchdog_pid as i32);
         if kill(pid, None).is_err() {
             bail!("instance {} (PID {pid}) is not running", info.name);
         }
         return stop_pid(pid, args.timeout);
     }
-    let pid_file = match &args.pid_file {
-        Some(p) => p.clone(),
-        None => {
-            let dir = match &args.app_dir {
-                Some(d) => d.clone(),
-                None => std::env::current_dir().context("cannot read the current directory")?,
-            };
-            dir.join(format!("passenger.{}.pid", args.port))
-        }
+    // The same PID file `passenger start` in that directory would write: the flags,
+    // then the app dir's Passengerfile.json, then `passenger.<port>.pid`.
+    let opts = passenger_core::config::StartOptions {
+        app_dir: args.app_dir.clone(),
+        port: args.port,
+        pid_file: args.pid_file.clone(),
+        ..Default::default()
     };
+    let pid_file = passenger_core::config::pid_file(&opts).map_err(|e| anyhow!("{e}"))?;
     let text = std::fs::read_to_string(&pid_file).map_err(|err| {
         anyhow!(
             "no server seems to be running: cannot read PID file {}: {err}",

@@ -1,12 +1,11 @@
 //! Command-line edge cases: `--config` files with mistakes, `passenger stop --port N APP_DIR` for a
 //! daemon, `passenger stop` with nothing running, and `passenger start` on a directory with no app.
 
-use std::net::TcpListener;
 use std::process::Output;
 
 use crate::support::{
-    app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline, start_fixture,
-    wait_until, TestDir,
+    app_root, deadline, free_port, get, passenger, pid_alive, py_command, run_with_deadline,
+    start_fixture, wait_until, TestDir,
 };
 
 /// stdout and stderr of a finished command, for assertions and failure messages.
@@ -100,12 +99,7 @@ fn config_file_with_a_duplicate_route_names_both_apps_and_the_file() {
 fn stop_by_port_and_app_dir_stops_a_daemon() {
     let dir = TestDir::new();
     let root = app_root(&dir, "app");
-    // A daemon's stdout is detached, so pick the port up front (the tiny race is acceptable here).
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-        .to_string();
+    let port = free_port().to_string();
     let mut cmd = passenger(&dir);
     cmd.arg("start")
         .arg(&root)
@@ -229,4 +223,132 @@ fn wait_for_instance_name(registry: &std::path::Path) -> String {
         },
     );
     name
+}
+
+/// Runs `passenger start <args> --daemonize` in `cwd` and asserts that it succeeded; returns its
+/// stdout (the banner).
+fn start_daemon(dir: &TestDir, cwd: &std::path::Path, args: &[&str]) -> String {
+    let mut cmd = passenger(dir);
+    cmd.arg("start")
+        .args(args)
+        .arg("--daemonize")
+        .current_dir(cwd);
+    let out = run_with_deadline(dir, &mut cmd, deadline());
+    assert!(
+        out.status.success(),
+        "start --daemonize: {}",
+        all_output(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `passenger stop <args>` in `cwd`, asserts success and waits until `daemon` is gone.
+fn stop_daemon(dir: &TestDir, cwd: &std::path::Path, args: &[&str], daemon: i32) {
+    let mut stop = passenger(dir);
+    stop.arg("stop").args(args).current_dir(cwd);
+    let out = run_with_deadline(dir, &mut stop, deadline() * 2);
+    assert!(
+        out.status.success(),
+        "passenger stop {args:?}: {}",
+        all_output(&out)
+    );
+    wait_until("the daemon exits", deadline(), || !pid_alive(daemon));
+}
+
+fn read_pid(path: &std::path::Path) -> i32 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {}", path.display()))
+}
+
+/// `passenger stop` in an app directory finds the server `passenger start` started there with the
+/// port from its Passengerfile.json, as the original does.
+#[test]
+fn stop_in_an_app_dir_uses_the_passengerfile_port() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let port = free_port();
+    let config = serde_json::json!({
+        "port": port, "address": "127.0.0.1", "app_start_command": py_command("hello.py"),
+    });
+    std::fs::write(root.join("Passengerfile.json"), config.to_string()).expect("write");
+    start_daemon(&dir, &root, &[]);
+    let daemon = read_pid(&root.join(format!("passenger.{port}.pid")));
+    stop_daemon(&dir, &root, &[], daemon);
+}
+
+/// With `--port 0 -d` the PID and log files are named after the port the kernel picked, so two
+/// such servers in one app directory each keep their own.
+#[test]
+fn port_0_daemons_name_their_files_after_the_real_port() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let root_arg = root.to_string_lossy().into_owned();
+    let cmd = py_command("hello.py");
+    let args = [
+        root_arg.as_str(),
+        "--address",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--app-start-command",
+        &cmd,
+    ];
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let banner = start_daemon(&dir, &dir.path().to_path_buf(), &args);
+        let port = banner
+            .lines()
+            .find_map(|l| l.strip_prefix("Accessible via: http://127.0.0.1:"))
+            .and_then(|rest| rest.trim_end_matches('/').parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no address in the banner:\n{banner}"));
+        let pid_file = root.join(format!("passenger.{port}.pid"));
+        let log_file = root.join(format!("passenger.{port}.log"));
+        assert!(
+            banner.contains(&format!("PID file: {}", pid_file.display()))
+                && banner.contains(&format!("Log file: {}", log_file.display())),
+            "the banner names the real port's files:\n{banner}"
+        );
+        assert!(log_file.is_file(), "{} exists", log_file.display());
+        started.push((port, read_pid(&pid_file)));
+    }
+    assert_ne!(started[0], started[1]);
+    assert!(!root.join("passenger.0.pid").exists());
+    assert!(!root.join("passenger.0.log").exists());
+    for (port, daemon) in started {
+        stop_daemon(&dir, &root, &["--port", &port.to_string()], daemon);
+    }
+}
+
+/// `--max-pool-size` 0 or negative gets one clear message naming the flag and the rule, the same
+/// the Passengerfile.json key gets.
+#[test]
+fn max_pool_size_below_1_gets_one_clear_message() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    for value in ["-1", "0"] {
+        let mut cmd = passenger(&dir);
+        cmd.arg("start")
+            .arg(&root)
+            .args(["--port", "0", "--max-pool-size", value]);
+        let out = run_with_deadline(&dir, &mut cmd, deadline());
+        let all = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains(&format!(
+                "'--max-pool-size <NUMBER>': must be an integer of at least 1, got {value}"
+            )),
+            "{value}: {all}"
+        );
+    }
+    std::fs::write(root.join("Passengerfile.json"), r#"{"max_pool_size": -1}"#).expect("write");
+    let mut cmd = passenger(&dir);
+    cmd.arg("start").arg(&root).args(["--port", "0"]);
+    let all = all_output(&run_with_deadline(&dir, &mut cmd, deadline()));
+    assert!(
+        all.contains("`max_pool_size` in ")
+            && all.contains("must be an integer of at least 1, got -1"),
+        "{all}"
+    );
 }

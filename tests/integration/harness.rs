@@ -1,17 +1,14 @@
 //! Self-tests of the harness: a guard must kill its whole process group and the leak check must catch
 //! a process that escaped the group. These run without `passenger`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
 
 use crate::support::process::{marked_pids, parse_accessible_via};
-use crate::support::{deadline, fixture, get, pid_alive, wait_until, ProcGuard, TestDir};
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
+use crate::support::{
+    deadline, fixture, free_port, get, pid_alive, wait_until, ProcGuard, TestDir,
+};
 
 /// Reads pids that a `sh -c` script wrote, one per line, into `file`.
 fn read_pids(file: &std::path::Path, n: usize) -> Vec<i32> {

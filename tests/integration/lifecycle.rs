@@ -3,27 +3,40 @@
 use std::net::TcpListener;
 use std::thread;
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use crate::support::{
     app_pid, app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline,
     start_fixture, wait_until, TestDir,
 };
 
-#[test]
-fn sigterm_lets_in_flight_requests_finish() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
-    let app = app_pid(&server, "/");
-
+/// Starts a server with a slow request in flight (`/sleep?s=<secs>`, seen by the app) and
+/// returns the server and the thread waiting for that request's response.
+fn server_with_a_slow_request(
+    dir: &TestDir,
+    secs: u32,
+) -> (
+    crate::support::Server,
+    thread::JoinHandle<crate::support::http::Response>,
+) {
+    let root = app_root(dir, "app");
+    let server = start_fixture(dir, &root, "hello.py", &[]);
     let mark = dir.join("in-flight");
-    let target = format!("/sleep?s=2&mark={}", mark.display());
+    let target = format!("/sleep?s={secs}&mark={}", mark.display());
     let addr = server.addr;
     let slow = thread::spawn(move || get(addr, &target));
     wait_until("the slow request reached the app", deadline(), || {
         mark.exists()
     });
+    (server, slow)
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let dir = TestDir::new();
+    let (mut server, slow) = server_with_a_slow_request(&dir, 2);
+    let app = app_pid(&server, "/");
 
     server.signal(Signal::SIGTERM);
     let resp = slow.join().expect("request thread");
@@ -41,6 +54,59 @@ fn sigterm_lets_in_flight_requests_finish() {
         "graceful exit is a success: {status:?}"
     );
     wait_until("the app process is gone", deadline(), || !pid_alive(app));
+}
+
+/// Ctrl-C in a terminal and `systemctl stop` signal the whole process group: the core gets the
+/// signal directly and forwarded by the watchdog. That is one stop, so in-flight requests finish.
+#[test]
+fn a_group_wide_sigint_or_sigterm_drains_in_flight_requests() {
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let dir = TestDir::new();
+        let (mut server, slow) = server_with_a_slow_request(&dir, 2);
+        killpg(Pid::from_raw(server.pid()), sig).expect("signal the process group");
+        let resp = slow.join().expect("request thread");
+        assert_eq!(
+            resp.status,
+            200,
+            "{sig}: the in-flight request completes: {}\n{}",
+            resp.text(),
+            server.log()
+        );
+        let status = server.wait_exit(deadline());
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{sig}: graceful exit: {status:?}\n{}",
+            server.log()
+        );
+    }
+}
+
+/// A real second Ctrl-C (again to the whole group) stops at once, without waiting for the
+/// request in flight.
+#[test]
+fn a_second_group_wide_sigint_stops_now() {
+    let dir = TestDir::new();
+    let (mut server, slow) = server_with_a_slow_request(&dir, 30);
+    let group = Pid::from_raw(server.pid());
+    killpg(group, Signal::SIGINT).expect("signal the process group");
+    wait_until("the core drains", deadline(), || {
+        server
+            .log()
+            .contains("Waiting until all clients have disconnected")
+    });
+    let started = std::time::Instant::now();
+    killpg(group, Signal::SIGINT).expect("signal the process group");
+    assert!(
+        server.wait_exit(deadline()).is_some(),
+        "the server stops after the second Ctrl-C"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "it did not wait for the 30 s request: {:?}",
+        started.elapsed()
+    );
+    let resp = slow.join().expect("request thread");
+    assert_ne!(resp.status, 200, "the request in flight was cut short");
 }
 
 #[test]

@@ -404,7 +404,8 @@ fn status_and_config_against_two_apps() {
         "passenger-config",
         &["api-call", "GET", "/nonexistent.json"],
     );
-    assert_eq!((code(&o), out(&o).as_str()), (1, "Not found\n"));
+    // An API error exits 2, as the README says for every tool (the original exits 1 here).
+    assert_eq!((code(&o), out(&o).as_str()), (2, "Not found\n"));
     let o = run_as(
         &dir,
         "passenger-config",
@@ -462,23 +463,26 @@ fn several_instances_must_be_chosen_and_stale_sockets_are_explained() {
     assert_eq!(names.len(), 2, "{v}");
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
+    // The list to choose from goes to stdout, as the original's does.
     let o = run_as(&dir, "passenger-status", &[]);
     assert_eq!(code(&o), 1);
+    assert_eq!(err(&o), "");
     assert_snapshot(
         "status_several_instances",
-        &redact(&err(&o), dir.path(), &refs),
+        &redact(&out(&o), dir.path(), &refs),
     );
     let o = run_as(&dir, "passenger", &["status"]);
     assert!(
-        err(&o).contains("\n  passenger status <NAME>\n"),
+        out(&o).contains("\n  passenger status <NAME>\n"),
         "{}",
-        err(&o)
+        out(&o)
     );
     let o = run_as(&dir, "passenger-config", &["restart-app", "/"]);
     assert_eq!(code(&o), 1);
+    assert_eq!(err(&o), "");
     assert_snapshot(
         "config_several_instances",
-        &redact(&err(&o), dir.path(), &refs),
+        &redact(&out(&o), dir.path(), &refs),
     );
     let o = run_as(&dir, "passenger-status", &["--instance", &names[0]]);
     assert_eq!(code(&o), 0, "{}", err(&o));
@@ -567,6 +571,56 @@ fn completions_and_man_pages_are_fresh() {
             let b = std::fs::read(committed.join(n)).expect("committed");
             assert!(a == b, "{sub}/{n} is stale; run with PASSENGER_BLESS=1");
         }
+    }
+}
+
+/// The help texts say what the commands do: smart spawning covers Python too, and the Apache
+/// installer says it is not available (and is not).
+#[test]
+fn help_texts_match_behaviour() {
+    let dir = TestDir::new();
+    let o = run_as(&dir, "passenger", &["start", "--help"]);
+    let help = out(&o);
+    let smart = help
+        .split("--spawn-method")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default();
+    assert!(smart.contains("Ruby and Python"), "{help}");
+    assert!(!help.contains("Ruby only"), "{help}");
+
+    let o = run_as(&dir, "passenger-install-apache2-module", &["--help"]);
+    let help = out(&o);
+    assert!(help.contains("not in this version and exits 1"), "{help}");
+    assert!(!help.contains("Build the Apache module"), "{help}");
+    let o = run_as(&dir, "passenger-install-apache2-module", &["--auto"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        err(&o).contains("not available in this version"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// Every tool, under every name, prints the same version line.
+#[test]
+fn every_tool_prints_the_same_version() {
+    let dir = TestDir::new();
+    let expected = format!("passenger-rs {}\n", env!("CARGO_PKG_VERSION"));
+    for (name, args) in [
+        ("passenger", &["--version"][..]),
+        ("passenger", &["-V"]),
+        ("passenger-status", &["--version"]),
+        ("passenger-config", &["--version"]),
+        ("passenger-config", &["about", "version"]),
+        ("passenger-memory-stats", &["--version"]),
+        ("passenger-install-apache2-module", &["--version"]),
+    ] {
+        let o = run_as(&dir, name, args);
+        assert_eq!(code(&o), 0, "{name} {args:?}: {}", err(&o));
+        assert_eq!(out(&o), expected, "{name} {args:?}");
     }
 }
 
@@ -794,4 +848,217 @@ fn verbose_status_gives_each_process_a_url_that_wants_its_password() {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("URL {url:?}"));
     assert_eq!(get(addr, "/pid").json()["pid"].as_u64(), Some(*pid));
+
+/// The tools delete only what is provably a stale instance of ours: never an unrelated
+/// `passenger.*` directory, one of our spawn directories, or the original Passenger's
+/// directory, whichever tool scans the registry.
+#[test]
+fn tools_never_delete_what_they_do_not_own() {
+    for tool in [
+        &["passenger-status"][..],
+        &["passenger-config", "list-instances"],
+        &["passenger", "stop", "--instance", "Nothing"],
+    ] {
+        let dir = TestDir::new();
+        let registry = dir.join("registry");
+        std::fs::create_dir_all(&registry).expect("invariant: writable");
+        let notes = registry.join("passenger.my-notes");
+        std::fs::create_dir_all(&notes).expect("invariant: writable");
+        std::fs::write(notes.join("todo.txt"), "mine").expect("invariant: writable");
+        let spawn = registry.join("passenger.spawn.0123456789abcdef");
+        std::fs::create_dir_all(&spawn).expect("invariant: writable");
+        std::fs::write(spawn.join("report.json"), "{}").expect("invariant: writable");
+        let original =
+            crate::support::fake_original_instance(&registry, "passenger.SZ9YLdy", 999_998);
+        let ours = crate::support::fake_stale_instance(
+            &registry,
+            "passenger.St4le03",
+            "StaleOurs",
+            999_998,
+        );
+
+        let o = run_as(&dir, tool[0], &tool[1..]);
+        let all = format!("{}{}", out(&o), err(&o));
+        assert!(
+            all.contains(&format!(
+                "*** Cleaning stale instance directory {}",
+                ours.display()
+            )),
+            "{tool:?}: {all}"
+        );
+        assert!(!ours.exists(), "{tool:?}: our stale directory is removed");
+        assert_eq!(
+            std::fs::read_to_string(notes.join("todo.txt"))
+                .ok()
+                .as_deref(),
+            Some("mine"),
+            "{tool:?} kept passenger.my-notes"
+        );
+        assert!(
+            spawn.join("report.json").exists(),
+            "{tool:?} kept the spawn directory"
+        );
+        assert!(
+            original.join("properties.json").exists(),
+            "{tool:?} kept the original's directory"
+        );
+        for path in [&notes, &spawn, &original] {
+            assert!(
+                !all.contains(&path.display().to_string()),
+                "{tool:?}: {all}"
+            );
+        }
+    }
+}
+
+/// A command for `program` with the test's isolated environment but `PATH` set to `path`.
+fn with_path(dir: &TestDir, program: &Path, path: &str) -> Command {
+    let cmd = passenger(dir);
+    let mut isolated = Command::new(program);
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => isolated.env(key, v),
+            None => isolated.env_remove(key),
+        };
+    }
+    isolated.env("PATH", path).current_dir(dir.path());
+    isolated
+}
+
+/// The README's install steps, run into a temporary prefix, give an installation that
+/// `validate-install` finds clean, with Phusion Passenger's own `passenger` later in PATH (it
+/// is not another installation of ours); another copy of passenger-rs in PATH is.
+#[test]
+fn the_readme_install_steps_give_a_clean_validate_install() {
+    let dir = TestDir::new();
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let block = readme
+        .split("\n## Install\n")
+        .nth(1)
+        .and_then(|section| section.split("```sh\n").nth(1))
+        .and_then(|block| block.split("\n```").next())
+        .expect("README.md has an Install section with a sh block");
+    let prefix = dir.join("prefix").to_string_lossy().into_owned();
+    let bin = std::env::var("PASSENGER_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_passenger").to_string());
+    let mut script = String::from("set -e\n");
+    for line in block.lines() {
+        if line.starts_with("cargo build") || line.starts_with("passenger-config validate-install")
+        {
+            continue;
+        }
+        script.push_str(
+            &line
+                .replace("target/release/passenger", &bin)
+                .replace("/usr/local", &prefix),
+        );
+        script.push('\n');
+    }
+    // Phusion Passenger's `passenger` is a Ruby script.
+    let phusion = dir.join("phusion");
+    std::fs::create_dir_all(&phusion).expect("mkdir");
+    std::fs::write(
+        phusion.join("passenger"),
+        "#!/usr/bin/env ruby\n#  Phusion Passenger - https://www.phusionpassenger.com/\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        phusion.join("passenger"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let path = format!("{prefix}/bin:{}:/usr/bin:/bin", phusion.display());
+
+    let mut install = with_path(&dir, Path::new("sh"), &path);
+    install.args(["-c", &script]).current_dir(repo());
+    let o = run_with_deadline(&dir, &mut install, deadline() * 2);
+    assert_eq!(
+        code(&o),
+        0,
+        "install steps:\n{script}\n{}{}",
+        out(&o),
+        err(&o)
+    );
+
+    let config = Path::new(&prefix).join("bin/passenger-config");
+    let mut validate = with_path(&dir, &config, &path);
+    validate.args(["validate-install", "--no-colors"]);
+    let o = run_with_deadline(&dir, &mut validate, deadline());
+    assert_eq!(code(&o), 0, "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("Everything looks good. :-)"),
+        "{}",
+        out(&o)
+    );
+
+    // A second copy of passenger-rs in PATH is another installation of ours.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    std::fs::hard_link(
+        Path::new(&prefix).join("bin/passenger"),
+        other.join("passenger"),
+    )
+    .expect("link");
+    let path = format!("{path}:{}", other.display());
+    let mut validate = with_path(&dir, &config, &path);
+    validate.args(["validate-install", "--no-colors"]);
+    let o = run_with_deadline(&dir, &mut validate, deadline());
+    assert_eq!(code(&o), 2, "{}{}", out(&o), err(&o));
+    let text = out(&o);
+    assert!(
+        text.contains(&format!(
+            "Other installations: {}/passenger\n",
+            other.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&phusion.display().to_string()), "{text}");
+}
+
+/// The release binary ships without debug info (it was 40 MB with it), and a documented
+/// profile keeps a way to get symbols for profiling.
+#[test]
+fn the_release_profile_strips_debug_info_and_a_profiling_profile_keeps_it() {
+    let manifest: toml::Value = std::fs::read_to_string(repo().join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml is TOML");
+    let profile = |name: &str| {
+        manifest["profile"]
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("Cargo.toml has no [profile.{name}]"))
+    };
+    let release = profile("release");
+    let no_debug = match release.get("debug") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => !b,
+        Some(toml::Value::Integer(n)) => *n == 0,
+        Some(toml::Value::String(s)) => s == "none",
+        Some(_) => false,
+    };
+    let stripped = matches!(
+        release.get("strip").and_then(|v| v.as_str()),
+        Some("debuginfo" | "symbols")
+    );
+    assert!(
+        no_debug || stripped,
+        "[profile.release] keeps debug info: {release}"
+    );
+    let profiling = profile("profiling");
+    assert_eq!(
+        profiling.get("inherits").and_then(|v| v.as_str()),
+        Some("release")
+    );
+    assert!(
+        profiling
+            .get("debug")
+            .is_some_and(|d| d.as_bool() != Some(false)),
+        "[profile.profiling] has debug info: {profiling}"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("--profile profiling"),
+        "README documents the profiling build"
+    );
 }

@@ -12,7 +12,8 @@ use crate::output::{self, Tool};
 /// Make an API call to the admin API of a passenger-rs instance (with the full
 /// admin password). Example: `passenger-config api-call GET /server.json`;
 /// `passenger-config api-call PUT /config.json -d '{"log_level":"debug"}'`.
-/// Exits 1 on a non-2xx answer unless --ignore-response-code.
+/// Exits 2 (an admin API error, as every tool) on a non-2xx answer unless
+/// --ignore-response-code.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApiCallArgs {
     /// An HTTP verb: GET, POST, PUT or DELETE.
@@ -96,6 +97,6 @@ pub fn run(args: &ApiCallArgs, inv: &Invocation) -> anyhow::Result<i32> {
     Ok(if resp.ok() || args.ignore_response_code {
         exit::OK
     } else {
-        exit::FAILURE
+        exit::API_ERROR
     })
 }

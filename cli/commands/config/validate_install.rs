@@ -1,6 +1,6 @@
 //! `passenger-config validate-install`: checks this installation (binary in PATH,
-//! no other installation shadowing it, resources, loaders, man pages) and prints
-//! each check with ✓ / ✗ / (!).
+//! no other passenger-rs binary in PATH, resources, loaders, man pages, shell
+//! completions) and prints each check with ✓ / ✗ / (!).
 //!
 //! Exit codes: 0 all passed; 1 some check failed; 2 only warnings.
 
@@ -49,6 +49,42 @@ fn path_hits() -> Vec<PathBuf> {
     seen
 }
 
+/// Marks this binary, so that another copy of it can be told from other programs
+/// called `passenger` (Phusion Passenger's is a Ruby script). `#[used]` and the
+/// `black_box` read below keep the bytes in the binary as they are: optimised code
+/// could otherwise compare against them as immediate values, leaving no copy.
+#[used]
+static BINARY_MARKER: [u8; 29] = *b"passenger-rs multicall binary";
+
+/// Whether `path` is a passenger-rs binary: an ELF file holding [`BINARY_MARKER`].
+fn is_passenger_rs(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let marker: &[u8] = std::hint::black_box(&BINARY_MARKER);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carried = 0;
+    let mut first = true;
+    loop {
+        let n = match file.read(&mut buf[carried..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let filled = carried + n;
+        if first && !buf[..filled].starts_with(b"\x7fELF") {
+            return false;
+        }
+        first = false;
+        if buf[..filled].windows(marker.len()).any(|w| w == marker) {
+            return true;
+        }
+        // Keep the tail: the marker may straddle two reads.
+        carried = (marker.len() - 1).min(filled);
+        buf.copy_within(filled - carried..filled, 0);
+    }
+}
+
 fn checks() -> Vec<Check> {
     let mut out = Vec::new();
     let exe = resources::current_exe();
@@ -58,18 +94,28 @@ fn checks() -> Vec<Check> {
         what: format!("whether this {PRODUCT} install is in PATH"),
         mark: if in_path { Mark::Ok } else { Mark::Warning },
         detail: (!in_path).then(|| {
+            let first = hits.first().map(|p| {
+                let whose = if is_passenger_rs(p) {
+                    ""
+                } else {
+                    " (not passenger-rs: Phusion Passenger or another program)"
+                };
+                format!("{}{whose}", p.display())
+            });
             format!(
                 "`passenger` in PATH is {}, not this binary ({}).",
-                hits.first()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "missing".into()),
+                first.unwrap_or_else(|| "missing".into()),
                 exe.as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             )
         }),
     });
-    let others: Vec<&PathBuf> = hits.iter().filter(|h| Some(*h) != exe.as_ref()).collect();
+    // Other copies of passenger-rs only: Phusion Passenger's `passenger` is not ours.
+    let others: Vec<&PathBuf> = hits
+        .iter()
+        .filter(|h| Some(*h) != exe.as_ref() && is_passenger_rs(h))
+        .collect();
     out.push(Check {
         what: format!("whether there are no other {PRODUCT} installations"),
         mark: if others.is_empty() {
@@ -126,20 +172,32 @@ fn checks() -> Vec<Check> {
             });
         }
     }
-    let man_ok = resources::man_dir().is_some_and(|d| d.join("passenger-status.1").is_file());
-    out.push(Check {
-        what: "whether the man pages are installed".into(),
-        mark: if man_ok { Mark::Ok } else { Mark::Warning },
-        detail: (!man_ok).then(|| {
-            format!(
-                "passenger-status.1 not found in {}",
-                resources::man_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_else(|| "the man directory".into())
-            )
-        }),
-    });
+    out.push(installed(
+        "the man pages",
+        resources::man_dir(),
+        "the man directory",
+        "passenger-status.1",
+    ));
+    out.push(installed(
+        "the shell completions",
+        resources::completions_dir(),
+        "the completions directory",
+        "passenger.bash",
+    ));
     out
+}
+
+/// A warning unless `dir/file` exists: `what` (e.g. the man pages) is not installed.
+fn installed(what: &str, dir: Option<PathBuf>, dir_name: &str, file: &str) -> Check {
+    let ok = dir.as_ref().is_some_and(|d| d.join(file).is_file());
+    Check {
+        what: format!("whether {what} are installed"),
+        mark: if ok { Mark::Ok } else { Mark::Warning },
+        detail: (!ok).then(|| {
+            let place = dir.map_or_else(|| dir_name.to_string(), |d| d.display().to_string());
+            format!("{file} not found in {place}")
+        }),
+    }
 }
 
 fn is_elf(path: &Path) -> bool {

@@ -239,6 +239,34 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
     })
 }
 
+/// The PID file of the server these flags would start, from the flags and the app
+/// dir's `Passengerfile.json` (only its `port`, `socket` and `pid_file`: the app
+/// itself is not validated, so a stop works whatever else the file says).
+pub(crate) fn pid_file(opts: &StartOptions, cwd: &Path) -> Result<PathBuf, ConfigError> {
+    let mut opts = absolute_options(opts, cwd);
+    opts.config_file = None;
+    let root = opts
+        .app_dir
+        .clone()
+        .unwrap_or_else(|| absolutize(cwd, Path::new(".")));
+    let flags = flags_layer(&opts, cwd);
+    let mut other_keys = Vec::new();
+    let mut file = read_passengerfile(&root.join("Passengerfile.json"), &root, &mut other_keys)?;
+    if let Some(layer) = file.as_mut() {
+        layer
+            .values
+            .retain(|key, _| matches!(key.as_str(), "port" | "socket" | "pid_file"));
+    }
+    let mut layers = vec![&flags];
+    layers.extend(file.as_ref());
+    let mut problems = Vec::new();
+    let server = resolve_server(&mut Resolver::new(layers, &mut problems), &root);
+    finish(problems)?;
+    Ok(server
+        .pid_file
+        .expect("invariant: resolve_server always names a PID file"))
+}
+
 /// Reads `Passengerfile.json` if it exists; unknown and unsupported keys become problems.
 fn read_passengerfile(
     path: &Path,
@@ -732,8 +760,8 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
             i64::from(u32::MAX),
         )
         .and_then(|v| u32::try_from(v).ok());
-    // Only Ruby apps have a preloader; Passenger's dynamic default is smart for Ruby,
-    // direct for everything else.
+    // Ruby and Python apps can have a preloader; Passenger's dynamic default is smart
+    // for Ruby, direct for everything else.
     spec.spawn_method = res
         .choice(
             "spawn_method",

@@ -251,6 +251,14 @@ pub fn reload(config: &ServerConfig) -> Result<ServerConfig, ConfigError> {
     build::load(&config.start_options, Path::new("/"))
 }
 
+/// The PID file of the server `passenger start` would run with these options, read
+/// from the flags and the app dir's `Passengerfile.json` (`pid_file`, `port`,
+/// `socket`) only: what `passenger stop` signals.
+pub fn pid_file(opts: &StartOptions) -> Result<PathBuf, ConfigError> {
+    let cwd = std::env::current_dir().map_err(ConfigError::CurrentDir)?;
+    build::pid_file(opts, &cwd)
+}
+
 /// The PID file Passenger Standalone uses for a server on `port` started in `dir`:
 /// `<dir>/passenger.<port>.pid`; `passenger stop --port` looks there too.
 pub fn default_pid_file(dir: &Path, port: u16) -> PathBuf {

@@ -5,8 +5,9 @@
 //! (`lock`, `properties.json`, `watchdog.pid`, `core.pid`, the two admin password
 //! files, `agents.s/`, `apps.s/`, and `creation_finalized` last), holding its `flock` for the server's lifetime,
 //! rewriting `properties.json` atomically, and removing the directory on clean
-//! shutdown. For tools: [`list_instances`] and [`find_instance`], which also delete
-//! stale directories the way Passenger's `instance_registry.rb` does.
+//! shutdown. Our directories carry an ownership marker ([`OWNER_MARKER`]). For tools:
+//! [`list_instances`] and [`find_instance`], which also delete stale directories of
+//! ours (never anyone else's, see [`registry`]).
 //!
 //! It does not bind sockets (the server binds `agents.s/core_api` and hands the
 //! listener to [`crate::admin::serve`]) and it does not print anything.
@@ -38,6 +39,14 @@ pub const REGISTRY_DIR_ENV: &str = "PASSENGER_INSTANCE_REGISTRY_DIR";
 pub const SUN_PATH_MAX: usize = 108;
 /// Name of the admin API socket inside `agents.s/`.
 pub const CORE_API_SOCKET: &str = "core_api";
+
+/// Our ownership marker in an instance directory (the original has no such file),
+/// written right after the lock is taken: `{"product": "passenger-rs", "pid": <creator
+/// pid>, "pid_start_time": <its start time in clock ticks after boot>}`. The tools
+/// delete a stale directory only when it carries this marker.
+pub const OWNER_MARKER: &str = "passenger_rs_owner.json";
+/// The `product` the [`OWNER_MARKER`] names.
+pub const OWNER_PRODUCT: &str = "passenger-rs";
 
 /// How many random directory names to try before giving up (as the original).
 const CREATE_ATTEMPTS: usize = 250;
@@ -456,6 +465,19 @@ impl Instance {
             }
         }
         self.lock = Some(lock);
+        // Ours from here on: a crash after this line leaves a directory the tools
+        // may clean; one before it leaves a directory they never touch.
+        let pid = std::process::id();
+        let owner = serde_json::json!({
+            "product": OWNER_PRODUCT,
+            "pid": pid,
+            "pid_start_time": crate::metrics::process_start_time(pid),
+        });
+        write_new_file(
+            &self.path.join(OWNER_MARKER),
+            0o644,
+            owner.to_string().as_bytes(),
+        )?;
 
         let is_root = nix::unistd::geteuid().is_root();
         make_dir(

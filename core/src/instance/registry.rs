@@ -1,13 +1,17 @@
 //! Finding running instances for tools (`passenger status`, `passenger-config`).
 //!
 //! Owns the search path, the "good instance" test, the liveness test (someone holds
-//! the `lock` flock) and the cleanup of stale directories, following Passenger's
-//! `instance_registry.rb`. It reports what it cleaned instead of printing it.
+//! the `lock` flock), following Passenger's `instance_registry.rb`, and the cleanup of
+//! stale directories, which unlike the original's touches only provably stale
+//! directories of ours (see [`list_instances`]). It reports what it cleaned instead
+//! of printing it.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::{try_lock, InstanceError, MAJOR_VERSION, REGISTRY_DIR_ENV};
+use super::{
+    try_lock, InstanceError, MAJOR_VERSION, OWNER_MARKER, OWNER_PRODUCT, REGISTRY_DIR_ENV,
+};
 
 /// A live instance found in a registry directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,26 +142,102 @@ fn read_good(path: &Path) -> Option<InstanceInfo> {
 enum Liveness {
     /// Someone holds the lock; the lock file stays open only while we look.
     Alive,
-    /// We got the lock: nobody owns the directory. Holding it while deleting keeps
-    /// two tools from racing.
-    Stale(File),
-    /// No lock file we can open (corrupt, or not ours to inspect).
+    /// Nobody holds the lock (`Some`: we hold it now, which keeps two tools from
+    /// racing while one deletes), or there is no lock file (`None`).
+    Free(Option<File>),
+    /// A lock file we cannot open or lock (not ours to inspect, or not a file).
     Unknown,
 }
 
+/// Opens `path` for reading without following a symlink in its last component.
+fn open_nofollow(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// The text of a small regular file (at most 4 KiB read), never through a symlink.
+fn read_small_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let file = open_nofollow(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 fn liveness(path: &Path) -> Liveness {
-    let Ok(file) = File::open(path.join("lock")) else {
-        return Liveness::Unknown;
+    let file = match open_nofollow(&path.join("lock")) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Liveness::Free(None),
+        Err(_) => return Liveness::Unknown,
     };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Liveness::Unknown;
+    }
     match try_lock(&file) {
         Ok(false) => Liveness::Alive,
-        Ok(true) => Liveness::Stale(file),
+        Ok(true) => Liveness::Free(Some(file)),
         Err(_) => Liveness::Unknown,
     }
 }
 
-/// Lists live instances in `registry_dirs`, deleting stale or corrupt instance
-/// directories that nobody holds the lock of.
+/// `passenger.` and seven letters or digits: the only names an instance directory
+/// (ours or the original's) has. Anything else in the registry is someone else's.
+fn is_instance_dir_name(name: &str) -> bool {
+    name.strip_prefix("passenger.").is_some_and(|suffix| {
+        suffix.len() == 7 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// The creator recorded in the directory's [`OWNER_MARKER`], if the marker is a
+/// regular file naming our product.
+fn owner_of(path: &Path) -> Option<(u32, Option<u64>)> {
+    let text = read_small_file(&path.join(OWNER_MARKER))?;
+    let owner: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if owner.get("product")?.as_str()? != OWNER_PRODUCT {
+        return None;
+    }
+    let pid = json_u32(owner.get("pid")?)?;
+    Some((pid, owner.get("pid_start_time").and_then(|v| v.as_u64())))
+}
+
+/// Whether the process `pid` (started at `start_time`, when known) still runs. A
+/// pid now used by a process with another start time is not it.
+fn still_running(pid: u32, start_time: Option<u64>) -> bool {
+    match crate::metrics::process_start_time(pid) {
+        None => false,
+        Some(now) => start_time.is_none_or(|then| then == now),
+    }
+}
+
+/// Whether the directory is provably a stale instance of ours: it carries our
+/// ownership marker, and neither the process that created it nor the core recorded
+/// in `core.pid` runs any more. The caller has checked that nobody holds the lock.
+fn is_stale_of_ours(path: &Path) -> bool {
+    let Some((creator, start_time)) = owner_of(path) else {
+        return false;
+    };
+    if still_running(creator, start_time) {
+        return false;
+    }
+    let core = read_small_file(&path.join("core.pid")).and_then(|t| t.trim().parse::<u32>().ok());
+    !core.is_some_and(|pid| still_running(pid, None))
+}
+
+/// Lists live instances in `registry_dirs` and deletes the stale ones of ours.
+///
+/// A directory is deleted only when it is provably a stale instance of passenger-rs:
+/// its name is `passenger.XXXXXXX`, it is a real directory (never a symlink), it
+/// carries our [`OWNER_MARKER`], nobody holds its `lock` (we hold it while deleting),
+/// and the processes it records are gone. Everything else stays: a directory being
+/// created (no marker yet, or a held lock), the original Passenger's directories, our
+/// spawn directories (`passenger.spawn.*`), and anything else called `passenger.*`.
+/// Deleting never follows a symlink inside the directory.
 pub fn list_instances(registry_dirs: &[PathBuf]) -> RegistryScan {
     let mut scan = RegistryScan::default();
     for registry in registry_dirs {
@@ -166,7 +246,8 @@ pub fn list_instances(registry_dirs: &[PathBuf]) -> RegistryScan {
         };
         let mut paths: Vec<PathBuf> = entries
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("passenger."))
+            .filter(|e| is_instance_dir_name(&e.file_name().to_string_lossy()))
+            // `file_type` does not follow symlinks: a link named like an instance is skipped.
             .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
             .map(|e| e.path())
             .collect();
@@ -179,14 +260,13 @@ pub fn list_instances(registry_dirs: &[PathBuf]) -> RegistryScan {
                         scan.instances.push(info);
                     }
                 }
-                Liveness::Stale(_lock) => remove_stale(&path, &mut scan),
-                Liveness::Unknown => {
-                    // Without a lock file the directory can only be garbage, but
-                    // only if it is not a good instance of a platform without flock.
-                    if read_good(&path).is_none() && !path.join("lock").exists() {
+                Liveness::Free(lock) => {
+                    if is_stale_of_ours(&path) {
                         remove_stale(&path, &mut scan);
                     }
+                    drop(lock);
                 }
+                Liveness::Unknown => {}
             }
         }
     }
@@ -195,6 +275,9 @@ pub fn list_instances(registry_dirs: &[PathBuf]) -> RegistryScan {
 }
 
 fn remove_stale(path: &Path, scan: &mut RegistryScan) {
+    // Unmark first, so a concurrent scan never lists a half-deleted directory.
+    let _ = fs::remove_file(path.join("creation_finalized"));
+    // `remove_dir_all` unlinks symlinks inside the directory instead of following them.
     match fs::remove_dir_all(path) {
         Ok(()) => scan.cleaned.push(path.to_path_buf()),
         Err(err) => {

@@ -147,14 +147,20 @@ fn missing_registry_is_an_error() {
     assert!(matches!(err, InstanceError::Registry { .. }));
 }
 
-#[test]
-fn live_instance_is_listed_and_stale_ones_are_cleaned() {
-    let reg = registry();
-    let dirs = vec![reg.path().to_path_buf()];
-    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait for true");
+    pid
+}
 
-    // A stale instance: a complete copy of the live one that nobody locks.
-    let stale = reg.path().join("passenger.STALE01");
+/// A complete copy of `live` named `name` that nobody locks, as a crashed server of
+/// ours leaves it: its owner marker names `owner` (and `core.pid` says `core`).
+fn stale_copy(live: &Instance, name: &str, owner: u32, core: u32) -> PathBuf {
+    let stale = live.path().with_file_name(name);
     fs::create_dir(&stale).expect("mkdir");
     for entry in ["agents.s", "apps.s"] {
         fs::create_dir(stale.join(entry)).expect("mkdir");
@@ -162,9 +168,33 @@ fn live_instance_is_listed_and_stale_ones_are_cleaned() {
     for entry in ["lock", "creation_finalized", "properties.json"] {
         fs::copy(live.path().join(entry), stale.join(entry)).expect("copy");
     }
-    // A corrupt one: no creation_finalized, no lock.
-    let corrupt = reg.path().join("passenger.CORRUPT");
-    fs::create_dir(&corrupt).expect("mkdir");
+    let marker = serde_json::json!({"product": OWNER_PRODUCT, "pid": owner});
+    fs::write(stale.join(OWNER_MARKER), marker.to_string()).expect("marker");
+    fs::write(stale.join("core.pid"), core.to_string()).expect("core.pid");
+    stale
+}
+
+#[test]
+fn create_writes_an_owner_marker_naming_this_process() {
+    let reg = registry();
+    let inst = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let text = fs::read_to_string(inst.path().join(OWNER_MARKER)).expect("marker");
+    let marker: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(marker["product"], "passenger-rs");
+    assert_eq!(marker["pid"], std::process::id());
+    assert_eq!(
+        marker["pid_start_time"].as_u64(),
+        crate::metrics::process_start_time(std::process::id())
+    );
+}
+
+#[test]
+fn live_instance_is_listed_and_stale_ones_of_ours_are_cleaned() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dead = dead_pid();
+    let stale = stale_copy(&live, "passenger.STALE01", dead, dead);
     // Something that is not an instance at all stays.
     let other = reg.path().join("unrelated");
     fs::create_dir(&other).expect("mkdir");
@@ -180,16 +210,109 @@ fn live_instance_is_listed_and_stale_ones_are_cleaned() {
         info.read_only_admin_password().as_deref(),
         Some(live.read_only_admin_password())
     );
-    let mut cleaned = scan.cleaned.clone();
-    cleaned.sort();
-    assert_eq!(cleaned, vec![corrupt.clone(), stale.clone()]);
-    assert!(!stale.exists() && !corrupt.exists());
+    assert_eq!(scan.cleaned, vec![stale.clone()]);
+    assert!(!stale.exists());
     assert!(other.exists());
     assert!(live.path().exists());
 
     // After the owner goes away its directory is gone too.
     drop(live);
     assert!(list_instances(&dirs).instances.is_empty());
+}
+
+#[test]
+fn directories_that_are_not_provably_stale_instances_of_ours_stay() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dead = dead_pid();
+    let mut keep = Vec::new();
+
+    // No lock, no marker: an empty directory (one being created looks like this), an
+    // unrelated `passenger.*` directory and one of our spawn directories.
+    for name in [
+        "passenger.CORRUPT",
+        "passenger.my-notes",
+        "passenger.spawn.00ab12cd34ef5678",
+    ] {
+        let path = reg.path().join(name);
+        fs::create_dir(&path).expect("mkdir");
+        keep.push(path);
+    }
+    fs::write(reg.path().join("passenger.my-notes/todo.txt"), "mine").expect("write");
+    // The original Passenger's stale directory: its layout, a free lock, a dead
+    // watchdog, no marker of ours.
+    let original = stale_copy(&live, "passenger.Orig123", dead, dead);
+    fs::remove_file(original.join(OWNER_MARKER)).expect("rm marker");
+    keep.push(original);
+    // A marker that names another product.
+    let foreign = stale_copy(&live, "passenger.Forn123", dead, dead);
+    fs::write(foreign.join(OWNER_MARKER), r#"{"product":"other","pid":1}"#).expect("marker");
+    keep.push(foreign);
+    // Ours with a free lock but a creator that still runs (this process).
+    keep.push(stale_copy(
+        &live,
+        "passenger.Alive12",
+        std::process::id(),
+        dead,
+    ));
+    // Ours whose creator is gone but whose core still runs.
+    keep.push(stale_copy(
+        &live,
+        "passenger.CoreUp1",
+        dead,
+        std::process::id(),
+    ));
+    // A marker that is a symlink to a marker elsewhere.
+    let linked = stale_copy(&live, "passenger.Linkd12", dead, dead);
+    let elsewhere = reg.path().join("marker-elsewhere");
+    fs::rename(linked.join(OWNER_MARKER), &elsewhere).expect("move marker");
+    std::os::unix::fs::symlink(&elsewhere, linked.join(OWNER_MARKER)).expect("symlink");
+    keep.push(linked);
+
+    let scan = list_instances(&dirs);
+    assert!(scan.cleaned.is_empty(), "cleaned {:?}", scan.cleaned);
+    for path in &keep {
+        assert!(path.exists(), "{} was removed", path.display());
+    }
+    assert_eq!(
+        fs::read_to_string(reg.path().join("passenger.my-notes/todo.txt")).expect("read"),
+        "mine"
+    );
+    assert_eq!(scan.instances.len(), 1);
+}
+
+#[test]
+fn cleaning_never_follows_symlinks() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dead = dead_pid();
+    let outside = tempfile::tempdir_in("/tmp").expect("tempdir");
+    fs::write(outside.path().join("precious"), "keep").expect("write");
+
+    // A stale instance of ours with a symlink inside pointing outside.
+    let stale = stale_copy(&live, "passenger.Stale02", dead, dead);
+    std::os::unix::fs::symlink(outside.path(), stale.join("apps.s/link")).expect("symlink");
+    // A symlink named like an instance, pointing at a stale instance of ours elsewhere.
+    let target = stale_copy(&live, "passenger.Target1", dead, dead);
+    let hidden = outside.path().join("passenger.Target1");
+    fs::rename(&target, &hidden).expect("move");
+    let link = reg.path().join("passenger.SymLnk1");
+    std::os::unix::fs::symlink(&hidden, &link).expect("symlink");
+
+    let scan = list_instances(&dirs);
+    assert_eq!(scan.cleaned, vec![stale.clone()]);
+    assert!(!stale.exists());
+    assert_eq!(
+        fs::read_to_string(outside.path().join("precious")).expect("read"),
+        "keep"
+    );
+    assert!(
+        hidden.join(OWNER_MARKER).exists(),
+        "the link's target stays"
+    );
+    assert!(fs::symlink_metadata(&link).is_ok(), "the link stays");
 }
 
 #[test]

@@ -19,6 +19,16 @@ pub use process::{
     ProcessMetrics,
 };
 
+/// The start time (clock ticks after boot) of `pid`, or `None` when no such process
+/// runs (a zombie counts as gone). With the pid it names one process for good: a pid
+/// reused later has another start time.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    process::read_stat(pid)
+        .ok()
+        .filter(|stat| !stat.is_dead())
+        .map(|stat| stat.start_time)
+}
+
 /// Why metrics of a process could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {

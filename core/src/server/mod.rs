@@ -34,7 +34,9 @@ use crate::spawn::Spawner;
 pub mod listen;
 mod metered;
 pub mod notify;
+mod signals;
 use metered::MeteredPool;
+use signals::StopSignals;
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
 /// detached. Passenger waits 60 s; a process that ignores SIGTERM for 10 s is stuck.
@@ -91,6 +93,9 @@ impl Default for ServerHooks {
 /// | SIGTERM, SIGINT (first) | `Graceful`: stop accepting, drain, stop apps |
 /// | SIGTERM, SIGINT (second) | `Immediate`: stop apps now |
 /// | SIGQUIT | `Immediate` |
+///
+/// A signal sent to the whole process group (Ctrl-C, `systemctl stop`) reaches the
+/// core directly and forwarded by the watchdog: that counts as one (see `signals`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownKind {
     /// Finish in-flight requests (up to the grace period), then stop apps.
@@ -230,7 +235,7 @@ impl Server {
 
     /// Serves until a signal asks to stop, then shuts down and returns.
     pub async fn run(self) -> Result<(), ServerError> {
-        let mut signals = Signals::install().map_err(ServerError::Signals)?;
+        let mut signals = StopSignals::install().map_err(ServerError::Signals)?;
         let counters = Arc::new(crate::stats::Counters::default());
         let pool = pool::start(
             PoolOptions {
@@ -434,7 +439,7 @@ fn admin_hooks(
     }
 }
 
-async fn stop_pool(pool: &PoolHandle, signals: &mut Signals) {
+async fn stop_pool(pool: &PoolHandle, signals: &mut StopSignals) {
     tracing::info!(
         "Stopping app processes (SIGKILL after {}s)...",
         PROCESS_SHUTDOWN_TIMEOUT.as_secs()
@@ -622,37 +627,5 @@ async fn serve_connection<I>(
     conn.as_mut().graceful_shutdown();
     if let Err(err) = conn.await {
         tracing::debug!("client connection ended during shutdown: {err}");
-    }
-}
-
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    quit: tokio::signal::unix::Signal,
-    seen: u32,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            quit: signal(SignalKind::quit())?,
-            seen: 0,
-        })
-    }
-
-    async fn next(&mut self) -> ShutdownKind {
-        let kind = tokio::select! {
-            _ = self.term.recv() => ShutdownKind::Graceful,
-            _ = self.int.recv() => ShutdownKind::Graceful,
-            _ = self.quit.recv() => ShutdownKind::Immediate,
-        };
-        self.seen += 1;
-        if self.seen > 1 {
-            ShutdownKind::Immediate
-        } else {
-            kind
-        }
     }
 }

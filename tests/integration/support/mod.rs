@@ -98,8 +98,9 @@ pub fn start_fixture_with_env(
     Server::start_with_env(dir, &args, env)
 }
 
-/// Writes `registry/<dir_name>`, a complete-looking but unlocked instance directory named
-/// `name`, as a crashed server leaves behind, and returns its path.
+/// Writes `registry/<dir_name>`, a complete-looking but unlocked instance directory of ours named
+/// `name` (with our ownership marker naming `dead_pid`), as a crashed server leaves behind, and
+/// returns its path.
 pub fn fake_stale_instance(registry: &Path, dir_name: &str, name: &str, dead_pid: u32) -> PathBuf {
     let stale = registry.join(dir_name);
     std::fs::create_dir_all(stale.join("agents.s")).expect("invariant: writable");
@@ -111,8 +112,11 @@ pub fn fake_stale_instance(registry: &Path, dir_name: &str, name: &str, dead_pid
         "instance_id": "x-y-z", "name": name, "integration_mode": "standalone",
         "server_software": "passenger-rs/0.0.0", "listen_addresses": [],
     });
+    let owner = serde_json::json!({"product": "passenger-rs", "pid": dead_pid});
     for (file, text) in [
         ("lock", String::new()),
+        ("passenger_rs_owner.json", owner.to_string()),
+        ("core.pid", dead_pid.to_string()),
         ("properties.json", props.to_string()),
         ("read_only_admin_password.txt", "ro".into()),
         ("full_admin_password.txt", "full".into()),
@@ -121,6 +125,43 @@ pub fn fake_stale_instance(registry: &Path, dir_name: &str, name: &str, dead_pid
         std::fs::write(stale.join(file), text).expect("invariant: writable");
     }
     stale
+}
+
+/// Writes `registry/<dir_name>` as Phusion Passenger 6 leaves an instance directory after a
+/// crash (its layout, a lock nobody holds, a dead watchdog PID, no marker of ours) and returns its
+/// path.
+pub fn fake_original_instance(registry: &Path, dir_name: &str, dead_pid: u32) -> PathBuf {
+    let dir = registry.join(dir_name);
+    for sub in ["agents.s", "apps.s", "web_server_info"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("invariant: writable");
+    }
+    let props = serde_json::json!({
+        "instance_dir": {"created_at": 1, "created_at_monotonic_usec": 1,
+                         "major_version": 4, "minor_version": 0},
+        "instance_id": "toupcz-jrWPst-ej3k9D", "integration_mode": "standalone",
+        "name": "GhIUaCOr", "passenger_version": "6.0.17",
+        "server_software": "Phusion_Passenger/6.0.17", "standalone_engine": "builtin",
+        "watchdog_pid": dead_pid,
+    });
+    for (file, text) in [
+        ("lock", String::new()),
+        ("creation_finalized", String::new()),
+        ("properties.json", props.to_string()),
+        ("watchdog.pid", dead_pid.to_string()),
+        ("core.pid", dead_pid.to_string()),
+        ("read_only_admin_password.txt", "r".repeat(24)),
+        ("full_admin_password.txt", "f".repeat(24)),
+    ] {
+        std::fs::write(dir.join(file), text).expect("invariant: writable");
+    }
+    dir
+}
+
+/// A port that was free a moment ago on 127.0.0.1, for a server whose stdout is detached (a
+/// daemon) and so cannot report the port it picked. The tiny race is acceptable in tests.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
 }
 
 /// Sends `GET path` and returns the app's `pid` from its JSON reply, asserting a 200.
