@@ -120,7 +120,9 @@ pub fn render(stats: &MemoryStats, date: &str, color: bool) -> String {
 }
 
 fn render_section(out: &mut String, section: &Section, colors: &Colors) {
-    let lines = table_lines(section);
+    // An empty section shows no header, so its bar is as wide as the original's
+    // (which has no PSS column): a script comparing the two sees the same lines.
+    let lines = table_lines(section, !section.rows.is_empty());
     let header = lines.first().map(String::as_str).unwrap_or("");
     // The original measures the header including its newline.
     let width = header.chars().count() + 1;
@@ -163,13 +165,17 @@ fn render_section(out: &mut String, section: &Section, colors: &Colors) {
 }
 
 /// The header line then one line per row, as plain left-aligned columns two spaces
-/// apart with trailing blanks removed.
-fn table_lines(section: &Section) -> Vec<String> {
+/// apart with trailing blanks removed; `pss` adds our PSS column.
+fn table_lines(section: &Section, pss: bool) -> Vec<String> {
     let mut header = vec!["PID"];
     if section.show_ppid {
         header.push("PPID");
     }
-    header.extend(["VMSize", "Private", "PSS", "Name"]);
+    header.extend(["VMSize", "Private"]);
+    if pss {
+        header.push("PSS");
+    }
+    header.push("Name");
 
     let mut table = Table::new();
     table
@@ -271,7 +277,7 @@ PID    PPID  VMSize   Private  PSS     Name
 ### Total private dirty RSS: 0.70 MB
 
 
----------- Nginx processes -----------
+-------- Nginx processes --------
 ### Processes: 0
 ### Total private dirty RSS: 0.00 MB
 
@@ -304,8 +310,48 @@ PID    VMSize     Private  PSS     Name
         let tty = render(&stats, "D", true);
         assert!(tty.contains("\x1b[44m\x1b[1m\x1b[33m\n-"), "{tty:?}");
         assert!(
-            tty.contains(" ------\n\x1b[0m\n### Processes: 0\n"),
+            tty.contains("\n--- Passenger processes ---\n\x1b[0m\n### Processes: 0\n"),
             "{tty:?}"
+        );
+    }
+
+    /// Empty sections, with and without a terminal, byte for byte as the original
+    /// draws them (passenger-6-observed.md, 3.10).
+    #[test]
+    fn empty_sections_match_the_original() {
+        let stats = MemoryStats {
+            apache: Some(section("Apache processes", true, vec![])),
+            nginx: Some(section("Nginx processes", true, vec![])),
+            passenger: section("Passenger processes", false, vec![]),
+            root_would_help: false,
+        };
+        let version = passenger_core::VERSION;
+        let text = render(&stats, "D", false);
+        assert_eq!(
+            text,
+            format!(
+                "Version: {version}\nDate   : D\n\n\
+                 ------- Apache processes --------\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\n\
+                 -------- Nginx processes --------\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\n\
+                 --- Passenger processes ---\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n"
+            )
+        );
+        let bar = "\x1b[44m\x1b[1m\x1b[33m\n";
+        let tty = render(&stats, "D", true);
+        assert_eq!(
+            tty,
+            format!(
+                "Version: {version}\nDate   : D\n\
+                 {bar}------- Apache processes --------\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\
+                 {bar}-------- Nginx processes --------\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\
+                 {bar}--- Passenger processes ---\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n"
+            )
         );
     }
 }

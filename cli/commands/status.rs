@@ -137,31 +137,46 @@ fn print_body(client: &ApiClient, what: &str, resp: &ApiResponse) -> anyhow::Res
 
 /// `Thread '<name>' (LWP <tid>):` then `     state <S>, waiting in '<wchan>'` for
 /// each thread of `pid`, blank line between, like the original's backtrace layout.
-fn thread_report(pid: u32) -> std::io::Result<String> {
-    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .collect();
-    tids.sort_unstable();
+/// A thread that exits while being read is left out.
+fn thread_report(pid: u32) -> procfs::ProcResult<String> {
+    let pid = i32::try_from(pid)
+        .map_err(|_| procfs::ProcError::Other(format!("PID {pid} out of range")))?;
+    let mut threads: Vec<(i32, procfs::process::Stat, String)> =
+        procfs::process::Process::new(pid)?
+            .tasks()?
+            .flatten()
+            .filter_map(|task| {
+                let stat = task.stat().ok()?;
+                let wchan = task
+                    .read::<_, Wchan>("wchan")
+                    .map(|w| w.0)
+                    .unwrap_or_default();
+                Some((task.tid, stat, wchan))
+            })
+            .collect();
+    threads.sort_unstable_by_key(|(tid, _, _)| *tid);
     let mut out = String::new();
-    for tid in tids {
-        let base = format!("/proc/{pid}/task/{tid}");
-        let comm = std::fs::read_to_string(format!("{base}/comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(format!("{base}/stat")).unwrap_or_default();
-        // The state follows the parenthesized command, which may itself hold spaces.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .unwrap_or("?");
-        let wchan = std::fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
+    for (tid, stat, wchan) in threads {
         let wchan = match wchan.trim() {
             "" | "0" => "(running)".to_string(),
             w => format!("in '{w}'"),
         };
         out.push_str(&format!(
-            "Thread '{}' (LWP {tid}):\n     state {state}, {wchan}\n\n",
-            comm.trim()
+            "Thread '{}' (LWP {tid}):\n     state {}, {wchan}\n\n",
+            stat.comm, stat.state
         ));
     }
     Ok(out)
+}
+
+/// The text of `/proc/PID/task/TID/wchan` (the kernel function a thread sleeps in),
+/// which `procfs` reads for us but has no type for.
+struct Wchan(String);
+
+impl procfs::FromRead for Wchan {
+    fn from_read<R: std::io::Read>(mut r: R) -> procfs::ProcResult<Self> {
+        let mut text = String::new();
+        r.read_to_string(&mut text)?;
+        Ok(Wchan(text))
+    }
 }

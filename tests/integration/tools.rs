@@ -524,7 +524,16 @@ fn memory_stats_shows_the_dirtied_app_process() {
         "private {private_kb} KiB < 32 MiB: {row}"
     );
     let o = run_as(&dir, "passenger", &["memory-stats"]);
-    assert!(out(&o).contains(&format!("\n{dirty_pid} ")), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains(&format!("\n{dirty_pid} ")), "{text}");
+    // The watchdog and the core under the original's titles, one row each.
+    for title in ["Passenger watchdog", "Passenger core"] {
+        let rows = text
+            .lines()
+            .filter(|l| l.ends_with(&format!("  {title}")))
+            .count();
+        assert_eq!(rows, 1, "{title}: {text}");
+    }
 }
 
 #[test]
