@@ -300,6 +300,17 @@ async fn call(
     auth: Option<(&str, &str)>,
     body: Option<&[u8]>,
 ) -> Reply {
+    call_with_headers(socket, method, path, auth, body, &[]).await
+}
+
+async fn call_with_headers(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .expect("connect");
@@ -311,6 +322,9 @@ async fn call(
         .method(method)
         .uri(path)
         .header("host", "localhost");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some((user, pw)) = auth {
         req = req.header(
             "authorization",
@@ -983,4 +997,76 @@ async fn serve_stops_on_shutdown_signal() {
         .await
         .expect("serve returns")
         .expect("no panic");
+}
+
+/// A label value with quotes, backslashes and a newline is escaped by the encoder in
+/// both formats; a scraper that asks for OpenMetrics gets it (with `# EOF`), anyone
+/// else the 0.0.4 text.
+#[tokio::test]
+async fn metrics_escape_labels_and_negotiate_openmetrics() {
+    let f = start(default_opts()).await;
+    let odd = "/srv/q\"b\\s\nn";
+    *f.pool.snapshot.lock().expect("lock") = PoolSnapshot {
+        max_pool_size: 2,
+        groups: vec![GroupSnapshot {
+            name: odd.into(),
+            queue_len: 4,
+            processes: vec![ProcessSnapshot {
+                pid: 77,
+                processed: 9,
+                enabled: "enabled".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let escaped = r#"group="/srv/q\"b\\s\nn""#;
+
+    let plain = get(&f, "/metrics").await;
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = &plain.body;
+    assert!(
+        text.contains(&format!("passenger_group_queue_length{{{escaped}}} 4\n")),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE passenger_process_processed_total counter\n"));
+    assert!(text.contains(&format!(
+        "passenger_process_processed_total{{{escaped},pid=\"77\"}} 9\n"
+    )));
+    assert!(!text.contains("# EOF"));
+    // Every line is a comment or a sample: the newline never splits one.
+    for line in text.lines() {
+        assert!(
+            line.starts_with("# ") || line.starts_with("passenger_"),
+            "{line:?}"
+        );
+    }
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,\
+        application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = call_with_headers(
+        &f.socket,
+        "GET",
+        "/metrics",
+        None,
+        None,
+        &[("accept", prometheus_accept)],
+    )
+    .await;
+    assert_eq!(om.status, StatusCode::OK);
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = &om.body;
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# TYPE passenger_process_processed counter\n"));
+    assert!(text.contains(&format!(
+        "passenger_process_processed_total{{{escaped},pid=\"77\"}} 9\n"
+    )));
+    assert!(text.contains(&format!("passenger_group_queue_length{{{escaped}}} 4\n")));
 }

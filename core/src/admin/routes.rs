@@ -229,7 +229,13 @@ pub async fn handle(req: Request<Incoming>, state: &AdminState, peer_uid: Option
         Route::Info => json_value(StatusCode::OK, &info_json(state)),
         Route::Server => server_json(state).await,
         Route::PoolTxt | Route::PoolXml | Route::PoolJson => pool_view(route, state, query).await,
-        Route::Metrics => metrics_endpoint(state).await,
+        Route::Metrics => {
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            metrics_endpoint(state, metrics::Format::negotiate(accept)).await
+        }
         Route::RestartGroup => restart_group(req, state).await,
         Route::DetachProcess => detach_process(req, state).await,
         Route::Config if req.method() == Method::PUT => put_config(req, state).await,
@@ -352,7 +358,7 @@ async fn pool_view(route: Route, state: &AdminState, query: Option<&str>) -> Res
     resp
 }
 
-async fn metrics_endpoint(state: &AdminState) -> Resp {
+async fn metrics_endpoint(state: &AdminState, format: metrics::Format) -> Resp {
     let snapshot = match state.pool.snapshot().await {
         Ok(s) => s,
         Err(err) => return pool_error(&err),
@@ -370,8 +376,8 @@ async fn metrics_endpoint(state: &AdminState) -> Resp {
     };
     respond(
         StatusCode::OK,
-        metrics::CONTENT_TYPE,
-        metrics::render(&snapshot, &server),
+        format.content_type(),
+        metrics::render(snapshot, server, format),
     )
 }
 
