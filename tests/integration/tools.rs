@@ -685,3 +685,123 @@ fn tools_clean_a_stale_instance_directory() {
         "a stale instance is not listed: {all}"
     );
 }
+
+/// Text of every element `name` in `xml`, character references resolved.
+fn xml_texts(xml: &str, name: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut inside = false;
+    let mut texts = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) if e.name().into_inner() == name => {
+                inside = true;
+                texts.push(String::new());
+            }
+            Event::End(e) if e.name().into_inner() == name => inside = false,
+            Event::Text(t) if inside => {
+                let last = texts.last_mut().expect("invariant: inside an element");
+                last.push_str(&t.into_inner());
+            }
+            Event::GeneralRef(r) if inside => {
+                let c = r
+                    .resolve_char_ref()
+                    .expect("a character reference")
+                    .expect("only character references");
+                texts
+                    .last_mut()
+                    .expect("invariant: inside an element")
+                    .push(c);
+            }
+            Event::Eof => return texts,
+            _ => {}
+        }
+    }
+}
+
+/// `--show=xml` carries every field the original emits, for an app root whose path
+/// has `&`, `<` and a non-UTF-8 byte: the document stays well-formed, and the path
+/// reads back byte for byte (one Latin-1 character per byte, as the declared
+/// encoding says).
+#[test]
+fn status_xml_has_the_original_fields_for_an_odd_app_root() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TestDir::new();
+    let root = dir.path().join(OsStr::from_bytes(b"a&b<c\xff"));
+    for sub in ["public", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).expect("invariant: test dir is writable");
+    }
+    let cmd = py_command("dirty_mem.py");
+    let args: Vec<&OsStr> = [
+        OsStr::new("start"),
+        root.as_os_str(),
+        OsStr::new("--address"),
+        OsStr::new("127.0.0.1"),
+        OsStr::new("--port"),
+        OsStr::new("0"),
+        OsStr::new("--app-start-command"),
+        OsStr::new(&cmd),
+    ]
+    .to_vec();
+    let server = Server::start_os(&dir, &args, &[]);
+    let pid = get(server.addr, "/pid").json()["pid"]
+        .as_u64()
+        .expect("the app answers with its pid");
+
+    let o = run_as(&dir, "passenger-status", &["--show=xml"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let xml = text.as_str();
+    assert!(
+        o.stdout.is_ascii(),
+        "the iso-8859-1 document is plain ASCII: {text}"
+    );
+    let escaped = format!("{}/a&#38;b&#60;c&#255;", dir.path().display());
+    assert_eq!(
+        text.matches(&format!("<app_root>{escaped}</app_root>"))
+            .count(),
+        2,
+        "group and options: {text}"
+    );
+    let latin1: Vec<u8> = xml_texts(xml, "app_root")[0]
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("Latin-1"))
+        .collect();
+    assert_eq!(latin1, root.as_os_str().as_bytes());
+
+    let one = |name: &str| -> String {
+        let texts = xml_texts(xml, name);
+        assert_eq!(texts.len(), 1, "<{name}> once: {text}");
+        texts[0].clone()
+    };
+    let uuid = one("uuid");
+    assert!(
+        uuid.len() == 20 && uuid.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{uuid}"
+    );
+    // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!(one("uid"), uid.to_string());
+    assert_eq!(one("gid"), gid.to_string());
+    assert!(!one("user").is_empty() && !xml_texts(xml, "group").is_empty());
+    assert_eq!(one("start_command"), cmd);
+    assert_eq!(xml_texts(xml, "app_type"), ["generic", "generic"]);
+    assert_eq!(one("pid"), pid.to_string());
+    assert_ne!(one("sticky_session_id"), "0");
+    let spawner: u64 = one("spawner_creation_time").parse().expect("a number");
+    let spawn_start: u64 = one("spawn_start_time").parse().expect("a number");
+    assert!(
+        spawner > 0 && spawner <= spawn_start,
+        "{spawner} {spawn_start}"
+    );
+    let kb = |name: &str| -> u64 { one(name).parse().expect("a number of KiB") };
+    // dirty_mem.py dirties 32 MiB of its own.
+    assert!(kb("private_dirty") >= 32 * 1024, "{text}");
+    assert!(kb("rss") >= kb("private_dirty") && kb("pss") >= 32 * 1024);
+    assert!(kb("vmsize") >= kb("rss"));
+    assert_eq!(kb("real_memory"), kb("private_dirty") + kb("swap"));
+    assert_eq!(one("process_group_id"), pid.to_string());
+    assert!(one("command").contains("dirty_mem.py"), "{text}");
+    drop(server);
+}
