@@ -8,7 +8,6 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use passenger_core::metrics::{
     memory_stats, InstanceRoots, MemoryStats, MemoryStatsOptions, ProcessRow, Section,
 };
@@ -177,24 +176,12 @@ fn table_lines(section: &Section, pss: bool) -> Vec<String> {
     }
     header.push("Name");
 
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
-    for row in &section.rows {
-        table.add_row(row_cells(row, section.show_ppid));
-    }
-    let columns = table.column_count();
-    for (index, column) in table.column_iter_mut().enumerate() {
-        let right_gap = if index + 1 == columns { 0 } else { 2 };
-        column.set_padding((0, right_gap));
-        column.set_cell_alignment(CellAlignment::Left);
-    }
-    table
-        .lines()
-        .map(|line| line.trim_end().to_string())
-        .collect()
+    let rows = section
+        .rows
+        .iter()
+        .map(|row| row_cells(row, section.show_ppid))
+        .collect();
+    crate::output::plain_columns(&header, rows)
 }
 
 fn row_cells(row: &ProcessRow, show_ppid: bool) -> Vec<String> {

@@ -51,7 +51,7 @@ pub enum Show {
     Pool,
     /// The server's state (`/server.json`).
     Server,
-    /// Alias of `server`: the requests being handled.
+    /// The requests being handled: method, path, process and age of each.
     Requests,
     /// The core's threads and where each is waiting.
     Backtraces,
@@ -89,9 +89,27 @@ pub fn run(args: &StatusArgs, inv: &Invocation) -> anyhow::Result<i32> {
             }
             print_body(&client, what, &resp)
         }
-        Show::Server | Show::Requests => {
+        Show::Server => {
             let resp = client.get("/server.json", Auth::ReadOnly)?;
             print_body(&client, what, &resp)
+        }
+        Show::Requests => {
+            let resp = client.get("/server.json", Auth::ReadOnly)?;
+            match resp.status {
+                200..=299 => {
+                    let server: serde_json::Value =
+                        serde_json::from_str(&resp.body).map_err(|err| {
+                            Exit::new(
+                                exit::API_ERROR,
+                                format!("*** ERROR: the server answered /server.json with something that is not JSON: {err}\n"),
+                            )
+                        })?;
+                    output::print(&requests_table(&server))?;
+                    Ok(exit::OK)
+                }
+                401 => Err(client.not_authorized(what, &resp).into()),
+                _ => Err(client.api_error("show the status", &resp).into()),
+            }
         }
         Show::Xml => {
             let path = if args.verbose {
@@ -133,6 +151,50 @@ fn print_body(client: &ApiClient, what: &str, resp: &ApiResponse) -> anyhow::Res
         401 => Err(client.not_authorized(what, resp).into()),
         _ => Err(client.api_error("show the status", resp).into()),
     }
+}
+
+/// `--show=requests`: the requests in flight listed in `/server.json` (the
+/// original's `thread<N>.active_clients`), one line each, oldest first.
+fn requests_table(server: &serde_json::Value) -> String {
+    let mut requests: Vec<(f64, Vec<String>)> = Vec::new();
+    let threads = server.as_object().into_iter().flatten();
+    for (_, thread) in threads.filter(|(name, _)| name.starts_with("thread")) {
+        let Some(clients) = thread["active_clients"].as_object() else {
+            continue;
+        };
+        for (client, state) in clients {
+            let request = &state["current_request"];
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+            let age = -request["started_at"]["relative_timestamp"]
+                .as_f64()
+                .unwrap_or(0.0);
+            let process = match request["session"]["pid"].as_u64() {
+                Some(pid) => pid.to_string(),
+                None => "-".to_string(),
+            };
+            requests.push((
+                age,
+                vec![
+                    client.clone(),
+                    text(&request["method"]),
+                    text(&request["path"]),
+                    process,
+                    format!("{age:.1}s"),
+                ],
+            ));
+        }
+    }
+    requests.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out = format!("Requests in flight: {}\n", requests.len());
+    if !requests.is_empty() {
+        out.push('\n');
+        let rows = requests.into_iter().map(|(_, row)| row).collect();
+        for line in output::plain_columns(&["Client", "Method", "Path", "Process", "Age"], rows) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// `Thread '<name>' (LWP <tid>):` then `     state <S>, waiting in '<wchan>'` for

@@ -805,3 +805,83 @@ fn status_xml_has_the_original_fields_for_an_odd_app_root() {
     assert!(one("command").contains("dirty_mem.py"), "{text}");
     drop(server);
 }
+
+/// `--show=requests` lists the request being served (method, path, process, age), and
+/// `--show=server` counts it under the original's keys; both empty out once it ends.
+#[test]
+fn status_lists_the_requests_in_flight() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let pid = get(server.addr, "/pid").json()["pid"]
+        .as_u64()
+        .expect("the app answers with its pid");
+    let mark = dir.join("in-app");
+    let path = format!("/sleep?s=3&mark={}", mark.display());
+    let addr = server.addr;
+    let sleeper = {
+        let path = path.clone();
+        std::thread::spawn(move || get(addr, &path).status)
+    };
+    crate::support::wait_until("the request to reach the app", deadline(), || mark.exists());
+
+    let o = run_as(
+        &dir,
+        "passenger-status",
+        &["--show=requests", "--no-header"],
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Requests in flight: 1", "", lines[2]],
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("Client  Method  Path") && lines[2].ends_with("Process  Age"),
+        "{text}"
+    );
+    let row: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(
+        row[1..4],
+        ["GET", path.as_str(), &pid.to_string()],
+        "{text}"
+    );
+    assert!(row[0].starts_with("1-") && row[4].ends_with('s'), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+
+    let o = run_as(&dir, "passenger-status", &["--show=server"]);
+    let body = out(&o);
+    let json_start = body.find('{').expect("server json");
+    let server_json: serde_json::Value = serde_json::from_str(&body[json_start..]).expect("json");
+    let thread = &server_json["thread1"];
+    assert_eq!(server_json["threads"], 1, "{body}");
+    assert!(thread["active_client_count"].as_u64() >= Some(1), "{body}");
+    assert!(
+        thread["peak_active_client_count"].as_u64() >= Some(1),
+        "{body}"
+    );
+    assert!(
+        thread["total_clients_accepted"].as_u64() >= Some(2),
+        "{body}"
+    );
+    assert!(thread["total_requests_begun"].as_u64() >= Some(2), "{body}");
+    let clients = thread["active_clients"]
+        .as_object()
+        .expect("active_clients");
+    assert_eq!(clients.len(), 1, "{body}");
+    let request = &clients.values().next().expect("one")["current_request"];
+    assert_eq!(request["path"], path.as_str());
+    assert_eq!(request["session"]["pid"], pid);
+
+    assert_eq!(sleeper.join().expect("the request thread"), 200);
+    crate::support::wait_until("the request to leave the list", deadline(), || {
+        let o = run_as(
+            &dir,
+            "passenger-status",
+            &["--show=requests", "--no-header"],
+        );
+        out(&o) == "Requests in flight: 0\n"
+    });
+}
