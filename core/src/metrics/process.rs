@@ -319,11 +319,14 @@ pub(crate) fn read_stat(pid: u32, process: &Process) -> Result<Stat, MetricsErro
 /// UTF-8, and a process title naming an app root with such a byte must still show.
 pub(crate) fn read_cmdline(pid: u32, process: &Process) -> Result<Vec<String>, MetricsError> {
     let mut bytes = Vec::with_capacity(256);
+    // `take` drops `File`'s size hint, which would cost an fstat and an lseek per
+    // process (a /proc file has no size); memory-stats reads every process's cmdline.
     let read = process
         .open_relative("cmdline")
         .map_err(|e| classify(pid, "cmdline", e))
-        .and_then(|mut f| {
-            f.read_to_end(&mut bytes)
+        .and_then(|f| {
+            f.take(u64::MAX)
+                .read_to_end(&mut bytes)
                 .map_err(|e| classify(pid, "cmdline", e.into()))
         });
     match read {
