@@ -16,8 +16,8 @@ use serde::Serialize;
 use procfs::process::Stat;
 
 use super::process::{
-    all_processes, descendants, is_kernel_thread, open, pid_u32, read_cmdline, read_smaps, rss_kb,
-    SmapsTotals,
+    all_processes, descendants, is_dead, is_kernel_thread, open, pid_u32, read_cmdline, read_smaps,
+    read_stat, rss_kb, SmapsTotals,
 };
 use super::MetricsError;
 
@@ -125,13 +125,19 @@ pub fn memory_stats(opts: &MemoryStatsOptions) -> MemoryStats {
     let mut entries = scan();
     let me = std::process::id();
 
+    let mut denied = false;
+    let mut section = |title: &str, show_ppid: bool, picked: &[&Entry]| {
+        let (section, section_denied) = build_section(title, show_ppid, picked);
+        denied |= section_denied;
+        section
+    };
     let apache = opts.apache.then(|| {
         let picked: Vec<&Entry> = entries.iter().filter(|e| is_apache(&e.stat.comm)).collect();
-        build_section("Apache processes", true, &picked)
+        section("Apache processes", true, &picked)
     });
     let nginx = opts.nginx.then(|| {
         let picked: Vec<&Entry> = entries.iter().filter(|e| e.stat.comm == "nginx").collect();
-        build_section("Nginx processes", true, &picked)
+        section("Nginx processes", true, &picked)
     });
 
     let parents: Vec<(u32, u32)> = entries.iter().map(|e| (e.pid, e.ppid)).collect();
@@ -152,18 +158,15 @@ pub fn memory_stats(opts: &MemoryStatsOptions) -> MemoryStats {
         .iter()
         .filter(|e| wanted.contains(&e.pid) || (e.pid != me && is_passenger_title(&e.cmdline)))
         .collect();
-    let passenger = build_section("Passenger processes", false, &picked);
+    let passenger = section("Passenger processes", false, &picked);
 
-    let incomplete = passenger.incomplete
-        || apache.as_ref().is_some_and(|s| s.incomplete)
-        || nginx.as_ref().is_some_and(|s| s.incomplete);
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     MemoryStats {
         apache,
         nginx,
         passenger,
-        root_would_help: incomplete && !root,
+        root_would_help: denied && !root,
     }
 }
 
@@ -173,10 +176,11 @@ pub(crate) fn scan() -> Vec<Entry> {
     let mut out = Vec::new();
     for process in all_processes() {
         let pid = pid_u32(process.pid());
-        let Ok(stat) = process.stat() else {
+        let Ok(stat) = read_stat(pid, &process) else {
             continue;
         };
-        if is_kernel_thread(&stat) {
+        // Kernel threads have no memory of their own; a zombie has stopped running.
+        if is_kernel_thread(&stat) || is_dead(&stat) {
             continue;
         }
         let Ok(cmdline) = read_cmdline(pid, &process) else {
@@ -193,19 +197,24 @@ pub(crate) fn scan() -> Vec<Entry> {
     out
 }
 
-/// Reads the memory maps of `entries` and sums them; processes gone meanwhile are skipped.
-pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) -> Section {
+/// Reads the memory maps of `entries` and sums them. A process whose map cannot be
+/// read keeps its row with `?` (and makes the total a lower bound): one that exited
+/// since the scan, or one we may not read, which the returned flag reports (running
+/// as root would help).
+pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) -> (Section, bool) {
     let mut rows = Vec::with_capacity(entries.len());
     let mut total_private_dirty_kb = 0u64;
     let mut total_pss_kb = 0u64;
     let mut incomplete = false;
+    let mut denied = false;
     for entry in entries {
         let smaps = open(entry.pid).and_then(|p| read_smaps(entry.pid, &p, &entry.stat));
         let smaps: Option<SmapsTotals> = match smaps {
             Ok(smaps) => smaps,
-            Err(MetricsError::Gone { .. }) => continue,
+            Err(MetricsError::Gone { .. }) => None,
             Err(err) => {
                 tracing::debug!(pid = entry.pid, error = %err, "memory map unreadable");
+                denied = true;
                 None
             }
         };
@@ -230,14 +239,15 @@ pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) ->
         });
     }
     rows.sort_by_key(|r| r.pid);
-    Section {
+    let section = Section {
         title: title.to_string(),
         show_ppid,
         rows,
         total_private_dirty_kb,
         total_pss_kb,
         incomplete,
-    }
+    };
+    (section, denied)
 }
 
 fn is_apache(comm: &str) -> bool {
@@ -336,9 +346,10 @@ mod tests {
         assert!(shown.ends_with("..."));
     }
 
-    /// A process seen by the scan that exits before its memory map is read is skipped.
+    /// A process seen by the scan that exits before its memory map is read keeps its
+    /// row, with `?` for what could not be read; the table is still made.
     #[test]
-    fn process_gone_mid_read_is_skipped() {
+    fn process_gone_mid_read_is_a_question_mark() {
         struct KillOnDrop(std::process::Child);
         impl Drop for KillOnDrop {
             fn drop(&mut self) {
@@ -359,15 +370,22 @@ mod tests {
         let entry = Entry {
             pid,
             ppid: std::process::id(),
-            stat: process.stat().expect("invariant: child just started"),
+            stat: read_stat(pid, &process).expect("invariant: child just started"),
             cmdline: read_cmdline(pid, &process).expect("invariant: child just started"),
             title: None,
         };
         drop(process);
         let _ = child.0.kill();
         let _ = child.0.wait();
-        let section = build_section("Passenger processes", false, &[&entry]);
-        assert!(section.rows.is_empty());
-        assert!(!section.incomplete);
+        let (section, denied) = build_section("Passenger processes", false, &[&entry]);
+        assert_eq!(section.rows.len(), 1);
+        let row = &section.rows[0];
+        assert_eq!(
+            (row.pid, row.private_dirty_kb, row.pss_kb),
+            (pid, None, None)
+        );
+        assert!(row.vmsize_kb > 0, "what the scan read is still shown");
+        assert!(section.incomplete, "the total is a lower bound");
+        assert!(!denied, "running as root would not have helped");
     }
 }

@@ -167,7 +167,7 @@ pub(crate) fn all_processes() -> impl Iterator<Item = Process> {
 /// simply absent.
 pub fn process_tree(root: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = all_processes()
-        .filter_map(|p| p.stat().ok())
+        .filter_map(|p| read_stat(pid_u32(p.pid()), &p).ok())
         .map(|s| (pid_u32(s.pid), pid_u32(s.ppid)))
         .collect();
     descendants(&parents, root)
@@ -310,8 +310,15 @@ pub(crate) fn open(pid: u32) -> Result<Process, MetricsError> {
     Process::new(raw).map_err(|e| classify(pid, "", e))
 }
 
+/// `/proc/PID/stat`, parsed by `procfs`. Same as `process.stat()`, but read through
+/// `take` so that `File`'s size hint (an fstat and an lseek, useless on /proc) is not
+/// paid for each of the thousands of processes memory-stats scans.
 pub(crate) fn read_stat(pid: u32, process: &Process) -> Result<Stat, MetricsError> {
-    process.stat().map_err(|e| classify(pid, "stat", e))
+    use procfs::FromRead;
+    process
+        .open_relative("stat")
+        .and_then(|f| Stat::from_read(f.take(u64::MAX)))
+        .map_err(|e| classify(pid, "stat", e))
 }
 
 /// The command line, split at NULs with empty trailing pieces dropped. Read as bytes
@@ -319,8 +326,7 @@ pub(crate) fn read_stat(pid: u32, process: &Process) -> Result<Stat, MetricsErro
 /// UTF-8, and a process title naming an app root with such a byte must still show.
 pub(crate) fn read_cmdline(pid: u32, process: &Process) -> Result<Vec<String>, MetricsError> {
     let mut bytes = Vec::with_capacity(256);
-    // `take` drops `File`'s size hint, which would cost an fstat and an lseek per
-    // process (a /proc file has no size); memory-stats reads every process's cmdline.
+    // Through `take`, as in `read_stat`.
     let read = process
         .open_relative("cmdline")
         .map_err(|e| classify(pid, "cmdline", e))
