@@ -130,7 +130,7 @@ fn usage_exit(err: clap::Error, inv: &applet::Invocation) -> ! {
     err.exit()
 }
 
-/// The core PIDs of the live instances, for memory-stats' Passenger section.
+/// The core and watchdog PIDs of the live instances, for memory-stats' Passenger section.
 fn instance_roots() -> passenger_core::metrics::InstanceRoots {
     let scan =
         passenger_core::instance::list_instances(&passenger_core::instance::registry_search_dirs());
@@ -139,6 +139,12 @@ fn instance_roots() -> passenger_core::metrics::InstanceRoots {
             .instances
             .iter()
             .map(|i| i.core_pid.unwrap_or(i.watchdog_pid))
+            .collect(),
+        watchdog_pids: scan
+            .instances
+            .iter()
+            .filter(|i| i.core_pid.is_some_and(|core| core != i.watchdog_pid))
+            .map(|i| i.watchdog_pid)
             .collect(),
     }
 }

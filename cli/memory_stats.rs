@@ -8,7 +8,6 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use passenger_core::metrics::{
     memory_stats, InstanceRoots, MemoryStats, MemoryStatsOptions, ProcessRow, Section,
 };
@@ -120,7 +119,9 @@ pub fn render(stats: &MemoryStats, date: &str, color: bool) -> String {
 }
 
 fn render_section(out: &mut String, section: &Section, colors: &Colors) {
-    let lines = table_lines(section);
+    // An empty section shows no header, so its bar is as wide as the original's
+    // (which has no PSS column): a script comparing the two sees the same lines.
+    let lines = table_lines(section, !section.rows.is_empty());
     let header = lines.first().map(String::as_str).unwrap_or("");
     // The original measures the header including its newline.
     let width = header.chars().count() + 1;
@@ -163,32 +164,24 @@ fn render_section(out: &mut String, section: &Section, colors: &Colors) {
 }
 
 /// The header line then one line per row, as plain left-aligned columns two spaces
-/// apart with trailing blanks removed.
-fn table_lines(section: &Section) -> Vec<String> {
+/// apart with trailing blanks removed; `pss` adds our PSS column.
+fn table_lines(section: &Section, pss: bool) -> Vec<String> {
     let mut header = vec!["PID"];
     if section.show_ppid {
         header.push("PPID");
     }
-    header.extend(["VMSize", "Private", "PSS", "Name"]);
+    header.extend(["VMSize", "Private"]);
+    if pss {
+        header.push("PSS");
+    }
+    header.push("Name");
 
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
-    for row in &section.rows {
-        table.add_row(row_cells(row, section.show_ppid));
-    }
-    let columns = table.column_count();
-    for (index, column) in table.column_iter_mut().enumerate() {
-        let right_gap = if index + 1 == columns { 0 } else { 2 };
-        column.set_padding((0, right_gap));
-        column.set_cell_alignment(CellAlignment::Left);
-    }
-    table
-        .lines()
-        .map(|line| line.trim_end().to_string())
-        .collect()
+    let rows = section
+        .rows
+        .iter()
+        .map(|row| row_cells(row, section.show_ppid))
+        .collect();
+    crate::output::plain_columns(&header, rows)
 }
 
 fn row_cells(row: &ProcessRow, show_ppid: bool) -> Vec<String> {
@@ -271,7 +264,7 @@ PID    PPID  VMSize   Private  PSS     Name
 ### Total private dirty RSS: 0.70 MB
 
 
----------- Nginx processes -----------
+-------- Nginx processes --------
 ### Processes: 0
 ### Total private dirty RSS: 0.00 MB
 
@@ -304,8 +297,48 @@ PID    VMSize     Private  PSS     Name
         let tty = render(&stats, "D", true);
         assert!(tty.contains("\x1b[44m\x1b[1m\x1b[33m\n-"), "{tty:?}");
         assert!(
-            tty.contains(" ------\n\x1b[0m\n### Processes: 0\n"),
+            tty.contains("\n--- Passenger processes ---\n\x1b[0m\n### Processes: 0\n"),
             "{tty:?}"
+        );
+    }
+
+    /// Empty sections, with and without a terminal, byte for byte as the original
+    /// draws them (passenger-6-observed.md, 3.10).
+    #[test]
+    fn empty_sections_match_the_original() {
+        let stats = MemoryStats {
+            apache: Some(section("Apache processes", true, vec![])),
+            nginx: Some(section("Nginx processes", true, vec![])),
+            passenger: section("Passenger processes", false, vec![]),
+            root_would_help: false,
+        };
+        let version = passenger_core::VERSION;
+        let text = render(&stats, "D", false);
+        assert_eq!(
+            text,
+            format!(
+                "Version: {version}\nDate   : D\n\n\
+                 ------- Apache processes --------\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\n\
+                 -------- Nginx processes --------\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\n\
+                 --- Passenger processes ---\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n"
+            )
+        );
+        let bar = "\x1b[44m\x1b[1m\x1b[33m\n";
+        let tty = render(&stats, "D", true);
+        assert_eq!(
+            tty,
+            format!(
+                "Version: {version}\nDate   : D\n\
+                 {bar}------- Apache processes --------\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\
+                 {bar}-------- Nginx processes --------\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n\n\
+                 {bar}--- Passenger processes ---\n\x1b[0m\n### Processes: 0\n\
+                 ### Total private dirty RSS: 0.00 MB\n"
+            )
         );
     }
 }

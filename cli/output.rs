@@ -31,6 +31,30 @@ pub fn instance_table(instances: &[InstanceInfo]) -> String {
     out
 }
 
+/// A header line then one line per row, as plain left-aligned columns two spaces
+/// apart with trailing blanks removed (the original's memory-stats layout).
+pub fn plain_columns(header: &[&str], rows: Vec<Vec<String>>) -> Vec<String> {
+    use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    let columns = table.column_count();
+    for (index, column) in table.column_iter_mut().enumerate() {
+        let right_gap = if index + 1 == columns { 0 } else { 2 };
+        column.set_padding((0, right_gap));
+        column.set_cell_alignment(CellAlignment::Left);
+    }
+    table
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect()
+}
+
 /// Which tool prints a message: the two families word their errors differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {

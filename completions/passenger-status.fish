@@ -1,7 +1,7 @@
 complete -c passenger-status -l instance -d 'Same as NAME' -r
 complete -c passenger-status -l show -d 'What to show' -r -f -a "pool\t'The pool: groups and their processes (default)'
 server\t'The server\'s state (`/server.json`)'
-requests\t'Alias of `server`: the requests being handled'
+requests\t'The requests being handled: method, path, process and age of each'
 backtraces\t'The core\'s threads and where each is waiting'
 xml\t'The pool as XML (`/pool.xml`)'
 json\t'The full pool state as JSON (`/pool.json`)'"

@@ -28,6 +28,7 @@ complete -c passenger -n "__fish_passenger_needs_command" -s h -l help -d 'Print
 complete -c passenger -n "__fish_passenger_needs_command" -s V -l version -d 'Print version'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "start" -d 'Start the app server for one app (APP_DIR) or several (--config)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "stop" -d 'Stop a running server gracefully'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "start-server" -d 'Server::Starter-compatible superdaemon for hot deploys (also: start_server)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "__core" -d 'Internal: the core process run by the watchdog'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
@@ -55,6 +56,7 @@ wsgi\t''
 nodejs\t''
 node\t''
 generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand start" -s R -l rackup -d 'Consider the app a Ruby app and use the given rackup file (relative to the current directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l spawn-method -d 'The spawn method: smart (Ruby and Python apps; others always start directly) or direct. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby and Python apps)'
@@ -73,17 +75,51 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-reques
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l disable-anonymous-telemetry -d 'Accepted for compatibility; passenger-rs sends no telemetry'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l load-shell-envvars -d 'Accepted for compatibility; apps do not load shell startup files (use --envvar)'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions -d 'Accepted for compatibility; sticky sessions are not implemented'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l auto -d 'Accepted for compatibility; passenger-rs never asks questions at startup'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-install-runtime -d 'Accepted for compatibility; there is no Standalone runtime to install'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-compile-runtime -d 'Accepted for compatibility; there is no Standalone runtime to compile'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l pid-file -d 'The PID file of the server to stop' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s p -l port -d 'The port of the server to stop: uses `<APP_DIR>/passenger.<PORT>.pid`. Default: the Passengerfile.json\'s `port`, else 3000' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l instance -d 'The instance to stop, by name or unique prefix (see `passenger-config list-instances`), instead of a PID file' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -l timeout -d 'Seconds to wait for the server to exit' -r
 complete -c passenger -n "__fish_passenger_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l port -d 'TCP port to listen on: PORT, HOST:PORT, [IPV6]:PORT, with =FD to put the socket on that fd number, and a u before the port for UDP (u8080). Without a host, binds 0.0.0.0. Repeatable' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l path -d 'Unix socket to listen on (mode 0777); removed at exit. Repeatable' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l interval -d 'Seconds a new server program must stay up to count as started (and the pause between failed attempts)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l log-file -d 'Append stdout and stderr to this file, or "| COMMAND" to pipe them into a command' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l pid-file -d 'Write start_server\'s pid here (locked while it runs; read by --restart/--stop)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l dir -d 'Working directory of the server program' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l signal-on-hup -d 'Signal sent to the old generation after a SIGHUP swap' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l signal-on-term -d 'Signal sent to the workers when start_server gets SIGTERM' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l backlog -d 'Listen backlog [default: SOMAXCONN]' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l envdir -d 'Directory of environment variables (one file each, first line is the value), re-read before every new generation: a changed file gives the new value, a removed file removes the variable. Env: ENVDIR' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l auto-restart-interval -d 'Seconds between automatic restarts [default: 360]. Env: AUTO_RESTART_INTERVAL' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l kill-old-delay -d 'Seconds to wait before signalling the old generation [default: 0, or 5 with auto restart]. Env: KILL_OLD_DELAY' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l status-file -d 'Keep "GENERATION:PID" lines of the live generations here' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l enable-auto-restart -d 'Start a new generation every --auto-restart-interval. Env: ENABLE_AUTO_RESTART'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l daemonize -d 'Run in the background (fork, setsid, fork); requires --log-file'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l restart -d 'Ask the running start_server (--pid-file) for a new generation and wait until the old ones are gone (--status-file)'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l stop -d 'Stop the running start_server (--pid-file) and wait until it has exited'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -l version -d 'Print the version'
+complete -c passenger -n "__fish_passenger_using_subcommand start-server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l config -d 'Serve the apps listed in this TOML file instead of APP_DIR' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s a -l address -d 'Bind to the given address. Default: 0.0.0.0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s p -l port -d 'Use the given port number. Default: 3000' -r
@@ -103,6 +139,7 @@ wsgi\t''
 nodejs\t''
 node\t''
 generic\t''"
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -s R -l rackup -d 'Consider the app a Ruby app and use the given rackup file (relative to the current directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l startup-file -d 'Force the given startup file to be used (relative to the app directory)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l app-start-command -d 'Command that starts the app, which must listen on $PORT; makes the app a generic app unless --app-type says otherwise' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l spawn-method -d 'The spawn method: smart (Ruby and Python apps; others always start directly) or direct. Default: smart for Ruby apps, direct otherwise' -r -f -a "smart\t'Load the app once in a preloader and fork processes from it (Ruby and Python apps)'
@@ -121,16 +158,31 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-reque
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l disable-anonymous-telemetry -d 'Accepted for compatibility; passenger-rs sends no telemetry'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l load-shell-envvars -d 'Accepted for compatibility; apps do not load shell startup files (use --envvar)'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions -d 'Accepted for compatibility; sticky sessions are not implemented'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l auto -d 'Accepted for compatibility; passenger-rs never asks questions at startup'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-install-runtime -d 'Accepted for compatibility; there is no Standalone runtime to install'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-compile-runtime -d 'Accepted for compatibility; there is no Standalone runtime to compile'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand status" -l instance -d 'Same as NAME' -r
 complete -c passenger -n "__fish_passenger_using_subcommand status" -l show -d 'What to show' -r -f -a "pool\t'The pool: groups and their processes (default)'
 server\t'The server\'s state (`/server.json`)'
-requests\t'Alias of `server`: the requests being handled'
+requests\t'The requests being handled: method, path, process and age of each'
 backtraces\t'The core\'s threads and where each is waiting'
 xml\t'The pool as XML (`/pool.xml`)'
 json\t'The full pool state as JSON (`/pool.json`)'"
@@ -198,16 +250,17 @@ complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-modu
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s f -l force -d 'Replace existing files with these names'
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand generate-docs" -s h -l help -d 'Print help'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "start" -d 'Start the app server for one app (APP_DIR) or several (--config)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "stop" -d 'Stop a running server gracefully'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "__core" -d 'Internal: the core process run by the watchdog'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "start" -d 'Start the app server for one app (APP_DIR) or several (--config)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "stop" -d 'Stop a running server gracefully'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "start-server" -d 'Server::Starter-compatible superdaemon for hot deploys (also: start_server)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "__core" -d 'Internal: the core process run by the watchdog'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "detach-process" -d 'Detach an application process from the process pool'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "restart-app" -d 'Restart an application'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "reopen-logs" -d 'Instruct passenger-rs to reopen its log file'

@@ -51,7 +51,7 @@ pub enum Show {
     Pool,
     /// The server's state (`/server.json`).
     Server,
-    /// Alias of `server`: the requests being handled.
+    /// The requests being handled: method, path, process and age of each.
     Requests,
     /// The core's threads and where each is waiting.
     Backtraces,
@@ -89,9 +89,27 @@ pub fn run(args: &StatusArgs, inv: &Invocation) -> anyhow::Result<i32> {
             }
             print_body(&client, what, &resp)
         }
-        Show::Server | Show::Requests => {
+        Show::Server => {
             let resp = client.get("/server.json", Auth::ReadOnly)?;
             print_body(&client, what, &resp)
+        }
+        Show::Requests => {
+            let resp = client.get("/server.json", Auth::ReadOnly)?;
+            match resp.status {
+                200..=299 => {
+                    let server: serde_json::Value =
+                        serde_json::from_str(&resp.body).map_err(|err| {
+                            Exit::new(
+                                exit::API_ERROR,
+                                format!("*** ERROR: the server answered /server.json with something that is not JSON: {err}\n"),
+                            )
+                        })?;
+                    output::print(&requests_table(&server))?;
+                    Ok(exit::OK)
+                }
+                401 => Err(client.not_authorized(what, &resp).into()),
+                _ => Err(client.api_error("show the status", &resp).into()),
+            }
         }
         Show::Xml => {
             let path = if args.verbose {
@@ -135,33 +153,92 @@ fn print_body(client: &ApiClient, what: &str, resp: &ApiResponse) -> anyhow::Res
     }
 }
 
+/// `--show=requests`: the requests in flight listed in `/server.json` (the
+/// original's `thread<N>.active_clients`), one line each, oldest first.
+fn requests_table(server: &serde_json::Value) -> String {
+    let mut requests: Vec<(f64, Vec<String>)> = Vec::new();
+    let threads = server.as_object().into_iter().flatten();
+    for (_, thread) in threads.filter(|(name, _)| name.starts_with("thread")) {
+        let Some(clients) = thread["active_clients"].as_object() else {
+            continue;
+        };
+        for (client, state) in clients {
+            let request = &state["current_request"];
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+            let age = -request["started_at"]["relative_timestamp"]
+                .as_f64()
+                .unwrap_or(0.0);
+            let process = match request["session"]["pid"].as_u64() {
+                Some(pid) => pid.to_string(),
+                None => "-".to_string(),
+            };
+            requests.push((
+                age,
+                vec![
+                    client.clone(),
+                    text(&request["method"]),
+                    text(&request["path"]),
+                    process,
+                    format!("{age:.1}s"),
+                ],
+            ));
+        }
+    }
+    requests.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out = format!("Requests in flight: {}\n", requests.len());
+    if !requests.is_empty() {
+        out.push('\n');
+        let rows = requests.into_iter().map(|(_, row)| row).collect();
+        for line in output::plain_columns(&["Client", "Method", "Path", "Process", "Age"], rows) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// `Thread '<name>' (LWP <tid>):` then `     state <S>, waiting in '<wchan>'` for
 /// each thread of `pid`, blank line between, like the original's backtrace layout.
-fn thread_report(pid: u32) -> std::io::Result<String> {
-    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .collect();
-    tids.sort_unstable();
+/// A thread that exits while being read is left out.
+fn thread_report(pid: u32) -> procfs::ProcResult<String> {
+    let pid = i32::try_from(pid)
+        .map_err(|_| procfs::ProcError::Other(format!("PID {pid} out of range")))?;
+    let mut threads: Vec<(i32, procfs::process::Stat, String)> =
+        procfs::process::Process::new(pid)?
+            .tasks()?
+            .flatten()
+            .filter_map(|task| {
+                let stat = task.stat().ok()?;
+                let wchan = task
+                    .read::<_, Wchan>("wchan")
+                    .map(|w| w.0)
+                    .unwrap_or_default();
+                Some((task.tid, stat, wchan))
+            })
+            .collect();
+    threads.sort_unstable_by_key(|(tid, _, _)| *tid);
     let mut out = String::new();
-    for tid in tids {
-        let base = format!("/proc/{pid}/task/{tid}");
-        let comm = std::fs::read_to_string(format!("{base}/comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(format!("{base}/stat")).unwrap_or_default();
-        // The state follows the parenthesized command, which may itself hold spaces.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .unwrap_or("?");
-        let wchan = std::fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
+    for (tid, stat, wchan) in threads {
         let wchan = match wchan.trim() {
             "" | "0" => "(running)".to_string(),
             w => format!("in '{w}'"),
         };
         out.push_str(&format!(
-            "Thread '{}' (LWP {tid}):\n     state {state}, {wchan}\n\n",
-            comm.trim()
+            "Thread '{}' (LWP {tid}):\n     state {}, {wchan}\n\n",
+            stat.comm, stat.state
         ));
     }
     Ok(out)
+}
+
+/// The text of `/proc/PID/task/TID/wchan` (the kernel function a thread sleeps in),
+/// which `procfs` reads for us but has no type for.
+struct Wchan(String);
+
+impl procfs::FromRead for Wchan {
+    fn from_read<R: std::io::Read>(mut r: R) -> procfs::ProcResult<Self> {
+        let mut text = String::new();
+        r.read_to_string(&mut text)?;
+        Ok(Wchan(text))
+    }
 }

@@ -95,14 +95,7 @@ fn stop_pid(pid: Pid, timeout: u64) -> Result<i32> {
 /// An exited process its parent has not reaped yet (`State: Z`) has stopped, though
 /// `kill(pid, 0)` still finds it.
 fn is_zombie(pid: Pid) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after_comm = stat.rsplit_once(')')?.1;
-            after_comm
-                .split_whitespace()
-                .next()
-                .map(|state| state == "Z")
-        })
-        .unwrap_or(false)
+    procfs::process::Process::new(pid.as_raw())
+        .and_then(|p| p.stat())
+        .is_ok_and(|stat| stat.state == 'Z')
 }

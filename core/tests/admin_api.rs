@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use passenger_core::admin::{self, AdminHooks, AdminState, LogLevel, PoolApi, ServerInfo};
 use passenger_core::instance::{Instance, InstanceProperties};
 use passenger_core::pool::{
-    GroupSnapshot, PoolError, PoolSnapshot, ProcessSnapshot, RestartMethod,
+    GroupOptions, GroupSnapshot, PoolError, PoolSnapshot, ProcessSnapshot, RestartMethod,
 };
 use tokio::sync::watch;
 
@@ -113,6 +113,15 @@ fn fixed_snapshot() -> PoolSnapshot {
                         real_memory_kb: Some(2648),
                         connect_password: Some("9y9JNnIWfB9cWAiO".into()),
                         direct_url: Some("http://127.0.0.1:44285".into()),
+                        sticky_session_id: 938689976,
+                        spawner_creation_time: 1795262437161683,
+                        rss_kb: Some(15524),
+                        pss_kb: Some(8344),
+                        private_dirty_kb: Some(2600),
+                        swap_kb: Some(48),
+                        vmsize_kb: Some(213280),
+                        process_group_id: Some(12950),
+                        command: Some("Passenger RubyApp: /webapps/rackapp".into()),
                     },
                     ProcessSnapshot {
                         pid: 12951,
@@ -128,6 +137,19 @@ fn fixed_snapshot() -> PoolSnapshot {
                         ..Default::default()
                     },
                 ],
+                uuid: "tJDH3hjjVjIh5nZigzIx".into(),
+                user: Some("root".into()),
+                uid: Some(0),
+                group: Some("root".into()),
+                gid: Some(0),
+                options: GroupOptions {
+                    app_root: "/webapps/rackapp".into(),
+                    app_group_name: "/webapps/rackapp".into(),
+                    app_type: "ruby".into(),
+                    start_command: "ruby rack-loader.rb".into(),
+                    process_title: Some("Passenger RubyApp".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             GroupSnapshot {
@@ -139,6 +161,7 @@ fn fixed_snapshot() -> PoolSnapshot {
                 processes_being_spawned: 2,
                 restarting: true,
                 processes: vec![],
+                ..Default::default()
             },
         ],
     }
@@ -302,6 +325,17 @@ async fn call(
     auth: Option<(&str, &str)>,
     body: Option<&[u8]>,
 ) -> Reply {
+    call_with_headers(socket, method, path, auth, body, &[]).await
+}
+
+async fn call_with_headers(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .expect("connect");
@@ -313,6 +347,9 @@ async fn call(
         .method(method)
         .uri(path)
         .header("host", "localhost");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some((user, pw)) = auth {
         req = req.header(
             "authorization",
@@ -418,7 +455,11 @@ async fn read_endpoints() {
         "<group default=\"true\"><name>/webapps/rackapp</name>",
         "<name>/srv/app &#34;beta&#34; &#40;production&#41;</name>",
         "<restarting/>",
-        "<process><pid>12950</pid><gupid>1c88f10-6bbiXzJzZ5</gupid>",
+        "<process><pid>12950</pid><sticky_session_id>938689976</sticky_session_id><gupid>1c88f10-6bbiXzJzZ5</gupid>",
+        "<spawner_creation_time>1795262437161683</spawner_creation_time>",
+        "<rss>15524</rss><pss>8344</pss><private_dirty>2600</private_dirty><swap>48</swap>\
+         <real_memory>2648</real_memory><vmsize>213280</vmsize><process_group_id>12950</process_group_id>\
+         <command>Passenger RubyApp: /webapps/rackapp</command></process>",
         "<enabled>ENABLED</enabled>",
         "<life_status>ALIVE</life_status>",
         "<cpu>12</cpu>",
@@ -429,6 +470,118 @@ async fn read_endpoints() {
         assert!(x.contains(needle), "{needle} missing from {x}");
     }
     assert!(!x.contains("<sockets>"));
+    // Element order as in the original's document (passenger-6-observed.md, 3.7).
+    assert_eq!(
+        xml_children(x, &["info", "supergroups", "supergroup", "group"]),
+        [
+            "name",
+            "component_name",
+            "app_root",
+            "app_type",
+            "environment",
+            "uuid",
+            "enabled_process_count",
+            "disabling_process_count",
+            "disabled_process_count",
+            "capacity_used",
+            "get_wait_list_size",
+            "disable_wait_list_size",
+            "processes_being_spawned",
+            "life_status",
+            "user",
+            "uid",
+            "group",
+            "gid",
+            "options",
+            "processes"
+        ]
+    );
+    assert_eq!(
+        xml_children(
+            x,
+            &[
+                "info",
+                "supergroups",
+                "supergroup",
+                "group",
+                "processes",
+                "process"
+            ]
+        ),
+        [
+            "pid",
+            "sticky_session_id",
+            "gupid",
+            "concurrency",
+            "sessions",
+            "busyness",
+            "processed",
+            "spawner_creation_time",
+            "spawn_start_time",
+            "spawn_end_time",
+            "last_used",
+            "last_used_desc",
+            "uptime",
+            "life_status",
+            "enabled",
+            "has_metrics",
+            "cpu",
+            "rss",
+            "pss",
+            "private_dirty",
+            "swap",
+            "real_memory",
+            "vmsize",
+            "process_group_id",
+            "command"
+        ]
+    );
+    let original_options = [
+        "app_root",
+        "app_group_name",
+        "app_type",
+        "start_command",
+        "startup_file",
+        "process_title",
+        "log_level",
+        "start_timeout",
+        "environment",
+        "base_uri",
+        "spawn_method",
+        "bind_address",
+        "default_user",
+        "default_group",
+        "integration_mode",
+        "ruby",
+        "python",
+        "nodejs",
+        "debugger",
+        "api_key",
+        "min_processes",
+        "max_processes",
+        "max_preloader_idle_time",
+        "max_out_of_band_work_instances",
+        "sticky_sessions_cookie_attributes",
+    ];
+    let options = xml_children(
+        x,
+        &["info", "supergroups", "supergroup", "group", "options"],
+    );
+    let mut rest = original_options.iter();
+    for name in &options {
+        assert!(
+            rest.any(|o| o == name),
+            "options {options:?} are not in the original's order"
+        );
+    }
+    for needle in [
+        "<uuid>tJDH3hjjVjIh5nZigzIx</uuid>",
+        "<user>root</user><uid>0</uid><group>root</group><gid>0</gid><options><app_root>/webapps/rackapp</app_root>\
+         <app_group_name>/webapps/rackapp</app_group_name><app_type>ruby</app_type>\
+         <start_command>ruby rack-loader.rb</start_command>",
+    ] {
+        assert!(x.contains(needle), "{needle} missing from {x}");
+    }
     let secret = get(&f, "/pool.xml?secrets=true").await.body;
     assert!(secret.contains("<sockets><socket><address>tcp://127.0.0.1:44285</address>"));
 
@@ -985,4 +1138,106 @@ async fn serve_stops_on_shutdown_signal() {
         .await
         .expect("serve returns")
         .expect("no panic");
+}
+
+/// A label value with quotes, backslashes and a newline is escaped by the encoder in
+/// both formats; a scraper that asks for OpenMetrics gets it (with `# EOF`), anyone
+/// else the 0.0.4 text.
+#[tokio::test]
+async fn metrics_escape_labels_and_negotiate_openmetrics() {
+    let f = start(default_opts()).await;
+    let odd = "/srv/q\"b\\s\nn";
+    *f.pool.snapshot.lock().expect("lock") = PoolSnapshot {
+        max_pool_size: 2,
+        groups: vec![GroupSnapshot {
+            name: odd.into(),
+            queue_len: 4,
+            processes: vec![ProcessSnapshot {
+                pid: 77,
+                processed: 9,
+                enabled: "enabled".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let escaped = r#"group="/srv/q\"b\\s\nn""#;
+
+    let plain = get(&f, "/metrics").await;
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = &plain.body;
+    assert!(
+        text.contains(&format!("passenger_group_queue_length{{{escaped}}} 4\n")),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE passenger_process_processed_total counter\n"));
+    assert!(text.contains(&format!(
+        "passenger_process_processed_total{{{escaped},pid=\"77\"}} 9\n"
+    )));
+    assert!(!text.contains("# EOF"));
+    // Every line is a comment or a sample: the newline never splits one.
+    for line in text.lines() {
+        assert!(
+            line.starts_with("# ") || line.starts_with("passenger_"),
+            "{line:?}"
+        );
+    }
+
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,\
+        application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = call_with_headers(
+        &f.socket,
+        "GET",
+        "/metrics",
+        None,
+        None,
+        &[("accept", prometheus_accept)],
+    )
+    .await;
+    assert_eq!(om.status, StatusCode::OK);
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = &om.body;
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# TYPE passenger_process_processed counter\n"));
+    assert!(text.contains(&format!(
+        "passenger_process_processed_total{{{escaped},pid=\"77\"}} 9\n"
+    )));
+    assert!(text.contains(&format!("passenger_group_queue_length{{{escaped}}} 4\n")));
+}
+
+/// The names of the direct children of the first element at `path` (from the root).
+fn xml_children(xml: &str, path: &[&str]) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<String> = Vec::new();
+    let mut found: Option<Vec<String>> = None;
+    loop {
+        let event = reader.read_event().expect("well-formed XML");
+        let (name, empty) = match &event {
+            Event::Start(e) => (e.name().into_inner().to_string(), false),
+            Event::Empty(e) => (e.name().into_inner().to_string(), true),
+            Event::End(_) => {
+                if stack.len() == path.len() && found.is_some() {
+                    return found.unwrap_or_default();
+                }
+                stack.pop();
+                continue;
+            }
+            Event::Eof => return found.unwrap_or_default(),
+            _ => continue,
+        };
+        if stack.len() == path.len() && stack.iter().zip(path).all(|(a, b)| a == b) {
+            found.get_or_insert_with(Vec::new).push(name.clone());
+        }
+        if !empty {
+            stack.push(name);
+        }
+    }
 }

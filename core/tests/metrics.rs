@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use passenger_core::metrics::{
     list_processes, memory_stats, process_metrics, process_tree, CpuSampler, InstanceRoots,
-    MemoryStatsOptions, MetricsError,
+    MemoryStatsOptions, MetricsError, CORE_TITLE, WATCHDOG_TITLE,
 };
 
 /// A child in its own process group; the group is killed and the child reaped on drop.
@@ -147,6 +147,7 @@ fn process_that_exited_is_gone_and_skipped() {
         nginx: false,
         roots: InstanceRoots {
             core_pids: vec![pid],
+            ..Default::default()
         },
     });
     assert!(stats.passenger.rows.iter().all(|r| r.pid != pid));
@@ -161,6 +162,7 @@ fn process_that_exited_is_gone_and_skipped() {
         nginx: false,
         roots: InstanceRoots {
             core_pids: vec![pid],
+            ..Default::default()
         },
     });
     assert!(stats.passenger.rows.iter().all(|r| r.pid != pid));
@@ -212,6 +214,7 @@ fn passenger_section_lists_an_instance_tree() {
         nginx: false,
         roots: InstanceRoots {
             core_pids: vec![core.pid()],
+            ..Default::default()
         },
     });
     assert!(stats.apache.is_none() && stats.nginx.is_none());
@@ -223,10 +226,9 @@ fn passenger_section_lists_an_instance_tree() {
         .iter()
         .find(|r| r.pid == core.pid())
         .expect("core row listed");
-    assert!(core_row.name.starts_with("sh -c"));
-    assert!(
-        !core_row.name.contains('\n'),
-        "control characters are blanked so a row stays one line"
+    assert_eq!(
+        core_row.name, CORE_TITLE,
+        "the core is listed under the title operators grep for"
     );
     let app = section
         .rows
@@ -239,6 +241,10 @@ fn passenger_section_lists_an_instance_tree() {
                     .is_some_and(|argv0| argv0.ends_with("python3"))
         })
         .unwrap_or_else(|| panic!("the app is not listed: {:#?}", section.rows));
+    assert!(
+        !app.name.contains('\n'),
+        "control characters are blanked so a row stays one line"
+    );
     assert!(app
         .private_dirty_kb
         .is_some_and(|kb| kb >= DIRTY_MIB * 1024));
@@ -289,4 +295,52 @@ fn memory_stats_over_the_whole_machine_completes() {
         assert_eq!(section.total_private_dirty_kb, known);
         assert!(section.rows.windows(2).all(|w| w[0].pid < w[1].pid));
     }
+}
+
+/// A command line that is not UTF-8 (a process title naming an app root with such a
+/// byte) is read, not an error: the byte shows as U+FFFD. The watchdog is listed
+/// under its title, whatever its command line.
+#[test]
+fn non_utf8_command_lines_and_the_watchdog_title() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let root = OsStr::from_bytes(b"/srv/a&b<c\xff");
+    let mut title = b"Passenger RubyApp: ".to_vec();
+    title.extend_from_slice(root.as_bytes());
+    // `exec -a` sets argv[0], as a loader sets its process title.
+    let app = Group::spawn(
+        Command::new("bash")
+            .arg("-c")
+            .arg("exec -a \"$0\" sleep 60")
+            .arg(OsStr::from_bytes(&title)),
+    );
+    let watchdog = Group::spawn(Command::new("sh").args(["-c", "sleep 60; :"]).arg(root));
+    let shown = "Passenger RubyApp: /srv/a&b<c\u{fffd}";
+    poll("the title to be set", Duration::from_secs(10), || {
+        let m = process_metrics(app.pid()).ok()?;
+        (m.cmdline.first().map(String::as_str) == Some(shown)).then_some(())
+    });
+    let m = process_metrics(watchdog.pid()).expect("alive");
+    assert_eq!(
+        m.cmdline.last().map(String::as_str),
+        Some("/srv/a&b<c\u{fffd}")
+    );
+    let stats = memory_stats(&MemoryStatsOptions {
+        apache: false,
+        nginx: false,
+        roots: InstanceRoots {
+            watchdog_pids: vec![watchdog.pid()],
+            ..Default::default()
+        },
+    });
+    let row = |pid: u32| {
+        stats
+            .passenger
+            .rows
+            .iter()
+            .find(|r| r.pid == pid)
+            .unwrap_or_else(|| panic!("{pid} not listed: {:#?}", stats.passenger.rows))
+    };
+    assert_eq!(row(watchdog.pid()).name, WATCHDOG_TITLE);
+    assert_eq!(row(app.pid()).name, format!("{shown} 60"));
 }

@@ -528,7 +528,16 @@ fn memory_stats_shows_the_dirtied_app_process() {
         "private {private_kb} KiB < 32 MiB: {row}"
     );
     let o = run_as(&dir, "passenger", &["memory-stats"]);
-    assert!(out(&o).contains(&format!("\n{dirty_pid} ")), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains(&format!("\n{dirty_pid} ")), "{text}");
+    // The watchdog and the core under the original's titles, one row each.
+    for title in ["Passenger watchdog", "Passenger core"] {
+        let rows = text
+            .lines()
+            .filter(|l| l.ends_with(&format!("  {title}")))
+            .count();
+        assert_eq!(rows, 1, "{title}: {text}");
+    }
 }
 
 #[test]
@@ -848,6 +857,7 @@ fn verbose_status_gives_each_process_a_url_that_wants_its_password() {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("URL {url:?}"));
     assert_eq!(get(addr, "/pid").json()["pid"].as_u64(), Some(*pid));
+}
 
 /// The tools delete only what is provably a stale instance of ours: never an unrelated
 /// `passenger.*` directory, one of our spawn directories, or the original Passenger's
@@ -1061,4 +1071,204 @@ fn the_release_profile_strips_debug_info_and_a_profiling_profile_keeps_it() {
         readme.contains("--profile profiling"),
         "README documents the profiling build"
     );
+}
+
+/// Text of every element `name` in `xml`, character references resolved.
+fn xml_texts(xml: &str, name: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut inside = false;
+    let mut texts = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) if e.name().into_inner() == name => {
+                inside = true;
+                texts.push(String::new());
+            }
+            Event::End(e) if e.name().into_inner() == name => inside = false,
+            Event::Text(t) if inside => {
+                let last = texts.last_mut().expect("invariant: inside an element");
+                last.push_str(&t.into_inner());
+            }
+            Event::GeneralRef(r) if inside => {
+                let c = r
+                    .resolve_char_ref()
+                    .expect("a character reference")
+                    .expect("only character references");
+                texts
+                    .last_mut()
+                    .expect("invariant: inside an element")
+                    .push(c);
+            }
+            Event::Eof => return texts,
+            _ => {}
+        }
+    }
+}
+
+/// `--show=xml` carries every field the original emits, for an app root whose path
+/// has `&`, `<` and a non-UTF-8 byte: the document stays well-formed, and the path
+/// reads back byte for byte (one Latin-1 character per byte, as the declared
+/// encoding says).
+#[test]
+fn status_xml_has_the_original_fields_for_an_odd_app_root() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TestDir::new();
+    let root = dir.path().join(OsStr::from_bytes(b"a&b<c\xff"));
+    for sub in ["public", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).expect("invariant: test dir is writable");
+    }
+    let cmd = py_command("dirty_mem.py");
+    let args: Vec<&OsStr> = [
+        OsStr::new("start"),
+        root.as_os_str(),
+        OsStr::new("--address"),
+        OsStr::new("127.0.0.1"),
+        OsStr::new("--port"),
+        OsStr::new("0"),
+        OsStr::new("--app-start-command"),
+        OsStr::new(&cmd),
+    ]
+    .to_vec();
+    let server = Server::start_os(&dir, &args, &[]);
+    let pid = get(server.addr, "/pid").json()["pid"]
+        .as_u64()
+        .expect("the app answers with its pid");
+
+    let o = run_as(&dir, "passenger-status", &["--show=xml"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let xml = text.as_str();
+    assert!(
+        o.stdout.is_ascii(),
+        "the iso-8859-1 document is plain ASCII: {text}"
+    );
+    let escaped = format!("{}/a&#38;b&#60;c&#255;", dir.path().display());
+    assert_eq!(
+        text.matches(&format!("<app_root>{escaped}</app_root>"))
+            .count(),
+        2,
+        "group and options: {text}"
+    );
+    let latin1: Vec<u8> = xml_texts(xml, "app_root")[0]
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("Latin-1"))
+        .collect();
+    assert_eq!(latin1, root.as_os_str().as_bytes());
+
+    let one = |name: &str| -> String {
+        let texts = xml_texts(xml, name);
+        assert_eq!(texts.len(), 1, "<{name}> once: {text}");
+        texts[0].clone()
+    };
+    let uuid = one("uuid");
+    assert!(
+        uuid.len() == 20 && uuid.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{uuid}"
+    );
+    // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!(one("uid"), uid.to_string());
+    assert_eq!(one("gid"), gid.to_string());
+    assert!(!one("user").is_empty() && !xml_texts(xml, "group").is_empty());
+    assert_eq!(one("start_command"), cmd);
+    assert_eq!(xml_texts(xml, "app_type"), ["generic", "generic"]);
+    assert_eq!(one("pid"), pid.to_string());
+    assert_ne!(one("sticky_session_id"), "0");
+    let spawner: u64 = one("spawner_creation_time").parse().expect("a number");
+    let spawn_start: u64 = one("spawn_start_time").parse().expect("a number");
+    assert!(
+        spawner > 0 && spawner <= spawn_start,
+        "{spawner} {spawn_start}"
+    );
+    let kb = |name: &str| -> u64 { one(name).parse().expect("a number of KiB") };
+    // dirty_mem.py dirties 32 MiB of its own.
+    assert!(kb("private_dirty") >= 32 * 1024, "{text}");
+    assert!(kb("rss") >= kb("private_dirty") && kb("pss") >= 32 * 1024);
+    assert!(kb("vmsize") >= kb("rss"));
+    assert_eq!(kb("real_memory"), kb("private_dirty") + kb("swap"));
+    assert_eq!(one("process_group_id"), pid.to_string());
+    assert!(one("command").contains("dirty_mem.py"), "{text}");
+    drop(server);
+}
+
+/// `--show=requests` lists the request being served (method, path, process, age), and
+/// `--show=server` counts it under the original's keys; both empty out once it ends.
+#[test]
+fn status_lists_the_requests_in_flight() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let pid = get(server.addr, "/pid").json()["pid"]
+        .as_u64()
+        .expect("the app answers with its pid");
+    let mark = dir.join("in-app");
+    let path = format!("/sleep?s=3&mark={}", mark.display());
+    let addr = server.addr;
+    let sleeper = {
+        let path = path.clone();
+        std::thread::spawn(move || get(addr, &path).status)
+    };
+    crate::support::wait_until("the request to reach the app", deadline(), || mark.exists());
+
+    let o = run_as(
+        &dir,
+        "passenger-status",
+        &["--show=requests", "--no-header"],
+    );
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["Requests in flight: 1", "", lines[2]],
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("Client  Method  Path") && lines[2].ends_with("Process  Age"),
+        "{text}"
+    );
+    let row: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(
+        row[1..4],
+        ["GET", path.as_str(), &pid.to_string()],
+        "{text}"
+    );
+    assert!(row[0].starts_with("1-") && row[4].ends_with('s'), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+
+    let o = run_as(&dir, "passenger-status", &["--show=server"]);
+    let body = out(&o);
+    let json_start = body.find('{').expect("server json");
+    let server_json: serde_json::Value = serde_json::from_str(&body[json_start..]).expect("json");
+    let thread = &server_json["thread1"];
+    assert_eq!(server_json["threads"], 1, "{body}");
+    assert!(thread["active_client_count"].as_u64() >= Some(1), "{body}");
+    assert!(
+        thread["peak_active_client_count"].as_u64() >= Some(1),
+        "{body}"
+    );
+    assert!(
+        thread["total_clients_accepted"].as_u64() >= Some(2),
+        "{body}"
+    );
+    assert!(thread["total_requests_begun"].as_u64() >= Some(2), "{body}");
+    let clients = thread["active_clients"]
+        .as_object()
+        .expect("active_clients");
+    assert_eq!(clients.len(), 1, "{body}");
+    let request = &clients.values().next().expect("one")["current_request"];
+    assert_eq!(request["path"], path.as_str());
+    assert_eq!(request["session"]["pid"], pid);
+
+    assert_eq!(sleeper.join().expect("the request thread"), 200);
+    crate::support::wait_until("the request to leave the list", deadline(), || {
+        let o = run_as(
+            &dir,
+            "passenger-status",
+            &["--show=requests", "--no-header"],
+        );
+        out(&o) == "Requests in flight: 0\n"
+    });
 }

@@ -229,7 +229,13 @@ pub async fn handle(req: Request<Incoming>, state: &AdminState, peer_uid: Option
         Route::Info => json_value(StatusCode::OK, &info_json(state)),
         Route::Server => server_json(state).await,
         Route::PoolTxt | Route::PoolXml | Route::PoolJson => pool_view(route, state, query).await,
-        Route::Metrics => metrics_endpoint(state).await,
+        Route::Metrics => {
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            metrics_endpoint(state, metrics::Format::negotiate(accept)).await
+        }
         Route::RestartGroup => restart_group(req, state).await,
         Route::DetachProcess => detach_process(req, state).await,
         Route::Config if req.method() == Method::PUT => put_config(req, state).await,
@@ -310,7 +316,64 @@ async fn server_json(state: &AdminState) -> Resp {
     if let (Some(hook), Some(map)) = (&state.hooks.server_stats, doc.as_object_mut()) {
         map.insert("server".into(), hook());
     }
+    if let (Some(counters), Some(map)) = (&state.hooks.counters, doc.as_object_mut()) {
+        // The original's per-event-loop object; we have one request path, so one
+        // "thread", with the keys we have a figure for.
+        map.insert("threads".into(), 1.into());
+        map.insert("thread1".into(), clients_json(state.info.pid, counters));
+    }
     json_value(StatusCode::OK, &doc)
+}
+
+/// `{timestamp, relative, relative_timestamp}` of a moment `ago` in the past, as the
+/// original writes times in `/server.json`.
+fn time_json(at: SystemTime, ago: std::time::Duration) -> Value {
+    let timestamp = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    json!({
+        "timestamp": timestamp,
+        "relative": format!("{}s ago", ago.as_secs()),
+        "relative_timestamp": -ago.as_secs_f64(),
+    })
+}
+
+/// The original's `thread1` object: client connections and the requests in flight
+/// (`active_clients` lists the connections that have one, keyed `1-<connection>`).
+fn clients_json(pid: u32, counters: &crate::stats::Counters) -> Value {
+    let c = counters.snapshot();
+    let now = SystemTime::now();
+    let mut active = serde_json::Map::new();
+    for r in counters.requests_in_flight() {
+        let connected_ago = now.duration_since(r.connected_at).unwrap_or_default();
+        let session = match r.pid {
+            Some(pid) => json!({ "pid": pid }),
+            None => Value::Null,
+        };
+        active.insert(
+            format!("1-{}", r.client),
+            json!({
+                "connected_at": time_json(r.connected_at, connected_ago),
+                "connection_state": "ACTIVE",
+                "current_request": {
+                    "method": r.method,
+                    "path": r.path,
+                    "host": r.host,
+                    "session": session,
+                    "started_at": time_json(r.started_at, r.age),
+                },
+            }),
+        );
+    }
+    json!({
+        "active_client_count": c.clients_active,
+        "active_clients": active,
+        "peak_active_client_count": c.clients_peak,
+        "pid": pid,
+        "total_clients_accepted": c.clients_accepted,
+        "total_requests_begun": c.requests_begun,
+    })
 }
 
 async fn pool_view(route: Route, state: &AdminState, query: Option<&str>) -> Resp {
@@ -352,7 +415,7 @@ async fn pool_view(route: Route, state: &AdminState, query: Option<&str>) -> Res
     resp
 }
 
-async fn metrics_endpoint(state: &AdminState) -> Resp {
+async fn metrics_endpoint(state: &AdminState, format: metrics::Format) -> Resp {
     let snapshot = match state.pool.snapshot().await {
         Ok(s) => s,
         Err(err) => return pool_error(&err),
@@ -370,8 +433,8 @@ async fn metrics_endpoint(state: &AdminState) -> Resp {
     };
     respond(
         StatusCode::OK,
-        metrics::CONTENT_TYPE,
-        metrics::render(&snapshot, &server),
+        format.content_type(),
+        metrics::render(snapshot, server, format),
     )
 }
 

@@ -13,18 +13,28 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::parse::{SmapsTotals, StatInfo};
+use procfs::process::Stat;
+
 use super::process::{
-    descendants, list_processes, page_size_kb, read_cmdline, read_smaps, read_stat,
+    all_processes, descendants, is_dead, is_kernel_thread, open, pid_u32, read_cmdline, read_smaps,
+    read_stat, rss_kb, SmapsTotals,
 };
 use super::MetricsError;
 
 /// The running passenger-rs instances whose processes make up the Passenger section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct InstanceRoots {
-    /// Pid of each instance's core (supervisor) process; its whole tree is included.
+    /// Pid of each instance's core process; its whole tree is included, and the core
+    /// itself is listed as [`CORE_TITLE`].
     pub core_pids: Vec<u32>,
+    /// Pid of each instance's watchdog, listed as [`WATCHDOG_TITLE`].
+    pub watchdog_pids: Vec<u32>,
 }
+
+/// The name a watchdog is listed under: the original's title, which operators grep for.
+pub const WATCHDOG_TITLE: &str = "Passenger watchdog";
+/// The name a core is listed under: the original's title, which operators grep for.
+pub const CORE_TITLE: &str = "Passenger core";
 
 /// What [`memory_stats`] should collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,82 +112,109 @@ pub struct MemoryStats {
 /// A process seen by the cheap scan.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub(crate) stat: StatInfo,
+    pub(crate) pid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) stat: Stat,
     pub(crate) cmdline: Vec<String>,
+    /// Shown instead of the command line (the watchdog's and core's titles).
+    pub(crate) title: Option<&'static str>,
 }
 
 /// Collects the report over every process on the machine.
 pub fn memory_stats(opts: &MemoryStatsOptions) -> MemoryStats {
-    let entries = scan();
+    let mut entries = scan();
     let me = std::process::id();
 
+    let mut denied = false;
+    let mut section = |title: &str, show_ppid: bool, picked: &[&Entry]| {
+        let (section, section_denied) = build_section(title, show_ppid, picked);
+        denied |= section_denied;
+        section
+    };
     let apache = opts.apache.then(|| {
         let picked: Vec<&Entry> = entries.iter().filter(|e| is_apache(&e.stat.comm)).collect();
-        build_section("Apache processes", true, &picked)
+        section("Apache processes", true, &picked)
     });
     let nginx = opts.nginx.then(|| {
         let picked: Vec<&Entry> = entries.iter().filter(|e| e.stat.comm == "nginx").collect();
-        build_section("Nginx processes", true, &picked)
+        section("Nginx processes", true, &picked)
     });
 
-    let parents: Vec<(u32, u32)> = entries.iter().map(|e| (e.stat.pid, e.stat.ppid)).collect();
+    let parents: Vec<(u32, u32)> = entries.iter().map(|e| (e.pid, e.ppid)).collect();
     let mut wanted: BTreeSet<u32> = BTreeSet::new();
     for &core in &opts.roots.core_pids {
         wanted.insert(core);
         wanted.extend(descendants(&parents, core));
     }
+    wanted.extend(opts.roots.watchdog_pids.iter().copied());
+    for entry in &mut entries {
+        if opts.roots.watchdog_pids.contains(&entry.pid) {
+            entry.title = Some(WATCHDOG_TITLE);
+        } else if opts.roots.core_pids.contains(&entry.pid) {
+            entry.title = Some(CORE_TITLE);
+        }
+    }
     let picked: Vec<&Entry> = entries
         .iter()
-        .filter(|e| {
-            wanted.contains(&e.stat.pid) || (e.stat.pid != me && is_passenger_title(&e.cmdline))
-        })
+        .filter(|e| wanted.contains(&e.pid) || (e.pid != me && is_passenger_title(&e.cmdline)))
         .collect();
-    let passenger = build_section("Passenger processes", false, &picked);
+    let passenger = section("Passenger processes", false, &picked);
 
-    let incomplete = passenger.incomplete
-        || apache.as_ref().is_some_and(|s| s.incomplete)
-        || nginx.as_ref().is_some_and(|s| s.incomplete);
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     MemoryStats {
         apache,
         nginx,
         passenger,
-        root_would_help: incomplete && !root,
+        root_would_help: denied && !root,
     }
 }
 
 /// One pass over `/proc`: `stat` for every process, `cmdline` for user processes.
+/// A process that vanishes during the pass is left out.
 pub(crate) fn scan() -> Vec<Entry> {
     let mut out = Vec::new();
-    for pid in list_processes() {
-        let Ok(stat) = read_stat(pid) else {
+    for process in all_processes() {
+        let pid = pid_u32(process.pid());
+        let Ok(stat) = read_stat(pid, &process) else {
             continue;
         };
-        if stat.is_kernel_thread() {
+        // Kernel threads have no memory of their own; a zombie has stopped running.
+        if is_kernel_thread(&stat) || is_dead(&stat) {
             continue;
         }
-        let cmdline = match read_cmdline(pid) {
-            Ok(cmdline) => cmdline,
-            Err(_) => continue,
+        let Ok(cmdline) = read_cmdline(pid, &process) else {
+            continue;
         };
-        out.push(Entry { stat, cmdline });
+        out.push(Entry {
+            pid,
+            ppid: pid_u32(stat.ppid),
+            stat,
+            cmdline,
+            title: None,
+        });
     }
     out
 }
 
-/// Reads the memory maps of `entries` and sums them; processes gone meanwhile are skipped.
-pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) -> Section {
+/// Reads the memory maps of `entries` and sums them. A process whose map cannot be
+/// read keeps its row with `?` (and makes the total a lower bound): one that exited
+/// since the scan, or one we may not read, which the returned flag reports (running
+/// as root would help).
+pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) -> (Section, bool) {
     let mut rows = Vec::with_capacity(entries.len());
     let mut total_private_dirty_kb = 0u64;
     let mut total_pss_kb = 0u64;
     let mut incomplete = false;
+    let mut denied = false;
     for entry in entries {
-        let smaps: Option<SmapsTotals> = match read_smaps(entry.stat.pid, &entry.stat) {
+        let smaps = open(entry.pid).and_then(|p| read_smaps(entry.pid, &p, &entry.stat));
+        let smaps: Option<SmapsTotals> = match smaps {
             Ok(smaps) => smaps,
-            Err(MetricsError::Gone { .. }) => continue,
+            Err(MetricsError::Gone { .. }) => None,
             Err(err) => {
-                tracing::debug!(pid = entry.stat.pid, error = %err, "memory map unreadable");
+                tracing::debug!(pid = entry.pid, error = %err, "memory map unreadable");
+                denied = true;
                 None
             }
         };
@@ -189,24 +226,28 @@ pub(crate) fn build_section(title: &str, show_ppid: bool, entries: &[&Entry]) ->
             None => incomplete = true,
         }
         rows.push(ProcessRow {
-            pid: entry.stat.pid,
-            ppid: entry.stat.ppid,
-            vmsize_kb: entry.stat.vsize_bytes / 1024,
-            rss_kb: entry.stat.rss_pages.saturating_mul(page_size_kb()),
+            pid: entry.pid,
+            ppid: entry.ppid,
+            vmsize_kb: entry.stat.vsize / 1024,
+            rss_kb: rss_kb(&entry.stat),
             private_dirty_kb: smaps.map(|s| s.private_dirty_kb),
             pss_kb: smaps.map(|s| s.pss_kb),
-            name: display_name(&entry.stat.comm, &entry.cmdline),
+            name: match entry.title {
+                Some(title) => title.to_string(),
+                None => display_name(&entry.stat.comm, &entry.cmdline),
+            },
         });
     }
     rows.sort_by_key(|r| r.pid);
-    Section {
+    let section = Section {
         title: title.to_string(),
         show_ppid,
         rows,
         total_private_dirty_kb,
         total_pss_kb,
         incomplete,
-    }
+    };
+    (section, denied)
 }
 
 fn is_apache(comm: &str) -> bool {
@@ -305,9 +346,10 @@ mod tests {
         assert!(shown.ends_with("..."));
     }
 
-    /// A process seen by the scan that exits before its memory map is read is skipped.
+    /// A process seen by the scan that exits before its memory map is read keeps its
+    /// row, with `?` for what could not be read; the table is still made.
     #[test]
-    fn process_gone_mid_read_is_skipped() {
+    fn process_gone_mid_read_is_a_question_mark() {
         struct KillOnDrop(std::process::Child);
         impl Drop for KillOnDrop {
             fn drop(&mut self) {
@@ -324,14 +366,26 @@ mod tests {
                 .expect("invariant: sleep exists on the test machine"),
         );
         let pid = child.0.id();
+        let process = open(pid).expect("invariant: child just started");
         let entry = Entry {
-            stat: read_stat(pid).expect("invariant: child just started"),
-            cmdline: read_cmdline(pid).expect("invariant: child just started"),
+            pid,
+            ppid: std::process::id(),
+            stat: read_stat(pid, &process).expect("invariant: child just started"),
+            cmdline: read_cmdline(pid, &process).expect("invariant: child just started"),
+            title: None,
         };
+        drop(process);
         let _ = child.0.kill();
         let _ = child.0.wait();
-        let section = build_section("Passenger processes", false, &[&entry]);
-        assert!(section.rows.is_empty());
-        assert!(!section.incomplete);
+        let (section, denied) = build_section("Passenger processes", false, &[&entry]);
+        assert_eq!(section.rows.len(), 1);
+        let row = &section.rows[0];
+        assert_eq!(
+            (row.pid, row.private_dirty_kb, row.pss_kb),
+            (pid, None, None)
+        );
+        assert!(row.vmsize_kb > 0, "what the scan read is still shown");
+        assert!(section.incomplete, "the total is a lower bound");
+        assert!(!denied, "running as root would not have helped");
     }
 }

@@ -1,18 +1,19 @@
 //! Process metrics from `/proc`, and the data behind `passenger memory-stats`.
 //!
 //! Owns: reading per-process metrics (memory, CPU time, parentage) on Linux
-//! ([`process_metrics`], [`list_processes`], [`process_tree`], [`CpuSampler`]) and
+//! ([`process_metrics`], [`list_processes`], [`process_tree`], [`CpuSampler`]),
+//! through the `procfs` crate (which owns the `/proc` text formats), and
 //! grouping the machine's processes into the Apache / Nginx / Passenger sections of
 //! the memory report ([`memory_stats`]). Does not own: finding running instances
 //! (callers pass [`InstanceRoots`]), or rendering the report (the `cli` crate does
 //! that). Never prints; a process that exits while being read is skipped, never a panic.
 
 mod memory_stats;
-pub mod parse;
 mod process;
 
 pub use memory_stats::{
-    memory_stats, InstanceRoots, MemoryStats, MemoryStatsOptions, ProcessRow, Section,
+    memory_stats, InstanceRoots, MemoryStats, MemoryStatsOptions, ProcessRow, Section, CORE_TITLE,
+    WATCHDOG_TITLE,
 };
 pub use process::{
     clock_ticks_per_second, list_processes, process_metrics, process_tree, CpuSampler,
@@ -23,10 +24,11 @@ pub use process::{
 /// runs (a zombie counts as gone). With the pid it names one process for good: a pid
 /// reused later has another start time.
 pub fn process_start_time(pid: u32) -> Option<u64> {
-    process::read_stat(pid)
+    let proc_dir = process::open(pid).ok()?;
+    process::read_stat(pid, &proc_dir)
         .ok()
-        .filter(|stat| !stat.is_dead())
-        .map(|stat| stat.start_time)
+        .filter(|stat| !process::is_dead(stat))
+        .map(|stat| stat.starttime)
 }
 
 /// Why metrics of a process could not be read.
@@ -47,25 +49,17 @@ pub enum MetricsError {
         what: &'static str,
         /// The underlying error.
         #[source]
-        source: std::io::Error,
+        source: procfs::ProcError,
     },
-    /// Any other I/O failure reading `/proc/PID/<what>`.
+    /// Any other failure reading `/proc/PID/<what>`.
     #[error("cannot read /proc/{pid}/{what}")]
     Read {
         /// The process id asked about.
         pid: u32,
         /// Which `/proc/PID` file failed.
         what: &'static str,
-        /// The underlying error.
+        /// The underlying error (an I/O error, or text `procfs` could not parse).
         #[source]
-        source: std::io::Error,
-    },
-    /// A `/proc` file's text did not have the expected shape.
-    #[error("malformed /proc {what} text: {detail}")]
-    Malformed {
-        /// Which format (`stat`, ...).
-        what: &'static str,
-        /// What was wrong, with an excerpt.
-        detail: String,
+        source: procfs::ProcError,
     },
 }

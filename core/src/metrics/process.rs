@@ -1,22 +1,22 @@
-//! Reading one process's metrics, or the process table, from `/proc`.
+//! Reading one process's metrics, or the process table, from `/proc` through the
+//! `procfs` crate.
 //!
-//! Owns: which `/proc` files are read, and mapping their errors onto
+//! Owns: which `/proc` files are read, and mapping `procfs` errors onto
 //! [`MetricsError::Gone`] (the process exited while we looked) and
-//! [`MetricsError::Unreadable`] (not ours to read). Does not own: the text formats
-//! (see [`super::parse`]) or grouping processes into report sections.
+//! [`MetricsError::Unreadable`] (not ours to read). The text formats themselves are
+//! `procfs`'s business.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::io::Read;
 use std::time::Instant;
 
+use procfs::process::{Process, Stat};
+use procfs::ProcError;
 use serde::Serialize;
 
-use super::parse::{parse_cmdline, parse_smaps, parse_stat, SmapsTotals, StatInfo};
 use super::MetricsError;
 
-/// Metrics of one process, as read from `/proc/PID/{stat,cmdline,smaps_rollup}`.
+/// Metrics of one process, as read from `/proc/PID/{stat,status,cmdline,smaps_rollup}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessMetrics {
     /// Process id.
@@ -27,6 +27,8 @@ pub struct ProcessMetrics {
     pub pgid: u32,
     /// Owner (effective uid of the `/proc/PID` directory); `None` if it vanished meanwhile.
     pub uid: Option<u32>,
+    /// Effective gid (`/proc/PID/status`); `None` if it vanished or is unreadable.
+    pub gid: Option<u32>,
     /// Kernel command name (`comm`, at most 15 bytes).
     pub name: String,
     /// Command line arguments; empty for kernel threads and zombies.
@@ -60,6 +62,39 @@ impl ProcessMetrics {
     }
 }
 
+/// Memory totals of one process's memory map, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SmapsTotals {
+    /// `Private_Dirty`: memory only this process can have written.
+    pub private_dirty_kb: u64,
+    /// `Pss` (proportional set size).
+    pub pss_kb: u64,
+    /// `Swap`.
+    pub swap_kb: u64,
+    /// `Rss`.
+    pub rss_kb: u64,
+    /// How many mappings were summed (0 for an empty map: a process gone or going).
+    pub mappings: usize,
+}
+
+/// `PF_KTHREAD`: set in the stat flags of kernel threads, which have no memory map.
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Whether `stat` is a kernel thread (no cmdline, no memory map worth reading).
+pub(crate) fn is_kernel_thread(stat: &Stat) -> bool {
+    stat.flags & PF_KTHREAD != 0 || stat.pid == 2 || stat.ppid == 2
+}
+
+/// Whether the process has exited but not been reaped (or is being torn down).
+pub(crate) fn is_dead(stat: &Stat) -> bool {
+    matches!(stat.state, 'Z' | 'X' | 'x')
+}
+
+/// A non-negative pid-like field of `stat` (`ppid`, `pgrp`) as `u32`.
+pub(crate) fn pid_u32(raw: i32) -> u32 {
+    u32::try_from(raw).unwrap_or(0)
+}
+
 /// Reads the metrics of `pid`.
 ///
 /// `Err(Gone)` when the process does not exist or exits while being read;
@@ -67,58 +102,63 @@ impl ProcessMetrics {
 /// is denied (another user's process, without root), this returns `Ok` with
 /// `private_dirty_kb`, `pss_kb` and `swap_kb` left `None`.
 pub fn process_metrics(pid: u32) -> Result<ProcessMetrics, MetricsError> {
-    let stat = read_stat(pid)?;
-    let uid = std::fs::metadata(proc_path(pid, "")).ok().map(|m| m.uid());
-    let cmdline = if stat.is_kernel_thread() {
+    let process = open(pid)?;
+    let stat = read_stat(pid, &process)?;
+    let uid = process.uid().ok();
+    let gid = process.status().ok().map(|s| s.egid);
+    let cmdline = if is_kernel_thread(&stat) {
         Vec::new()
     } else {
-        read_cmdline(pid)?
+        read_cmdline(pid, &process)?
     };
-    let smaps = read_smaps(pid, &stat)?;
-    Ok(assemble(stat, uid, cmdline, smaps))
-}
-
-pub(crate) fn assemble(
-    stat: StatInfo,
-    uid: Option<u32>,
-    cmdline: Vec<String>,
-    smaps: Option<SmapsTotals>,
-) -> ProcessMetrics {
-    ProcessMetrics {
-        pid: stat.pid,
-        ppid: stat.ppid,
-        pgid: stat.pgid,
+    let smaps = read_smaps(pid, &process, &stat)?;
+    Ok(ProcessMetrics {
+        pid,
+        ppid: pid_u32(stat.ppid),
+        pgid: pid_u32(stat.pgrp),
         uid,
-        name: stat.comm,
+        gid,
         cmdline,
-        threads: stat.num_threads,
-        vmsize_kb: stat.vsize_bytes / 1024,
-        rss_kb: stat.rss_pages.saturating_mul(page_size_kb()),
+        threads: u64::try_from(stat.num_threads).unwrap_or(0),
+        vmsize_kb: stat.vsize / 1024,
+        rss_kb: rss_kb(&stat),
         private_dirty_kb: smaps.map(|s| s.private_dirty_kb),
         pss_kb: smaps.map(|s| s.pss_kb),
         swap_kb: smaps.map(|s| s.swap_kb),
         cpu_ticks: stat.utime.saturating_add(stat.stime),
-        start_time_ticks: stat.start_time,
-    }
+        start_time_ticks: stat.starttime,
+        name: stat.comm,
+    })
+}
+
+/// Resident set size of `stat` in KiB.
+pub(crate) fn rss_kb(stat: &Stat) -> u64 {
+    stat.rss.saturating_mul(procfs::page_size()) / 1024
 }
 
 /// All process ids currently on the machine (thread-group leaders only), ascending.
 ///
 /// Never fails: an unreadable `/proc` yields an empty list (and a `tracing` warning).
 pub fn list_processes() -> Vec<u32> {
-    let entries = match std::fs::read_dir("/proc") {
-        Ok(entries) => entries,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot list /proc");
-            return Vec::new();
-        }
-    };
-    let mut pids: Vec<u32> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+    let mut pids: Vec<u32> = all_processes()
+        .map(|p| pid_u32(p.pid()))
+        .filter(|&pid| pid > 0)
         .collect();
     pids.sort_unstable();
     pids
+}
+
+/// Every process of the machine that still exists when its turn comes; processes
+/// that vanish during the walk are skipped.
+pub(crate) fn all_processes() -> impl Iterator<Item = Process> {
+    let iter = match procfs::process::all_processes() {
+        Ok(iter) => Some(iter),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list /proc");
+            None
+        }
+    };
+    iter.into_iter().flatten().filter_map(Result::ok)
 }
 
 /// Every descendant of `root` (children, grandchildren, ...), ascending; not `root` itself.
@@ -126,9 +166,9 @@ pub fn list_processes() -> Vec<u32> {
 /// Built from one pass over `/proc/*/stat`; processes that exit during the pass are
 /// simply absent.
 pub fn process_tree(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = list_processes()
-        .into_iter()
-        .filter_map(|pid| read_stat(pid).ok().map(|s| (pid, s.ppid)))
+    let parents: Vec<(u32, u32)> = all_processes()
+        .filter_map(|p| read_stat(pid_u32(p.pid()), &p).ok())
+        .map(|s| (pid_u32(s.pid), pid_u32(s.ppid)))
         .collect();
     descendants(&parents, root)
 }
@@ -159,23 +199,7 @@ pub(crate) fn descendants(parents: &[(u32, u32)], root: u32) -> Vec<u32> {
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of CPU and start times.
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions; it only reads a constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as u64
-    } else {
-        100
-    }
-}
-
-pub(crate) fn page_size_kb() -> u64 {
-    // SAFETY: sysconf has no preconditions; it only reads a constant.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size >= 1024 {
-        size as u64 / 1024
-    } else {
-        4
-    }
+    procfs::ticks_per_second().max(1)
 }
 
 /// Computes CPU usage (percent of one core) of processes between two samples.
@@ -252,84 +276,118 @@ impl CpuSampler {
     }
 }
 
-pub(crate) fn proc_path(pid: u32, file: &str) -> PathBuf {
-    let mut path = PathBuf::from(format!("/proc/{pid}"));
-    if !file.is_empty() {
-        path.push(file);
-    }
-    path
-}
-
-/// How a failed `/proc` read is classified.
-pub(crate) fn classify_io(pid: u32, what: &'static str, err: io::Error) -> MetricsError {
-    match err.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => MetricsError::Gone { pid },
-        Some(libc::EACCES) | Some(libc::EPERM) => MetricsError::Unreadable {
+/// How a failed `procfs` read is classified. A file cut short (`Incomplete`) is
+/// what a process exiting mid-read leaves, so it counts as gone too.
+pub(crate) fn classify(pid: u32, what: &'static str, err: ProcError) -> MetricsError {
+    match err {
+        ProcError::NotFound(_) | ProcError::Incomplete(_) => MetricsError::Gone { pid },
+        ProcError::Io(ref io, _) if io.raw_os_error() == Some(libc::ESRCH) => {
+            MetricsError::Gone { pid }
+        }
+        ProcError::PermissionDenied(_) => MetricsError::Unreadable {
             pid,
             what,
             source: err,
         },
-        _ => MetricsError::Read {
+        ProcError::Io(ref io, _) if io.raw_os_error() == Some(libc::EPERM) => {
+            MetricsError::Unreadable {
+                pid,
+                what,
+                source: err,
+            }
+        }
+        other => MetricsError::Read {
             pid,
             what,
-            source: err,
+            source: other,
         },
     }
 }
 
-fn read_small(pid: u32, file: &'static str, buf: &mut Vec<u8>) -> Result<(), MetricsError> {
-    buf.clear();
-    let mut f = std::fs::File::open(proc_path(pid, file)).map_err(|e| classify_io(pid, file, e))?;
-    f.read_to_end(buf).map_err(|e| classify_io(pid, file, e))?;
-    Ok(())
+/// Opens `/proc/PID` (a directory handle every later read of this process goes through).
+pub(crate) fn open(pid: u32) -> Result<Process, MetricsError> {
+    let raw = i32::try_from(pid).map_err(|_| MetricsError::Gone { pid })?;
+    Process::new(raw).map_err(|e| classify(pid, "", e))
 }
 
-pub(crate) fn read_stat(pid: u32) -> Result<StatInfo, MetricsError> {
-    let mut buf = Vec::with_capacity(512);
-    read_small(pid, "stat", &mut buf)?;
-    if buf.is_empty() {
-        return Err(MetricsError::Gone { pid });
-    }
-    parse_stat(&String::from_utf8_lossy(&buf))
+/// `/proc/PID/stat`, parsed by `procfs`. Same as `process.stat()`, but read through
+/// `take` so that `File`'s size hint (an fstat and an lseek, useless on /proc) is not
+/// paid for each of the thousands of processes memory-stats scans.
+pub(crate) fn read_stat(pid: u32, process: &Process) -> Result<Stat, MetricsError> {
+    use procfs::FromRead;
+    process
+        .open_relative("stat")
+        .and_then(|f| Stat::from_read(f.take(u64::MAX)))
+        .map_err(|e| classify(pid, "stat", e))
 }
 
-pub(crate) fn read_cmdline(pid: u32) -> Result<Vec<String>, MetricsError> {
-    let mut buf = Vec::with_capacity(256);
-    match read_small(pid, "cmdline", &mut buf) {
-        Ok(()) => Ok(parse_cmdline(&buf)),
+/// The command line, split at NULs with empty trailing pieces dropped. Read as bytes
+/// and decoded lossily: `procfs`'s own `cmdline()` refuses a command line that is not
+/// UTF-8, and a process title naming an app root with such a byte must still show.
+pub(crate) fn read_cmdline(pid: u32, process: &Process) -> Result<Vec<String>, MetricsError> {
+    let mut bytes = Vec::with_capacity(256);
+    // Through `take`, as in `read_stat`.
+    let read = process
+        .open_relative("cmdline")
+        .map_err(|e| classify(pid, "cmdline", e))
+        .and_then(|f| {
+            f.take(u64::MAX)
+                .read_to_end(&mut bytes)
+                .map_err(|e| classify(pid, "cmdline", e.into()))
+        });
+    match read {
+        Ok(_) => {}
         // hidepid or similar: the row can still be shown by its comm.
-        Err(MetricsError::Unreadable { .. }) => Ok(Vec::new()),
-        Err(other) => Err(other),
+        Err(MetricsError::Unreadable { .. }) => return Ok(Vec::new()),
+        Err(other) => return Err(other),
     }
+    let mut args: Vec<String> = bytes
+        .split(|b| *b == 0)
+        .map(|piece| String::from_utf8_lossy(piece).into_owned())
+        .collect();
+    // Processes that rewrite their title often leave trailing NUL padding.
+    while args.last().is_some_and(|a| a.is_empty()) {
+        args.pop();
+    }
+    Ok(args)
 }
 
 /// Reads the memory map totals: `Ok(None)` when permission is denied, `Err(Gone)`
 /// when the process exited.
-pub(crate) fn read_smaps(pid: u32, stat: &StatInfo) -> Result<Option<SmapsTotals>, MetricsError> {
-    if stat.is_kernel_thread() {
+pub(crate) fn read_smaps(
+    pid: u32,
+    process: &Process,
+    stat: &Stat,
+) -> Result<Option<SmapsTotals>, MetricsError> {
+    if is_kernel_thread(stat) {
         return Ok(Some(SmapsTotals::default()));
     }
-    let mut buf = Vec::with_capacity(1024);
-    let rollup = read_small(pid, "smaps_rollup", &mut buf);
-    let rollup = match rollup {
-        Err(MetricsError::Gone { .. }) => {
-            // Either the process exited, or the kernel predates smaps_rollup (< 4.14).
-            // The full smaps answers both: it is missing too only if the process is gone.
-            read_small(pid, "smaps", &mut buf)
-        }
-        other => other,
+    let maps = match process.smaps_rollup() {
+        Ok(rollup) => Ok(rollup.memory_map_rollup),
+        // Either the process exited, or the kernel predates smaps_rollup (< 4.14).
+        // The full smaps answers both: it is missing too only if the process is gone.
+        Err(ProcError::NotFound(_)) => process.smaps(),
+        Err(other) => Err(other),
     };
-    match rollup {
-        Ok(()) => {}
+    let maps = match maps.map_err(|e| classify(pid, "smaps_rollup", e)) {
+        Ok(maps) => maps,
         Err(MetricsError::Unreadable { .. }) => return Ok(None),
         Err(other) => return Err(other),
+    };
+    let mut totals = SmapsTotals::default();
+    for map in &maps {
+        let field = |key: &str| map.extension.map.get(key).copied().unwrap_or(0) / 1024;
+        totals.private_dirty_kb += field("Private_Dirty");
+        totals.pss_kb += field("Pss");
+        totals.swap_kb += field("Swap");
+        totals.rss_kb += field("Rss");
+        totals.mappings += 1;
     }
-    let totals = parse_smaps(&String::from_utf8_lossy(&buf));
-    if totals.entries == 0 {
+    if totals.mappings == 0 {
         // An empty map is what a process that exited (zombie, or reaped mid-read)
         // shows; a live user process always maps something.
-        match read_stat(pid) {
-            Ok(now) if !now.is_dead() && now.start_time == stat.start_time => {}
+        match process.stat() {
+            Ok(now) if !is_dead(&now) && now.starttime == stat.starttime => {}
             Ok(_) | Err(_) => return Err(MetricsError::Gone { pid }),
         }
     }
@@ -370,7 +428,11 @@ mod tests {
         assert_eq!(m.pid, me);
         assert!(m.vmsize_kb > 0 && m.rss_kb > 0);
         assert!(m.private_dirty_kb.is_some_and(|kb| kb > 0));
+        assert!(m.pss_kb.is_some_and(|kb| kb > 0));
         assert!(!m.cmdline.is_empty());
+        // SAFETY: geteuid/getegid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!((m.uid, m.gid), (Some(uid), Some(gid)));
         assert!(list_processes().contains(&me));
     }
 
@@ -381,5 +443,28 @@ mod tests {
             process_metrics(4_194_304 + 17),
             Err(MetricsError::Gone { .. })
         ));
+    }
+
+    #[test]
+    fn proc_errors_are_classified() {
+        let gone = classify(7, "stat", ProcError::NotFound(None));
+        assert!(matches!(gone, MetricsError::Gone { pid: 7 }));
+        let cut = classify(7, "stat", ProcError::Incomplete(None));
+        assert!(matches!(cut, MetricsError::Gone { pid: 7 }));
+        let esrch = std::io::Error::from_raw_os_error(libc::ESRCH);
+        assert!(matches!(
+            classify(7, "smaps_rollup", ProcError::Io(esrch, None)),
+            MetricsError::Gone { .. }
+        ));
+        let denied = classify(7, "smaps_rollup", ProcError::PermissionDenied(None));
+        assert!(matches!(
+            denied,
+            MetricsError::Unreadable {
+                what: "smaps_rollup",
+                ..
+            }
+        ));
+        let odd = classify(7, "stat", ProcError::Other("bad".into()));
+        assert!(matches!(odd, MetricsError::Read { .. }));
     }
 }

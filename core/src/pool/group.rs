@@ -7,12 +7,14 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::app::AppSpec;
+use rand::distributions::{Alphanumeric, DistString};
+
+use crate::app::{AppSpec, AppType, SpawnMethod};
 
 use super::process::{Oob, Process};
-use super::snapshot::GroupSnapshot;
+use super::snapshot::{GroupOptions, GroupSnapshot};
 use super::state::{RequestId, SpawnId};
 
 /// Why the group's one in-flight spawn was started.
@@ -55,6 +57,11 @@ pub(crate) struct Group {
     pub generation: u64,
     /// Removed from the configuration: spawns nothing, goes away once empty.
     pub removed: bool,
+    /// Random id shown as the group's `uuid`, fixed for the group's lifetime.
+    pub uuid: String,
+    /// When the first spawn of `spawner_generation` started: what the group's
+    /// processes report as `spawner_creation_time`.
+    pub spawner_created: Option<(u64, SystemTime)>,
 }
 
 impl Group {
@@ -73,6 +80,20 @@ impl Group {
             rolling: None,
             generation: 0,
             removed: false,
+            uuid: Alphanumeric.sample_string(&mut rand::thread_rng(), 20),
+            spawner_created: None,
+        }
+    }
+
+    /// The spawner creation time for a process of the current generation whose spawn
+    /// started at `spawn_started`: the first such spawn's start after each restart.
+    pub fn spawner_creation_time(&mut self, spawn_started: SystemTime) -> SystemTime {
+        match self.spawner_created {
+            Some((generation, at)) if generation == self.generation => at,
+            _ => {
+                self.spawner_created = Some((self.generation, spawn_started));
+                spawn_started
+            }
         }
     }
 
@@ -162,6 +183,56 @@ impl Group {
                 .chain(self.detached.iter())
                 .map(|p| p.snapshot(now, now_wall))
                 .collect(),
+            uuid: self.uuid.clone(),
+            // Who the processes run as is read from /proc by the server.
+            user: None,
+            uid: None,
+            group: None,
+            gid: None,
+            options: options(&self.app),
         }
+    }
+}
+
+/// The original's `<options>` block of `app`.
+fn options(app: &AppSpec) -> GroupOptions {
+    let (start_command, process_title) = match &app.app_type {
+        AppType::Generic { start_command } => (start_command.clone(), None),
+        AppType::Ruby => (
+            format!("{} rack-loader.rb", app.ruby),
+            Some("Passenger RubyApp"),
+        ),
+        AppType::Python => (
+            format!("{} wsgi-loader.py", app.python),
+            Some("Passenger PythonApp"),
+        ),
+        AppType::Node => (
+            format!("{} node-loader.js", app.nodejs),
+            Some("Passenger NodeApp"),
+        ),
+    };
+    let smart = app.spawn_method == SpawnMethod::Smart
+        && matches!(app.app_type, AppType::Ruby | AppType::Python);
+    GroupOptions {
+        app_root: app.app_root.clone(),
+        app_group_name: app.name.clone(),
+        app_type: app.app_type.name().to_string(),
+        start_command,
+        startup_file: app
+            .startup_file
+            .as_ref()
+            .map(|f| app.app_root.join(f).to_string_lossy().into_owned()),
+        process_title: process_title.map(str::to_string),
+        start_timeout: u64::try_from(app.start_timeout.as_millis()).unwrap_or(u64::MAX),
+        environment: app.environment.clone(),
+        base_uri: app.base_uri.clone().unwrap_or_else(|| "/".to_string()),
+        spawn_method: if smart { "smart" } else { "direct" }.to_string(),
+        integration_mode: "standalone".to_string(),
+        ruby: app.ruby.clone(),
+        python: app.python.clone(),
+        nodejs: app.nodejs.clone(),
+        min_processes: app.min_instances,
+        max_processes: app.max_instances,
+        max_preloader_idle_time: app.max_preloader_idle_time.as_secs(),
     }
 }

@@ -22,4 +22,4 @@ pub mod state;
 pub use actor::{
     start, CheckoutError, CheckoutKind, PoolError, PoolHandle, PoolOptions, RestartMethod, Session,
 };
-pub use snapshot::{GroupSnapshot, PoolSnapshot, ProcessSnapshot};
+pub use snapshot::{GroupOptions, GroupSnapshot, PoolSnapshot, ProcessSnapshot};

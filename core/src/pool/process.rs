@@ -66,6 +66,19 @@ pub(crate) struct Process {
     /// A pipelined request on this process was taken back (it waited too long);
     /// no other is handed to it before its next progress.
     pub pipeline_blocked: bool,
+    /// Shown as `sticky_session_id`: derived from the gupid, so unique in practice
+    /// and stable for the process's life.
+    pub sticky_session_id: u32,
+    /// See [`ProcessSnapshot::spawner_creation_time`].
+    pub spawner_created: SystemTime,
+}
+
+/// A non-zero id derived from `gupid` (FNV-1a), for `sticky_session_id`.
+pub(crate) fn sticky_session_id(gupid: &Gupid) -> u32 {
+    let hash = gupid.0.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash.max(1)
 }
 
 /// Out-of-band work state of a process.
@@ -152,11 +165,20 @@ impl Process {
                     ProcessAddress::Unix(p) => Some(format!("http://unix:{}", p.display())),
                     ProcessAddress::Session(_) => None,
                 }),
+            sticky_session_id: self.sticky_session_id,
+            spawner_creation_time: micros(self.spawner_created),
+            rss_kb: None,
+            pss_kb: None,
+            private_dirty_kb: None,
+            swap_kb: None,
+            vmsize_kb: None,
+            process_group_id: None,
+            command: None,
         }
     }
 }
 
-fn micros(t: SystemTime) -> u64 {
+pub(crate) fn micros(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)

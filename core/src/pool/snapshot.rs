@@ -1,6 +1,8 @@
 //! Serializable views of the pool, for the admin API and status tools.
 
-use serde::Serialize;
+use std::path::PathBuf;
+
+use serde::{Serialize, Serializer};
 
 /// The whole pool at one moment.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -34,6 +36,64 @@ pub struct GroupSnapshot {
     pub restarting: bool,
     /// Processes of this group, detached ones included.
     pub processes: Vec<ProcessSnapshot>,
+    /// Random id of this group, fixed for its lifetime (the original's `uuid`).
+    pub uuid: String,
+    /// The user the group's processes run as, once one is running (filled from /proc).
+    pub user: Option<String>,
+    /// Its uid.
+    pub uid: Option<u32>,
+    /// The OS group the processes run as (the original's group `<group>`).
+    pub group: Option<String>,
+    /// Its gid.
+    pub gid: Option<u32>,
+    /// The app's options, as the original's `<options>` block names them.
+    pub options: GroupOptions,
+}
+
+/// The options a group was configured with, under the original's key names.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GroupOptions {
+    /// The app root as the operating system has it (may hold non-UTF-8 bytes, which
+    /// the pool XML shows byte for byte; JSON shows U+FFFD for them).
+    #[serde(serialize_with = "lossy_path")]
+    pub app_root: PathBuf,
+    /// The group name.
+    pub app_group_name: String,
+    /// `ruby`, `python`, `nodejs` or `generic`.
+    pub app_type: String,
+    /// The command that starts a process: the generic app's command, else the
+    /// interpreter and our loader script.
+    pub start_command: String,
+    /// The startup file, for loader-based apps.
+    pub startup_file: Option<String>,
+    /// The title prefix its processes take (`Passenger RubyApp`...), if any.
+    pub process_title: Option<String>,
+    /// Spawn timeout in milliseconds.
+    pub start_timeout: u64,
+    /// Environment name.
+    pub environment: String,
+    /// Base URI the app is mounted under.
+    pub base_uri: String,
+    /// `smart` or `direct`.
+    pub spawn_method: String,
+    /// Always `standalone`.
+    pub integration_mode: String,
+    /// Ruby interpreter.
+    pub ruby: String,
+    /// Python interpreter.
+    pub python: String,
+    /// Node interpreter.
+    pub nodejs: String,
+    /// Processes kept alive.
+    pub min_processes: u32,
+    /// Maximum processes of this app (0: only the pool's limit).
+    pub max_processes: u32,
+    /// Preloader idle time in seconds (0: never stops).
+    pub max_preloader_idle_time: u64,
+}
+
+fn lossy_path<S: Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// One process.
@@ -72,6 +132,26 @@ pub struct ProcessSnapshot {
     pub direct_url: Option<String>,
     /// CPU usage in percent, once metrics were sampled.
     pub cpu_percent: Option<u32>,
-    /// Private dirty memory ("real memory") in KiB, once metrics were sampled.
+    /// Private dirty memory plus swap ("real memory") in KiB, once metrics were sampled.
     pub real_memory_kb: Option<u64>,
+    /// A random id of the process within its group (the original's sticky session id).
+    pub sticky_session_id: u32,
+    /// When the spawner that made this process started its first spawn of the
+    /// group's current generation (for smart spawning: the preloader's start),
+    /// microseconds since the epoch.
+    pub spawner_creation_time: u64,
+    /// Resident set size in KiB, once sampled.
+    pub rss_kb: Option<u64>,
+    /// Proportional set size in KiB, once sampled.
+    pub pss_kb: Option<u64>,
+    /// Private dirty memory in KiB, once sampled.
+    pub private_dirty_kb: Option<u64>,
+    /// Swapped-out memory in KiB, once sampled.
+    pub swap_kb: Option<u64>,
+    /// Virtual memory size in KiB, once sampled.
+    pub vmsize_kb: Option<u64>,
+    /// Its process group id, once sampled.
+    pub process_group_id: Option<u32>,
+    /// Its command line (process title), once sampled.
+    pub command: Option<String>,
 }

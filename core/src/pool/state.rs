@@ -673,8 +673,11 @@ impl Pool {
             Some(n) => i32::try_from(n).unwrap_or(i32::MAX),
             None => info.concurrency,
         };
+        let spawner_created = g.spawner_creation_time(info.spawn_started);
         let mut process = Process {
             pid: info.pid,
+            sticky_session_id: super::process::sticky_session_id(&gupid),
+            spawner_created,
             gupid: gupid.clone(),
             address: info.address,
             concurrency,

@@ -32,7 +32,7 @@ use crate::app::AppSpec;
 use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
 use crate::spawn::pipeline::ClaimState;
 use crate::spawn::{Gupid, ProcessAddress};
-use crate::stats::Counters;
+use crate::stats::{Counters, RequestTicket};
 
 /// How many times a request is re-routed when the chosen process cannot be reached
 /// before any of the request was sent (Passenger retries up to 10 times).
@@ -72,6 +72,8 @@ pub struct PeerInfo {
     pub https: bool,
     /// The client's IP as an `X-Forwarded-For` value, made once per connection.
     pub forwarded_for: Option<HeaderValue>,
+    /// The connection as the server counts it (`/server.json`); `None` in tests.
+    pub client: Option<Arc<crate::stats::ClientGuard>>,
 }
 
 impl PeerInfo {
@@ -82,7 +84,40 @@ impl PeerInfo {
             remote,
             https,
             forwarded_for,
+            client: None,
         }
+    }
+
+    /// The same, counted as the server's client connection `client`.
+    pub fn with_client(mut self, client: crate::stats::ClientGuard) -> PeerInfo {
+        self.client = Some(Arc::new(client));
+        self
+    }
+}
+
+/// A response body that keeps its request listed in flight until it is dropped.
+struct TrackedBody {
+    inner: ProxyBody,
+    _ticket: RequestTicket,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -188,16 +223,9 @@ impl Proxy {
         exists
     }
 
-    /// Answers one client request. Every final response carries Passenger's
-    /// `Status` header.
-    pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
-        let mut resp = self.answer(req, peer).await;
-        self.counters.response(resp.status().as_u16());
-        if !resp.status().is_informational() {
-            let status = status_value(resp.status());
-            resp.headers_mut().insert(STATUS_HEADER, status);
-        }
-        resp
+    /// The server's counters (requests, clients, spawns).
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// Adds `X-Powered-By` to a response that came from an app.
@@ -209,7 +237,39 @@ impl Proxy {
         resp
     }
 
-    async fn answer(&self, mut req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+    /// Answers one client request. It is listed in flight until its response body
+    /// has been sent (or dropped). Every final response carries Passenger's `Status`
+    /// header.
+    pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+        let ticket = self.counters.request_begun(
+            peer.client.as_deref(),
+            req.method().as_str(),
+            req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok()),
+        );
+        let mut resp = self.answer(req, peer, &ticket).await;
+        self.counters.response(resp.status().as_u16());
+        if !resp.status().is_informational() {
+            let status = status_value(resp.status());
+            resp.headers_mut().insert(STATUS_HEADER, status);
+        }
+        resp.map(|inner| {
+            TrackedBody {
+                inner,
+                _ticket: ticket,
+            }
+            .boxed_unsync()
+        })
+    }
+
+    async fn answer(
+        &self,
+        mut req: Request<Incoming>,
+        peer: &PeerInfo,
+        ticket: &RequestTicket,
+    ) -> Response<ProxyBody> {
         let router = self
             .router
             .read()
@@ -268,6 +328,7 @@ impl Proxy {
                 Ok(session) => session,
                 Err(err) => return checkout_error_response(&err, &app),
             };
+            ticket.set_process(session.pid());
             if let ProcessAddress::Session(path) = session.address().clone() {
                 let upgrade = client_upgrade.is_some();
                 // A pipelined request waits on its own connection until the busy

@@ -1,5 +1,6 @@
-//! A [`PoolApi`] that adds live CPU and memory figures from `/proc` to pool
-//! snapshots, so the pool state machine itself never reads `/proc`.
+//! A [`PoolApi`] that adds live CPU and memory figures, process groups, command
+//! lines and the user each group runs as, all from `/proc`, to pool snapshots, so
+//! the pool state machine itself never reads `/proc`.
 
 use std::sync::Mutex;
 
@@ -27,22 +28,50 @@ impl MeteredPool {
     fn fill(&self, snapshot: &mut PoolSnapshot) {
         let mut cpu = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
         let mut live = Vec::new();
-        for process in snapshot
-            .groups
-            .iter_mut()
-            .flat_map(|g| g.processes.iter_mut())
-        {
-            // A process that exits between the snapshot and this read simply has no
-            // figures; that is not an error.
-            let Ok(m) = metrics::process_metrics(process.pid) else {
-                continue;
-            };
-            live.push(process.pid);
-            let private = m.private_dirty_kb.unwrap_or(m.rss_kb);
-            process.real_memory_kb = Some(private + m.swap_kb.unwrap_or(0));
-            process.cpu_percent = cpu.sample(&m).map(|pct| pct.round().max(0.0) as u32);
+        for group in &mut snapshot.groups {
+            let mut identity = None;
+            for process in &mut group.processes {
+                // A process that exits between the snapshot and this read simply has
+                // no figures; that is not an error.
+                let Ok(m) = metrics::process_metrics(process.pid) else {
+                    continue;
+                };
+                live.push(process.pid);
+                let private = m.private_dirty_kb.unwrap_or(m.rss_kb);
+                process.real_memory_kb = Some(private + m.swap_kb.unwrap_or(0));
+                process.cpu_percent = cpu.sample(&m).map(|pct| pct.round().max(0.0) as u32);
+                process.rss_kb = Some(m.rss_kb);
+                process.pss_kb = m.pss_kb;
+                process.private_dirty_kb = m.private_dirty_kb;
+                process.swap_kb = m.swap_kb;
+                process.vmsize_kb = Some(m.vmsize_kb);
+                process.process_group_id = Some(m.pgid);
+                process.command = Some(m.command());
+                if identity.is_none() {
+                    identity = m.uid.zip(m.gid);
+                }
+            }
+            // Without a running process, the identity new ones would inherit unless
+            // the spawner switches users.
+            let (uid, gid) = identity.unwrap_or_else(|| {
+                (
+                    nix::unistd::geteuid().as_raw(),
+                    nix::unistd::getegid().as_raw(),
+                )
+            });
+            group.user = Some(user_name(uid));
+            group.uid = Some(uid);
+            group.group = Some(crate::spawn::unix::group_name(gid));
+            group.gid = Some(gid);
         }
         cpu.retain(&live);
+    }
+}
+
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        _ => uid.to_string(),
     }
 }
 

@@ -551,7 +551,8 @@ async fn accept_loop(
         };
         match accepted {
             Ok(Accepted::Tcp(stream, peer)) => {
-                let info = PeerInfo::new(Some(peer), false);
+                let info = PeerInfo::new(Some(peer), false)
+                    .with_client(proxy.counters().client_connected());
                 tokio::spawn(serve_connection(
                     stream,
                     info,
@@ -561,7 +562,8 @@ async fn accept_loop(
                 ));
             }
             Ok(Accepted::Unix(stream)) => {
-                let info = PeerInfo::new(None, false);
+                let info =
+                    PeerInfo::new(None, false).with_client(proxy.counters().client_connected());
                 tokio::spawn(serve_connection(
                     stream,
                     info,

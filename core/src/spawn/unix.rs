@@ -112,7 +112,8 @@ fn group_by_name(name: &str) -> Result<Option<Group>, UserError> {
     Group::from_name(name).map_err(lookup_err(format!("group '{name}'")))
 }
 
-fn group_name(gid: u32) -> String {
+/// The name of group `gid`, or the number when it has none.
+pub(crate) fn group_name(gid: u32) -> String {
     match Group::from_gid(Gid::from_raw(gid)) {
         Ok(Some(g)) => g.name,
         _ => gid.to_string(),

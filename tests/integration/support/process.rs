@@ -277,6 +277,12 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables for `passenger`.
     pub fn start_with_env(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        Server::start_os(dir, &args, env)
+    }
+
+    /// Like [`Server::start_with_env`], with arguments that need not be UTF-8 (paths).
+    pub fn start_os(dir: &TestDir, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Server {
         let n = NEXT_LOG.fetch_add(1, Ordering::SeqCst);
         let log = dir.join(&format!("passenger-{n}.log"));
         let log_file = std::fs::File::create(&log).expect("invariant: test dir is writable");
