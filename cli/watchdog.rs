@@ -233,6 +233,14 @@ pub fn lean_main() -> i32 {
         );
     }
     let pid_file = env(ENV_WD_PID_FILE).map(PathBuf::from);
+    // systemd's readiness socket is the watchdog's (the main pid's) alone.
+    let notify_var = passenger_core::server::notify::NOTIFY_SOCKET;
+    let notifier = passenger_core::server::notify::Notifier::new(env(notify_var).as_deref())
+        .unwrap_or_else(|e| {
+            log.warn(&format!("ignoring {notify_var}: {e}"));
+            Default::default()
+        });
+    std::env::remove_var(notify_var);
     let opts = WatchdogOptions {
         core_args: std::env::args_os().skip(2).collect(),
         log_file: env(ENV_WD_CORE_LOG).map(PathBuf::from),
@@ -254,8 +262,13 @@ pub fn lean_main() -> i32 {
     }
 
     let mut pipe = announce_fd;
-    let result = supervise(&listeners, &instance_dir, &opts, &log, |_| {
-        match pipe.take() {
+    let result = supervise(
+        &listeners,
+        &instance_dir,
+        &opts,
+        &log,
+        &notifier,
+        |_| match pipe.take() {
             Some(mut f) => {
                 let _ = f.write_all(announce.as_bytes());
             }
@@ -264,8 +277,8 @@ pub fn lean_main() -> i32 {
                 let _ = out.write_all(announce.as_bytes());
                 let _ = out.flush();
             }
-        }
-    });
+        },
+    );
     let code = match result {
         Ok(code) => code,
         Err(err) => {
@@ -302,8 +315,14 @@ fn supervise(
     instance_dir: &Path,
     opts: &WatchdogOptions,
     log: &WatchdogLog,
+    notifier: &passenger_core::server::notify::Notifier,
     on_ready: impl FnOnce(&[String]),
 ) -> Result<i32> {
+    let tell = |state: String| {
+        if let Err(e) = notifier.notify(&state) {
+            log.warn(&format!("cannot notify the service manager: {e}"));
+        }
+    };
     let mut signals = SigSet::empty();
     for sig in [
         Signal::SIGTERM,
@@ -332,6 +351,11 @@ fn supervise(
         }
     }
     on_ready(&[]);
+    tell(format!(
+        "READY=1\nSTATUS=Passenger core (pid={}) serving\nMAINPID={}",
+        core.id(),
+        std::process::id()
+    ));
 
     let mut stopping = false;
     loop {
@@ -367,8 +391,15 @@ fn supervise(
                 let (next, _) = spawn_core(listeners, instance_dir, opts, false)?;
                 core = next;
                 started = Instant::now();
+                tell(format!(
+                    "STATUS=Passenger core restarted after a crash (pid={})",
+                    core.id()
+                ));
             }
             Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
+                if !stopping {
+                    tell("STOPPING=1\nSTATUS=Stopping: draining requests".to_string());
+                }
                 stopping = true;
                 forward(&core, sig, log);
             }
@@ -514,6 +545,21 @@ pub fn bind_all(addrs: &[ListenAddr]) -> Result<(Vec<OwnedFd>, Vec<String>)> {
         }
     }
     Ok((fds, names))
+}
+
+/// The addresses of listening sockets, read from the sockets.
+pub fn describe_listeners(fds: &[OwnedFd]) -> Result<Vec<ListenAddr>> {
+    use passenger_core::server::listen::{describe_socket, SocketKind};
+    fds.iter()
+        .map(|fd| match describe_socket(fd.as_raw_fd())? {
+            SocketKind::TcpListener(a) => Ok(ListenAddr::Tcp(a)),
+            SocketKind::UnixListener(Some(p)) => Ok(ListenAddr::Unix(p)),
+            other => Err(anyhow!(
+                "fd {} is not a listening socket we serve: {other:?}",
+                fd.as_raw_fd()
+            )),
+        })
+        .collect()
 }
 
 /// In the core: takes the listeners, ready fd and instance directory the watchdog

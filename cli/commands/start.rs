@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
@@ -24,11 +25,24 @@ pub fn run(args: &StartArgs) -> Result<i32> {
     let mut config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
     let base_dir = base_dir(&config)?;
     let label = port_label(&config);
-    // Bound before daemonizing, so that the files named after the port name the real one.
-    let bound = watchdog::bind_all(&config.listen)?;
+    // Bound (or inherited) before daemonizing, so that the files named after the port
+    // name the real one.
+    let mut inherited = false;
+    let bound = match inherited_listeners()? {
+        Some((fds, names, addrs, source)) => {
+            inherited = true;
+            config.notices.push(format!(
+                "serving on {} socket(s) inherited through {source}; --address, --port and --socket are not used",
+                fds.len()
+            ));
+            config.listen = addrs;
+            (fds, names)
+        }
+        None => watchdog::bind_all(&config.listen)?,
+    };
     let real_label = bound_port_label(&bound.1).unwrap_or_else(|| label.clone());
-    config.pid_file = with_bound_port(config.pid_file.take(), &label, &real_label);
-    config.log_file = with_bound_port(config.log_file.take(), &label, &real_label);
+    config.pid_file = with_bound_port(config.pid_file.take(), &label, &real_label, inherited);
+    config.log_file = with_bound_port(config.log_file.take(), &label, &real_label, inherited);
     let label = real_label;
     let core_args: Vec<OsString> = std::env::args_os()
         .skip_while(|a| a != "start")
@@ -102,6 +116,69 @@ pub fn run(args: &StartArgs) -> Result<i32> {
     }
 }
 
+/// Inherited listening sockets, from a Server::Starter-compatible superdaemon
+/// (`SERVER_STARTER_PORT`) or systemd socket activation (`LISTEN_FDS` for this
+/// pid), described from the sockets themselves: `(fds, names, addresses, source)`.
+/// The variables are removed, so app processes do not inherit them. A socket that
+/// is not a listening stream socket (Server::Starter's UDP ports) is left alone.
+type Inherited = (Vec<OwnedFd>, Vec<String>, Vec<ListenAddr>, &'static str);
+
+fn inherited_listeners() -> Result<Option<Inherited>> {
+    use passenger_core::server::listen::{self, SocketKind};
+    let var = |k: &str| std::env::var(k).ok();
+    let (entries, source) = if let Some(v) = var("SERVER_STARTER_PORT").filter(|v| !v.is_empty()) {
+        (
+            listen::parse_server_starter_port(&v)?,
+            "SERVER_STARTER_PORT",
+        )
+    } else if let Some(entries) = listen::parse_listen_fds(
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    )? {
+        (entries, "LISTEN_FDS")
+    } else {
+        return Ok(None);
+    };
+    for k in [
+        "SERVER_STARTER_PORT",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ] {
+        // Single-threaded here (no runtime yet), so changing the environment is safe.
+        std::env::remove_var(k);
+    }
+    let (mut fds, mut names, mut addrs) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, fd) in entries {
+        let (url, addr) = match listen::describe_socket(fd)? {
+            SocketKind::TcpListener(a) => (format!("http://{a}"), ListenAddr::Tcp(a)),
+            SocketKind::UnixListener(Some(p)) => {
+                (format!("unix:{}", p.display()), ListenAddr::Unix(p))
+            }
+            SocketKind::UnixListener(None) => {
+                anyhow::bail!(
+                    "{source}: {name} (fd {fd}) is an unnamed unix socket; give it a path"
+                )
+            }
+            SocketKind::Other(what) => {
+                tracing::debug!("{source}: {name} (fd {fd}) is not served ({what})");
+                continue;
+            }
+        };
+        // SAFETY: the fd was checked to be an open socket, named for us by the
+        // variable we just removed; nothing else in this process owns it.
+        fds.push(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        names.push(url);
+        addrs.push(addr);
+    }
+    if fds.is_empty() {
+        anyhow::bail!("{source} names no listening stream socket to serve HTTP on");
+    }
+    Ok(Some((fds, names, addrs, source)))
+}
+
 /// Says once, at startup, which of the given options change nothing here (the core
 /// loads the same configuration but does not repeat them).
 fn log_notices(config: &ServerConfig) {
@@ -114,7 +191,12 @@ fn log_notices(config: &ServerConfig) {
 pub fn run_core(args: &StartArgs) -> Result<i32> {
     let (inherited, mut ready, daemon_log) = watchdog::take_inheritance()?;
     let opts = args.to_options();
-    let config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
+    let mut config = passenger_core::config::load(&opts).map_err(|e| anyhow!("{e}"))?;
+    if let Some(fds) = &inherited.listeners {
+        // The sockets say what they are: the watchdog may have inherited them from a
+        // superdaemon or systemd rather than bound what the flags say.
+        config.listen = watchdog::describe_listeners(fds)?;
+    }
     let log_file = daemon_log.or_else(|| config.log_file.clone());
     let sink = match &log_file {
         Some(path) => LogSink::file(path)
@@ -229,13 +311,19 @@ fn bound_port_label(names: &[String]) -> Option<String> {
 /// With `--port 0` the kernel picks the port, and the default PID and log files
 /// (`passenger.0.pid`, `passenger.0.log`) take the port it picked: two such servers
 /// in one directory must not share files. Other names stay as configured.
-fn with_bound_port(path: Option<PathBuf>, label: &str, bound: &str) -> Option<PathBuf> {
+/// Inherited sockets (`inherited`) likewise name the files after the port served.
+fn with_bound_port(
+    path: Option<PathBuf>,
+    label: &str,
+    bound: &str,
+    inherited: bool,
+) -> Option<PathBuf> {
     let path = path?;
-    if label != "0" {
+    if label != "0" && !inherited {
         return Some(path);
     }
     let renamed = ["pid", "log"].into_iter().find_map(|ext| {
-        (path.file_name()? == format!("passenger.0.{ext}").as_str())
+        (path.file_name()? == format!("passenger.{label}.{ext}").as_str())
             .then(|| path.with_file_name(format!("passenger.{bound}.{ext}")))
     });
     Some(renamed.unwrap_or(path))

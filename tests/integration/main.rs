@@ -16,6 +16,7 @@ mod config_files;
 mod errors;
 mod examples;
 mod generic_app;
+mod inherited_sockets;
 mod instance;
 mod lifecycle;
 mod pool;

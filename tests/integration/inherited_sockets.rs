@@ -1,0 +1,254 @@
+//! `passenger start` on sockets it inherits: under `start_server`
+//! (`SERVER_STARTER_PORT`, generation swap on SIGHUP under load) and under systemd
+//! socket activation (`LISTEN_FDS`/`LISTEN_PID`, readiness on `NOTIFY_SOCKET`),
+//! with the test playing systemd's side of the protocol.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::support::process::{parse_accessible_via, ProcGuard};
+use crate::support::{
+    app_root, deadline, get, passenger, py_command, wait_until, Request, TestDir,
+};
+
+fn read_file(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The app's pid from `/pid`, or None when the request failed.
+fn app_pid(addr: std::net::SocketAddr) -> Option<u64> {
+    let resp = Request::new("GET", "/pid")
+        .header("Connection", "close")
+        .timeout(deadline())
+        .send(addr)
+        .ok()?;
+    (resp.status == 200)
+        .then(|| resp.json()["pid"].as_u64())
+        .flatten()
+}
+
+#[test]
+fn passenger_start_under_start_server_swaps_generations_on_hup_without_a_failed_request() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let status = dir.join("status");
+    let out = dir.join("starter.out");
+    let bin = std::env::var_os("PASSENGER_TEST_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_passenger").into());
+    let mut cmd = passenger(&dir);
+    cmd.args([
+        "start-server",
+        "--port",
+        "127.0.0.1:0",
+        "--interval",
+        "1",
+        "--status-file",
+    ])
+    .arg(&status)
+    .arg("--")
+    .arg(&bin)
+    .arg("start")
+    .arg(&root)
+    .args(["--app-start-command", &py_command("hello.py")])
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&out).expect("invariant: writable"))
+    .stderr(std::fs::File::create(dir.join("starter.log")).expect("invariant: writable"));
+    let mut starter = ProcGuard::spawn("start_server", &mut cmd, &dir);
+    let mut addr = None;
+    wait_until(
+        "passenger start announces the inherited socket",
+        deadline(),
+        || {
+            addr = read_file(&out).lines().find_map(parse_accessible_via);
+            addr.is_some()
+        },
+    );
+    let addr = addr.expect("invariant: waited for it");
+    assert_ne!(
+        addr.port(),
+        0,
+        "the banner names the inherited socket's real port"
+    );
+    let first = app_pid(addr).expect("generation 1 serves");
+
+    // Bounded load across the swap: one client, new connection per request, 20 s at most.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed, start) = (0u32, Vec::new(), Instant::now());
+            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+                match Request::new("GET", "/pid")
+                    .header("Connection", "close")
+                    .timeout(Duration::from_secs(10))
+                    .send(addr)
+                {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("status {}", r.status)),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    starter.signal(Signal::SIGHUP);
+    wait_until(
+        "generation 2 is the only one",
+        deadline().mul_f64(2.0),
+        || {
+            read_file(&status)
+                .lines()
+                .map(|l| l.split(':').next().unwrap_or(""))
+                .eq(["2"])
+        },
+    );
+    let mut second = None;
+    wait_until("the new generation's app answers", deadline(), || {
+        second = app_pid(addr).filter(|p| *p != first);
+        second.is_some()
+    });
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed) = load.join().expect("the load thread does not panic");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across the swap: {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    assert!(ok > 0);
+    let log = read_file(&dir.join("starter.log"));
+    assert!(
+        log.contains("old worker") && log.contains("died, status:0"),
+        "the old generation stopped cleanly:\n{log}"
+    );
+    starter.signal(Signal::SIGTERM);
+    let exited = starter
+        .wait_exit(deadline())
+        .expect("start_server stops on SIGTERM");
+    assert!(exited.success());
+}
+
+#[test]
+fn socket_activation_serves_the_systemd_socket_and_reports_readiness() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("invariant: bound");
+    let notify_path = dir.join("notify");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(deadline()))
+        .expect("invariant: timeout");
+
+    // systemd's side: the socket on fd 3, LISTEN_PID = the pid that execs passenger.
+    let isolated = passenger(&dir);
+    let mut cmd = std::process::Command::new("/bin/sh");
+    for (k, v) in isolated.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(dir.path())
+        .arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
+        .arg(isolated.get_program())
+        .arg("start")
+        .arg(&root)
+        .args(["--app-start-command", &py_command("hello.py")])
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "http")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("out")).expect("invariant: writable"))
+        .stderr(std::fs::File::create(dir.join("log")).expect("invariant: writable"));
+    let fd = listener.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe; `fd` stays open in the parent
+    // until spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself keeps close-on-exec: clear it by hand then.
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = ProcGuard::spawn("passenger", &mut cmd, &dir);
+    drop(listener);
+
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).expect("READY=1 arrives");
+    let ready = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(
+        ready.contains(&format!("MAINPID={}", server.pid())),
+        "{ready}"
+    );
+    let banner = read_file(&dir.join("out"));
+    assert_eq!(
+        banner.lines().find_map(parse_accessible_via),
+        Some(addr),
+        "the banner names the activated socket:\n{banner}"
+    );
+    assert!(
+        banner.contains(&format!("passenger.{}.pid", addr.port())),
+        "the default PID file is named after the port served:\n{banner}"
+    );
+    let env = get(addr, "/env").json();
+    for var in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+    ] {
+        assert!(
+            env["env"][var].is_null(),
+            "the app must not inherit {var}: {env}"
+        );
+    }
+
+    server.signal(Signal::SIGTERM);
+    let n = notify.recv(&mut buf).expect("STOPPING=1 arrives");
+    assert!(String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .any(|l| l == "STOPPING=1"));
+    assert!(server
+        .wait_exit(deadline())
+        .expect("stops on SIGTERM")
+        .success());
+}
+
+#[test]
+fn listen_fds_meant_for_another_process_are_ignored() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    // A parent's leftover variables (LISTEN_PID is not ours): bind as the flags say.
+    let server = crate::support::Server::start_with_env(
+        &dir,
+        &[
+            "start",
+            root.to_str().expect("invariant: utf-8 test dir"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--app-start-command",
+            &py_command("hello.py"),
+        ],
+        &[("LISTEN_FDS", "1"), ("LISTEN_PID", "1")],
+    );
+    assert_eq!(get(server.addr, "/").status, 200);
+}
