@@ -528,7 +528,9 @@ async fn ruby_loader_runs_a_pipelined_request_only_with_its_claim() {
             )
             .await
             .expect("send header block");
-        stream.write_all(b"ran").await.expect("send body");
+        // The loader may close as soon as it has read the header block and found no
+        // claim, before the body is written: a refused write is that close.
+        let _ = stream.write_all(b"ran").await;
         assert!(
             closed_by_loader(&mut stream).await,
             "claim {number}: closed unanswered"
