@@ -40,6 +40,13 @@ Signals (send them to the PID in the PID file, the watchdog):
   SIGHUP           Reload the configuration file: added apps start at once,
                    removed apps stop once their requests finish,
                    changed apps are restarted rolling.
+  SIGUSR2          Upgrade the core: start a new core from the passenger
+                   binary on disk on the same sockets; once it serves, the old
+                   core drains its requests and exits. No connection is refused.
+
+Inherited sockets: under start_server (SERVER_STARTER_PORT) or systemd socket
+activation (LISTEN_FDS) the server serves those sockets instead of binding, and
+reports READY=1 / STOPPING=1 to NOTIFY_SOCKET.
 
 If the core crashes, the watchdog starts a new one on the same sockets within a
 second. If the watchdog is killed, the core and every app process exit.";

@@ -330,12 +330,16 @@ fn supervise(
         Signal::SIGQUIT,
         Signal::SIGHUP,
         Signal::SIGUSR1,
+        Signal::SIGUSR2,
         Signal::SIGCHLD,
     ] {
         signals.add(sig);
     }
     signals.thread_block().context("cannot block signals")?;
-    let (mut core, ready) = spawn_core(listeners, instance_dir, opts, true)?;
+    // The path this image was started from: a core upgrade (SIGUSR2) runs whatever
+    // binary is at that path by then, even after the file was replaced.
+    let exe = std::env::current_exe().context("cannot find the passenger executable")?;
+    let (mut core, ready) = spawn_core(&exe, listeners, instance_dir, opts, true)?;
     let mut started = Instant::now();
     if let Some(ready) = ready {
         let mut report = String::new();
@@ -388,13 +392,23 @@ fn supervise(
                 if started.elapsed() < MIN_CORE_LIFETIME {
                     std::thread::sleep(MIN_CORE_LIFETIME - started.elapsed());
                 }
-                let (next, _) = spawn_core(listeners, instance_dir, opts, false)?;
+                let (next, _) = spawn_core(&exe, listeners, instance_dir, opts, false)?;
                 core = next;
                 started = Instant::now();
                 tell(format!(
                     "STATUS=Passenger core restarted after a crash (pid={})",
                     core.id()
                 ));
+            }
+            Signal::SIGUSR2 if !stopping => {
+                if let Some(next) = upgrade(&exe, &core, listeners, instance_dir, opts, log)? {
+                    core = next;
+                    started = Instant::now();
+                    tell(format!(
+                        "STATUS=Passenger core upgraded (pid={})",
+                        core.id()
+                    ));
+                }
             }
             Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
                 if !stopping {
@@ -406,6 +420,49 @@ fn supervise(
             other => forward(&core, other, log),
         }
     }
+}
+
+/// A core upgrade (SIGUSR2): starts a new core from the binary on disk on the same
+/// listening sockets and instance directory; once it reports ready, the old core
+/// gets SIGTERM and drains its in-flight requests while the new one takes new
+/// connections. Returns the new core, or `None` (old core kept) when the new one
+/// could not start. The old core, once it exits, is reaped like any other child.
+fn upgrade(
+    exe: &Path,
+    old: &Child,
+    listeners: &[OwnedFd],
+    instance_dir: &Path,
+    opts: &WatchdogOptions,
+    log: &WatchdogLog,
+) -> Result<Option<Child>> {
+    log.notice(&format!(
+        "Upgrading the Passenger core (pid={}): starting {}",
+        old.id(),
+        exe.display()
+    ));
+    let (mut next, ready) = spawn_core(exe, listeners, instance_dir, opts, true)?;
+    let mut report = String::new();
+    if let Some(ready) = ready {
+        let _ = File::from(ready).read_to_string(&mut report);
+    }
+    if !report.starts_with("ready") {
+        let status = next.wait().ok();
+        log.error(&format!(
+            "The new core exited during startup ({}); the old core (pid={}) keeps serving",
+            status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown status".into()),
+            old.id()
+        ));
+        return Ok(None);
+    }
+    log.notice(&format!(
+        "New Passenger core (pid={}) serves; the old one (pid={}) drains and exits",
+        next.id(),
+        old.id()
+    ));
+    forward(old, Signal::SIGTERM, log);
+    Ok(Some(next))
 }
 
 fn forward(core: &Child, sig: Signal, log: &WatchdogLog) {
@@ -445,12 +502,12 @@ fn describe(status: &WaitStatus) -> String {
 /// Starts `passenger __core` with the listeners on fds 3.., the ready pipe after
 /// them, and every signal unblocked.
 fn spawn_core(
+    exe: &Path,
     listeners: &[OwnedFd],
     instance_dir: &Path,
     opts: &WatchdogOptions,
     want_ready: bool,
 ) -> Result<(Child, Option<OwnedFd>)> {
-    let exe = std::env::current_exe().context("cannot find the passenger executable")?;
     // Sources are duplicated above any target number first, so that the dup2 calls
     // in the child never overwrite a source they still need.
     let high: Vec<OwnedFd> = listeners

@@ -1,4 +1,5 @@
-//! `passenger start` on sockets it inherits: under `start_server`
+//! Hot deploys of `passenger start`: a core upgrade on SIGUSR2, and sockets it
+//! inherits: under `start_server`
 //! (`SERVER_STARTER_PORT`, generation swap on SIGHUP under load) and under systemd
 //! socket activation (`LISTEN_FDS`/`LISTEN_PID`, readiness on `NOTIFY_SOCKET`),
 //! with the test playing systemd's side of the protocol.
@@ -251,4 +252,114 @@ fn listen_fds_meant_for_another_process_are_ignored() {
         &[("LISTEN_FDS", "1"), ("LISTEN_PID", "1")],
     );
     assert_eq!(get(server.addr, "/").status, 200);
+}
+
+/// The core pid recorded in the (only) instance directory of `dir`'s registry.
+fn recorded_core_pid(dir: &TestDir) -> Option<i32> {
+    let registry = dir.join("registry");
+    std::fs::read_dir(&registry)
+        .ok()?
+        .flatten()
+        .find_map(|e| std::fs::read_to_string(e.path().join("core.pid")).ok())
+        .and_then(|s| s.trim().parse().ok())
+}
+
+#[test]
+fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = crate::support::Server::start(
+        &dir,
+        &[
+            "start",
+            root.to_str().expect("invariant: utf-8 test dir"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--app-start-command",
+            &py_command("hello.py"),
+        ],
+    );
+    let addr = server.addr;
+    let first_app = app_pid(addr).expect("the app serves");
+    let mut old_core = None;
+    wait_until("the instance records its core", deadline(), || {
+        old_core = recorded_core_pid(&dir);
+        old_core.is_some()
+    });
+    let old_core = old_core.expect("invariant: waited for it");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed, start) = (0u32, Vec::new(), Instant::now());
+            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+                match Request::new("GET", "/pid")
+                    .header("Connection", "close")
+                    .timeout(Duration::from_secs(10))
+                    .send(addr)
+                {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("status {}", r.status)),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    // A slow request in flight at the old core must still complete: it drains.
+    let mark = dir.join("slow-started");
+    let slow = {
+        let path = format!("/sleep?s=1.5&mark={}", mark.display());
+        std::thread::spawn(move || {
+            Request::new("GET", &path)
+                .header("Connection", "close")
+                .timeout(Duration::from_secs(20))
+                .send(addr)
+                .map(|r| r.status)
+        })
+    };
+    wait_until("the slow request reached the app", deadline(), || {
+        mark.exists()
+    });
+    server.signal(Signal::SIGUSR2);
+    wait_until(
+        "a new core is recorded and the old one is gone",
+        deadline(),
+        || {
+            recorded_core_pid(&dir).is_some_and(|p| p != old_core)
+                && !crate::support::pid_alive(old_core)
+        },
+    );
+    let mut second_app = None;
+    wait_until("the new core's app answers", deadline(), || {
+        second_app = app_pid(addr).filter(|p| *p != first_app);
+        second_app.is_some()
+    });
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed) = load.join().expect("the load thread does not panic");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across the upgrade: {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    let slow_status = slow.join().expect("the slow client does not panic");
+    assert_eq!(
+        slow_status.ok(),
+        Some(200),
+        "the old core drained its in-flight request"
+    );
+    assert!(
+        crate::support::pid_alive(server.pid()),
+        "the watchdog (the PID in the PID file) stays"
+    );
+    let log = server.log();
+    assert!(log.contains("Upgrading the Passenger core"), "{log}");
+    assert!(
+        !log.contains("crashed"),
+        "the old core's exit is not a crash:\n{log}"
+    );
 }
