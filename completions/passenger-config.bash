@@ -40,6 +40,9 @@ _passenger__config() {
             passenger__config,system-metrics)
                 cmd="passenger__config__subcmd__system__subcmd__metrics"
                 ;;
+            passenger__config,upgrade-core)
+                cmd="passenger__config__subcmd__upgrade__subcmd__core"
+                ;;
             passenger__config,validate-install)
                 cmd="passenger__config__subcmd__validate__subcmd__install"
                 ;;
@@ -67,6 +70,9 @@ _passenger__config() {
             passenger__config__subcmd__help,system-metrics)
                 cmd="passenger__config__subcmd__help__subcmd__system__subcmd__metrics"
                 ;;
+            passenger__config__subcmd__help,upgrade-core)
+                cmd="passenger__config__subcmd__help__subcmd__upgrade__subcmd__core"
+                ;;
             passenger__config__subcmd__help,validate-install)
                 cmd="passenger__config__subcmd__help__subcmd__validate__subcmd__install"
                 ;;
@@ -77,7 +83,7 @@ _passenger__config() {
 
     case "${cmd}" in
         passenger__config)
-            opts="-V -h --root --version --help detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help"
+            opts="-V -h --root --version --help detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics upgrade-core help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,7 +171,7 @@ _passenger__config() {
             return 0
             ;;
         passenger__subcmd__config__subcmd__help)
-            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help"
+            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics upgrade-core help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,6 +296,20 @@ _passenger__config() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        passenger__subcmd__config__subcmd__help__subcmd__upgrade__subcmd__core)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         passenger__subcmd__config__subcmd__help__subcmd__validate__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -365,6 +385,24 @@ _passenger__config() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        passenger__subcmd__config__subcmd__upgrade__subcmd__core)
+            opts="-h --instance --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -73,6 +73,9 @@ _passenger() {
             passenger__subcmd__config,system-metrics)
                 cmd="passenger__subcmd__config__subcmd__system__subcmd__metrics"
                 ;;
+            passenger__subcmd__config,upgrade-core)
+                cmd="passenger__subcmd__config__subcmd__upgrade__subcmd__core"
+                ;;
             passenger__subcmd__config,validate-install)
                 cmd="passenger__subcmd__config__subcmd__validate__subcmd__install"
                 ;;
@@ -99,6 +102,9 @@ _passenger() {
                 ;;
             passenger__subcmd__config__subcmd__help,system-metrics)
                 cmd="passenger__subcmd__config__subcmd__help__subcmd__system__subcmd__metrics"
+                ;;
+            passenger__subcmd__config__subcmd__help,upgrade-core)
+                cmd="passenger__subcmd__config__subcmd__help__subcmd__upgrade__subcmd__core"
                 ;;
             passenger__subcmd__config__subcmd__help,validate-install)
                 cmd="passenger__subcmd__config__subcmd__help__subcmd__validate__subcmd__install"
@@ -156,6 +162,9 @@ _passenger() {
                 ;;
             passenger__subcmd__help__subcmd__config,system-metrics)
                 cmd="passenger__subcmd__help__subcmd__config__subcmd__system__subcmd__metrics"
+                ;;
+            passenger__subcmd__help__subcmd__config,upgrade-core)
+                cmd="passenger__subcmd__help__subcmd__config__subcmd__upgrade__subcmd__core"
                 ;;
             passenger__subcmd__help__subcmd__config,validate-install)
                 cmd="passenger__subcmd__help__subcmd__config__subcmd__validate__subcmd__install"
@@ -363,7 +372,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__config)
-            opts="-V -h --root --version --help detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help"
+            opts="-V -h --root --version --help detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics upgrade-core help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -451,7 +460,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__config__subcmd__help)
-            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics help"
+            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics upgrade-core help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,6 +585,20 @@ _passenger() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        passenger__subcmd__config__subcmd__help__subcmd__upgrade__subcmd__core)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         passenger__subcmd__config__subcmd__help__subcmd__validate__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -658,6 +681,24 @@ _passenger() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        passenger__subcmd__config__subcmd__upgrade__subcmd__core)
+            opts="-h --instance --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         passenger__subcmd__config__subcmd__validate__subcmd__install)
             opts="-h --auto --no-colors --no-summary --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -715,7 +756,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__help__subcmd__config)
-            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics"
+            opts="detach-process restart-app reopen-logs api-call list-instances about validate-install system-metrics upgrade-core"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -813,6 +854,20 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__help__subcmd__config__subcmd__system__subcmd__metrics)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        passenger__subcmd__help__subcmd__config__subcmd__upgrade__subcmd__core)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -363,3 +363,50 @@ fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
         "the old core's exit is not a crash:\n{log}"
     );
 }
+
+#[test]
+fn passenger_config_upgrade_core_waits_for_the_new_core() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = crate::support::Server::start(
+        &dir,
+        &[
+            "start",
+            root.to_str().expect("invariant: utf-8 test dir"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--app-start-command",
+            &py_command("hello.py"),
+        ],
+    );
+    let mut old = None;
+    wait_until("the instance records its core", deadline(), || {
+        old = recorded_core_pid(&dir);
+        old.is_some()
+    });
+    let old = old.expect("invariant: waited for it");
+    let out = crate::support::run_with_deadline(
+        &dir,
+        passenger(&dir).args(["config", "upgrade-core"]),
+        deadline().mul_f64(2.0),
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = recorded_core_pid(&dir).expect("a core is recorded");
+    assert_ne!(new, old);
+    assert!(
+        said.contains(&format!("Core upgraded: pid {old} -> {new}")),
+        "{said}"
+    );
+    assert!(
+        !crate::support::pid_alive(old),
+        "the old core is gone when the command returns"
+    );
+    assert_eq!(get(server.addr, "/").status, 200);
+}

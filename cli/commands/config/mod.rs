@@ -8,6 +8,7 @@ pub mod list_instances;
 pub mod reopen_logs;
 pub mod restart_app;
 pub mod system_metrics;
+pub mod upgrade_core;
 pub mod validate_install;
 
 use clap::Subcommand;
@@ -50,6 +51,9 @@ pub enum ConfigCommand {
     ValidateInstall(validate_install::ValidateInstallArgs),
     /// Display system metrics (CPU, memory).
     SystemMetrics(system_metrics::SystemMetricsArgs),
+    /// Replace the core with one from the passenger binary on disk, on the same
+    /// sockets, without refusing a connection (same as SIGUSR2 to the watchdog).
+    UpgradeCore(upgrade_core::UpgradeCoreArgs),
 }
 
 /// Runs `passenger-config`.
@@ -78,6 +82,7 @@ pub fn run(args: &ConfigArgs, inv: &Invocation) -> anyhow::Result<i32> {
         ConfigCommand::About(a) => about::run(a),
         ConfigCommand::ValidateInstall(a) => validate_install::run(a),
         ConfigCommand::SystemMetrics(a) => system_metrics::run(a),
+        ConfigCommand::UpgradeCore(a) => upgrade_core::run(a, inv),
     }
 }
 
