@@ -23,6 +23,60 @@ fn read_file(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Bounded load on one address from one client: a new connection per request, for
+/// at most 20 s, counting answers that are not 200 and transport errors as failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(u32, Vec<String>)>,
+}
+
+impl Load {
+    fn start(addr: std::net::SocketAddr) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut ok, mut failed, start) = (0u32, Vec::new(), Instant::now());
+            while !flag.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+                match Request::new("GET", "/pid")
+                    .header("Connection", "close")
+                    .timeout(Duration::from_secs(10))
+                    .send(addr)
+                {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("status {}", r.status)),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        });
+        Load { stop, thread }
+    }
+
+    /// Stops the load: `(answered, failures)`.
+    fn finish(self) -> (u32, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("the load thread does not panic")
+    }
+}
+
+/// `passenger start` with the hello fixture on a free loopback port.
+fn start_hello(dir: &TestDir) -> crate::support::Server {
+    let root = app_root(dir, "app");
+    crate::support::Server::start(
+        dir,
+        &[
+            "start",
+            root.to_str().expect("invariant: utf-8 test dir"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--app-start-command",
+            &py_command("hello.py"),
+        ],
+    )
+}
+
 /// The app's pid from `/pid`, or None when the request failed.
 fn app_pid(addr: std::net::SocketAddr) -> Option<u64> {
     let resp = Request::new("GET", "/pid")
@@ -79,26 +133,7 @@ fn passenger_start_under_start_server_swaps_generations_on_hup_without_a_failed_
     );
     let first = app_pid(addr).expect("generation 1 serves");
 
-    // Bounded load across the swap: one client, new connection per request, 20 s at most.
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (mut ok, mut failed, start) = (0u32, Vec::new(), Instant::now());
-            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
-                match Request::new("GET", "/pid")
-                    .header("Connection", "close")
-                    .timeout(Duration::from_secs(10))
-                    .send(addr)
-                {
-                    Ok(r) if r.status == 200 => ok += 1,
-                    Ok(r) => failed.push(format!("status {}", r.status)),
-                    Err(e) => failed.push(e.to_string()),
-                }
-            }
-            (ok, failed)
-        })
-    };
+    let load = Load::start(addr);
     starter.signal(Signal::SIGHUP);
     wait_until(
         "generation 2 is the only one",
@@ -115,8 +150,7 @@ fn passenger_start_under_start_server_swaps_generations_on_hup_without_a_failed_
         second = app_pid(addr).filter(|p| *p != first);
         second.is_some()
     });
-    stop.store(true, Ordering::SeqCst);
-    let (ok, failed) = load.join().expect("the load thread does not panic");
+    let (ok, failed) = load.finish();
     assert!(
         failed.is_empty(),
         "{} of {} requests failed across the swap: {failed:?}",
@@ -267,20 +301,7 @@ fn recorded_core_pid(dir: &TestDir) -> Option<i32> {
 #[test]
 fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = crate::support::Server::start(
-        &dir,
-        &[
-            "start",
-            root.to_str().expect("invariant: utf-8 test dir"),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &py_command("hello.py"),
-        ],
-    );
+    let server = start_hello(&dir);
     let addr = server.addr;
     let first_app = app_pid(addr).expect("the app serves");
     let mut old_core = None;
@@ -290,25 +311,7 @@ fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
     });
     let old_core = old_core.expect("invariant: waited for it");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (mut ok, mut failed, start) = (0u32, Vec::new(), Instant::now());
-            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
-                match Request::new("GET", "/pid")
-                    .header("Connection", "close")
-                    .timeout(Duration::from_secs(10))
-                    .send(addr)
-                {
-                    Ok(r) if r.status == 200 => ok += 1,
-                    Ok(r) => failed.push(format!("status {}", r.status)),
-                    Err(e) => failed.push(e.to_string()),
-                }
-            }
-            (ok, failed)
-        })
-    };
+    let load = Load::start(addr);
     // A slow request in flight at the old core must still complete: it drains.
     let mark = dir.join("slow-started");
     let slow = {
@@ -338,8 +341,7 @@ fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
         second_app = app_pid(addr).filter(|p| *p != first_app);
         second_app.is_some()
     });
-    stop.store(true, Ordering::SeqCst);
-    let (ok, failed) = load.join().expect("the load thread does not panic");
+    let (ok, failed) = load.finish();
     assert!(
         failed.is_empty(),
         "{} of {} requests failed across the upgrade: {failed:?}",
@@ -367,20 +369,7 @@ fn usr2_upgrades_the_core_on_the_same_socket_without_a_failed_request() {
 #[test]
 fn passenger_config_upgrade_core_waits_for_the_new_core() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = crate::support::Server::start(
-        &dir,
-        &[
-            "start",
-            root.to_str().expect("invariant: utf-8 test dir"),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &py_command("hello.py"),
-        ],
-    );
+    let server = start_hello(&dir);
     let mut old = None;
     wait_until("the instance records its core", deadline(), || {
         old = recorded_core_pid(&dir);
