@@ -399,3 +399,58 @@ fn passenger_config_upgrade_core_waits_for_the_new_core() {
     );
     assert_eq!(get(server.addr, "/").status, 200);
 }
+
+/// A keep-alive client of the old core is told `Connection: close` with an answer,
+/// never left with its next request on a connection closed under it.
+#[test]
+fn keep_alive_clients_of_the_old_core_get_connection_close_not_a_dropped_request() {
+    use std::io::{BufReader, Write};
+    let dir = TestDir::new();
+    let server = start_hello(&dir);
+    let mut old = None;
+    wait_until("the instance records its core", deadline(), || {
+        old = recorded_core_pid(&dir);
+        old.is_some()
+    });
+    let old = old.expect("invariant: waited for it");
+    let stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(deadline()))
+        .expect("invariant: timeout");
+    let mut writer = stream.try_clone().expect("invariant: clone");
+    let mut reader = BufReader::new(stream);
+    let mut ask = |n: u32| {
+        writer
+            .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+            .map_err(|e| format!("request {n}: write: {e}"))?;
+        crate::support::http::read_response(&mut reader, false)
+            .map_err(|e| format!("request {n}: no answer on a kept-alive connection: {e}"))
+    };
+    let first = ask(0).expect("the old core answers");
+    assert_eq!(first.status, 200);
+    server.signal(Signal::SIGUSR2);
+    // Requests keep coming on the same connection (a busy keep-alive client) until
+    // the old core, stopping, answers one with `Connection: close`.
+    let start = Instant::now();
+    let mut n = 1;
+    loop {
+        let resp = ask(n).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.status, 200);
+        if resp
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < deadline(),
+            "the old core never said Connection: close"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        n += 1;
+    }
+    wait_until("the old core is gone", deadline(), || {
+        !crate::support::pid_alive(old)
+    });
+    assert_eq!(get(server.addr, "/").status, 200, "the new core serves");
+}

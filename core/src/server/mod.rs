@@ -42,6 +42,10 @@ use signals::StopSignals;
 /// detached. Passenger waits 60 s; a process that ignores SIGTERM for 10 s is stuck.
 const PROCESS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// While stopping, how long an idle keep-alive client connection is kept open for a
+/// last request (answered with `Connection: close`) before we close it.
+const DRAIN_IDLE_KEEPALIVE: Duration = Duration::from_millis(500);
+
 /// Listen backlog, Passenger's `socket_backlog` default.
 const SOCKET_BACKLOG: u32 = 2048;
 
@@ -596,10 +600,27 @@ async fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
+    // Once the server stops, every answer on this connection says `Connection:
+    // close`: a keep-alive client learns it from a response, instead of finding its
+    // next request on a connection we closed under it (a failed request).
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(*stop.borrow()));
+    let closing_flag = closing.clone();
     let service = service_fn(move |req| {
         let proxy = proxy.clone();
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(req, &peer).await) }
+        let closing = closing_flag.clone();
+        async move {
+            let mut resp = proxy.handle(req, &peer).await;
+            if closing.load(std::sync::atomic::Ordering::Relaxed)
+                && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, Infallible>(resp)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -614,17 +635,29 @@ async fn serve_connection<I>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
-    if *stop.borrow() {
-        conn.as_mut().graceful_shutdown();
+    if !*stop.borrow() {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(err) = res {
+                    tracing::debug!("client connection ended: {err}");
+                }
+                return;
+            }
+            _ = stop.changed() => {}
+        }
     }
+    closing.store(true, std::sync::atomic::Ordering::Relaxed);
+    // A busy keep-alive client sends its next request within this and gets
+    // `Connection: close` with the answer; only a connection idle that long is
+    // closed from our side.
     tokio::select! {
         res = conn.as_mut() => {
             if let Err(err) = res {
-                tracing::debug!("client connection ended: {err}");
+                tracing::debug!("client connection ended during shutdown: {err}");
             }
             return;
         }
-        _ = stop.changed() => {}
+        _ = tokio::time::sleep(DRAIN_IDLE_KEEPALIVE) => {}
     }
     conn.as_mut().graceful_shutdown();
     if let Err(err) = conn.await {
