@@ -1187,12 +1187,14 @@ fn restart_txt_direct_loads_new_code() {
 
 /// Logs every request's path to `hits.log` (one line each, appended before the
 /// answer) so a test can count how often the app ran each request; `/slow` takes a
-/// few seconds, long enough that a request waiting behind it is taken back first.
+/// few seconds, long enough that a request waiting behind it is taken back first;
+/// `/second…` takes one second.
 const RACK_HIT_COUNTER_APP: &str = r##"
 run lambda { |env|
   path = env['PATH_INFO']
   File.open(File.join(__dir__, 'hits.log'), 'a') { |f| f.write("#{path}\n") }
   sleep 3.0 if path == '/slow'
+  sleep 1.0 if path.start_with?('/second')
   if path == '/crash'
     sleep 1.0
     Process.kill(:KILL, Process.pid)
@@ -1322,6 +1324,82 @@ fn rack_pipelined_requests_run_exactly_once() {
     assert!(
         metric(&instance, "passenger_pipelined_requests_total") >= 20.0,
         "hardly any request was pipelined under load"
+    );
+}
+
+/// The queue limit holds with pipelining: requests pipelined behind a busy process
+/// wait like queued ones. 50 concurrent one-second requests at pool 1 / queue 5: one
+/// runs, five wait, 44 get 503 at once, as in Passenger (before, four pipelined plus
+/// five queued waited and 40 got 503).
+#[test]
+fn rack_queue_limit_counts_pipelined_requests() {
+    require_rack();
+    let dir = TestDir::new();
+    // Every request finding the process busy is pipelined, and none is taken back.
+    let (root, server, _instance) = start_hit_counter_app(
+        &dir,
+        "queue_limit_app",
+        "600000,600000",
+        &[
+            "--max-pool-size",
+            "1",
+            "--max-request-queue-size",
+            "5",
+            "--spawn-method",
+            "direct",
+        ],
+    );
+    let addr = server.addr;
+    let first = std::thread::spawn(move || get(addr, "/second-0"));
+    wait_until("the app started /second-0", deadline(), || {
+        hits(&root).contains(&"/second-0".to_string())
+    });
+    let started = Instant::now();
+    let others: Vec<_> = (1..50)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let resp = get(addr, &format!("/second-{i}"));
+                (resp.status, started.elapsed())
+            })
+        })
+        .collect();
+    let mut statuses = vec![
+        first
+            .join()
+            .expect("invariant: the request thread does not panic")
+            .status,
+    ];
+    let mut slowest_200 = Duration::ZERO;
+    let mut slowest_503 = Duration::ZERO;
+    for t in others {
+        let (status, took) = t
+            .join()
+            .expect("invariant: the request thread does not panic");
+        match status {
+            200 => slowest_200 = slowest_200.max(took),
+            503 => slowest_503 = slowest_503.max(took),
+            _ => {}
+        }
+        statuses.push(status);
+    }
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!(
+        (count(200), count(503)),
+        (6, 44),
+        "one in the process, five waiting, the rest turned away: {statuses:?}"
+    );
+    let ran = hits(&root)
+        .iter()
+        .filter(|h| h.starts_with("/second-"))
+        .count();
+    assert_eq!(ran, 6, "a request answered 503 never reaches the app");
+    assert!(
+        slowest_503 < Duration::from_secs(1),
+        "a 503 is answered at once, not after waiting: {slowest_503:?}"
+    );
+    assert!(
+        slowest_200 < Duration::from_secs(6) + deadline() / 2,
+        "the last of the five waiters is served about 5 s later: {slowest_200:?}"
     );
 }
 

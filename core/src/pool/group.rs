@@ -151,6 +151,23 @@ impl Group {
             .map(|(i, _)| i)
     }
 
+    /// Requests waiting for a process: queued ones plus those pipelined behind a busy
+    /// process's current work. `max_request_queue_size` bounds this number.
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
+            + self
+                .processes
+                .iter()
+                .map(Process::pipelined_waiting)
+                .sum::<usize>()
+    }
+
+    /// Whether `max_request_queue_size` (0: unlimited) turns away another waiter.
+    pub fn queue_full(&self) -> bool {
+        let max = self.app.max_request_queue_size as usize;
+        max > 0 && self.waiting() >= max
+    }
+
     /// Takes the oldest queued request off the queue.
     pub fn pop_queued(&mut self) -> Option<(RequestId, bool)> {
         let request = self.queue.pop_front()?;

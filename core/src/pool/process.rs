@@ -117,7 +117,16 @@ impl Process {
 
     /// Whether a pipelined request waits in this process: more sessions than slots.
     pub fn has_pipelined(&self) -> bool {
-        self.concurrency > 0 && u64::from(self.sessions) > self.concurrency as u64
+        self.pipelined_waiting() > 0
+    }
+
+    /// How many pipelined requests wait in this process: sessions beyond its slots.
+    /// They count against the group's `max_request_queue_size` like queued ones.
+    pub fn pipelined_waiting(&self) -> usize {
+        match u32::try_from(self.concurrency) {
+            Ok(slots) if slots > 0 => self.sessions.saturating_sub(slots) as usize,
+            _ => 0,
+        }
     }
 
     /// No free slot: only processes with a positive concurrency can be totally busy.

@@ -540,39 +540,31 @@ impl Pool {
         // this request, so one request on an idle process does not spawn another.
         self.maybe_spawn(gi, Trigger::OnRequest, out);
         let g = &mut self.groups[gi];
-        if g.queue.is_empty() {
-            if let Some(pi) = g.route() {
-                assign(g, pi, request, false, now, out);
-            } else if let Some(pi) = pipelinable
-                .then(|| g.route_pipelined(now, window))
-                .flatten()
-            {
-                assign(g, pi, request, true, now, out);
-            } else {
-                if pipelinable {
-                    g.pipelinable.insert(request);
-                }
-                g.queue.push_back(request);
-            }
-        } else if retry {
-            // It was queued once already; it keeps its turn.
+        // A request that would wait (queued, or pipelined behind a busy process's
+        // current work) counts against max_request_queue_size; a retry was counted
+        // once already and keeps its turn.
+        let free = if g.queue.is_empty() { g.route() } else { None };
+        if let Some(pi) = free {
+            assign(g, pi, request, false, now, out);
+        } else if !retry && g.queue_full() {
+            out.push(PoolAction::Reject {
+                request,
+                error: CheckoutError::QueueFull {
+                    group: g.name.clone(),
+                },
+            });
+        } else if let Some(pi) = (pipelinable && g.queue.is_empty())
+            .then(|| g.route_pipelined(now, window))
+            .flatten()
+        {
+            assign(g, pi, request, true, now, out);
+        } else {
             if pipelinable {
                 g.pipelinable.insert(request);
             }
-            g.queue.push_front(request);
-        } else {
-            let max = g.app.max_request_queue_size as usize;
-            if max > 0 && g.queue.len() >= max {
-                out.push(PoolAction::Reject {
-                    request,
-                    error: CheckoutError::QueueFull {
-                        group: g.name.clone(),
-                    },
-                });
+            if retry {
+                g.queue.push_front(request);
             } else {
-                if pipelinable {
-                    g.pipelinable.insert(request);
-                }
                 g.queue.push_back(request);
             }
         }

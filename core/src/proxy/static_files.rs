@@ -1,7 +1,9 @@
 //! Serving files from an app's `public/` directory, and its page cache.
 //!
-//! Owns: mapping a request path to a file strictly inside `public/` (rejecting
-//! traversal in every encoding and symlinks that lead outside), and answering GET and
+//! Owns: mapping a request path to a file inside `public/` (rejecting traversal in
+//! every encoding; a symlink that leads outside is followed only if its owner owns
+//! the target and the app's user could read the file, Apache's
+//! `SymLinksIfOwnerMatch`, else the app gets the request), and answering GET and
 //! HEAD for it with validators (ETag, Last-Modified), conditional requests (304) and
 //! single byte ranges (206/416). Files are streamed in chunks, never read whole.
 //! Then the page cache: `<path>.html`, `<path>/index.html`. Paths that named no
@@ -75,10 +77,8 @@ impl Misses {
 enum Lookup {
     /// Serve this open regular file.
     Found(StdFile, Box<Metadata>, PathBuf),
-    /// No such file: the app should handle the request.
+    /// No such file, or one behind a link the core may not follow: the app decides.
     Missing,
-    /// The path tried to leave `public/` or is malformed: answer 404.
-    Rejected,
 }
 
 /// Answers a GET or HEAD for a file in `public_dir` (or its page cache), or returns
@@ -130,10 +130,6 @@ pub async fn serve(
         Lookup::Missing => {
             misses.record(key, now);
             None
-        }
-        Lookup::Rejected => {
-            tracing::debug!(path = path_and_query, "static file path leaves public/");
-            Some(error_page::not_found())
         }
     }
 }
@@ -216,8 +212,10 @@ fn lookup(public_dir: &Path, segments: &[Vec<u8>], trailing_slash: bool) -> Look
             Ok(real) => real,
             Err(_) => continue,
         };
-        if !real.starts_with(&root) {
-            return Lookup::Rejected;
+        if !real.starts_with(&root) && !links_owner_match(public_dir, &candidate) {
+            // A link out of public/ that its target's owner did not make: the app
+            // decides (Capistrano's public/system may be served by a controller).
+            return Lookup::Missing;
         }
         // O_NOFOLLOW: `real` has no symlinks now; refuse one swapped in since.
         let opened = OpenOptions::new()
@@ -226,11 +224,61 @@ fn lookup(public_dir: &Path, segments: &[Vec<u8>], trailing_slash: bool) -> Look
             .open(&real);
         let Ok(file) = opened else { continue };
         match file.metadata() {
+            Ok(meta)
+                if meta.is_file()
+                    && !real.starts_with(&root)
+                    && !app_can_read(public_dir, &meta) =>
+            {
+                return Lookup::Missing;
+            }
             Ok(meta) if meta.is_file() => return Lookup::Found(file, Box::new(meta), real),
             _ => continue,
         }
     }
     Lookup::Missing
+}
+
+/// Apache's `SymLinksIfOwnerMatch` for `candidate` below `public_dir`: every symlink
+/// on the way from `public_dir` is owned by the owner of what it points to. Only asked
+/// for a path that leads out of `public/` (Capistrano's `public/system ->
+/// ../shared/system`); false if anything on the way cannot be stat'ed.
+fn links_owner_match(public_dir: &Path, candidate: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rel) = candidate.strip_prefix(public_dir) else {
+        return false;
+    };
+    let mut path = public_dir.to_path_buf();
+    for part in rel.components() {
+        path.push(part);
+        let Ok(link) = std::fs::symlink_metadata(&path) else {
+            return false;
+        };
+        if link.file_type().is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(target) if target.uid() == link.uid() => {}
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Whether the app's user could read the file `meta` describes itself, judged by its
+/// mode bits for the owner of `public_dir` (whom the app's files belong to): the core
+/// never serves, from outside `public/`, a file the app could not.
+fn app_can_read(public_dir: &Path, meta: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(public) = std::fs::metadata(public_dir) else {
+        return false;
+    };
+    let mode = meta.mode();
+    if meta.uid() == public.uid() {
+        mode & 0o400 != 0
+    } else if meta.gid() == public.gid() {
+        mode & 0o040 != 0
+    } else {
+        mode & 0o004 != 0
+    }
 }
 
 /// Validators of one file version.
@@ -880,6 +928,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn links_out_of_public_are_served_when_their_owner_owns_the_target() {
+        let site = site();
+        for path in [
+            "/outside_link",
+            "/outside_dir/secret.txt",
+            "/relative_escape",
+        ] {
+            let got = get(&site, path).await.unwrap_or_else(|| panic!("{path}"));
+            assert_eq!(
+                (got.status, got.body.as_slice()),
+                (StatusCode::OK, &b"secret"[..])
+            );
+        }
+    }
+
+    /// Needs root to give a link or a file away (CI runs as root).
+    #[tokio::test]
+    async fn links_out_of_public_go_to_the_app_unless_owners_match_and_the_app_could_read() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test chowns files: run it as root"
+        );
+        let site = site();
+        let nobody = Some(nix::unistd::Uid::from_raw(65534));
+        let outside = site.public.parent().expect("tempdir").join("outside");
+        // A link made by someone else than the target's owner.
+        nix::unistd::fchownat(
+            None,
+            &site.public.join("outside_link"),
+            nobody,
+            None,
+            nix::unistd::FchownatFlags::NoFollowSymlink,
+        )
+        .expect("lchown");
+        assert!(
+            get(&site, "/outside_link").await.is_none(),
+            "goes to the app"
+        );
+        // The target given away: the owners differ, so the app decides.
+        fs::write(outside.join("theirs.txt"), b"theirs").expect("write");
+        nix::unistd::chown(&outside.join("theirs.txt"), nobody, None).expect("chown");
+        symlink(outside.join("theirs.txt"), site.public.join("theirs_link")).expect("symlink");
+        assert!(
+            get(&site, "/theirs_link").await.is_none(),
+            "goes to the app"
+        );
+        // Owners match through a linked directory, but the app's user (public/'s
+        // owner) may not read the file: not served either.
+        fs::write(outside.join("unreadable.txt"), b"x").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(
+            outside.join("unreadable.txt"),
+            fs::Permissions::from_mode(0o044),
+        )
+        .expect("chmod");
+        assert!(get(&site, "/outside_dir/unreadable.txt").await.is_none());
+        // Still served: the same-owner, readable file through the same directory link.
+        assert_eq!(
+            get(&site, "/outside_dir/secret.txt")
+                .await
+                .expect("served")
+                .body,
+            b"secret"
+        );
+    }
+
+    #[tokio::test]
     async fn traversal_vectors_get_404() {
         let site = site();
         for path in [
@@ -900,9 +1015,6 @@ mod tests {
             "/hello.txt%00.png",
             "/..%5coutside%5csecret.txt",
             "/..\\outside\\secret.txt",
-            "/outside_link",
-            "/outside_dir/secret.txt",
-            "/relative_escape",
         ] {
             let got = get(&site, path)
                 .await

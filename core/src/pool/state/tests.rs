@@ -1255,3 +1255,63 @@ fn failed_prestart_leaves_the_error_to_the_first_request() {
         [(r, CheckoutError::SpawnFailed(_))] if *r == request
     ));
 }
+
+#[test]
+fn pipelined_requests_count_against_the_queue_limit() {
+    // Pool 1, queue 5, 50 bodyless requests at once: one runs, five wait (four
+    // pipelined behind it, one queued), 44 are turned away, as in Passenger.
+    let mut h = H::new(1);
+    let a = app("a", |s| {
+        s.max_instances = 1;
+        s.max_request_queue_size = 5;
+    });
+    let (first, out) = h.checkout_kind(&a, true, false);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok_with(&s, 1, true);
+    assert_eq!(assigned_kind(&out), vec![(first, s.gupid.clone(), false)]);
+    let (mut pipelined, mut queued, mut turned_away) = (Vec::new(), Vec::new(), 0);
+    for _ in 1..50 {
+        let (r, out) = h.checkout_kind(&a, true, false);
+        match (assigned(&out).is_empty(), rejected(&out).is_empty()) {
+            (false, true) => pipelined.push(r),
+            (true, true) => queued.push(r),
+            (true, false) => turned_away += 1,
+            (false, false) => panic!("assigned and rejected: {out:?}"),
+        }
+    }
+    assert_eq!(pipelined.len(), PIPELINE_DEPTH as usize);
+    assert_eq!(queued.len(), 5 - PIPELINE_DEPTH as usize);
+    assert_eq!(turned_away, 44);
+    // The pipelined requests are taken back and ask again: they keep their turn
+    // (no reject) and the group still holds five waiters, so newcomers are refused.
+    h.advance(PIPELINE_PATIENCE);
+    assert_eq!(
+        unpipelined(&h.input(PoolInput::Tick)),
+        vec![s.gupid.clone()]
+    );
+    for &r in pipelined.iter().rev() {
+        h.input(PoolInput::SessionClosed {
+            gupid: s.gupid.clone(),
+            outcome: SessionOutcome::Withdrawn,
+        });
+        let out = h.input(PoolInput::Checkout {
+            request: r,
+            app: Arc::clone(&a),
+            pipelinable: true,
+            retry: true,
+        });
+        assert!(rejected(&out).is_empty(), "a retry keeps its turn: {out:?}");
+    }
+    assert_eq!(h.snap().groups[0].queue_len, 5);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(rejected(&out).len(), 1, "five wait already: {out:?}");
+    let (_, out) = h.checkout_kind(&a, false, false);
+    assert_eq!(rejected(&out).len(), 1, "with a body too: {out:?}");
+    // The five waiters are all served as the process frees up; nobody is lost.
+    let mut served = 0;
+    for _ in 0..6 {
+        served += assigned(&h.close(&s.gupid)).len();
+    }
+    assert_eq!(served, 5);
+    assert_eq!(h.snap().groups[0].queue_len, 0);
+}
