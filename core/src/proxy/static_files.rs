@@ -959,7 +959,7 @@ mod tests {
             &site.public.join("outside_link"),
             nobody,
             None,
-            nix::unistd::FchownatFlags::NoFollowSymlink,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .expect("lchown");
         assert!(
