@@ -254,6 +254,58 @@ async fn restart_txt_touch_restarts_the_group() {
     assert_ne!(x, y, "always_restart.txt restarts before every request");
 }
 
+/// Sets `path`'s mtime to `secs` seconds after its current one: a re-touch that differs
+/// whatever the filesystem's timestamp granularity.
+fn retouch(path: &std::path::Path, secs: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("restart.txt exists");
+    let old = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .expect("mtime readable");
+    file.set_modified(old + Duration::from_secs(secs))
+        .expect("set mtime");
+}
+
+/// The everyday deploy: `tmp/restart.txt` already exists (from the last deploy) and is
+/// touched again. Only a change of its mtime says "restart".
+#[tokio::test]
+async fn restart_txt_retouched_restarts_the_group_each_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let restart_txt = dir.path().join("restart.txt");
+    std::fs::write(&restart_txt, b"").expect("restart.txt left by the last deploy");
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |s| {
+        s.restart_dir = dir.path().to_path_buf();
+        s.stat_throttle_rate = Duration::ZERO;
+    });
+    let gupid = || async {
+        handle
+            .checkout(Arc::clone(&a))
+            .await
+            .expect("checkout")
+            .gupid()
+            .clone()
+    };
+    let first = gupid().await;
+    assert_eq!(
+        gupid().await,
+        first,
+        "a restart.txt present at start is no restart"
+    );
+    retouch(&restart_txt, 1);
+    let second = gupid().await;
+    assert_ne!(second, first, "re-touched restart.txt: new process");
+    assert_eq!(gupid().await, second, "unchanged mtime: no restart");
+    retouch(&restart_txt, 1);
+    let third = gupid().await;
+    assert_ne!(third, second, "touched a third time: new process again");
+    assert_eq!(fake.spawn_calls(), 3, "one spawn per touch");
+}
+
 #[tokio::test]
 async fn shutdown_kills_stubborn_processes_and_waits() {
     let fake = FakeSpawner::new();
