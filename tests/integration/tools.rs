@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::process::proc_kb;
 use crate::support::{
     app_root, deadline, get, get_host, passenger, py_command, run_with_deadline, start_fixture,
     Server, TestDir,
@@ -507,6 +508,11 @@ fn memory_stats_shows_the_dirtied_app_process() {
     let dirty_pid = pool["groups"][1]["processes"][0]["pid"]
         .as_u64()
         .expect("pid");
+    let pid = u32::try_from(dirty_pid).expect("a pid fits in u32");
+    // The figures the tool must report, read from /proc before and after it runs; between
+    // the two it must be, give or take 1 MiB (the app is idle, but not frozen).
+    let fields = ["VmSize", "Private_Dirty", "Pss"];
+    let before = fields.map(|f| proc_kb(pid, f));
     let o = run_as(&dir, "passenger-memory-stats", &["--json"]);
     assert_eq!(code(&o), 0, "{}", err(&o));
     let stats: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -524,7 +530,42 @@ fn memory_stats_shows_the_dirtied_app_process() {
         "private {private_kb} KiB < 32 MiB: {row}"
     );
     let o = run_as(&dir, "passenger", &["memory-stats"]);
-    assert!(out(&o).contains(&format!("\n{dirty_pid} ")), "{}", out(&o));
+    let text = out(&o);
+    let after = fields.map(|f| proc_kb(pid, f));
+    let within = |what: &str, reported_kb: f64, i: usize| {
+        let low = before[i].min(after[i]) as f64 - 1024.0;
+        let high = before[i].max(after[i]) as f64 + 1024.0;
+        assert!(
+            (low..=high).contains(&reported_kb),
+            "{what} of {pid}: {reported_kb} kB, /proc says {} kB before and {} kB after",
+            before[i],
+            after[i]
+        );
+    };
+    for (i, key) in ["vmsize_kb", "private_dirty_kb", "pss_kb"]
+        .iter()
+        .enumerate()
+    {
+        let kb = row[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} readable: {row}"));
+        within(&format!("--json {key}"), kb as f64, i);
+    }
+    // The text table: PID  VMSize  Private  PSS  Name, sizes as "%.1f MB".
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{dirty_pid} ")))
+        .unwrap_or_else(|| panic!("no row for {dirty_pid}:\n{text}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    for (i, column) in ["VMSize", "Private", "PSS"].iter().enumerate() {
+        assert_eq!(cells.get(2 + 2 * i), Some(&"MB"), "{column} in {line:?}");
+        let mb: f64 = cells[1 + 2 * i]
+            .parse()
+            .unwrap_or_else(|e| panic!("{column} in {line:?}: {e}"));
+        // One decimal: rounding moves it by at most 0.05 MB, well inside the 1 MiB slack.
+        let kb = mb * 1024.0;
+        within(&format!("text column {column}"), kb, i);
+    }
 }
 
 #[test]
