@@ -180,12 +180,19 @@ impl Load {
                         let mut s = stats.lock().expect("invariant: no panics under the lock");
                         match result {
                             Ok(resp) if resp.status == 200 => {
-                                s.ok += 1;
                                 let pid = serde_json::from_slice::<serde_json::Value>(&resp.body)
                                     .ok()
-                                    .and_then(|v| v["pid"].as_i64())
-                                    .unwrap_or(0);
-                                s.pids.push((Instant::now(), pid));
+                                    .and_then(|v| v["pid"].as_i64());
+                                match pid {
+                                    Some(pid) => {
+                                        s.ok += 1;
+                                        s.pids.push((Instant::now(), pid));
+                                    }
+                                    None => s.failed.push(format!(
+                                        "200 without a pid: {}",
+                                        resp.text().chars().take(200).collect::<String>()
+                                    )),
+                                }
                             }
                             Ok(resp) => s.failed.push(format!(
                                 "status {}: {}",
@@ -213,11 +220,14 @@ impl Load {
             .clone()
     }
 
-    /// Stops the threads (each finishes its current request) and returns the counts.
+    /// Stops the threads (each finishes its current request) and returns the counts; a
+    /// thread that panicked fails the test with its panic.
     pub fn finish(mut self) -> LoadStats {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         self.stats()
     }
@@ -226,6 +236,13 @@ impl Load {
 impl Drop for Load {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            if let Err(panic) = t.join() {
+                if !std::thread::panicking() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
     }
 }
 

@@ -90,25 +90,42 @@ async fn dropped_checkout_leaves_the_queue() {
     eventually(&handle, "no session leaked", |s| sessions(s) == 0).await;
 }
 
-#[tokio::test]
+/// Paused time: the ten quiet minutes below pass at once, and any timer the pool set (a
+/// retry after a backoff) fires within them.
+#[tokio::test(start_paused = true)]
 async fn spawn_failure_is_reported_once_per_checkout() {
     let fake = FakeSpawner::new();
     fake.set_failing(true);
     let handle = pool(&fake, PoolOptions::default());
-    let a = app("a", |_| {});
+    let a = app("a", |s| s.min_instances = 2);
     let err = handle
         .checkout(Arc::clone(&a))
         .await
         .expect_err("spawn fails");
     assert!(matches!(err, CheckoutError::SpawnFailed(_)), "{err:?}");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(fake.spawn_calls(), 1, "no retry loop");
+    // Long enough for any backoff; min_instances 2 would also top the group up in a loop.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(
+        fake.spawn_calls(),
+        1,
+        "no retry loop, with or without a backoff"
+    );
     fake.set_failing(false);
-    handle
-        .checkout(a)
-        .await
-        .expect("the next request spawns again");
-    assert_eq!(fake.spawn_calls(), 2);
+    drop(
+        handle
+            .checkout(a)
+            .await
+            .expect("the next request spawns again"),
+    );
+    eventually(&handle, "min_instances reached", |s| {
+        s.groups[0].processes.len() == 2
+    })
+    .await;
+    assert_eq!(
+        fake.spawn_calls(),
+        3,
+        "one failed spawn, then two good ones"
+    );
 }
 
 #[tokio::test]
