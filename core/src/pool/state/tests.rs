@@ -1203,3 +1203,154 @@ fn cancelled_pipelinable_requests_leave_no_trace() {
     let out = h.close(&g);
     assert!(assigned(&out).is_empty(), "{out:?}");
 }
+
+// ----- pinned by mutation testing (tests/mutants, tests/mutants-report.md) -----
+
+/// Passenger spawns when a request finds every process totally busy, even if the
+/// request itself does not wait (here: it is pipelined).
+#[test]
+fn a_pipelined_request_on_a_totally_busy_group_still_spawns_another_process() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 2);
+    let (r, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok_with(&s, 1, true);
+    assert_eq!(assigned_kind(&out), vec![(r, s.gupid.clone(), false)]);
+    let (piped, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(piped, s.gupid.clone(), true)]);
+    assert_eq!(spawns(&out).len(), 1, "all busy: a second process: {out:?}");
+}
+
+/// Busyness is sessions relative to concurrency (Passenger's `busyness()`), not
+/// sessions alone nor concurrency alone.
+#[test]
+fn routing_weighs_sessions_against_each_process_concurrency() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.min_instances = 2;
+        s.max_instances = 2;
+    });
+    let (r1, out) = h.checkout(&a);
+    let four = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&four, 4);
+    assert_eq!(assigned(&out), vec![(r1, four.gupid.clone())]);
+    let two = one_spawn(&out);
+    h.spawn_ok(&two, 2);
+    // (sessions/concurrency before each request) four: 1/4, two: 0/2 -> two;
+    // 1/4 vs 1/2 -> four; 2/4 vs 1/2 (tie) -> four, the first; 3/4 vs 1/2 -> two.
+    let expected = [&two, &four, &four, &two];
+    for (i, want) in expected.iter().enumerate() {
+        let (r, out) = h.checkout(&a);
+        assert_eq!(
+            assigned(&out),
+            vec![(r, want.gupid.clone())],
+            "request {} of {expected:?}",
+            i + 2
+        );
+    }
+}
+
+/// An idle process gives way only to a group that waits for capacity (no process, no
+/// spawn, requests queued), not to one that has processes and a queue.
+#[test]
+fn an_idle_process_gives_way_only_to_a_group_starved_of_capacity() {
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+
+    // Pool full; b has a busy process and a queued request: a's idle process stays.
+    let mut h = H::new(2);
+    let ga = ready_process(&mut h, &a, 1);
+    let gb = ready_process(&mut h, &b, 1);
+    let (r, out) = h.checkout(&b);
+    assert_eq!(assigned(&out), vec![(r, gb.clone())]);
+    let (_, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(h.snap().groups[1].queue_len, 1);
+    let (r, out) = h.checkout(&a);
+    assert_eq!(assigned(&out), vec![(r, ga.clone())]);
+    let out = h.close(&ga);
+    assert!(terminated(&out).is_empty(), "b is not starved: {out:?}");
+
+    // b lost its process to eviction and queues while the pool is full: a's process,
+    // once idle, gives way and b spawns.
+    let mut h = H::new(1);
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (ra, out) = h.checkout(&a);
+    assert_eq!(
+        terminated(&out),
+        vec![gb.clone()],
+        "b's idle process is evicted"
+    );
+    let sa = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&sa, 1);
+    assert_eq!(assigned(&out), vec![(ra, sa.gupid.clone())]);
+    h.exited(&gb);
+    let (rb, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(
+        h.snap().groups[0].queue_len,
+        1,
+        "b (created first) waits for capacity"
+    );
+    let out = h.close(&sa.gupid);
+    assert_eq!(terminated(&out), vec![sa.gupid.clone()], "a gives way");
+    let sb = one_spawn(&out);
+    assert_eq!(sb.group, "b");
+    let (_, out) = h.spawn_ok(&sb, 1);
+    assert_eq!(assigned(&out), vec![(rb, sb.gupid)]);
+}
+
+/// The pipelining window is open strictly less than `pipeline_window` after the
+/// process began its current request.
+#[test]
+fn the_pipelining_window_closes_at_its_length() {
+    let window = PoolOptions::default().pipeline_window;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    h.advance(window - Duration::from_nanos(1));
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(
+        assigned_kind(&out),
+        vec![(r, g.clone(), true)],
+        "just inside"
+    );
+
+    let mut h = H::new(6);
+    let (a, _, _) = busy_lone_process(&mut h);
+    h.advance(window);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "at the window's end: {out:?}");
+}
+
+/// A busy process with nothing pipelined has nothing to take back: no patience
+/// deadline, no `Unpipeline` however long its requests run. Neither a one-slot
+/// process with its one request nor one of unlimited concurrency with several.
+#[test]
+fn a_busy_process_without_pipelined_requests_has_nothing_to_take_back() {
+    let patience = PoolOptions::default().pipeline_patience;
+    let mut h = H::new(6);
+    busy_lone_process(&mut h);
+    assert_eq!(h.pool.next_deadline(), None, "{:?}", h.snap());
+    h.advance(patience * 10);
+    let out = h.input(PoolInput::Tick);
+    assert!(unpipelined(&out).is_empty(), "{out:?}");
+
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 1);
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    h.spawn_ok_with(&s, 0, true);
+    h.checkout(&a);
+    assert_eq!(h.snap().groups[0].processes[0].sessions, 2);
+    assert_eq!(h.pool.next_deadline(), None, "{:?}", h.snap());
+    h.advance(patience * 10);
+    let out = h.input(PoolInput::Tick);
+    assert!(unpipelined(&out).is_empty(), "{out:?}");
+}
