@@ -625,7 +625,7 @@ fn detach_unknown_pid_reports_not_found() {
 #[test]
 fn detach_respawns_to_min_instances() {
     let mut h = H::new(6);
-    let a = app("a", |_| {});
+    let a = app("a", |s| s.min_instances = 0);
     ready_process(&mut h, &a, 1);
     let pid = h.snap().groups[0].processes[0].pid;
     let out = h.input(PoolInput::DetachProcess { pid });
@@ -1353,4 +1353,77 @@ fn a_busy_process_without_pipelined_requests_has_nothing_to_take_back() {
     h.advance(patience * 10);
     let out = h.input(PoolInput::Tick);
     assert!(unpipelined(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn the_pool_reports_its_options_and_groups() {
+    let h = H::new(7);
+    assert_eq!(h.pool.options().max_pool_size, 7);
+    assert!(!h.pool.has_group("a"));
+    let mut h = h;
+    ready_process(&mut h, &app("a", |_| {}), 1);
+    assert!(h.pool.has_group("a"));
+    assert!(!h.pool.has_group("b"));
+}
+
+/// Snapshot times are microseconds since the epoch.
+#[test]
+fn snapshot_times_are_microseconds_since_the_epoch() {
+    let micros = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_micros() as u64
+    };
+    let before = micros(SystemTime::now());
+    let mut h = H::new(6);
+    ready_process(&mut h, &app("a", |_| {}), 1);
+    let p = &h.snap().groups[0].processes[0];
+    let after = micros(SystemTime::now());
+    for (what, t) in [
+        ("spawn_start_time", p.spawn_start_time),
+        ("spawn_end_time", p.spawn_end_time),
+    ] {
+        assert!(
+            (before..=after).contains(&t),
+            "{what} {t} not in [{before}, {after}]"
+        );
+    }
+}
+
+/// The next deadline is the earliest of all, whichever is found first.
+#[test]
+fn next_deadline_is_the_earliest_one() {
+    let mut h = H::with(PoolOptions {
+        pool_idle_time: Duration::from_secs(10),
+        process_shutdown_timeout: Duration::from_secs(1000),
+        ..PoolOptions::default()
+    });
+    let a = app("a", |s| s.min_instances = 0);
+    ready_process(&mut h, &a, 1);
+    let pid = h.snap().groups[0].processes[0].pid;
+    h.input(PoolInput::DetachProcess { pid });
+    // Found first: the detached process's kill deadline, 1000 s away.
+    ready_process(&mut h, &a, 1);
+    assert_eq!(
+        h.pool.next_deadline(),
+        Some(h.now + Duration::from_secs(10)),
+        "the idle deadline comes first"
+    );
+}
+
+/// The victim is the least recently used idle process, not the first one found.
+#[test]
+fn eviction_picks_the_least_recently_used_process_wherever_it_is() {
+    let mut h = H::new(2);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    let ga = ready_process(&mut h, &a, 1);
+    h.advance(Duration::from_secs(1));
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (r, out) = h.checkout(&a);
+    assert_eq!(assigned(&out), vec![(r, ga.clone())]);
+    h.close(&ga);
+    let (_, out) = h.checkout(&app("c", |_| {}));
+    assert_eq!(terminated(&out), vec![gb], "b was used longest ago");
 }
