@@ -625,7 +625,7 @@ fn detach_unknown_pid_reports_not_found() {
 #[test]
 fn detach_respawns_to_min_instances() {
     let mut h = H::new(6);
-    let a = app("a", |s| s.min_instances = 0);
+    let a = app("a", |_| {});
     ready_process(&mut h, &a, 1);
     let pid = h.snap().groups[0].processes[0].pid;
     let out = h.input(PoolInput::DetachProcess { pid });
@@ -1426,4 +1426,24 @@ fn eviction_picks_the_least_recently_used_process_wherever_it_is() {
     h.close(&ga);
     let (_, out) = h.checkout(&app("c", |_| {}));
     assert_eq!(terminated(&out), vec![gb], "b was used longest ago");
+}
+
+/// A detached process finishes its requests (each counted as processed) and is
+/// terminated once, when the last one ends.
+#[test]
+fn a_detached_process_counts_its_last_requests_and_stops_after_the_last() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 0);
+    let g = ready_process(&mut h, &a, 2);
+    h.checkout(&a);
+    h.checkout(&a);
+    let pid = h.snap().groups[0].processes[0].pid;
+    let out = h.input(PoolInput::DetachProcess { pid });
+    assert!(terminated(&out).is_empty(), "two requests in flight");
+    let out = h.close(&g);
+    assert!(terminated(&out).is_empty(), "one request still in flight");
+    let out = h.close(&g);
+    assert_eq!(terminated(&out), vec![g.clone()]);
+    let p = &h.snap().groups[0].processes[0];
+    assert_eq!((p.enabled.as_str(), p.processed), ("detached", 3));
 }
