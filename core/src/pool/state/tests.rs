@@ -1447,3 +1447,76 @@ fn a_detached_process_counts_its_last_requests_and_stops_after_the_last() {
     let p = &h.snap().groups[0].processes[0];
     assert_eq!((p.enabled.as_str(), p.processed), ("detached", 3));
 }
+
+/// A pipelined request is taken back at `pipeline_patience` after the process began its
+/// current request, not before.
+#[test]
+fn a_pipelined_request_is_taken_back_at_patience_not_before() {
+    let patience = PoolOptions::default().pipeline_patience;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    h.advance(patience - Duration::from_nanos(1));
+    assert!(
+        unpipelined(&h.input(PoolInput::Tick)).is_empty(),
+        "too early"
+    );
+    h.advance(Duration::from_nanos(1));
+    assert_eq!(unpipelined(&h.input(PoolInput::Tick)), vec![g]);
+}
+
+/// Handing a busy process a pipelined request does not restart its window: the window
+/// counts from the start of the request it is actually running.
+#[test]
+fn pipelining_does_not_extend_the_window() {
+    let window = PoolOptions::default().pipeline_window;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    h.advance(window / 2);
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    h.advance(window / 2);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "the window has closed: {out:?}");
+}
+
+/// A process serves its own group's queue before it gives way to a starved group.
+#[test]
+fn a_process_with_work_queued_in_its_group_does_not_give_way() {
+    let a = app("a", |s| s.min_instances = 0);
+    let b = app("b", |s| s.min_instances = 0);
+    let mut h = H::new(1);
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (ra, out) = h.checkout(&a);
+    assert_eq!(terminated(&out), vec![gb.clone()]);
+    let sa = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&sa, 1);
+    assert_eq!(assigned(&out), vec![(ra, sa.gupid.clone())]);
+    h.exited(&gb);
+    let (ra2, _) = h.checkout(&a);
+    let (_, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    let out = h.close(&sa.gupid);
+    assert_eq!(
+        assigned(&out),
+        vec![(ra2, sa.gupid.clone())],
+        "a's queue first"
+    );
+    assert!(
+        terminated(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    let p = &h.snap().groups[1].processes[0];
+    assert_eq!(p.enabled, "enabled", "{p:?}");
+    let out = h.close(&sa.gupid);
+    assert_eq!(
+        terminated(&out),
+        vec![sa.gupid.clone()],
+        "then it gives way"
+    );
+}
