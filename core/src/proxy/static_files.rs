@@ -636,6 +636,22 @@ mod tests {
     }
 
     #[test]
+    fn a_miss_is_remembered_for_exactly_the_miss_ttl() {
+        let misses = Misses::default();
+        let key = OsString::from("/p/x");
+        let at = Instant::now();
+        misses.record(key.clone(), at);
+        misses.record(OsString::from("/p/z"), at);
+        assert!(misses.recent(&OsString::from("/p/z"), at));
+        assert!(misses.recent(&key, at + MISS_TTL - Duration::from_nanos(1)));
+        assert!(!misses.recent(&key, at + MISS_TTL), "forgotten at MISS_TTL");
+        assert!(
+            !misses.recent(&OsString::from("/p/y"), at),
+            "only what was recorded"
+        );
+    }
+
+    #[test]
     fn remembered_misses_stay_bounded() {
         let misses = Misses::default();
         let now = Instant::now();
