@@ -635,6 +635,68 @@ mod tests {
         assert_eq!(got.body, b"<p>about</p>");
     }
 
+    #[tokio::test]
+    async fn a_current_if_range_date_gets_the_range() {
+        let site = site();
+        let modified = get(&site, "/hello.txt").await.expect("served");
+        let date = modified.header(header::LAST_MODIFIED).to_string();
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[(header::RANGE, "bytes=0-4"), (header::IF_RANGE, &date)],
+        )
+        .await;
+        assert_eq!(got.status, StatusCode::PARTIAL_CONTENT, "If-Range: {date}");
+        assert_eq!(got.body, b"hello");
+    }
+
+    /// Only a percent-encoded slash, backslash or `..` is refused: other escapes,
+    /// a lone encoded dot, and their letters unescaped are ordinary names.
+    #[tokio::test]
+    async fn ordinary_escapes_and_look_alike_names_are_served() {
+        let site = site();
+        fs::write(site.public.join("a b.txt"), b"space").expect("write");
+        fs::write(site.public.join("x2f5c2e.txt"), b"letters").expect("write");
+        for (path, body) in [
+            ("/a%20b.txt", &b"space"[..]),
+            ("/x2f5c2e.txt", b"letters"),
+            ("/hello%2etxt", b"hello world"),
+            ("/hello%2Etxt", b"hello world"),
+        ] {
+            let got = get(&site, path)
+                .await
+                .unwrap_or_else(|| panic!("{path} forwarded"));
+            assert_eq!(
+                (got.status, &got.body[..]),
+                (StatusCode::OK, body),
+                "{path}"
+            );
+        }
+    }
+
+    /// A FIFO under public/ is not a file: looking it up neither blocks (O_NONBLOCK)
+    /// nor serves it.
+    #[test]
+    fn a_fifo_in_public_is_not_served_and_does_not_block() {
+        let site = site();
+        let fifo = site.public.join("pipe");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        let public = site.public.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = matches!(
+                lookup(&public, &[b"pipe".to_vec()], false),
+                Lookup::Found(..)
+            );
+            let _ = tx.send(found);
+        });
+        let found = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the lookup of a FIFO returns (opening it must not wait for a writer)");
+        assert!(!found, "a FIFO is not served");
+    }
+
     #[test]
     fn a_miss_is_remembered_for_exactly_the_miss_ttl() {
         let misses = Misses::default();
