@@ -698,6 +698,20 @@ mod tests {
     }
 
     #[test]
+    fn only_textual_types_get_a_charset() {
+        for (file, want) in [
+            ("a.png", "image/png"),
+            ("a.woff2", "font/woff2"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("a", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(Path::new(file)), want, "{file}");
+        }
+    }
+
+    #[test]
     fn a_miss_is_remembered_for_exactly_the_miss_ttl() {
         let misses = Misses::default();
         let key = OsString::from("/p/x");
