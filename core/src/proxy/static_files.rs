@@ -711,6 +711,26 @@ mod tests {
         }
     }
 
+    /// The body announces its exact length and its end, and reads 64 KiB per frame.
+    #[tokio::test]
+    async fn a_file_body_streams_in_chunks_with_exact_hints() {
+        let site = site();
+        let file = tokio::fs::File::open(site.public.join("big.bin"))
+            .await
+            .expect("open");
+        let mut body = FileBody::new(file, 300_000);
+        assert_eq!(body.size_hint().exact(), Some(300_000));
+        assert!(!body.is_end_stream());
+        let mut sizes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.expect("read").into_data().expect("a data frame");
+            sizes.push(data.len());
+        }
+        assert_eq!(sizes, [65536, 65536, 65536, 65536, 37856]);
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+    }
+
     #[test]
     fn a_miss_is_remembered_for_exactly_the_miss_ttl() {
         let misses = Misses::default();
