@@ -951,6 +951,24 @@ async fn owner_or_root_peer_has_full_access() {
     let r = post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), serde_json::json!({"detached": true}));
+
+    // An instance owned by someone else: root still gets in; anyone else (we, when
+    // not root) needs a password.
+    let f = start(Options {
+        owner_uid: Some(u32::MAX - 1),
+        reopen_fails: false,
+    })
+    .await;
+    let r = post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await;
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(r.status, StatusCode::OK, "root, not the owner");
+    } else {
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "neither root nor the owner"
+        );
+    }
 }
 
 /// Not a test: the client half of `auth_matrix_for_other_users`, which runs this
