@@ -353,3 +353,47 @@ async fn shutdown_kills_stubborn_processes_and_waits() {
     ));
     drop(session);
 }
+
+/// What a configuration reload asks of the pool: a changed app, a smaller pool, a
+/// group that left the configuration.
+#[tokio::test]
+async fn reload_requests_reach_the_pool() {
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |_| {});
+    drop(handle.checkout(Arc::clone(&a)).await.expect("checkout"));
+    handle
+        .update_app(app("a", |s| s.min_instances = 2))
+        .expect("pool running");
+    eventually(&handle, "the updated min_instances", |s| {
+        s.groups[0].processes.len() == 2
+    })
+    .await;
+
+    handle.set_max_pool_size(3).expect("pool running");
+    eventually(&handle, "the new max_pool_size", |s| s.max_pool_size == 3).await;
+
+    assert!(!handle.remove_group("nope").await.expect("pool running"));
+    assert!(handle.remove_group("a").await.expect("pool running"));
+    eventually(&handle, "group a gone", |s| s.groups.is_empty()).await;
+}
+
+/// A withdrawn pipelined request checks in without counting as processed.
+#[tokio::test]
+async fn a_withdrawn_session_is_not_counted_as_processed() {
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |_| {});
+    let mut session = handle.checkout(Arc::clone(&a)).await.expect("checkout");
+    assert!(!session.is_withdrawn());
+    session.mark_withdrawn();
+    assert!(session.is_withdrawn());
+    drop(session);
+    eventually(&handle, "check-in", |s| sessions(s) == 0).await;
+    drop(handle.checkout(a).await.expect("checkout"));
+    let snap = eventually(&handle, "check-in", |s| sessions(s) == 0).await;
+    assert_eq!(
+        snap.groups[0].processes[0].processed, 1,
+        "only the second counts"
+    );
+}
