@@ -735,6 +735,20 @@ async fn error_replies() {
     // Nothing reached the pool.
     assert!(f.pool.detaches.lock().expect("lock").is_empty());
     assert!(f.pool.restarts.lock().expect("lock").is_empty());
+
+    // A body of exactly the limit is accepted.
+    let mut at_limit = br#"{"pid":12950}"#.to_vec();
+    at_limit.resize(128 * 1024, b' ');
+    let r = call(
+        &f.socket,
+        "POST",
+        "/pool/detach_process.json",
+        None,
+        Some(&at_limit),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(*f.pool.detaches.lock().expect("lock"), vec![12950]);
 }
 
 /// One request of the auth matrix and the status it must get.
@@ -928,13 +942,22 @@ async fn auth_matrix_for_other_users() {
 
     // Empty pool: the 401 tells tools there is nothing to show.
     *f.pool.snapshot.lock().expect("lock") = PoolSnapshot::default();
-    let probe = vec![Probe {
-        method: "GET".into(),
-        path: "/pool.txt".into(),
-        auth: None,
-        body: String::new(),
-        expect: 401,
-    }];
+    let probe = vec![
+        Probe {
+            method: "GET".into(),
+            path: "/pool.txt".into(),
+            auth: None,
+            body: String::new(),
+            expect: 401,
+        },
+        Probe {
+            method: "GET".into(),
+            path: "/server.json".into(),
+            auth: None,
+            body: String::new(),
+            expect: 401,
+        },
+    ];
     let outcomes = if root {
         run_probes_as_nobody(&f.socket, &probe).await
     } else {
@@ -942,6 +965,7 @@ async fn auth_matrix_for_other_users() {
     };
     check_outcomes(&probe, &outcomes);
     assert_eq!(outcomes[0].pool_empty.as_deref(), Some("true"));
+    assert_eq!(outcomes[1].pool_empty, None, "only pool views say so");
 }
 
 /// Root or owner peer gets full access without any password.
