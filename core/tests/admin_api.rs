@@ -383,6 +383,7 @@ async fn read_endpoints() {
     assert_eq!(server["pool"]["process_count"], 1);
     assert_eq!(server["pool"]["group_count"], 2);
     assert_eq!(server["pool"]["total_requests_processed"], 104);
+    assert_eq!(server["pool"]["active_sessions"], 1);
     assert_eq!(server["pool"]["queue_length"], 3);
     assert_eq!(server["server"]["active_clients"], 7);
 
