@@ -430,6 +430,9 @@ async fn read_endpoints() {
     assert!(!x.contains("<sockets>"));
     let secret = get(&f, "/pool.xml?secrets=true").await.body;
     assert!(secret.contains("<sockets><socket><address>tcp://127.0.0.1:44285</address>"));
+    // Another parameter set to true is not `secrets`.
+    let other = get(&f, "/pool.xml?verbose=true&secrets=no").await.body;
+    assert!(!other.contains("<sockets>"), "{other}");
 
     let pool = get(&f, "/pool.json").await.json();
     assert_eq!(pool["schema_version"], 1);
@@ -976,6 +979,9 @@ async fn owner_or_root_peer_has_full_access() {
     let r = post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), serde_json::json!({"detached": true}));
+    // Tools written against the original may send the pid as a string.
+    let r = post(&f, "/pool/detach_process.json", r#"{"pid":"12950"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // An instance owned by someone else: root still gets in; anyone else (we, when
     // not root) needs a password.
