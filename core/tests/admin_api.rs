@@ -422,6 +422,7 @@ async fn read_endpoints() {
     assert_eq!(server["pool"]["process_count"], 1);
     assert_eq!(server["pool"]["group_count"], 2);
     assert_eq!(server["pool"]["total_requests_processed"], 104);
+    assert_eq!(server["pool"]["active_sessions"], 1);
     assert_eq!(server["pool"]["queue_length"], 3);
     assert_eq!(server["server"]["active_clients"], 7);
 
@@ -584,6 +585,9 @@ async fn read_endpoints() {
     }
     let secret = get(&f, "/pool.xml?secrets=true").await.body;
     assert!(secret.contains("<sockets><socket><address>tcp://127.0.0.1:44285</address>"));
+    // Another parameter set to true is not `secrets`.
+    let other = get(&f, "/pool.xml?verbose=true&secrets=no").await.body;
+    assert!(!other.contains("<sockets>"), "{other}");
 
     let pool = get(&f, "/pool.json").await.json();
     assert_eq!(pool["schema_version"], 1);
@@ -890,6 +894,20 @@ async fn error_replies() {
     // Nothing reached the pool.
     assert!(f.pool.detaches.lock().expect("lock").is_empty());
     assert!(f.pool.restarts.lock().expect("lock").is_empty());
+
+    // A body of exactly the limit is accepted.
+    let mut at_limit = br#"{"pid":12950}"#.to_vec();
+    at_limit.resize(128 * 1024, b' ');
+    let r = call(
+        &f.socket,
+        "POST",
+        "/pool/detach_process.json",
+        None,
+        Some(&at_limit),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(*f.pool.detaches.lock().expect("lock"), vec![12950]);
 }
 
 /// One request of the auth matrix and the status it must get.
@@ -1026,6 +1044,7 @@ async fn run_probes_as_nobody(socket: &Path, probes: &[Probe]) -> Vec<Outcome> {
         use std::os::unix::process::CommandExt;
         let out = std::process::Command::new(exe)
             .args([
+                "--ignored",
                 "--exact",
                 "nobody_client_helper",
                 "--nocapture",
@@ -1082,13 +1101,22 @@ async fn auth_matrix_for_other_users() {
 
     // Empty pool: the 401 tells tools there is nothing to show.
     *f.pool.snapshot.lock().expect("lock") = PoolSnapshot::default();
-    let probe = vec![Probe {
-        method: "GET".into(),
-        path: "/pool.txt".into(),
-        auth: None,
-        body: String::new(),
-        expect: 401,
-    }];
+    let probe = vec![
+        Probe {
+            method: "GET".into(),
+            path: "/pool.txt".into(),
+            auth: None,
+            body: String::new(),
+            expect: 401,
+        },
+        Probe {
+            method: "GET".into(),
+            path: "/server.json".into(),
+            auth: None,
+            body: String::new(),
+            expect: 401,
+        },
+    ];
     let outcomes = if root {
         run_probes_as_nobody(&f.socket, &probe).await
     } else {
@@ -1096,6 +1124,7 @@ async fn auth_matrix_for_other_users() {
     };
     check_outcomes(&probe, &outcomes);
     assert_eq!(outcomes[0].pool_empty.as_deref(), Some("true"));
+    assert_eq!(outcomes[1].pool_empty, None, "only pool views say so");
 }
 
 /// Root or owner peer gets full access without any password.
@@ -1105,17 +1134,40 @@ async fn owner_or_root_peer_has_full_access() {
     let r = post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), serde_json::json!({"detached": true}));
+    // Tools written against the original may send the pid as a string.
+    let r = post(&f, "/pool/detach_process.json", r#"{"pid":"12950"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // An instance owned by someone else: root still gets in; anyone else (we, when
+    // not root) needs a password.
+    let f = start(Options {
+        owner_uid: Some(u32::MAX - 1),
+        reopen_fails: false,
+    })
+    .await;
+    let r = post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await;
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(r.status, StatusCode::OK, "root, not the owner");
+    } else {
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "neither root nor the owner"
+        );
+    }
 }
 
-/// Not a test on its own: the client half of `auth_matrix_for_other_users`, run in
-/// a child process as nobody. Does nothing unless the environment asks for it.
+/// Not a test: the client half of `auth_matrix_for_other_users`, which runs this
+/// binary as nobody with `--ignored --exact nobody_client_helper`. Ignored so that it is
+/// never counted as a passing test; run any other way it fails.
 #[test]
+#[ignore = "helper: run by auth_matrix_for_other_users as uid 65534"]
 fn nobody_client_helper() {
     let (Some(socket), Ok(probes)) = (
         std::env::var_os(HELPER_ENV),
         std::env::var(HELPER_PROBES_ENV),
     ) else {
-        return;
+        panic!("nobody_client_helper is run by auth_matrix_for_other_users, not on its own");
     };
     let probes: Vec<Probe> = serde_json::from_str(&probes).expect("probes");
     let rt = tokio::runtime::Builder::new_current_thread()

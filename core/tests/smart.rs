@@ -1,5 +1,6 @@
 //! Integration tests of smart spawning through [`DirectSpawner`] with the real
-//! interpreters (`ruby` with the `rack` gem, `python3`): preloaders, forked workers,
+//! interpreters (`ruby` with the `rack` gem, `python3`): preloaders, forked workers and
+//! the memory they share with the preloader,
 //! idle stop, restarts, load errors and cleanup. A missing interpreter fails the test
 //! with a clear message rather than skipping it.
 //!
@@ -388,6 +389,96 @@ async fn python_smart_spawn_forks_workers_from_one_preloader() {
     plain.stop().await;
     drop(spawner);
     assert_gone(preloader);
+    for pid in pids {
+        assert_gone(pid);
+    }
+}
+
+/// A Rack app that fills 48 MiB of string buffers at load time.
+const BALLAST_APP: &str = r#"
+$ballast = Array.new(48) { |i| format('%02d', i) * (512 * 1024) }
+run lambda { |env| [200, { 'content-type' => 'text/plain' }, ["ballast=#{$ballast.size} pid=#{Process.pid}"]] }
+"#;
+
+/// The ballast of [`BALLAST_APP`], in KiB.
+const BALLAST_KB: u64 = 48 * 1024;
+
+/// One `kB` field (`Pss`, `Private_Dirty`, `Shared_Dirty`, ...) of `/proc/<pid>/smaps_rollup`,
+/// read here rather than through the metrics module, which is itself under test elsewhere.
+fn smaps_kb(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/smaps_rollup: {e}"));
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            rest.trim().strip_suffix("kB")?.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/smaps_rollup:\n{text}"))
+}
+
+/// What smart spawning is for: workers forked from the preloader share the memory the app
+/// filled at load time (copy-on-write), where a directly spawned process has its own copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_workers_share_the_preloaded_memory() {
+    require_ruby();
+    let dir = app_dir();
+    write(dir.path(), "config.ru", BALLAST_APP);
+    let app = spec("smart-ballast", dir.path(), AppType::Ruby);
+    let mut direct = app.clone();
+    direct.name = "smart-ballast-direct".into();
+    direct.spawn_method = SpawnMethod::Direct;
+    let spawner = DirectSpawner::new(SpawnerOptions::default());
+
+    let workers = [
+        spawn_timed(&spawner, &app, "worker 1").await,
+        spawn_timed(&spawner, &app, "worker 2").await,
+    ];
+    let plain = spawn_timed(&spawner, &direct, "direct").await;
+    for p in workers.iter().chain([&plain]) {
+        assert_eq!(
+            get(&p.socket()).await,
+            format!("ballast=48 pid={}", p.pid())
+        );
+    }
+    let direct_private = smaps_kb(plain.pid(), "Private_Dirty");
+    let direct_pss = smaps_kb(plain.pid(), "Pss");
+    assert!(
+        direct_private >= BALLAST_KB,
+        "the direct process holds its own ballast: private dirty {direct_private} kB"
+    );
+    for w in &workers {
+        let pid = w.pid();
+        let (shared, private, pss) = (
+            smaps_kb(pid, "Shared_Dirty"),
+            smaps_kb(pid, "Private_Dirty"),
+            smaps_kb(pid, "Pss"),
+        );
+        let figures = format!(
+            "worker {pid}: shared dirty {shared} kB, private dirty {private} kB, PSS {pss} kB; \
+             direct: private dirty {direct_private} kB, PSS {direct_pss} kB"
+        );
+        println!("{figures}");
+        assert!(
+            shared >= BALLAST_KB * 9 / 10,
+            "the ballast is shared: {figures}"
+        );
+        assert!(
+            private + BALLAST_KB * 9 / 10 <= direct_private,
+            "the ballast is not copied: {figures}"
+        );
+        // Preloader and two workers split the ballast: a third each, against all of it.
+        assert!(
+            pss + BALLAST_KB / 2 <= direct_pss,
+            "PSS shows the sharing: {figures}"
+        );
+    }
+
+    let pids: Vec<u32> = workers.iter().chain([&plain]).map(Running::pid).collect();
+    for p in workers {
+        p.stop().await;
+    }
+    plain.stop().await;
+    drop(spawner);
     for pid in pids {
         assert_gone(pid);
     }

@@ -219,26 +219,30 @@ async fn app_gets_passenger_env_and_its_own_vars() {
     assert_eq!(dump["cwd"].as_str(), Some(root.as_str()));
     assert!(var("PATH").is_some(), "inherited env is kept");
 
-    // As root, a root-owned app root runs as the default user.
-    if nix::unistd::Uid::effective().is_root() {
+    // As root, a root-owned app root runs as the default user; otherwise the app runs
+    // as the user who spawned it.
+    let expected_uid = if nix::unistd::Uid::effective().is_root() {
         assert_eq!(var("USER"), Some("nobody"));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", process.0.pid))
-            .expect("read app status");
-        let nobody = nix::unistd::User::from_name("nobody")
+        nix::unistd::User::from_name("nobody")
             .expect("user db")
-            .expect("nobody exists");
-        let uid_line = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .expect("Uid line");
-        assert!(
-            uid_line
-                .split_whitespace()
-                .skip(1)
-                .all(|u| u == nobody.uid.to_string()),
-            "{uid_line}"
-        );
-    }
+            .expect("nobody exists")
+            .uid
+    } else {
+        nix::unistd::Uid::effective()
+    };
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.0.pid))
+        .expect("read app status");
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line");
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == expected_uid.to_string()),
+        "app runs as uid {expected_uid}: {uid_line}"
+    );
     let pid = process.0.pid;
     drop(process);
     assert_gone(pid).await;

@@ -180,12 +180,19 @@ impl Load {
                         let mut s = stats.lock().expect("invariant: no panics under the lock");
                         match result {
                             Ok(resp) if resp.status == 200 => {
-                                s.ok += 1;
                                 let pid = serde_json::from_slice::<serde_json::Value>(&resp.body)
                                     .ok()
-                                    .and_then(|v| v["pid"].as_i64())
-                                    .unwrap_or(0);
-                                s.pids.push((Instant::now(), pid));
+                                    .and_then(|v| v["pid"].as_i64());
+                                match pid {
+                                    Some(pid) => {
+                                        s.ok += 1;
+                                        s.pids.push((Instant::now(), pid));
+                                    }
+                                    None => s.failed.push(format!(
+                                        "200 without a pid: {}",
+                                        resp.text().chars().take(200).collect::<String>()
+                                    )),
+                                }
                             }
                             Ok(resp) => s.failed.push(format!(
                                 "status {}: {}",
@@ -213,11 +220,14 @@ impl Load {
             .clone()
     }
 
-    /// Stops the threads (each finishes its current request) and returns the counts.
+    /// Stops the threads (each finishes its current request) and returns the counts; a
+    /// thread that panicked fails the test with its panic.
     pub fn finish(mut self) -> LoadStats {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         self.stats()
     }
@@ -226,6 +236,13 @@ impl Load {
 impl Drop for Load {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            if let Err(panic) = t.join() {
+                if !std::thread::panicking() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
     }
 }
 
@@ -688,14 +705,16 @@ fn metrics_parse_with_a_prometheus_text_parser() {
 }
 
 /// Starts the `breakable.py` fixture with `--min-instances 3 --max-pool-size 3`; touching the
-/// returned marker file makes new processes fail to start.
+/// returned marker file makes new processes fail to start, touching [`slow_marker`] makes them
+/// take 0.5 s to start.
 fn start_breakable(dir: &TestDir) -> (Server, String, PathBuf, PathBuf) {
     let root = app_root(dir, "app");
     let marker = dir.join("broken");
     let cmd = format!(
-        "python3 {} {}",
+        "python3 {} {} {}",
         fixture("breakable.py").display(),
-        marker.display()
+        marker.display(),
+        slow_marker(dir).display()
     );
     let root_arg = root.to_string_lossy().into_owned();
     let server = Server::start(
@@ -732,6 +751,86 @@ fn rolling_restart(instance: &Path, group: &str) {
     assert_eq!(resp.json()["restarted"], true, "{}", resp.text());
 }
 
+/// The file that makes `breakable.py` processes started after it appears take 0.5 s to start.
+fn slow_marker(dir: &TestDir) -> PathBuf {
+    dir.join("slow")
+}
+
+/// One `/pool.json` sample during a restart: enabled processes of the old and the new version,
+/// and the old ones still listed (enabled or detached).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RestartSample {
+    old_enabled: usize,
+    new_enabled: usize,
+    old_listed: usize,
+}
+
+/// Samples `/pool.json` every poll until `n` enabled processes none of which is in `old` remain
+/// and no old one is listed; returns the samples and the new pids.
+fn watch_restart(instance: &Path, old: &[u32], n: usize) -> (Vec<RestartSample>, Vec<u32>) {
+    let mut samples = Vec::new();
+    let mut new = Vec::new();
+    wait_until("all processes are replaced", deadline(), || {
+        let pids = pool_pids(instance);
+        let enabled = |want_old: bool| {
+            pids.iter()
+                .filter(|(p, e)| e == "enabled" && old.contains(p) == want_old)
+                .map(|(p, _)| *p)
+                .collect::<Vec<u32>>()
+        };
+        new = enabled(false);
+        let sample = RestartSample {
+            old_enabled: enabled(true).len(),
+            new_enabled: new.len(),
+            old_listed: pids.iter().filter(|(p, _)| old.contains(p)).count(),
+        };
+        samples.push(sample);
+        sample.new_enabled == n && sample.old_listed == 0
+    });
+    (samples, new)
+}
+
+/// What makes a restart rolling, checked on every sample: some process is enabled; an old
+/// process has left only once its replacement was ready (old ones gone <= new ones enabled);
+/// old ones leave one at a time (every count from `n` down to 0 is seen, never a drop of two);
+/// old and new processes serve side by side.
+fn assert_rolling(samples: &[RestartSample], n: usize) {
+    let why = || format!("samples (old enabled, new enabled, old listed): {samples:?}");
+    for s in samples {
+        assert!(
+            s.old_enabled + s.new_enabled > 0,
+            "no enabled process at one moment; {}",
+            why()
+        );
+        assert!(
+            n - s.old_enabled <= s.new_enabled,
+            "an old process left before its replacement was ready; {}",
+            why()
+        );
+    }
+    for pair in samples.windows(2) {
+        assert!(
+            pair[1].old_enabled + 1 >= pair[0].old_enabled,
+            "two old processes left at once; {}",
+            why()
+        );
+    }
+    for count in 0..=n {
+        assert!(
+            samples.iter().any(|s| s.old_enabled == count),
+            "never {count} old processes enabled; {}",
+            why()
+        );
+    }
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.old_enabled > 0 && s.new_enabled > 0),
+        "old and new processes never served together; {}",
+        why()
+    );
+}
+
 #[test]
 fn rolling_restart_under_load_fails_no_request() {
     let dir = TestDir::new();
@@ -740,16 +839,11 @@ fn rolling_restart_under_load_fails_no_request() {
 
     let load = Load::start(server.addr, "/", 4);
     wait_until("the load is flowing", deadline(), || load.stats().ok >= 20);
+    // New processes take 0.5 s to start: long enough to see every step at one poll per 25 ms.
+    std::fs::write(slow_marker(&dir), "").expect("invariant: test dir is writable");
     rolling_restart(&instance, &group);
-    let mut new = Vec::new();
-    wait_until("all processes are replaced", deadline(), || {
-        new = pool_pids(&instance)
-            .into_iter()
-            .filter(|(_, e)| e == "enabled")
-            .map(|(p, _)| p)
-            .collect();
-        new.len() == 3 && new.iter().all(|p| !old.contains(p))
-    });
+    let (samples, new) = watch_restart(&instance, &old, 3);
+    assert_rolling(&samples, 3);
     // Keep the load on the new processes for a moment before counting.
     let served = load.stats().ok;
     wait_until("the new processes serve", deadline(), || {

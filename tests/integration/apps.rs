@@ -731,7 +731,9 @@ fn error_id(body: &str) -> String {
         .find("<span class=\"id\">")
         .map(|i| i + "<span class=\"id\">".len())
         .unwrap_or_else(|| panic!("no error ID in {body}"));
-    let len = body[start..].find('<').unwrap_or(0);
+    let len = body[start..]
+        .find('<')
+        .unwrap_or_else(|| panic!("unterminated error ID in {body}"));
     let id = body[start..start + len].to_string();
     assert!(!id.is_empty(), "empty error ID in {body}");
     id
@@ -743,7 +745,9 @@ fn table_cell<'a>(body: &'a str, header: &str) -> &'a str {
         .find(&key)
         .map(|i| i + key.len())
         .unwrap_or_else(|| panic!("no {header:?} row in {body}"));
-    let len = body[start..].find("</td>").unwrap_or(0);
+    let len = body[start..]
+        .find("</td>")
+        .unwrap_or_else(|| panic!("unterminated {header:?} cell in {body}"));
     &body[start..start + len]
 }
 

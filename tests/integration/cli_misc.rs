@@ -124,7 +124,7 @@ fn stop_by_port_and_app_dir_stops_a_daemon() {
     let addr = ([127, 0, 0, 1], port.parse::<u16>().expect("a port number")).into();
     let resp = get(addr, "/pid");
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let app = resp.json()["pid"].as_i64().unwrap_or_default() as i32;
+    let app = crate::support::pid_of(&resp, "GET /pid");
 
     // From another directory, so APP_DIR (not the current directory) picks the PID file.
     let mut stop = passenger(&dir);

@@ -136,8 +136,12 @@ fn instance_dir_layout_modes_and_properties() {
         )
     );
 
-    let watchdog = props["watchdog_pid"].as_i64().unwrap_or(0);
-    let core = props["core_pid"].as_i64().unwrap_or(0);
+    let watchdog = props["watchdog_pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no watchdog_pid in {props}"));
+    let core = props["core_pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no core_pid in {props}"));
     assert_eq!(
         watchdog,
         i64::from(server.pid()),
@@ -368,7 +372,7 @@ fn sigusr1_reopens_the_log_file_after_it_was_moved() {
 fn app_pid_host(addr: std::net::SocketAddr, host: &str) -> i64 {
     let resp = get_host(addr, host, "/pid");
     assert_eq!(resp.status, 200, "{host}: {}", resp.text());
-    resp.json()["pid"].as_i64().unwrap_or(0)
+    i64::from(crate::support::pid_of(&resp, host))
 }
 
 fn app_table(root: &Path, host: &str) -> String {

@@ -189,7 +189,7 @@ fn daemonize_and_stop_with_the_pid_file() {
     let addr = ([127, 0, 0, 1], port).into();
     let resp = get(addr, "/pid");
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let app = resp.json()["pid"].as_i64().unwrap_or_default() as i32;
+    let app = crate::support::pid_of(&resp, "GET /pid");
 
     let mut stop = passenger(&dir);
     stop.arg("stop").arg("--pid-file").arg(&pid_file);

@@ -73,7 +73,7 @@ fn a_full_pool_evicts_another_groups_idle_process() {
     let pid = |host: &str| -> i32 {
         let resp = get_host(server.addr, host, "/pid");
         assert_eq!(resp.status, 200, "{host}: {}", resp.text());
-        resp.json()["pid"].as_i64().unwrap_or_default() as i32
+        crate::support::pid_of(&resp, host)
     };
     let pid_a = pid("a.test");
     let pid_b = pid("b.test");

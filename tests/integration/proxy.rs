@@ -452,7 +452,7 @@ fn concurrent_pids(addr: SocketAddr, n: usize, secs: &str) -> Vec<i32> {
         .map(|h| {
             let resp = h.join().expect("request thread");
             assert_eq!(resp.status, 200, "{}", resp.text());
-            resp.json()["pid"].as_i64().unwrap_or_default() as i32
+            crate::support::pid_of(&resp, "a slow request")
         })
         .collect()
 }
@@ -507,7 +507,7 @@ fn an_app_dying_mid_request_fails_only_that_request() {
                 "a request on another process failed: {}",
                 resp.text()
             );
-            resp.json()["pid"].as_i64().unwrap_or_default() as i32
+            crate::support::pid_of(&resp, "a request on another process")
         })
         .collect();
     assert_eq!(survivors.len(), 2, "the slow requests ran on two processes");

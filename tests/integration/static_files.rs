@@ -1,5 +1,6 @@
 //! Static files from the app's `public/` directory, and path traversal attempts that must not escape
-//! it. Paths the static layer declines reach the app, whose answer for unknown paths is a 404.
+//! it. Paths the static layer declines reach the app, whose answer for unknown paths is its own 404
+//! text (`app: not found`), distinct from the core's refusal page.
 
 use crate::support::{app_root, get, start_fixture, Request, TestDir};
 
@@ -45,6 +46,12 @@ fn traversal_out_of_public_is_refused() {
     std::fs::write(dir.join("outside.txt"), "TOPSECRET\n").expect("write");
     let server = start_fixture(&dir, &root, "hello.py", &[]);
 
+    // The app answers unknown paths with its own 404 text, so a refusal from the core (its
+    // HTML page) cannot be confused with the app's answer to a path the core let through.
+    let control = get(server.addr, "/secret.txt");
+    assert_eq!(control.status, 404);
+    assert_eq!(control.text(), APP_NOT_FOUND, "the app's own answer");
+
     for target in [
         "/../secret.txt",
         "/%2e%2e/secret.txt",
@@ -61,14 +68,24 @@ fn traversal_out_of_public_is_refused() {
             !resp.text().contains("TOPSECRET"),
             "{target} leaked a file outside public/"
         );
+        let text = resp.text();
         assert!(
-            resp.status == 404 || (resp.status == 400 && target.starts_with("/..")),
-            "{target}: status {} {}",
+            !text.contains(APP_NOT_FOUND),
+            "{target} reached the app: the core must refuse it itself"
+        );
+        assert!(
+            resp.status == 404 && text.contains(CORE_NOT_FOUND),
+            "{target}: not the core's refusal: status {} {text}",
             resp.status,
-            resp.text()
         );
     }
 }
+
+/// What `hello.py` answers for a path it does not know.
+const APP_NOT_FOUND: &str = "app: not found\n";
+
+/// The core's own 404 page for a static path it refuses.
+const CORE_NOT_FOUND: &str = "The requested URL was not found on this server.";
 
 /// Capistrano's `public/system -> ../shared/system`: a link out of `public/` is
 /// followed when its owner owns the target (Apache's `SymLinksIfOwnerMatch`); a link

@@ -107,6 +107,12 @@ mod tests {
         assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
         assert_eq!(base64_decode("Y"), None);
         assert_eq!(base64_decode("Y!==").as_deref(), None);
+        // The two symbols of the alphabet, as in passwords with punctuation.
+        assert_eq!(base64_decode("+/+/").as_deref(), Some(&b"\xfb\xff\xbf"[..]));
+        assert_eq!(
+            base64_decode("YWRtaW46YT4/fg==").as_deref(),
+            Some(&b"admin:a>?~"[..])
+        );
     }
 
     #[test]
@@ -114,5 +120,7 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+        // Differences in two places must not cancel out.
+        assert!(!constant_time_eq(b"ab", b"ba"));
     }
 }

@@ -683,6 +683,118 @@ mod tests {
         assert_eq!(got.body, b"<p>about</p>");
     }
 
+    #[tokio::test]
+    async fn a_current_if_range_date_gets_the_range() {
+        let site = site();
+        let modified = get(&site, "/hello.txt").await.expect("served");
+        let date = modified.header(header::LAST_MODIFIED).to_string();
+        let got = get_with(
+            &site,
+            "/hello.txt",
+            &[(header::RANGE, "bytes=0-4"), (header::IF_RANGE, &date)],
+        )
+        .await;
+        assert_eq!(got.status, StatusCode::PARTIAL_CONTENT, "If-Range: {date}");
+        assert_eq!(got.body, b"hello");
+    }
+
+    /// Only a percent-encoded slash, backslash or `..` is refused: other escapes,
+    /// a lone encoded dot, and their letters unescaped are ordinary names.
+    #[tokio::test]
+    async fn ordinary_escapes_and_look_alike_names_are_served() {
+        let site = site();
+        fs::write(site.public.join("a b.txt"), b"space").expect("write");
+        fs::write(site.public.join("x2f5c2e.txt"), b"letters").expect("write");
+        for (path, body) in [
+            ("/a%20b.txt", &b"space"[..]),
+            ("/x2f5c2e.txt", b"letters"),
+            ("/hello%2etxt", b"hello world"),
+            ("/hello%2Etxt", b"hello world"),
+        ] {
+            let got = get(&site, path)
+                .await
+                .unwrap_or_else(|| panic!("{path} forwarded"));
+            assert_eq!(
+                (got.status, &got.body[..]),
+                (StatusCode::OK, body),
+                "{path}"
+            );
+        }
+    }
+
+    /// A FIFO under public/ is not a file: looking it up neither blocks (O_NONBLOCK)
+    /// nor serves it.
+    #[test]
+    fn a_fifo_in_public_is_not_served_and_does_not_block() {
+        let site = site();
+        let fifo = site.public.join("pipe");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        let public = site.public.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = matches!(
+                lookup(&public, &[b"pipe".to_vec()], false),
+                Lookup::Found(..)
+            );
+            let _ = tx.send(found);
+        });
+        let found = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the lookup of a FIFO returns (opening it must not wait for a writer)");
+        assert!(!found, "a FIFO is not served");
+    }
+
+    #[test]
+    fn only_textual_types_get_a_charset() {
+        for (file, want) in [
+            ("a.png", "image/png"),
+            ("a.woff2", "font/woff2"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("a", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(Path::new(file)), want, "{file}");
+        }
+    }
+
+    /// The body announces its exact length and its end, and reads 64 KiB per frame.
+    #[tokio::test]
+    async fn a_file_body_streams_in_chunks_with_exact_hints() {
+        let site = site();
+        let file = tokio::fs::File::open(site.public.join("big.bin"))
+            .await
+            .expect("open");
+        let mut body = FileBody::new(file, 300_000);
+        assert_eq!(body.size_hint().exact(), Some(300_000));
+        assert!(!body.is_end_stream());
+        let mut sizes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.expect("read").into_data().expect("a data frame");
+            sizes.push(data.len());
+        }
+        assert_eq!(sizes, [65536, 65536, 65536, 65536, 37856]);
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn a_miss_is_remembered_for_exactly_the_miss_ttl() {
+        let misses = Misses::default();
+        let key = OsString::from("/p/x");
+        let at = Instant::now();
+        misses.record(key.clone(), at);
+        misses.record(OsString::from("/p/z"), at);
+        assert!(misses.recent(&OsString::from("/p/z"), at));
+        assert!(misses.recent(&key, at + MISS_TTL - Duration::from_nanos(1)));
+        assert!(!misses.recent(&key, at + MISS_TTL), "forgotten at MISS_TTL");
+        assert!(
+            !misses.recent(&OsString::from("/p/y"), at),
+            "only what was recorded"
+        );
+    }
+
     #[test]
     fn remembered_misses_stay_bounded() {
         let misses = Misses::default();

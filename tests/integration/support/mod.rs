@@ -168,8 +168,15 @@ pub fn free_port() -> u16 {
 pub fn app_pid(server: &Server, path: &str) -> i32 {
     let resp = get(server.addr, path);
     assert_eq!(resp.status, 200, "GET {path}: {}", resp.text());
+    pid_of(&resp, path)
+}
+
+/// The app's `pid` from a fixture's JSON reply to `what`; a reply without one fails the test
+/// (a made-up 0 would compare unequal to every real pid and let a test pass).
+pub fn pid_of(resp: &http::Response, what: &str) -> i32 {
     resp.json()["pid"]
         .as_i64()
         .and_then(|p| i32::try_from(p).ok())
-        .unwrap_or_else(|| panic!("GET {path}: no pid in {}", resp.text()))
+        .filter(|p| *p > 0)
+        .unwrap_or_else(|| panic!("{what}: no pid in {}", resp.text()))
 }

@@ -41,6 +41,25 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// One `kB` field of `/proc/<pid>/smaps_rollup` (`Pss`, `Private_Dirty`, ...) or, for names
+/// starting with `Vm`, of `/proc/<pid>/status`: the figures the memory tools must report, read
+/// independently of them.
+pub fn proc_kb(pid: u32, field: &str) -> u64 {
+    let file = if field.starts_with("Vm") {
+        "status"
+    } else {
+        "smaps_rollup"
+    };
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/{file}: {e}"));
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            rest.trim().strip_suffix("kB")?.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/{file}:\n{text}"))
+}
+
 /// Pids (other than ours) whose environment contains `PASSENGER_TEST_ID=<marker>`.
 pub fn marked_pids(marker: &str) -> Vec<i32> {
     let needle = format!("{MARKER_VAR}={marker}");

@@ -90,25 +90,42 @@ async fn dropped_checkout_leaves_the_queue() {
     eventually(&handle, "no session leaked", |s| sessions(s) == 0).await;
 }
 
-#[tokio::test]
+/// Paused time: the ten quiet minutes below pass at once, and any timer the pool set (a
+/// retry after a backoff) fires within them.
+#[tokio::test(start_paused = true)]
 async fn spawn_failure_is_reported_once_per_checkout() {
     let fake = FakeSpawner::new();
     fake.set_failing(true);
     let handle = pool(&fake, PoolOptions::default());
-    let a = app("a", |_| {});
+    let a = app("a", |s| s.min_instances = 2);
     let err = handle
         .checkout(Arc::clone(&a))
         .await
         .expect_err("spawn fails");
     assert!(matches!(err, CheckoutError::SpawnFailed(_)), "{err:?}");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(fake.spawn_calls(), 1, "no retry loop");
+    // Long enough for any backoff; min_instances 2 would also top the group up in a loop.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(
+        fake.spawn_calls(),
+        1,
+        "no retry loop, with or without a backoff"
+    );
     fake.set_failing(false);
-    handle
-        .checkout(a)
-        .await
-        .expect("the next request spawns again");
-    assert_eq!(fake.spawn_calls(), 2);
+    drop(
+        handle
+            .checkout(a)
+            .await
+            .expect("the next request spawns again"),
+    );
+    eventually(&handle, "min_instances reached", |s| {
+        s.groups[0].processes.len() == 2
+    })
+    .await;
+    assert_eq!(
+        fake.spawn_calls(),
+        3,
+        "one failed spawn, then two good ones"
+    );
 }
 
 #[tokio::test]
@@ -254,6 +271,58 @@ async fn restart_txt_touch_restarts_the_group() {
     assert_ne!(x, y, "always_restart.txt restarts before every request");
 }
 
+/// Sets `path`'s mtime to `secs` seconds after its current one: a re-touch that differs
+/// whatever the filesystem's timestamp granularity.
+fn retouch(path: &std::path::Path, secs: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("restart.txt exists");
+    let old = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .expect("mtime readable");
+    file.set_modified(old + Duration::from_secs(secs))
+        .expect("set mtime");
+}
+
+/// The everyday deploy: `tmp/restart.txt` already exists (from the last deploy) and is
+/// touched again. Only a change of its mtime says "restart".
+#[tokio::test]
+async fn restart_txt_retouched_restarts_the_group_each_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let restart_txt = dir.path().join("restart.txt");
+    std::fs::write(&restart_txt, b"").expect("restart.txt left by the last deploy");
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |s| {
+        s.restart_dir = dir.path().to_path_buf();
+        s.stat_throttle_rate = Duration::ZERO;
+    });
+    let gupid = || async {
+        handle
+            .checkout(Arc::clone(&a))
+            .await
+            .expect("checkout")
+            .gupid()
+            .clone()
+    };
+    let first = gupid().await;
+    assert_eq!(
+        gupid().await,
+        first,
+        "a restart.txt present at start is no restart"
+    );
+    retouch(&restart_txt, 1);
+    let second = gupid().await;
+    assert_ne!(second, first, "re-touched restart.txt: new process");
+    assert_eq!(gupid().await, second, "unchanged mtime: no restart");
+    retouch(&restart_txt, 1);
+    let third = gupid().await;
+    assert_ne!(third, second, "touched a third time: new process again");
+    assert_eq!(fake.spawn_calls(), 3, "one spawn per touch");
+}
+
 #[tokio::test]
 async fn shutdown_kills_stubborn_processes_and_waits() {
     let fake = FakeSpawner::new();
@@ -283,4 +352,48 @@ async fn shutdown_kills_stubborn_processes_and_waits() {
         Err(CheckoutError::ShuttingDown)
     ));
     drop(session);
+}
+
+/// What a configuration reload asks of the pool: a changed app, a smaller pool, a
+/// group that left the configuration.
+#[tokio::test]
+async fn reload_requests_reach_the_pool() {
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |_| {});
+    drop(handle.checkout(Arc::clone(&a)).await.expect("checkout"));
+    handle
+        .update_app(app("a", |s| s.min_instances = 2))
+        .expect("pool running");
+    eventually(&handle, "the updated min_instances", |s| {
+        s.groups[0].processes.len() == 2
+    })
+    .await;
+
+    handle.set_max_pool_size(3).expect("pool running");
+    eventually(&handle, "the new max_pool_size", |s| s.max_pool_size == 3).await;
+
+    assert!(!handle.remove_group("nope").await.expect("pool running"));
+    assert!(handle.remove_group("a").await.expect("pool running"));
+    eventually(&handle, "group a gone", |s| s.groups.is_empty()).await;
+}
+
+/// A withdrawn pipelined request checks in without counting as processed.
+#[tokio::test]
+async fn a_withdrawn_session_is_not_counted_as_processed() {
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |_| {});
+    let mut session = handle.checkout(Arc::clone(&a)).await.expect("checkout");
+    assert!(!session.is_withdrawn());
+    session.mark_withdrawn();
+    assert!(session.is_withdrawn());
+    drop(session);
+    eventually(&handle, "check-in", |s| sessions(s) == 0).await;
+    drop(handle.checkout(a).await.expect("checkout"));
+    let snap = eventually(&handle, "check-in", |s| sessions(s) == 0).await;
+    assert_eq!(
+        snap.groups[0].processes[0].processed, 1,
+        "only the second counts"
+    );
 }

@@ -1315,3 +1315,320 @@ fn pipelined_requests_count_against_the_queue_limit() {
     assert_eq!(served, 5);
     assert_eq!(h.snap().groups[0].queue_len, 0);
 }
+
+// ----- pinned by mutation testing (tests/mutants, tests/mutants-report.md) -----
+
+/// Passenger spawns when a request finds every process totally busy, even if the
+/// request itself does not wait (here: it is pipelined).
+#[test]
+fn a_pipelined_request_on_a_totally_busy_group_still_spawns_another_process() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 2);
+    let (r, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok_with(&s, 1, true);
+    assert_eq!(assigned_kind(&out), vec![(r, s.gupid.clone(), false)]);
+    let (piped, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(piped, s.gupid.clone(), true)]);
+    assert_eq!(spawns(&out).len(), 1, "all busy: a second process: {out:?}");
+}
+
+/// Busyness is sessions relative to concurrency (Passenger's `busyness()`), not
+/// sessions alone nor concurrency alone.
+#[test]
+fn routing_weighs_sessions_against_each_process_concurrency() {
+    let mut h = H::new(6);
+    let a = app("a", |s| {
+        s.min_instances = 2;
+        s.max_instances = 2;
+    });
+    let (r1, out) = h.checkout(&a);
+    let four = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&four, 4);
+    assert_eq!(assigned(&out), vec![(r1, four.gupid.clone())]);
+    let two = one_spawn(&out);
+    h.spawn_ok(&two, 2);
+    // (sessions/concurrency before each request) four: 1/4, two: 0/2 -> two;
+    // 1/4 vs 1/2 -> four; 2/4 vs 1/2 (tie) -> four, the first; 3/4 vs 1/2 -> two.
+    let expected = [&two, &four, &four, &two];
+    for (i, want) in expected.iter().enumerate() {
+        let (r, out) = h.checkout(&a);
+        assert_eq!(
+            assigned(&out),
+            vec![(r, want.gupid.clone())],
+            "request {} of {expected:?}",
+            i + 2
+        );
+    }
+}
+
+/// An idle process gives way only to a group that waits for capacity (no process, no
+/// spawn, requests queued), not to one that has processes and a queue.
+#[test]
+fn an_idle_process_gives_way_only_to_a_group_starved_of_capacity() {
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+
+    // Pool full; b has a busy process and a queued request: a's idle process stays.
+    let mut h = H::new(2);
+    let ga = ready_process(&mut h, &a, 1);
+    let gb = ready_process(&mut h, &b, 1);
+    let (r, out) = h.checkout(&b);
+    assert_eq!(assigned(&out), vec![(r, gb.clone())]);
+    let (_, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(h.snap().groups[1].queue_len, 1);
+    let (r, out) = h.checkout(&a);
+    assert_eq!(assigned(&out), vec![(r, ga.clone())]);
+    let out = h.close(&ga);
+    assert!(terminated(&out).is_empty(), "b is not starved: {out:?}");
+
+    // b lost its process to eviction and queues while the pool is full: a's process,
+    // once idle, gives way and b spawns.
+    let mut h = H::new(1);
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (ra, out) = h.checkout(&a);
+    assert_eq!(
+        terminated(&out),
+        vec![gb.clone()],
+        "b's idle process is evicted"
+    );
+    let sa = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&sa, 1);
+    assert_eq!(assigned(&out), vec![(ra, sa.gupid.clone())]);
+    h.exited(&gb);
+    let (rb, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(
+        h.snap().groups[0].queue_len,
+        1,
+        "b (created first) waits for capacity"
+    );
+    let out = h.close(&sa.gupid);
+    assert_eq!(terminated(&out), vec![sa.gupid.clone()], "a gives way");
+    let sb = one_spawn(&out);
+    assert_eq!(sb.group, "b");
+    let (_, out) = h.spawn_ok(&sb, 1);
+    assert_eq!(assigned(&out), vec![(rb, sb.gupid)]);
+}
+
+/// The pipelining window is open strictly less than `pipeline_window` after the
+/// process began its current request.
+#[test]
+fn the_pipelining_window_closes_at_its_length() {
+    let window = PoolOptions::default().pipeline_window;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    h.advance(window - Duration::from_nanos(1));
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(
+        assigned_kind(&out),
+        vec![(r, g.clone(), true)],
+        "just inside"
+    );
+
+    let mut h = H::new(6);
+    let (a, _, _) = busy_lone_process(&mut h);
+    h.advance(window);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "at the window's end: {out:?}");
+}
+
+/// A busy process with nothing pipelined has nothing to take back: no patience
+/// deadline, no `Unpipeline` however long its requests run. Neither a one-slot
+/// process with its one request nor one of unlimited concurrency with several.
+#[test]
+fn a_busy_process_without_pipelined_requests_has_nothing_to_take_back() {
+    let patience = PoolOptions::default().pipeline_patience;
+    let mut h = H::new(6);
+    busy_lone_process(&mut h);
+    assert_eq!(h.pool.next_deadline(), None, "{:?}", h.snap());
+    h.advance(patience * 10);
+    let out = h.input(PoolInput::Tick);
+    assert!(unpipelined(&out).is_empty(), "{out:?}");
+
+    let mut h = H::new(6);
+    let a = app("a", |s| s.max_instances = 1);
+    let (_, out) = h.checkout(&a);
+    let s = one_spawn(&out);
+    h.spawn_ok_with(&s, 0, true);
+    h.checkout(&a);
+    assert_eq!(h.snap().groups[0].processes[0].sessions, 2);
+    assert_eq!(h.pool.next_deadline(), None, "{:?}", h.snap());
+    h.advance(patience * 10);
+    let out = h.input(PoolInput::Tick);
+    assert!(unpipelined(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn the_pool_reports_its_options_and_groups() {
+    let h = H::new(7);
+    assert_eq!(h.pool.options().max_pool_size, 7);
+    assert!(!h.pool.has_group("a"));
+    let mut h = h;
+    ready_process(&mut h, &app("a", |_| {}), 1);
+    assert!(h.pool.has_group("a"));
+    assert!(!h.pool.has_group("b"));
+}
+
+/// Snapshot times are microseconds since the epoch.
+#[test]
+fn snapshot_times_are_microseconds_since_the_epoch() {
+    let micros = |t: SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_micros() as u64
+    };
+    let before = micros(SystemTime::now());
+    let mut h = H::new(6);
+    ready_process(&mut h, &app("a", |_| {}), 1);
+    let p = &h.snap().groups[0].processes[0];
+    let after = micros(SystemTime::now());
+    for (what, t) in [
+        ("spawn_start_time", p.spawn_start_time),
+        ("spawn_end_time", p.spawn_end_time),
+    ] {
+        assert!(
+            (before..=after).contains(&t),
+            "{what} {t} not in [{before}, {after}]"
+        );
+    }
+}
+
+/// The next deadline is the earliest of all, whichever is found first.
+#[test]
+fn next_deadline_is_the_earliest_one() {
+    let mut h = H::with(PoolOptions {
+        pool_idle_time: Duration::from_secs(10),
+        process_shutdown_timeout: Duration::from_secs(1000),
+        ..PoolOptions::default()
+    });
+    let a = app("a", |s| s.min_instances = 0);
+    ready_process(&mut h, &a, 1);
+    let pid = h.snap().groups[0].processes[0].pid;
+    h.input(PoolInput::DetachProcess { pid });
+    // Found first: the detached process's kill deadline, 1000 s away.
+    ready_process(&mut h, &a, 1);
+    assert_eq!(
+        h.pool.next_deadline(),
+        Some(h.now + Duration::from_secs(10)),
+        "the idle deadline comes first"
+    );
+}
+
+/// The victim is the least recently used idle process, not the first one found.
+#[test]
+fn eviction_picks_the_least_recently_used_process_wherever_it_is() {
+    let mut h = H::new(2);
+    let a = app("a", |_| {});
+    let b = app("b", |_| {});
+    let ga = ready_process(&mut h, &a, 1);
+    h.advance(Duration::from_secs(1));
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (r, out) = h.checkout(&a);
+    assert_eq!(assigned(&out), vec![(r, ga.clone())]);
+    h.close(&ga);
+    let (_, out) = h.checkout(&app("c", |_| {}));
+    assert_eq!(terminated(&out), vec![gb], "b was used longest ago");
+}
+
+/// A detached process finishes its requests (each counted as processed) and is
+/// terminated once, when the last one ends.
+#[test]
+fn a_detached_process_counts_its_last_requests_and_stops_after_the_last() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.min_instances = 0);
+    let g = ready_process(&mut h, &a, 2);
+    h.checkout(&a);
+    h.checkout(&a);
+    let pid = h.snap().groups[0].processes[0].pid;
+    let out = h.input(PoolInput::DetachProcess { pid });
+    assert!(terminated(&out).is_empty(), "two requests in flight");
+    let out = h.close(&g);
+    assert!(terminated(&out).is_empty(), "one request still in flight");
+    let out = h.close(&g);
+    assert_eq!(terminated(&out), vec![g.clone()]);
+    let p = &h.snap().groups[0].processes[0];
+    assert_eq!((p.enabled.as_str(), p.processed), ("detached", 3));
+}
+
+/// A pipelined request is taken back at `pipeline_patience` after the process began its
+/// current request, not before.
+#[test]
+fn a_pipelined_request_is_taken_back_at_patience_not_before() {
+    let patience = PoolOptions::default().pipeline_patience;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    h.advance(patience - Duration::from_nanos(1));
+    assert!(
+        unpipelined(&h.input(PoolInput::Tick)).is_empty(),
+        "too early"
+    );
+    h.advance(Duration::from_nanos(1));
+    assert_eq!(unpipelined(&h.input(PoolInput::Tick)), vec![g]);
+}
+
+/// Handing a busy process a pipelined request does not restart its window: the window
+/// counts from the start of the request it is actually running.
+#[test]
+fn pipelining_does_not_extend_the_window() {
+    let window = PoolOptions::default().pipeline_window;
+    let mut h = H::new(6);
+    let (a, g, _) = busy_lone_process(&mut h);
+    h.advance(window / 2);
+    let (r, out) = h.checkout_kind(&a, true, false);
+    assert_eq!(assigned_kind(&out), vec![(r, g.clone(), true)]);
+    h.advance(window / 2);
+    let (_, out) = h.checkout_kind(&a, true, false);
+    assert!(assigned(&out).is_empty(), "the window has closed: {out:?}");
+}
+
+/// A process serves its own group's queue before it gives way to a starved group.
+#[test]
+fn a_process_with_work_queued_in_its_group_does_not_give_way() {
+    let a = app("a", |s| s.min_instances = 0);
+    let b = app("b", |s| s.min_instances = 0);
+    let mut h = H::new(1);
+    let gb = ready_process(&mut h, &b, 1);
+    h.advance(Duration::from_secs(1));
+    let (ra, out) = h.checkout(&a);
+    assert_eq!(terminated(&out), vec![gb.clone()]);
+    let sa = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&sa, 1);
+    assert_eq!(assigned(&out), vec![(ra, sa.gupid.clone())]);
+    h.exited(&gb);
+    let (ra2, _) = h.checkout(&a);
+    let (_, out) = h.checkout(&b);
+    assert!(
+        assigned(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    let out = h.close(&sa.gupid);
+    assert_eq!(
+        assigned(&out),
+        vec![(ra2, sa.gupid.clone())],
+        "a's queue first"
+    );
+    assert!(
+        terminated(&out).is_empty() && spawns(&out).is_empty(),
+        "{out:?}"
+    );
+    let p = &h.snap().groups[1].processes[0];
+    assert_eq!(p.enabled, "enabled", "{p:?}");
+    let out = h.close(&sa.gupid);
+    assert_eq!(
+        terminated(&out),
+        vec![sa.gupid.clone()],
+        "then it gives way"
+    );
+}
