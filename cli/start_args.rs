@@ -319,6 +319,78 @@ pub struct StartArgs {
     #[arg(long, value_name = "NAME", help_heading = "Advanced options")]
     pub engine: Option<String>,
 
+    /// Run CMD when the watchdog starts, before it opens its log
+    #[arg(
+        long = "hook-before-watchdog-initialization",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_before_watchdog_initialization: Option<String>,
+
+    /// Run CMD once the watchdog is set up, before the core and any app process start
+    #[arg(
+        long = "hook-after-watchdog-initialization",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_after_watchdog_initialization: Option<String>,
+
+    /// Run CMD when the watchdog is asked to stop, before it stops the core
+    #[arg(
+        long = "hook-before-watchdog-shutdown",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_before_watchdog_shutdown: Option<String>,
+
+    /// Run CMD after the core and its apps have stopped
+    #[arg(
+        long = "hook-after-watchdog-shutdown",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_after_watchdog_shutdown: Option<String>,
+
+    /// Run CMD when an app process joins the pool
+    #[arg(
+        long = "hook-attached-process",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_attached_process: Option<String>,
+
+    /// Run CMD when an app process leaves the pool
+    #[arg(
+        long = "hook-detached-process",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_detached_process: Option<String>,
+
+    /// Run CMD when an app process fails to start
+    #[arg(
+        long = "hook-spawn-failed",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_spawn_failed: Option<String>,
+
+    /// Run CMD when a request is refused because the request queue is full
+    #[arg(
+        long = "hook-queue-full-error",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_queue_full_error: Option<String>,
+
+    /// Accepted for the Apache module installer (not built yet); passenger start never runs it
+    #[arg(
+        long = "hook-after-install-prerequisites",
+        value_name = "CMD",
+        help_heading = "Hook options"
+    )]
+    pub hook_after_install_prerequisites: Option<String>,
+
     /// Accepted for compatibility; passenger-rs never checks for security updates
     #[arg(long, help_heading = "Accepted for compatibility, without effect")]
     pub disable_security_update_check: bool,
@@ -467,6 +539,35 @@ impl StartArgs {
         } else {
             None
         };
+        let hooks = [
+            (
+                "before_watchdog_initialization",
+                &self.hook_before_watchdog_initialization,
+            ),
+            (
+                "after_watchdog_initialization",
+                &self.hook_after_watchdog_initialization,
+            ),
+            (
+                "before_watchdog_shutdown",
+                &self.hook_before_watchdog_shutdown,
+            ),
+            (
+                "after_watchdog_shutdown",
+                &self.hook_after_watchdog_shutdown,
+            ),
+            ("attached_process", &self.hook_attached_process),
+            ("detached_process", &self.hook_detached_process),
+            ("spawn_failed", &self.hook_spawn_failed),
+            ("queue_full_error", &self.hook_queue_full_error),
+            (
+                "after_install_prerequisites",
+                &self.hook_after_install_prerequisites,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, cmd)| Some((name.to_string(), cmd.clone()?)))
+        .collect();
         StartOptions {
             app_dir: self.app_dir.clone(),
             config_file: self.config.clone(),
@@ -515,6 +616,7 @@ impl StartArgs {
             shutdown_timeout: self.shutdown_timeout,
             engine: self.engine.clone(),
             show_version_in_header,
+            hooks,
             no_effect,
         }
     }

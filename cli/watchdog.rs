@@ -70,6 +70,57 @@ const ENV_WD_PID_FILE: &str = "PASSENGER_WD_PID_FILE";
 const ENV_WD_LOG: &str = "PASSENGER_WD_LOG";
 const ENV_WD_CORE_LOG: &str = "PASSENGER_WD_CORE_LOG";
 const ENV_WD_LOG_LEVEL: &str = "PASSENGER_WD_LOG_LEVEL";
+/// The watchdog's hooks, one variable each: this prefix and the upper-case hook name.
+const ENV_WD_HOOK_PREFIX: &str = "PASSENGER_WD_HOOK_";
+/// The hooks the watchdog runs (and waits for, at most `hooks::HOOK_TIMEOUT`).
+const WATCHDOG_HOOKS: &[&str] = &[
+    "before_watchdog_initialization",
+    "after_watchdog_initialization",
+    "before_watchdog_shutdown",
+    "after_watchdog_shutdown",
+];
+
+fn hook_env_name(hook: &str) -> String {
+    format!("{ENV_WD_HOOK_PREFIX}{}", hook.to_ascii_uppercase())
+}
+
+/// The watchdog's own hooks, read from (and then removed from) its environment.
+struct WatchdogHooks {
+    commands: Vec<(&'static str, String)>,
+    instance_dir: String,
+}
+
+impl WatchdogHooks {
+    fn from_env(instance_dir: &Path) -> WatchdogHooks {
+        let commands = WATCHDOG_HOOKS
+            .iter()
+            .filter_map(|&hook| {
+                let var = hook_env_name(hook);
+                let cmd = std::env::var(&var).ok()?;
+                // Single-threaded here, so changing the environment is safe.
+                std::env::remove_var(&var);
+                Some((hook, cmd))
+            })
+            .collect();
+        WatchdogHooks {
+            commands,
+            instance_dir: instance_dir.display().to_string(),
+        }
+    }
+
+    /// Runs `hook` if configured and waits for it (bounded); a failure is returned
+    /// as a message for the log, never fatal.
+    fn run(&self, hook: &str) -> Option<String> {
+        let (_, cmd) = self.commands.iter().find(|(name, _)| *name == hook)?;
+        let env = [
+            ("PASSENGER_PID", std::process::id().to_string()),
+            ("PASSENGER_INSTANCE_DIR", self.instance_dir.clone()),
+        ];
+        passenger_core::hooks::run_blocking(hook, cmd, &env, passenger_core::hooks::HOOK_TIMEOUT)
+            .err()
+            .map(|err| err.to_string())
+    }
+}
 
 /// Sets up the server (listening sockets, instance directory, PID file) and then
 /// replaces this process with the lean watchdog (`passenger __watchdog`), keeping the
@@ -140,6 +191,11 @@ pub fn run(
     if let Some(log) = &opts.log_file {
         cmd.env(ENV_WD_CORE_LOG, log);
     }
+    for hook in WATCHDOG_HOOKS {
+        if let Some(command) = config.hooks.command(hook) {
+            cmd.env(hook_env_name(hook), command);
+        }
+    }
     let err = cmd.exec();
     // Still here: the exec failed. Nothing was handed over; clean up as the owner.
     if let Some(pid_file) = &opts.pid_file {
@@ -186,6 +242,13 @@ impl WatchdogLog {
 /// its environment; returns the exit code.
 pub fn lean_main() -> i32 {
     let env = |k: &str| std::env::var_os(k);
+    let hooks = WatchdogHooks::from_env(
+        &env(ENV_WD_INSTANCE_DIR)
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    );
+    // mod_perl's open_logs phase: before the watchdog opens its log.
+    let early_failure = hooks.run("before_watchdog_initialization");
     let log = WatchdogLog {
         file: env(ENV_WD_LOG).and_then(|p| {
             std::fs::OpenOptions::new()
@@ -198,6 +261,9 @@ pub fn lean_main() -> i32 {
             .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
             .unwrap_or(3),
     };
+    if let Some(msg) = early_failure {
+        log.warn(&msg);
+    }
     let count: usize = env(ENV_WD_FDS)
         .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
         .unwrap_or(0);
@@ -268,6 +334,7 @@ pub fn lean_main() -> i32 {
         &opts,
         &log,
         &notifier,
+        &hooks,
         |_| match pipe.take() {
             Some(mut f) => {
                 let _ = f.write_all(announce.as_bytes());
@@ -316,11 +383,17 @@ fn supervise(
     opts: &WatchdogOptions,
     log: &WatchdogLog,
     notifier: &passenger_core::server::notify::Notifier,
+    hooks: &WatchdogHooks,
     on_ready: impl FnOnce(&[String]),
 ) -> Result<i32> {
     let tell = |state: String| {
         if let Err(e) = notifier.notify(&state) {
             log.warn(&format!("cannot notify the service manager: {e}"));
+        }
+    };
+    let run_hook = |hook: &str| {
+        if let Some(msg) = hooks.run(hook) {
+            log.warn(&msg);
         }
     };
     let mut signals = SigSet::empty();
@@ -336,6 +409,8 @@ fn supervise(
         signals.add(sig);
     }
     signals.thread_block().context("cannot block signals")?;
+    // mod_perl's post_config phase: set up, and no app process exists yet.
+    run_hook("after_watchdog_initialization");
     // The path this image was started from: a core upgrade (SIGUSR2) runs whatever
     // binary is at that path by then, even after the file was replaced.
     let exe = std::env::current_exe().context("cannot find the passenger executable")?;
@@ -375,6 +450,7 @@ fn supervise(
                         core.id(),
                         describe(&status)
                     ));
+                    run_hook("after_watchdog_shutdown");
                     return Ok(crate::exit::OK);
                 }
                 if matches!(status, WaitStatus::Exited(_, 0)) {
@@ -412,6 +488,7 @@ fn supervise(
             }
             Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
                 if !stopping {
+                    run_hook("before_watchdog_shutdown");
                     tell("STOPPING=1\nSTATUS=Stopping: draining requests".to_string());
                 }
                 stopping = true;

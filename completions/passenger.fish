@@ -76,6 +76,15 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throt
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-after-watchdog-shutdown -d 'Run CMD after the core and its apps have stopped' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-attached-process -d 'Run CMD when an app process joins the pool' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-detached-process -d 'Run CMD when an app process leaves the pool' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-spawn-failed -d 'Run CMD when an app process fails to start' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-queue-full-error -d 'Run CMD when a request is refused because the request queue is full' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-after-install-prerequisites -d 'Accepted for the Apache module installer (not built yet); passenger start never runs it' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
@@ -159,6 +168,15 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-thro
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-after-watchdog-shutdown -d 'Run CMD after the core and its apps have stopped' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-attached-process -d 'Run CMD when an app process joins the pool' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-detached-process -d 'Run CMD when an app process leaves the pool' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-spawn-failed -d 'Run CMD when an app process fails to start' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-queue-full-error -d 'Run CMD when a request is refused because the request queue is full' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-after-install-prerequisites -d 'Accepted for the Apache module installer (not built yet); passenger start never runs it' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l security-update-check-proxy -d 'Accepted for compatibility; passenger-rs never checks for security updates' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod hooks;
 pub mod instance;
 pub mod metrics;
 pub mod pool;

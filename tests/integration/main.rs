@@ -8,6 +8,7 @@
 mod support;
 
 mod harness;
+mod hooks;
 
 mod admin;
 mod apps;

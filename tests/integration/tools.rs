@@ -728,6 +728,13 @@ fn validate_install_exit_code_follows_the_installation() {
     }
     let man_page = man.join("passenger-status.1");
     std::fs::copy(repo().join("man/passenger-status.1"), &man_page).expect("copy the man page");
+    let completions = prefix.join("share/passenger-rs/completions");
+    std::fs::create_dir_all(&completions).expect("invariant: test dir is writable");
+    std::fs::copy(
+        repo().join("completions/passenger.bash"),
+        completions.join("passenger.bash"),
+    )
+    .expect("copy the completions");
     // Another installation: a `passenger` in a directory of its own.
     let other = dir.join("other");
     std::fs::create_dir_all(&other).expect("invariant: test dir is writable");

@@ -180,6 +180,14 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
             .collect();
         l.set("env", Val::Table(table));
     }
+    if !o.hooks.is_empty() {
+        let table = o
+            .hooks
+            .iter()
+            .map(|(k, v)| (k.clone(), Val::Str(v.clone())))
+            .collect();
+        l.set("hooks", Val::Table(table));
+    }
     l
 }
 
@@ -234,6 +242,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        hooks: server.hooks,
         notices,
         start_options: opts,
     })
@@ -434,6 +443,7 @@ fn load_multi(
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        hooks: server.hooks,
         notices,
         environment,
         start_options: opts,
@@ -565,6 +575,7 @@ struct ServerPart {
     instance_registry_dir: Option<PathBuf>,
     shutdown_grace: Duration,
     show_version_in_header: bool,
+    hooks: crate::hooks::Hooks,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -645,6 +656,7 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
             .secs("shutdown_timeout")
             .unwrap_or(Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT)),
         show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
+        hooks: res.hooks(),
     }
 }
 

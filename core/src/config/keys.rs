@@ -22,6 +22,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "shutdown_timeout",
     "engine",
     "show_version_in_header",
+    "hooks",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.

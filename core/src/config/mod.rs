@@ -71,6 +71,8 @@ pub struct ServerConfig {
     /// Passenger options that were given but change nothing here, one sentence each
     /// naming the flag or key and file; `passenger start` logs them once.
     pub notices: Vec<String>,
+    /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
+    pub hooks: crate::hooks::Hooks,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
 }
@@ -153,6 +155,8 @@ pub struct StartOptions {
     pub engine: Option<String>,
     /// `--show-version-in-header` / `--no-show-version-in-header` (default: on).
     pub show_version_in_header: Option<bool>,
+    /// `--hook-<name> CMD`, by hook name (`spawn_failed`), in order.
+    pub hooks: Vec<(String, String)>,
     /// Passenger flags accepted without effect, by key: `None` for a switch that was
     /// given, `Some(value)` for an option with a value (a number as its digits).
     pub no_effect: Vec<(String, Option<String>)>,

@@ -644,3 +644,39 @@ request_pipelining = true
     assert!(!config.apps[0].request_pipelining, "top-level default");
     assert!(config.apps[1].request_pipelining, "per-app override");
 }
+
+#[test]
+fn hooks_merge_flags_over_passengerfile_and_unknown_names_are_named() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"hooks": {"spawn_failed": "echo file", "attached_process": "echo attached"}}"#,
+        ),
+    ]);
+    let mut opts = single(dir.path());
+    opts.hooks = vec![("spawn_failed".into(), "echo flag".into())];
+    let config = load_in(&opts, Path::new("/")).expect("valid");
+    assert_eq!(config.hooks.command("spawn_failed"), Some("echo flag"));
+    assert_eq!(
+        config.hooks.command("attached_process"),
+        Some("echo attached")
+    );
+
+    let bad = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"hooks": {"spawn_failure": "x", "queue_full_error": 3}}"#,
+        ),
+    ]);
+    let file = bad.path().join("Passengerfile.json").display().to_string();
+    let found = problems(load_in(&single(bad.path()), Path::new("/")));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|p| p.starts_with(&format!(
+        "`hooks` in {file}: unknown hook \"spawn_failure\""
+    ))));
+    assert!(found
+        .iter()
+        .any(|p| p.contains("the command of hook queue_full_error must be a string")));
+}

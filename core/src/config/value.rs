@@ -402,6 +402,46 @@ impl<'a> Resolver<'a> {
         }
         merged
     }
+
+    /// The `hooks` table of every layer, merged by hook name (a higher-priority layer
+    /// wins); unknown hook names and non-string commands are problems.
+    pub(crate) fn hooks(&mut self) -> crate::hooks::Hooks {
+        let mut merged: Vec<(String, String)> = Vec::new();
+        let layers = self.layers.clone();
+        for layer in layers.iter().rev() {
+            let entries = match layer.values.get("hooks") {
+                None | Some(Val::Null) => continue,
+                Some(Val::Table(entries)) => entries,
+                Some(other) => {
+                    let msg = format!(
+                        "must be a table of hook name = \"command\", got {} {other}",
+                        other.kind()
+                    );
+                    self.bad(layer, "hooks", msg);
+                    continue;
+                }
+            };
+            for (name, value) in entries {
+                if let Some(problem) = crate::hooks::name_problem(name) {
+                    self.bad(layer, "hooks", problem);
+                    continue;
+                }
+                let Val::Str(command) = value else {
+                    let msg = format!(
+                        "the command of hook {name} must be a string, got {} {value}",
+                        value.kind()
+                    );
+                    self.bad(layer, "hooks", msg);
+                    continue;
+                };
+                match merged.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = command.clone(),
+                    None => merged.push((name.clone(), command.clone())),
+                }
+            }
+        }
+        crate::hooks::Hooks::new(merged)
+    }
 }
 
 /// Why `name` cannot be an environment variable name, if it cannot.

@@ -38,6 +38,9 @@ pub struct PoolOptions {
     /// How long a pipelined request waits before it is taken back
     /// ([`state::PIPELINE_PATIENCE`](super::state::PIPELINE_PATIENCE)).
     pub pipeline_patience: Duration,
+    /// Lifecycle hooks; the actor fires the process and queue events, each on a
+    /// thread of its own ([`Hooks::spawn`](crate::hooks::Hooks::spawn)).
+    pub hooks: Arc<crate::hooks::Hooks>,
 }
 
 impl Default for PoolOptions {
@@ -49,6 +52,7 @@ impl Default for PoolOptions {
             counters: Arc::default(),
             pipeline_window: super::state::PIPELINE_WINDOW,
             pipeline_patience: super::state::PIPELINE_PATIENCE,
+            hooks: Arc::default(),
         }
     }
 }
@@ -183,6 +187,8 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         pipelines: HashMap::new(),
         shutdown_waiters: Vec::new(),
         restart_checks: HashMap::new(),
+        app_roots: HashMap::new(),
+        attached: HashMap::new(),
     };
     tokio::spawn(actor.run(rx));
     PoolHandle {
@@ -412,6 +418,10 @@ struct Actor {
     pipelines: HashMap<Gupid, Arc<Claims>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
     restart_checks: HashMap<String, RestartCheck>,
+    /// App root of each group that has spawned, for the hooks' `PASSENGER_APP_ROOT`.
+    app_roots: HashMap<String, String>,
+    /// Pid and group of each live process, for `detached_process`.
+    attached: HashMap<Gupid, (u32, String)>,
 }
 
 fn now() -> Instant {
@@ -504,6 +514,16 @@ impl Actor {
             } => self.spawn_done(group, spawn, gupid, result),
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
+                if let Some((pid, group)) = self.attached.remove(&gupid) {
+                    self.fire_hook(
+                        "detached_process",
+                        &group,
+                        vec![
+                            ("PASSENGER_PID", pid.to_string()),
+                            ("PASSENGER_GUPID", gupid.to_string()),
+                        ],
+                    );
+                }
                 // Requests still waiting for the dead process go elsewhere: the ones
                 // it had not claimed never ran.
                 self.withdraw_claims(&gupid);
@@ -603,6 +623,16 @@ impl Actor {
                     }
                 });
                 tracing::info!(%gupid, pid = process.pid, group, "process spawned");
+                self.attached
+                    .insert(gupid.clone(), (process.pid, group.clone()));
+                self.fire_hook(
+                    "attached_process",
+                    &group,
+                    vec![
+                        ("PASSENGER_PID", process.pid.to_string()),
+                        ("PASSENGER_GUPID", gupid.to_string()),
+                    ],
+                );
                 self.apply(PoolInput::SpawnSucceeded {
                     group,
                     spawn,
@@ -621,6 +651,14 @@ impl Actor {
             }
             Err(error) => {
                 tracing::warn!(group, error_id = %error.error_id, error = %error, "spawn failed");
+                self.fire_hook(
+                    "spawn_failed",
+                    &group,
+                    vec![
+                        ("PASSENGER_ERROR", error.to_string()),
+                        ("PASSENGER_ERROR_ID", error.error_id.to_string()),
+                    ],
+                );
                 self.apply(PoolInput::SpawnFailed {
                     group,
                     spawn,
@@ -628,6 +666,20 @@ impl Actor {
                 });
             }
         }
+    }
+
+    /// Starts hook `name` (if configured) for `group` off the actor: the actor never
+    /// waits for it.
+    fn fire_hook(&self, name: &'static str, group: &str, mut env: Vec<(&'static str, String)>) {
+        let hooks = &self.pool.options().hooks;
+        if hooks.command(name).is_none() {
+            return;
+        }
+        env.push(("PASSENGER_APP_GROUP", group.to_string()));
+        if let Some(root) = self.app_roots.get(group) {
+            env.push(("PASSENGER_APP_ROOT", root.clone()));
+        }
+        hooks.spawn(name, env);
     }
 
     /// Feeds one input (and the check-ins it causes) to the state machine, performs
@@ -678,6 +730,8 @@ impl Actor {
                 app,
                 gupid,
             } => {
+                self.app_roots
+                    .insert(group.clone(), app.app_root.display().to_string());
                 let tx = self.weak.upgrade()?;
                 let spawner = Arc::clone(&self.spawner);
                 tokio::spawn(async move {
@@ -715,6 +769,14 @@ impl Actor {
                 let _ = reply.send(Ok(session));
             }
             PoolAction::Reject { request, error } => {
+                if let CheckoutError::QueueFull { group } = &error {
+                    let group = group.clone();
+                    self.fire_hook(
+                        "queue_full_error",
+                        &group,
+                        vec![("PASSENGER_ERROR", error.to_string())],
+                    );
+                }
                 if let Some(reply) = self.waiters.remove(&request) {
                     let _ = reply.send(Err(error));
                 }

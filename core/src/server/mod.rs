@@ -249,6 +249,7 @@ impl Server {
                 counters: counters.clone(),
                 pipeline_window: self.pipeline_timing.0,
                 pipeline_patience: self.pipeline_timing.1,
+                hooks: Arc::new(self.config.hooks.clone()),
             },
             self.spawner.clone(),
         );
