@@ -75,8 +75,9 @@ enum Command {
     MemoryStats(memory_stats::MemoryStatsArgs),
     /// Manage, control and inspect an instance or this installation (also: passenger-config).
     Config(commands::config::ConfigArgs),
-    /// Not available yet: says that the Apache module installer is not in this version
-    /// and exits 1 (also: passenger-install-apache2-module).
+    /// Build and install the Apache module and print its configuration (also:
+    /// passenger-install-apache2-module).
+    #[command(after_long_help = commands::install_apache2_module::AFTER_HELP)]
     InstallApache2Module(commands::install_apache2_module::InstallApache2ModuleArgs),
     /// Create the passenger-status, passenger-config, ... links to this binary in DIR.
     InstallLinks(commands::install_links::InstallLinksArgs),
@@ -120,11 +121,15 @@ fn parse(inv: &applet::Invocation) -> Command {
 }
 
 /// Exits on a command-line error: clap's message and code, except that
-/// `start_server` keeps the original's exit code 1 for bad options.
+/// `start_server` and `passenger-install-apache2-module` keep the originals' exit
+/// code 1 for bad options.
 fn usage_exit(err: clap::Error, inv: &applet::Invocation) -> ! {
     use clap::error::ErrorKind;
-    let starter = inv.subcommand == Some("start-server")
-        || std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("start-server"));
+    let named = |sub: &str| {
+        inv.subcommand == Some(sub)
+            || std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(sub))
+    };
+    let starter = named("start-server") || named("install-apache2-module");
     if starter
         && !matches!(
             err.kind(),

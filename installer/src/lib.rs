@@ -1,14 +1,31 @@
 //! The Apache module installer (`passenger-install-apache2-module`).
 //!
-//! Owns: detecting apxs, Apache and Ruby, running the compile checks, building the
-//! module and producing the configuration snippet. It does not print or prompt: the
-//! `cli` crate renders its results. This crate is a skeleton until the Apache
-//! integration issue is taken.
+//! Owns: finding apxs, Apache, apachectl and the APR tools in the original's order
+//! ([`detect`]), the dependency checks and their per-distribution install commands
+//! ([`checks`], [`distro`]), the compile check and the module build ([`build`]), and
+//! the configuration snippet, the Debian-style `mods-available` files, `a2enmod`
+//! and `apachectl configtest` ([`apache_config`]).
+//!
+//! Does not own: printing, prompting, spinners or exit codes (the `cli` crate
+//! renders what these functions return, and calls them in order), nor the module
+//! itself ([`MODULE_SOURCE`] is `installer/module/mod_passenger.c`, embedded so the
+//! installer can build it anywhere).
 
-/// Errors of the installer.
-#[derive(Debug, thiserror::Error)]
-pub enum InstallerError {
-    /// The Apache integration has not been built yet.
-    #[error("the Apache module installer is not available in this version")]
-    NotAvailable,
-}
+pub mod apache_config;
+pub mod build;
+pub mod checks;
+pub mod detect;
+pub mod distro;
+mod process;
+
+/// The source of `mod_passenger`, built with `apxs` by [`build::build_module`].
+pub const MODULE_SOURCE: &str = include_str!("../module/mod_passenger.c");
+
+/// The file name of the module source and of the built module's stem:
+/// `<IfModule mod_passenger.c>` names it.
+pub const MODULE_SOURCE_NAME: &str = "mod_passenger.c";
+
+/// The built module's file name.
+pub const MODULE_FILE_NAME: &str = "mod_passenger.so";
+
+pub use detect::{Detection, Environment};

@@ -1,6 +1,7 @@
 //! `passenger-config validate-install`: checks this installation (binary in PATH,
 //! no other passenger-rs binary in PATH, resources, loaders, man pages, shell
-//! completions) and prints each check with ✓ / ✗ / (!).
+//! completions) and, with `--validate-apache2`, Apache (installed, and loading a
+//! `mod_passenger.so` built for this binary), and prints each check with ✓ / ✗ / (!).
 //!
 //! Exit codes: 0 all passed; 1 some check failed; 2 only warnings.
 
@@ -24,6 +25,14 @@ pub struct ValidateInstallArgs {
     /// Do not display a summary.
     #[arg(long)]
     pub no_summary: bool,
+    /// Also check Apache: that it is installed, and that its configuration loads a
+    /// mod_passenger.so built for this passenger binary.
+    #[arg(long)]
+    pub validate_apache2: bool,
+    /// The Apache installation to validate, by its apxs (default: $APXS2, then apxs2
+    /// and apxs in PATH).
+    #[arg(long, value_name = "PATH", requires = "validate_apache2")]
+    pub apxs2_path: Option<PathBuf>,
 }
 
 struct Check {
@@ -85,7 +94,7 @@ fn is_passenger_rs(path: &Path) -> bool {
     }
 }
 
-fn checks() -> Vec<Check> {
+fn checks(args: &ValidateInstallArgs) -> Vec<Check> {
     let mut out = Vec::new();
     let exe = resources::current_exe();
     let hits = path_hits();
@@ -172,6 +181,9 @@ fn checks() -> Vec<Check> {
             });
         }
     }
+    if args.validate_apache2 {
+        out.extend(apache_checks(args.apxs2_path.clone()));
+    }
     out.push(installed(
         "the man pages",
         resources::man_dir(),
@@ -200,6 +212,110 @@ fn installed(what: &str, dir: Option<PathBuf>, dir_name: &str, file: &str) -> Ch
     }
 }
 
+/// "whether Apache is installed" and "whether the module is correctly configured
+/// in Apache": the configuration (`apachectl -t -D DUMP_INCLUDES`) has a
+/// `LoadModule passenger_module` line, Apache loads it (`-D DUMP_MODULES`), and
+/// the file is an ELF object built for this binary (it holds this binary's path,
+/// which the installer compiles in).
+fn apache_checks(apxs2_path: Option<PathBuf>) -> Vec<Check> {
+    use passenger_installer::{apache_config, detect};
+    let env = detect::Environment::from_process();
+    let opts = detect::DetectOptions {
+        apxs2_path,
+        apr_config_path: None,
+    };
+    let installed_what = "whether Apache is installed".to_string();
+    let configured_what = format!("whether the {PRODUCT} module is correctly configured in Apache");
+    let detection = match detect::detect(&opts, &env) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![Check {
+                what: installed_what,
+                mark: Mark::Error,
+                detail: Some(e.to_string()),
+            }]
+        }
+    };
+    let server = match (&detection.apachectl, &detection.server) {
+        (Some(_), Ok(info)) => Ok(info.description.clone()),
+        (None, _) => Err("apachectl was not found".to_string()),
+        (_, Err(why)) => Err(why.clone()),
+    };
+    let mut out = vec![Check {
+        what: installed_what,
+        mark: if server.is_ok() {
+            Mark::Ok
+        } else {
+            Mark::Error
+        },
+        detail: server.as_ref().err().cloned(),
+    }];
+    if server.is_err() {
+        return out;
+    }
+    let exe = resources::current_exe();
+    let problem = match apache_config::loaded_module(&detection) {
+        Err(e) => Some(format!("Apache's configuration could not be read: {e}")),
+        Ok(found) if found.load_lines.is_empty() => Some(
+            "No `LoadModule passenger_module` line in Apache's configuration; \
+             run passenger-install-apache2-module for the lines to add."
+                .to_string(),
+        ),
+        Ok(found) => {
+            let (file, module) = found
+                .load_lines
+                .last()
+                .expect("invariant: not empty")
+                .clone();
+            if !module.is_file() {
+                Some(format!(
+                    "{} (loaded by {}) does not exist",
+                    module.display(),
+                    file.display()
+                ))
+            } else if !is_elf(&module) {
+                Some(format!("{} is not an ELF shared object", module.display()))
+            } else if !exe
+                .as_ref()
+                .is_some_and(|e| file_contains(&module, e.as_os_str().as_encoded_bytes()))
+            {
+                Some(format!(
+                    "{} was built for another passenger binary, not {}; run passenger-install-apache2-module again",
+                    module.display(),
+                    exe.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                ))
+            } else if !found.loaded {
+                Some(format!(
+                    "Apache does not load {} (apachectl -M does not list passenger_module)",
+                    module.display()
+                ))
+            } else {
+                None
+            }
+        }
+    };
+    out.push(Check {
+        what: configured_what,
+        mark: if problem.is_none() {
+            Mark::Ok
+        } else {
+            Mark::Error
+        },
+        detail: problem,
+    });
+    out
+}
+
+/// Whether the file at `path` holds `needle` (followed by a NUL, as a C string).
+fn file_contains(path: &Path, needle: &[u8]) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let mut wanted = needle.to_vec();
+    wanted.push(0);
+    bytes.windows(wanted.len()).any(|w| w == wanted.as_slice())
+}
+
 fn is_elf(path: &Path) -> bool {
     std::fs::read(path)
         .map(|b| b.starts_with(b"\x7fELF"))
@@ -209,7 +325,7 @@ fn is_elf(path: &Path) -> bool {
 /// Runs `validate-install`.
 pub fn run(args: &ValidateInstallArgs) -> anyhow::Result<i32> {
     let color = !args.no_colors && std::io::stdout().is_terminal();
-    let results = checks();
+    let results = checks(args);
     let mut text = String::new();
     for c in &results {
         text.push_str(&format!(
