@@ -75,8 +75,17 @@ enum Command {
     MemoryStats(memory_stats::MemoryStatsArgs),
     /// Manage, control and inspect an instance or this installation (also: passenger-config).
     Config(commands::config::ConfigArgs),
-    /// Build and install the Apache module and print its configuration (also:
-    /// passenger-install-apache2-module).
+    /// Build and install the Apache module (mod_passenger) and print the configuration
+    /// that loads it (also: passenger-install-apache2-module).
+    ///
+    /// Checks for a C compiler, apxs, Apache 2.4 or newer with the event, worker or
+    /// prefork MPM, Apache's and APR's headers, and the chosen languages (a missing
+    /// one prints the command that installs it, and nothing is compiled); then
+    /// compiles a test program, builds the module with apxs for this passenger
+    /// binary, installs it into the module directory and prints the lines for
+    /// Apache's configuration. On a Debian-style layout it offers to write
+    /// mods-available/passenger.load and .conf and run a2enmod, then runs
+    /// `apachectl configtest` and `passenger-config validate-install --validate-apache2`.
     #[command(after_long_help = commands::install_apache2_module::AFTER_HELP)]
     InstallApache2Module(commands::install_apache2_module::InstallApache2ModuleArgs),
     /// Create the passenger-status, passenger-config, ... links to this binary in DIR.

@@ -411,12 +411,16 @@ _passenger__config() {
             return 0
             ;;
         passenger__subcmd__config__subcmd__validate__subcmd__install)
-            opts="-h --auto --no-colors --no-summary --help"
+            opts="-h --auto --no-colors --no-summary --validate-apache2 --apxs2-path --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --apxs2-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

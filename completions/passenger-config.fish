@@ -61,9 +61,11 @@ complete -c passenger-config -n "__fish_passenger_config_using_subcommand list-i
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand list-instances" -s q -l quiet -d 'Print nothing when no instance is running'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand list-instances" -s h -l help -d 'Print help'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand about" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -l apxs2-path -d 'The Apache installation to validate, by its apxs (default: $APXS2, then apxs2 and apxs in PATH)' -r -F
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -l auto -d 'Run non-interactively (accepted for compatibility; the checks never ask)'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -l no-colors -d 'Never output colors'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -l no-summary -d 'Do not display a summary'
+complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -l validate-apache2 -d 'Also check Apache: that it is installed, and that its configuration loads a mod_passenger.so built for this passenger binary'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand validate-install" -s h -l help -d 'Print help'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand system-metrics" -s h -l help -d 'Print help'
 complete -c passenger-config -n "__fish_passenger_config_using_subcommand upgrade-core" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r

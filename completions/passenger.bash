@@ -736,12 +736,16 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__config__subcmd__validate__subcmd__install)
-            opts="-h --auto --no-colors --no-summary --help"
+            opts="-h --auto --no-colors --no-summary --validate-apache2 --apxs2-path --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --apxs2-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1058,12 +1062,28 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__install__subcmd__apache2__subcmd__module)
-            opts="-h --auto --help"
+            opts="-a -h --auto --apxs2-path --apr-config-path --languages --no-compile --snippet --force-colors --module-dir --update-config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --apxs2-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --apr-config-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --languages)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --module-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -33,7 +33,7 @@ complete -c passenger -n "__fish_passenger_needs_command" -f -a "__core" -d 'Int
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
-complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-apache2-module" -d 'Build and install the Apache module (mod_passenger) and print the configuration that loads it (also: passenger-install-apache2-module)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
 complete -c passenger -n "__fish_passenger_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -250,9 +250,11 @@ complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_s
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from list-instances" -s q -l quiet -d 'Print nothing when no instance is running'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from list-instances" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from about" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l apxs2-path -d 'The Apache installation to validate, by its apxs (default: $APXS2, then apxs2 and apxs in PATH)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l auto -d 'Run non-interactively (accepted for compatibility; the checks never ask)'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l no-colors -d 'Never output colors'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l no-summary -d 'Do not display a summary'
+complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -l validate-apache2 -d 'Also check Apache: that it is installed, and that its configuration loads a mod_passenger.so built for this passenger binary'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from validate-install" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from system-metrics" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from upgrade-core" -l instance -d 'The passenger-rs instance to select: its name or a unique prefix' -r
@@ -267,8 +269,16 @@ complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_s
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "system-metrics" -d 'Display system metrics (CPU, memory)'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "upgrade-core" -d 'Replace the core with one from the passenger binary on disk, on the same sockets, without refusing a connection (same as SIGUSR2 to the watchdog)'
 complete -c passenger -n "__fish_passenger_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l auto -d 'Run non-interactively (accepted for scripts; nothing asks yet)'
-complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s h -l help -d 'Print help'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l apxs2-path -d 'The apxs to build with (wins over $APXS2, then apxs2 and apxs in PATH)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l apr-config-path -d 'The apr-config to use (wins over $APR_CONFIG and apxs\'s APR_CONFIG)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l languages -d 'Languages to check for, comma-separated: ruby, python, nodejs (default: those whose interpreter is in PATH; a menu on a terminal)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l module-dir -d 'Where to install mod_passenger.so (default: `apxs -q LIBEXECDIR`)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s a -l auto -d 'Never ask (implied when stdin is not a terminal): write no Apache configuration unless --update-config says so'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l no-compile -d 'Check the dependencies and print the snippet, but compile nothing'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l snippet -d 'Print only the Apache configuration snippet and exit'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l force-colors -d 'Use colors even when stdout is not a terminal'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l update-config -d 'On a Debian-style layout, write mods-available/passenger.load and passenger.conf and run `a2enmod passenger` without asking'
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s f -l force -d 'Replace existing files with these names'
 complete -c passenger -n "__fish_passenger_using_subcommand install-links" -s h -l help -d 'Print help'
 complete -c passenger -n "__fish_passenger_using_subcommand generate-docs" -s h -l help -d 'Print help'
@@ -279,7 +289,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "status" -d 'Show the status of a running instance (also: passenger-status)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "memory-stats" -d 'Show memory usage of Apache, Nginx and passenger-rs processes (also: passenger-memory-stats)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "config" -d 'Manage, control and inspect an instance or this installation (also: passenger-config)'
-complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Not available yet: says that the Apache module installer is not in this version and exits 1 (also: passenger-install-apache2-module)'
+complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-apache2-module" -d 'Build and install the Apache module (mod_passenger) and print the configuration that loads it (also: passenger-install-apache2-module)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "install-links" -d 'Create the passenger-status, passenger-config, ... links to this binary in DIR'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "generate-docs" -d 'Write shell completions and man pages (for packaging and the docs test)'
 complete -c passenger -n "__fish_passenger_using_subcommand help; and not __fish_seen_subcommand_from start stop start-server __core status memory-stats config install-apache2-module install-links generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

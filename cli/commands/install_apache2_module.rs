@@ -34,13 +34,7 @@ Environment: APXS2 (the apxs to use; `none` = pretend there is none), HTTPD,
 APR_CONFIG, APU_CONFIG, CC, APACHE_CONFDIR (Debian: Apache's configuration
 directory).";
 
-/// Build and install the Apache module (mod_passenger) and print the configuration
-/// that loads it.
-///
-/// Checks for a C compiler, apxs, Apache 2.4 or newer with the event, worker or
-/// prefork MPM, Apache's and APR's headers, and the chosen languages; then compiles
-/// a test program, builds the module with apxs for this passenger binary, installs
-/// it into the module directory and prints the snippet for Apache's configuration.
+/// The installer's flags (its help text is the subcommand's, in `main.rs`).
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct InstallApache2ModuleArgs {
@@ -417,7 +411,7 @@ fn enable(
     )?;
     if let Err(e) = test {
         return Err(failure(format!(
-            "{e}\nThe module is installed, but Apache's configuration does not load it."
+            "{e}\nThe module is installed, but Apache's configuration test fails with it; fix the error above and run `apachectl configtest`."
         )));
     }
     ui.line("")?;

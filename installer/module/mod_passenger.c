@@ -10,7 +10,7 @@
 
 static const char passenger_binary[] = PASSENGER_BINARY;
 
-static const char *set_root(cmd_parms *cmd, void *cfg, const char *arg)
+static const char *set_global(cmd_parms *cmd, void *cfg, const char *arg)
 {
     (void)cmd;
     (void)cfg;
@@ -20,8 +20,10 @@ static const char *set_root(cmd_parms *cmd, void *cfg, const char *arg)
 }
 
 static const command_rec passenger_commands[] = {
-    AP_INIT_TAKE1("PassengerRoot", set_root, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PassengerRoot", set_global, NULL, RSRC_CONF,
                   "The passenger-rs installation root."),
+    AP_INIT_TAKE1("PassengerDefaultRuby", set_global, NULL, RSRC_CONF,
+                  "The default Ruby interpreter."),
     { NULL }
 };
 
