@@ -492,3 +492,24 @@ fn installer_auto_without_update_config_writes_no_apache_config() {
         .next()
         .is_none());
 }
+
+#[test]
+fn installer_rebuild_replaces_the_module_by_rename() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new();
+    let modules = dir.path().join("modules");
+    let so = build_module_into(&dir, &modules);
+    let first = std::fs::metadata(&so).expect("built").ino();
+    // A running Apache maps the old file: it must be replaced, never rewritten in place.
+    let again = build_module_into(&dir, &modules);
+    assert_eq!(again, so);
+    let meta = std::fs::metadata(&so).expect("rebuilt");
+    assert_ne!(meta.ino(), first, "the module was rewritten in place");
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    let names: Vec<String> = std::fs::read_dir(&modules)
+        .expect("module dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["mod_passenger.so"], "no temp file is left");
+}
