@@ -354,6 +354,13 @@ fn build_failure(err: BuildError) -> anyhow::Error {
             text.push_str(&format!("\nThe full log is in {}\n", log.display()));
             failure(text)
         }
+        BuildError::Io { ref source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            failure(format!(
+                "\n{err}\nRun the installer as root (sudo), or pass --module-dir DIR for a directory you can write."
+            ))
+        }
         other => failure(format!("\n{other}")),
     }
 }

@@ -405,23 +405,31 @@ fn installer_invalid_flags_exit_1() {
     );
 }
 
-#[test]
-fn installer_update_config_enables_the_module_on_a_debian_layout() {
-    let dir = TestDir::new();
-    let conf = debian_conf_dir(&dir);
+/// Runs the installer (`--auto --languages ruby`, a private module dir, `extra`)
+/// against a private Debian-style configuration directory; returns that directory,
+/// the module dir, the installer's output and `APACHE_CONFDIR`'s value.
+fn install_on_debian_layout(dir: &TestDir, extra: &[&str]) -> (PathBuf, PathBuf, String, String) {
+    let conf = debian_conf_dir(dir);
     let modules = dir.path().join("modules");
     let confdir = conf.to_string_lossy().into_owned();
-    let args = [
+    let mut args = vec![
         "--auto",
-        "--update-config",
         "--languages",
         "ruby",
         "--module-dir",
         modules.to_str().expect("utf8"),
     ];
-    let o = installer(&dir, &args, &[("APACHE_CONFDIR", &confdir)]);
+    args.extend_from_slice(extra);
+    let o = installer(dir, &args, &[("APACHE_CONFDIR", &confdir)]);
     let text = out(&o);
     assert_eq!(code(&o), 0, "{text}\n{}", err(&o));
+    (conf, modules, text, confdir)
+}
+
+#[test]
+fn installer_update_config_enables_the_module_on_a_debian_layout() {
+    let dir = TestDir::new();
+    let (conf, modules, text, confdir) = install_on_debian_layout(&dir, &["--update-config"]);
     let so = modules.join("mod_passenger.so");
     let load =
         std::fs::read_to_string(conf.join("mods-available/passenger.load")).expect("load file");
@@ -472,19 +480,7 @@ fn installer_update_config_enables_the_module_on_a_debian_layout() {
 #[test]
 fn installer_auto_without_update_config_writes_no_apache_config() {
     let dir = TestDir::new();
-    let conf = debian_conf_dir(&dir);
-    let modules = dir.path().join("modules");
-    let confdir = conf.to_string_lossy().into_owned();
-    let args = [
-        "--auto",
-        "--languages",
-        "ruby",
-        "--module-dir",
-        modules.to_str().expect("utf8"),
-    ];
-    let o = installer(&dir, &args, &[("APACHE_CONFDIR", &confdir)]);
-    let text = out(&o);
-    assert_eq!(code(&o), 0, "{text}\n{}", err(&o));
+    let (conf, _modules, text, _) = install_on_debian_layout(&dir, &[]);
     assert!(text.contains("run it again with --update-config"), "{text}");
     assert!(!conf.join("mods-available/passenger.load").exists());
     assert!(std::fs::read_dir(conf.join("mods-enabled"))
