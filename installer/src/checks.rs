@@ -201,23 +201,23 @@ pub fn run_checks(
     push(mpm(d));
     push(header(
         "httpd.h",
-        d.apxs.as_ref().and_then(|a| a.vars.include_dir.clone()),
+        d.apxs
+            .as_ref()
+            .and_then(|a| a.vars.include_dir.clone())
+            .ok_or_else(|| "no apxs to say where Apache's headers are".to_string()),
         "httpd.h",
-        "no apxs to say where Apache's headers are",
         Dependency::ApacheDev,
     ));
     push(header(
         "APR headers (apr.h)",
-        config_include_dir(d.apr_config.as_deref()),
+        config_include_dir(d.apr_config.as_deref(), "apr-1-config"),
         "apr.h",
-        "apr-1-config not found",
         Dependency::Apr,
     ));
     push(header(
         "APR-util headers (apu.h)",
-        config_include_dir(d.apu_config.as_deref()),
+        config_include_dir(d.apu_config.as_deref(), "apu-1-config"),
         "apu.h",
-        "apu-1-config not found",
         Dependency::Apu,
     ));
     for lang in languages {
@@ -260,7 +260,7 @@ pub fn missing(checks: &[Check]) -> Vec<Dependency> {
 }
 
 fn apache_version(d: &Detection) -> Check {
-    const NAME: &str = "Apache >= 2.4";
+    const NAME: &str = "Apache ≥ 2.4";
     let Some(httpd) = &d.httpd else {
         return Check::missing(
             NAME,
@@ -306,9 +306,9 @@ fn mpm(d: &Detection) -> Check {
     }
 }
 
-fn header(name: &str, dir: Option<PathBuf>, file: &str, no_dir: &str, dep: Dependency) -> Check {
+fn header(name: &str, dir: Result<PathBuf, String>, file: &str, dep: Dependency) -> Check {
     match dir {
-        Some(dir) => {
+        Ok(dir) => {
             let path = dir.join(file);
             if path.is_file() {
                 Check::ok(name, path.display().to_string())
@@ -316,15 +316,25 @@ fn header(name: &str, dir: Option<PathBuf>, file: &str, no_dir: &str, dep: Depen
                 Check::missing(name, format!("{} does not exist", path.display()), dep)
             }
         }
-        None => Check::missing(name, format!("not found: {no_dir}"), dep),
+        Err(why) => Check::missing(name, format!("not found: {why}"), dep),
     }
 }
 
-/// `apr-1-config --includedir` (or apu's).
-fn config_include_dir(tool: Option<&Path>) -> Option<PathBuf> {
-    let ran = process::run(tool?, &["--includedir"]).ok()?;
+/// `apr-1-config --includedir` (or apu's), or why it is not known.
+fn config_include_dir(tool: Option<&Path>, name: &str) -> Result<PathBuf, String> {
+    let tool = tool.ok_or_else(|| format!("{name} not found"))?;
+    let ran = process::run(tool, &["--includedir"])
+        .map_err(|e| format!("`{} --includedir`: {e}", tool.display()))?;
     let dir = ran.stdout.trim();
-    (ran.success && !dir.is_empty()).then(|| PathBuf::from(dir))
+    if ran.success && !dir.is_empty() {
+        Ok(PathBuf::from(dir))
+    } else {
+        Err(format!(
+            "`{} --includedir` failed: {}",
+            tool.display(),
+            ran.last_line()
+        ))
+    }
 }
 
 fn interpreter(name: &str, path: Option<&Path>, dep: Dependency) -> Check {
@@ -393,7 +403,7 @@ mod tests {
             [
                 "C compiler",
                 "Apache 2 development headers (apxs)",
-                "Apache >= 2.4",
+                "Apache ≥ 2.4",
                 "a supported MPM (event, worker, prefork)",
                 "httpd.h",
                 "APR headers (apr.h)",

@@ -142,7 +142,7 @@ fn installer_builds_the_module_from_the_checkout_into_a_temp_dir() {
     for line in [
         " * Checking for C compiler... ✓ ",
         " * Checking for Apache 2 development headers (apxs)... ✓ ",
-        " * Checking for Apache >= 2.4... ✓ 2.4.",
+        " * Checking for Apache ≥ 2.4... ✓ 2.4.",
         " * Checking for a supported MPM (event, worker, prefork)... ✓ ",
         " * Checking for httpd.h... ✓ ",
         " * Checking for APR headers (apr.h)... ✓ ",
