@@ -509,3 +509,36 @@ fn installer_rebuild_replaces_the_module_by_rename() {
         .collect();
     assert_eq!(names, ["mod_passenger.so"], "no temp file is left");
 }
+
+#[test]
+fn installer_no_compile_checks_and_prints_the_snippet_but_builds_nothing() {
+    let dir = TestDir::new();
+    let modules = dir.path().join("modules");
+    let m = modules.to_string_lossy().into_owned();
+    let o = installer(
+        &dir,
+        &[
+            "--auto",
+            "--no-compile",
+            "--languages",
+            "ruby",
+            "--module-dir",
+            &m,
+        ],
+        &[],
+    );
+    let text = out(&o);
+    assert_eq!(code(&o), 0, "{text}\n{}", err(&o));
+    assert!(text.contains(" * Checking for httpd.h... ✓ "), "{text}");
+    assert!(text.contains("Not compiling (--no-compile)"), "{text}");
+    assert!(!text.contains("Building mod_passenger"), "{text}");
+    let so = modules.join("mod_passenger.so");
+    assert!(
+        text.contains(&format!(
+            "   LoadModule passenger_module {}\n",
+            so.display()
+        )),
+        "{text}"
+    );
+    assert!(!modules.exists(), "nothing may be installed");
+}
