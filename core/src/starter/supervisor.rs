@@ -206,15 +206,16 @@ impl Prepared {
                     self.update_status(log);
                 }
             }
+            // One signal per turn: a HUP asks for a new generation (later signals wait for the
+            // next turn); anything else ends the supervisor.
             let mut restart = false;
-            while let Some(sig) = self.received.pop_front() {
-                if sig == Signal::SIGHUP {
-                    let _ = writeln!(log, "received HUP, spawning a new worker");
-                    restart = true;
-                    break;
+            if let Some(sig) = self.received.pop_front() {
+                if sig != Signal::SIGHUP {
+                    self.cleanup(sig, log);
+                    return Ok(());
                 }
-                self.cleanup(sig, log);
-                return Ok(());
+                let _ = writeln!(log, "received HUP, spawning a new worker");
+                restart = true;
             }
             if !restart && auto_restart_on(&env) {
                 let interval =
