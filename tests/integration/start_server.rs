@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::support::process::{pid_alive, ProcGuard};
+use crate::support::wait::poll;
 use crate::support::{deadline, fixture, passenger, run_with_deadline, wait_until, TestDir};
 
 /// A running `passenger start-server`, its log (stderr) and its files.
@@ -57,6 +58,12 @@ impl Starter {
             reports,
         };
         s.wait_generations(&[1]);
+        // The status file lists a worker once it outlived --interval; its sockets are
+        // reported (and its signal handlers set) a little later on a loaded machine.
+        let report = s.reports.join("gen-1");
+        wait_until("generation 1 reports its sockets", deadline(), || {
+            report.exists()
+        });
         s
     }
 
@@ -260,7 +267,9 @@ fn a_worker_that_fails_to_start_is_retried_while_the_old_one_keeps_serving() {
     let fail_env = fail.display().to_string();
     let mut s = Starter::start(
         &dir,
-        &["--port", "127.0.0.1:0", "--interval", "0.3"],
+        // A failing worker must exit within --interval to count as failed: a whole second
+        // leaves room for a slow interpreter start on a loaded machine.
+        &["--port", "127.0.0.1:0", "--interval", "1"],
         &[("FAIL_FILE", fail_env.as_str())],
     );
     let addr = s.tcp_addr(1, "127.0.0.1:0");
@@ -522,13 +531,13 @@ fn int_sends_term_and_custom_signals_are_used() {
     let pid1 = s.pid_of(1);
     s.signal(Signal::SIGHUP);
     s.wait_generations(&[2]);
-    let out = std::fs::read_to_string(dir.join("starter.out")).unwrap_or_default();
+    let wanted = format!("worker {pid1} gen=1 got signal {}", Signal::SIGUSR1 as i32);
+    let out_path = dir.join("starter.out");
+    let read_out = || std::fs::read_to_string(&out_path).unwrap_or_default();
     assert!(
-        out.contains(&format!(
-            "worker {pid1} gen=1 got signal {}",
-            Signal::SIGUSR1 as i32
-        )),
-        "the old generation gets --signal-on-hup:\n{out}"
+        poll(deadline(), || read_out().contains(&wanted)),
+        "the old generation gets --signal-on-hup:\n{}",
+        read_out()
     );
     let pid2 = s.pid_of(2);
     s.signal(Signal::SIGINT);
