@@ -184,7 +184,7 @@ impl Server {
             Some(dir) => Instance::adopt(dir),
             None => Instance::create(
                 config.instance_registry_dir.as_deref(),
-                InstanceProperties::default(),
+                instance_properties(&config),
             ),
         }
         .map_err(ServerError::Instance)?;
@@ -264,6 +264,10 @@ impl Server {
             pool.clone(),
             counters.clone(),
             crate::proxy::forward::powered_by(self.config.show_version_in_header),
+            self.config
+                .web_server
+                .as_ref()
+                .map(|w| crate::proxy::web_server::Channel::new(w.secret.clone())),
         );
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
@@ -415,6 +419,18 @@ async fn reload_on_sighup(mut current: ServerConfig, proxy: Arc<Proxy>, pool: Po
         }
         current = new;
     }
+}
+
+/// `properties.json` of a new instance of this configuration: a web server
+/// module's core says which server it belongs to (`integration_mode`) and has no
+/// standalone engine.
+pub fn instance_properties(config: &ServerConfig) -> InstanceProperties {
+    let mut props = InstanceProperties::default();
+    if let Some(web) = &config.web_server {
+        props.integration_mode = web.integration_mode.clone();
+        props.standalone_engine = None;
+    }
+    props
 }
 
 fn describe(addrs: &[ListenAddr]) -> Vec<String> {
