@@ -11,6 +11,7 @@ mod harness;
 mod hooks;
 
 mod admin;
+mod apache;
 mod apps;
 mod cli_misc;
 mod config_files;
