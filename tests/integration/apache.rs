@@ -320,6 +320,23 @@ fn graceful_and_restart_keep_the_core_and_app_pids_and_apply_min_instances() {
     );
     assert!(app_pids(&dir).contains(&(first as i32)));
     assert!(apache.error_log().contains("keeping the core"));
+
+    // A changed PassengerAppEnv: the app is served in its new environment and the
+    // processes of the old one leave.
+    apache.rewrite(
+        &module,
+        "event",
+        &vhost_root(&app, "PassengerAppEnv staging"),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    let staged = get(apache.addr, "/").json();
+    assert_eq!(staged["env"], "staging");
+    assert_eq!(core_pids(&dir), cores, "same core after graceful");
+    wait_until(
+        "the production processes leave",
+        Duration::from_secs(30),
+        || !pid_alive(first as i32),
+    );
 }
 
 #[test]
@@ -492,4 +509,29 @@ fn rss_total(dir: &TestDir) -> u64 {
             })
         })
         .sum()
+}
+
+#[test]
+fn a_changed_global_directive_replaces_the_core_without_failing_requests() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    assert_eq!(get(apache.addr, "/").status, 200);
+    let old_cores = core_pids(&dir);
+    apache.rewrite(
+        &module,
+        "event",
+        &format!("PassengerMaxPoolSize 2\n{}", vhost_root(&app, "")),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    for _ in 0..20 {
+        let resp = get(apache.addr, "/");
+        assert_eq!(resp.status, 200, "{}\n{}", resp.text(), apache.error_log());
+    }
+    wait_until("the old core is gone", Duration::from_secs(30), || {
+        old_cores.iter().all(|p| !pid_alive(*p))
+    });
+    assert_eq!(core_pids(&dir).len(), 2, "one new watchdog and core");
+    assert!(apache.error_log().contains("replacing the core"));
 }

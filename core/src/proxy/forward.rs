@@ -286,6 +286,15 @@ impl Proxy {
                     p.client = peer.client.clone();
                     p.vars = web.vars;
                     web_peer = p;
+                    if let Some(old) = web.replaced {
+                        // The app's group was renamed (another environment): the old
+                        // group's processes finish their requests and stop.
+                        tracing::info!(group = %old, "app options renamed its group; removing the old one");
+                        let pool = self.pool.clone();
+                        tokio::spawn(async move {
+                            let _ = pool.remove_group(&old).await;
+                        });
+                    }
                     let base_uri = web.app.base_uri.clone();
                     (
                         super::route::Route {

@@ -45,6 +45,9 @@ pub struct WebServerRequest {
     pub https: bool,
     /// CGI variables for the app beyond the request's own (`REMOTE_USER`).
     pub vars: Vec<(String, String)>,
+    /// The group this app was served by until its options renamed it (a changed
+    /// `PassengerAppEnv`): the caller removes it, its processes finish their requests.
+    pub replaced: Option<String>,
 }
 
 /// Why a request from (or pretending to be from) the module is refused.
@@ -66,6 +69,8 @@ pub enum ChannelError {
 pub struct Channel {
     secret: String,
     specs: Mutex<HashMap<String, Arc<AppSpec>>>,
+    /// App root and base URI -> the group name last used for them.
+    names: Mutex<HashMap<(std::path::PathBuf, Option<String>), String>>,
 }
 
 impl Channel {
@@ -74,6 +79,7 @@ impl Channel {
         Channel {
             secret,
             specs: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,6 +139,7 @@ impl Channel {
             return Err(ChannelError::Forged);
         }
         let app = self.spec(key, &options)?;
+        let replaced = self.rename(&app);
         let reserved: Vec<_> = headers
             .keys()
             .filter(|k| k.as_str().starts_with(RESERVED_PREFIX))
@@ -146,7 +153,24 @@ impl Channel {
             remote: remote_ip.map(|ip| SocketAddr::new(ip, remote_port)),
             https,
             vars,
+            replaced,
         })
+    }
+
+    /// Records the group name of `app`'s root and base URI; returns the previous one
+    /// when it changed.
+    fn rename(&self, app: &AppSpec) -> Option<String> {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (app.app_root.clone(), app.base_uri.clone());
+        if names.get(&id).is_some_and(|n| *n == app.name) {
+            return None;
+        }
+        if names.len() >= MAX_CACHED {
+            names.clear();
+        }
+        names
+            .insert(id, app.name.clone())
+            .filter(|old| *old != app.name)
     }
 
     /// The spec for these options, built once and then shared: the same `Arc` for
@@ -238,6 +262,15 @@ mod tests {
         ]);
         let again = ch.take(&mut h2).expect("accepted");
         assert!(Arc::ptr_eq(&req.app, &again.app));
+        assert_eq!(again.replaced, None);
+        // Another environment is another group; the old one is named for removal.
+        let mut h3 = headers(&[
+            ("!~secret", "s3cret-s3cret-s3cret"),
+            ("!~root", root),
+            ("!~environment", "staging"),
+        ]);
+        let staged = ch.take(&mut h3).expect("accepted");
+        assert_eq!(staged.replaced, Some(format!("{root} (production)")));
     }
 
     #[test]
