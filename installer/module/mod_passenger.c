@@ -1047,7 +1047,8 @@ static int copy_client_header(void *data, const char *key, const char *value)
     if (!strcasecmp(key, "Connection") || !strcasecmp(key, "Keep-Alive")
         || !strcasecmp(key, "Transfer-Encoding") || !strcasecmp(key, "Content-Length")
         || !strcasecmp(key, "Proxy-Connection") || !strcasecmp(key, "TE")
-        || !strcasecmp(key, "Upgrade") || !strcasecmp(key, "Trailer")) {
+        || !strcasecmp(key, "Upgrade") || !strcasecmp(key, "Trailer")
+        || !strcasecmp(key, "Expect")) {
         return 1;
     }
     sb_header(ctx->b, key, value);
@@ -1223,6 +1224,18 @@ static int passenger_handler(request_rec *r)
     }
     r->status = atoi(line + 9);
     r->status_line = apr_pstrdup(r->pool, line + 9);
+    while (r->status >= 100 && r->status < 200) {
+        /* An interim response (100 Continue): skip it and read the final one. */
+        while ((line = read_line(&rd, r->pool)) && *line) {
+        }
+        line = line ? read_line(&rd, r->pool) : NULL;
+        if (!line || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) {
+            close(fd);
+            return HTTP_BAD_GATEWAY;
+        }
+        r->status = atoi(line + 9);
+        r->status_line = apr_pstrdup(r->pool, line + 9);
+    }
     for (;;) {
         char *h = read_line(&rd, r->pool), *colon, *value;
         if (!h) {

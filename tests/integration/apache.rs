@@ -147,6 +147,21 @@ fn apache_serves_a_rack_app_at_the_vhost_root_and_its_files_itself() {
         "only /emptydir and /again reached the app"
     );
 
+    // A chunked upload with `Expect: 100-continue` reaches the app de-chunked.
+    {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(apache.addr).expect("connect");
+        s.write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+              Expect: 100-continue\r\nConnection: close\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .expect("write");
+        let resp = crate::support::http::read_response(&mut std::io::BufReader::new(s), false)
+            .expect("response");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "11"));
+    }
+
     // The tools find the instance, in integration mode apache.
     let mut status = passenger(&dir);
     status.env(
