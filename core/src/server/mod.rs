@@ -152,8 +152,9 @@ impl Server {
         // Loader sockets go into the instance's apps.s/ (mode 0700), as in Passenger
         // Standalone. Apps that run as another user (root with `user` set) cannot
         // create sockets there; the spawner then uses its own 01733 directory.
-        let switching =
-            nix::unistd::geteuid().is_root() && config.apps.iter().any(|a| a.user.is_some());
+        // A web server module's apps are only known per request: any may set a user.
+        let switching = nix::unistd::geteuid().is_root()
+            && (config.web_server.is_some() || config.apps.iter().any(|a| a.user.is_some()));
         let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
             Arc::new(DirectSpawner::new(SpawnerOptions {
                 user_switching: false,
