@@ -1091,13 +1091,17 @@ static int is_hop_by_hop(const char *name)
         || !strcasecmp(name, "Upgrade");
 }
 
+/* Hands one block to Apache's filters. `last`: it ends the body, so EOS goes with it
+ * (one write for a small response); otherwise `flush` pushes it to the client now. */
 static apr_status_t pass_data(request_rec *r, apr_bucket_brigade *bb, const char *data,
-                              size_t len, int flush)
+                              size_t len, int flush, int last)
 {
     apr_status_t rv;
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(data, len,
                                                            r->connection->bucket_alloc));
-    if (flush) {
+    if (last) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    } else if (flush) {
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
     }
     rv = ap_pass_brigade(r->output_filters, bb);
@@ -1114,7 +1118,7 @@ static int passenger_handler(request_rec *r)
     env_ctx ectx;
     strbuf env;
     const char *cl, *te, *line, *ruby;
-    int fd, chunked_up = 0, chunked_down = 0, k, flush, close_delimited = 1;
+    int fd, chunked_up = 0, chunked_down = 0, k, flush, close_delimited = 1, last = 0;
     apr_off_t remaining = 0;
     reader rd;
     apr_bucket_brigade *bb;
@@ -1295,7 +1299,7 @@ static int passenger_handler(request_rec *r)
                 if (rd.start == rd.end && fill(&rd) <= 0) goto broken;
                 avail = rd.end - rd.start;
                 if ((apr_off_t)avail > size) avail = (size_t)size;
-                if (pass_data(r, bb, rd.buf + rd.start, avail, flush) != APR_SUCCESS) goto aborted;
+                if (pass_data(r, bb, rd.buf + rd.start, avail, flush, 0) != APR_SUCCESS) goto aborted;
                 rd.start += avail;
                 size -= (apr_off_t)avail;
             }
@@ -1311,14 +1315,17 @@ static int passenger_handler(request_rec *r)
             }
             avail = rd.end - rd.start;
             if (!close_delimited && (apr_off_t)avail > remaining) avail = (size_t)remaining;
-            if (pass_data(r, bb, rd.buf + rd.start, avail, flush) != APR_SUCCESS) goto aborted;
+            last = !close_delimited && (apr_off_t)avail == remaining;
+            if (pass_data(r, bb, rd.buf + rd.start, avail, flush, last) != APR_SUCCESS) goto aborted;
             rd.start += avail;
             remaining -= (apr_off_t)avail;
         }
     }
     close(fd);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-    ap_pass_brigade(r->output_filters, bb);
+    if (!last) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+        ap_pass_brigade(r->output_filters, bb);
+    }
     return OK;
 broken:
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "passenger-rs: the core's response ended early");
