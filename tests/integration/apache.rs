@@ -550,3 +550,34 @@ fn a_changed_global_directive_replaces_the_core_without_failing_requests() {
     assert_eq!(core_pids(&dir).len(), 2, "one new watchdog and core");
     assert!(apache.error_log().contains("replacing the core"));
 }
+
+#[test]
+fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    assert_eq!(get(apache.addr, "/").status, 200);
+    for pid in core_pids(&dir) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    wait_until(
+        "the core and its apps are gone",
+        Duration::from_secs(20),
+        || core_pids(&dir).is_empty() && app_pids(&dir).is_empty(),
+    );
+    let t0 = std::time::Instant::now();
+    let resp = get(apache.addr, "/");
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(
+        t0.elapsed() >= Duration::from_secs(4),
+        "retried for a few seconds first"
+    );
+    assert!(apache.ctl("graceful").status.success());
+    wait_until("a new core serves the app", Duration::from_secs(30), || {
+        get(apache.addr, "/").status == 200
+    });
+}
