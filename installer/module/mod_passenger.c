@@ -974,6 +974,44 @@ static int connect_core(request_rec *r)
     }
 }
 
+/* One idle keep-alive connection to the core per worker thread, with the socket path it
+ * belongs to (the core may have been replaced since). Thread-local: no locking, and a
+ * prefork child inherits only the master's, which never holds one. */
+static __thread int idle_fd = -1;
+static __thread char idle_path[108];
+
+/* Whether an idle connection is still open with nothing unread on it. */
+static int still_open(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static int take_idle(void)
+{
+    int fd = idle_fd;
+    idle_fd = -1;
+    if (fd < 0) return -1;
+    if (strcmp(idle_path, g.socket_path) != 0 || !still_open(fd)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Keeps `fd` for this thread's next request when `keep`, else closes it. */
+static void release(int fd, int keep)
+{
+    if (!keep) {
+        close(fd);
+        return;
+    }
+    if (idle_fd >= 0) close(idle_fd);
+    idle_fd = fd;
+    apr_cpystrn(idle_path, g.socket_path, sizeof(idle_path));
+}
+
 /* Percent-encodes bytes that may not appear in a header value (and `%`). */
 static const char *pct(apr_pool_t *p, const char *s)
 {
@@ -1119,6 +1157,7 @@ static int passenger_handler(request_rec *r)
     strbuf env;
     const char *cl, *te, *line, *ruby;
     int fd, chunked_up = 0, chunked_down = 0, k, flush, close_delimited = 1, last = 0;
+    int has_body, reused, body_ok = 1, keep = 1;
     apr_off_t remaining = 0;
     reader rd;
     apr_bucket_brigade *bb;
@@ -1188,17 +1227,29 @@ static int passenger_handler(request_rec *r)
     } else if (cl) {
         sb_header(&head, "Content-Length", cl);
     }
-    sb_add(&head, "Connection: close\r\n\r\n");
+    sb_add(&head, "\r\n");
 
-    fd = connect_core(r);
+    /* A kept-alive connection, or a new one. A bodyless request whose kept connection
+     * turns out closed (the core closed it while idle) is sent again on a new one. */
+    has_body = ap_should_client_block(r);
+    fd = take_idle();
+    reused = fd >= 0;
+    if (!reused) fd = connect_core(r);
     if (fd < 0) return unavailable(r, "cannot connect to the passenger-rs core");
+    rd.buf = apr_palloc(r->pool, IO_BUF);
+send_again:
     if (write_all(fd, head.buf, head.len) != 0) {
         close(fd);
+        if (reused) {
+            reused = 0;
+            fd = connect_core(r);
+            if (fd >= 0) goto send_again;
+        }
         return unavailable(r, "the passenger-rs core closed the connection");
     }
 
     body_buf = apr_palloc(r->pool, IO_BUF);
-    if (ap_should_client_block(r)) {
+    if (has_body) {
         long n;
         while ((n = ap_get_client_block(r, body_buf, IO_BUF)) > 0) {
             if (chunked_up) {
@@ -1209,18 +1260,25 @@ static int passenger_handler(request_rec *r)
             if (write_all(fd, body_buf, (size_t)n) != 0) break;
             if (chunked_up && write_all(fd, "\r\n", 2) != 0) break;
         }
+        if (n != 0) body_ok = 0;
         if (n < 0) {
             close(fd);
             return HTTP_BAD_REQUEST;
         }
-        if (chunked_up) write_all(fd, "0\r\n\r\n", 5);
+        if (chunked_up && write_all(fd, "0\r\n\r\n", 5) != 0) body_ok = 0;
     }
 
     /* The response head. */
     rd.fd = fd;
-    rd.buf = apr_palloc(r->pool, IO_BUF);
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
+    if (!line && reused && !has_body) {
+        close(fd);
+        reused = 0;
+        fd = connect_core(r);
+        if (fd < 0) return unavailable(r, "cannot connect to the passenger-rs core");
+        goto send_again;
+    }
     if (!line || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) {
         close(fd);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "passenger-rs: no response from the core");
@@ -1260,6 +1318,7 @@ static int passenger_handler(request_rec *r)
             remaining = apr_atoi64(value);
             close_delimited = 0;
         }
+        if (!strcasecmp(h, "Connection") && ap_strcasestr(value, "close")) keep = 0;
         if (is_hop_by_hop(h)) continue;
         if (!strcasecmp(h, "Content-Type")) {
             ap_set_content_type(r, apr_pstrdup(r->pool, value));
@@ -1275,8 +1334,9 @@ static int passenger_handler(request_rec *r)
         r->status_line = NULL;
         return status;
     }
+    keep = keep && body_ok;
     if (r->header_only || r->status == HTTP_NO_CONTENT || r->status == HTTP_NOT_MODIFIED) {
-        close(fd);
+        release(fd, keep && !close_delimited && rd.start == rd.end);
         return OK;
     }
 
@@ -1321,7 +1381,7 @@ static int passenger_handler(request_rec *r)
             remaining -= (apr_off_t)avail;
         }
     }
-    close(fd);
+    release(fd, keep && !close_delimited && rd.start == rd.end);
     if (!last) {
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
         ap_pass_brigade(r->output_filters, bb);
