@@ -152,12 +152,11 @@ impl Apache {
         } else {
             cmd.args(["-k", what]);
         }
+        std::fs::create_dir_all(self.dir_path.join("tmp")).expect("mkdir tmp");
         cmd.env(MARKER_VAR, &self.marker)
             .env("TMPDIR", self.dir_path.join("tmp"))
             .current_dir(&self.dir_path);
-        std::fs::create_dir_all(self.dir_path.join("tmp")).expect("mkdir tmp");
-        let dir = TestDirRef(&self.dir_path, &self.marker);
-        dir.run(&mut cmd)
+        run_bounded(&mut cmd)
     }
 
     /// The master's pid, from its PID file, when it is alive.
@@ -208,25 +207,29 @@ impl Drop for Apache {
                 }
             }
         }
-        let _ = &self.dir_path;
     }
 }
 
-/// `run_with_deadline` needs a `TestDir` only for its marker; this borrows Apache's.
-struct TestDirRef<'a>(&'a Path, &'a str);
-
-impl TestDirRef<'_> {
-    fn run(&self, cmd: &mut Command) -> Output {
-        use std::os::unix::process::CommandExt;
-        cmd.stdin(std::process::Stdio::null())
-            .env(MARKER_VAR, self.1)
-            .process_group(0);
-        let _ = self.0;
-        let child = cmd
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn apache2");
-        child.wait_with_output().expect("wait apache2")
+/// Runs an `apache2` control command in its own process group and waits for it; it returns
+/// at once (`-k start` leaves a daemon, which the marker and `Drop` account for), or is killed
+/// after two minutes.
+fn run_bounded(cmd: &mut Command) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn apache2");
+    let pid = child.id() as i32;
+    if !poll(Duration::from_secs(120), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
+    child.wait_with_output().expect("wait apache2")
 }
