@@ -581,3 +581,24 @@ fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
         get(apache.addr, "/").status == 200
     });
 }
+
+#[test]
+fn the_worker_mpm_serves_apps_too() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let mut apache = Apache::start(&dir, &module, "worker", &vhost_root(&app, ""));
+    let pids: std::collections::HashSet<String> = (0..20)
+        .map(|i| {
+            let resp = get(apache.addr, &format!("/w/{i}"));
+            assert_eq!(resp.status, 200, "{}", resp.text());
+            assert_eq!(resp.json()["path_info"], format!("/w/{i}"));
+            resp.json()["pid"].to_string()
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "one app process served them all");
+    apache.stop();
+    wait_until("no process is left", Duration::from_secs(20), || {
+        marked_pids(dir.marker()).is_empty()
+    });
+}
