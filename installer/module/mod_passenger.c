@@ -14,7 +14,7 @@
  * own pool and a socket of its own, so the event, worker and prefork MPMs all work.
  *
  * Built by `passenger-install-apache2-module` with
- *   apxs -c -DPASSENGER_BINARY='"/path/to/passenger"' mod_passenger.c
+ *   apxs -c -DPASSENGER_BINARY='"/path/to/passenger"' mod_passenger.c   (or unquoted once)
  */
 
 #include "httpd.h"
@@ -50,6 +50,33 @@
 #ifndef PASSENGER_BINARY
 #define PASSENGER_BINARY "passenger"
 #endif
+
+/* apxs passes its -D options through a shell, so `-DPASSENGER_BINARY="/x/passenger"` arrives
+ * without its quotes unless they were quoted once more ('"/x/passenger"'). Either way works:
+ * the macro is turned into text here and surrounding quotes are dropped at startup. (The
+ * predefined `linux`/`unix` macros would otherwise rewrite such words of an unquoted path.) */
+#undef linux
+#undef unix
+#define PR_STR2(x) #x
+#define PR_STR(x) PR_STR2(x)
+static const char binary_text[] = PR_STR(PASSENGER_BINARY);
+static char binary_path[4096];
+
+static const char *passenger_binary(void)
+{
+    if (!binary_path[0]) {
+        const char *t = binary_text;
+        size_t len = strlen(t);
+        if (len >= 2 && t[0] == '"' && t[len - 1] == '"') {
+            t++;
+            len -= 2;
+        }
+        if (len >= sizeof(binary_path)) len = sizeof(binary_path) - 1;
+        memcpy(binary_path, t, len);
+        binary_path[len] = '\0';
+    }
+    return binary_path;
+}
 
 #define HANDLER_NAME "passenger-rs"
 #define IO_BUF (32 * 1024)
@@ -525,7 +552,7 @@ static const char *global_fingerprint(apr_pool_t *p)
     return apr_psprintf(p, "%s|%ld|%ld|%ld|%s|%s|%d|%s", g.root, g.max_pool_size,
                         g.pool_idle_time, g.log_level, g.log_file ? g.log_file : "",
                         g.instance_registry_dir ? g.instance_registry_dir : "",
-                        g.show_version_in_header, PASSENGER_BINARY);
+                        g.show_version_in_header, passenger_binary());
 }
 
 static int write_secret(core_state *st, server_rec *s)
@@ -588,6 +615,7 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
 {
     apr_array_header_t *argv = apr_array_make(p, 24, sizeof(const char *));
     pid_t master = getpid(), pid;
+    const char *binary;
     int fd, sig;
 
     st->generation++;
@@ -627,6 +655,7 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
     if (!g.show_version_in_header) add_arg(argv, "--no-show-version-in-header");
     APR_ARRAY_PUSH(argv, const char *) = NULL;
 
+    binary = passenger_binary();
     pid = fork();
     if (pid < 0) {
         close(fd);
@@ -663,7 +692,7 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
         apr_cpystrn(rootbuf, g.root, sizeof(rootbuf));
         setenv("PASSENGER_RESOURCES_DIR", rootbuf, 1);
         if (chdir("/") != 0) _exit(1);
-        execv(PASSENGER_BINARY, (char *const *)argv->elts);
+        execv(binary, (char *const *)argv->elts);
         _exit(127);
     }
     close(fd);
@@ -690,10 +719,10 @@ static int root_problem(apr_pool_t *p)
                                       "`passenger-config --root` prints", g.root);
         return 1;
     }
-    if (access(PASSENGER_BINARY, X_OK) != 0) {
+    if (access(passenger_binary(), X_OK) != 0) {
         g.core_problem = apr_psprintf(p, "the passenger executable %s this module was built "
                                       "for is missing; rebuild it with "
-                                      "passenger-install-apache2-module", PASSENGER_BINARY);
+                                      "passenger-install-apache2-module", passenger_binary());
         return 1;
     }
     return 0;
