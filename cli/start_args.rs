@@ -319,6 +319,15 @@ pub struct StartArgs {
     #[arg(long, value_name = "NAME", help_heading = "Advanced options")]
     pub engine: Option<String>,
 
+    /// Run as the core of a web server module (`apache`): no app is configured up
+    /// front, each request names its app. Set by mod_passenger, not by people.
+    #[arg(long, value_name = "MODE", hide = true)]
+    pub integration_mode: Option<String>,
+
+    /// The file holding the web server module's per-instance secret (0600).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub web_server_secret_file: Option<PathBuf>,
+
     /// Run CMD when the watchdog starts, before it opens its log
     #[arg(
         long = "hook-before-watchdog-initialization",
@@ -615,6 +624,8 @@ impl StartArgs {
             nodejs: self.nodejs.clone(),
             shutdown_timeout: self.shutdown_timeout,
             engine: self.engine.clone(),
+            integration_mode: self.integration_mode.clone(),
+            web_server_secret_file: self.web_server_secret_file.clone(),
             show_version_in_header,
             hooks,
             no_effect,

@@ -26,7 +26,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use passenger_core::config::{ListenAddr, ServerConfig};
-use passenger_core::instance::{Instance, InstanceProperties};
+use passenger_core::instance::Instance;
 
 /// Environment variables through which the watchdog hands things to the core.
 pub const ENV_LISTEN_FDS: &str = "PASSENGER_LISTEN_FDS";
@@ -137,7 +137,7 @@ pub fn run(
 ) -> Result<i32> {
     let mut instance = Instance::create(
         config.instance_registry_dir.as_deref(),
-        InstanceProperties::default(),
+        passenger_core::server::instance_properties(config),
     )
     .map_err(|e| anyhow!(e))
     .context("cannot create the instance directory")?;

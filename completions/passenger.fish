@@ -76,6 +76,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throt
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l integration-mode -d 'Run as the core of a web server module (`apache`): no app is configured up front, each request names its app. Set by mod_passenger, not by people' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l web-server-secret-file -d 'The file holding the web server module\'s per-instance secret (0600)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r
@@ -168,6 +170,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-thro
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l integration-mode -d 'Run as the core of a web server module (`apache`): no app is configured up front, each request names its app. Set by mod_passenger, not by people' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l web-server-secret-file -d 'The file holding the web server module\'s per-instance secret (0600)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r

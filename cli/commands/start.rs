@@ -31,10 +31,13 @@ pub fn run(args: &StartArgs) -> Result<i32> {
     let bound = match inherited_listeners()? {
         Some((fds, names, addrs, source)) => {
             inherited = true;
-            config.notices.push(format!(
+            // A web server module always hands its core the socket: nothing to say.
+            if config.web_server.is_none() {
+                config.notices.push(format!(
                 "serving on {} socket(s) inherited through {source}; --address, --port and --socket are not used",
                 fds.len()
             ));
+            }
             config.listen = addrs;
             (fds, names)
         }

@@ -11,6 +11,7 @@ mod harness;
 mod hooks;
 
 mod admin;
+mod apache;
 mod apache_installer;
 mod apps;
 mod cli_misc;

@@ -42,6 +42,9 @@ const DETECTION: &[(&str, AppType)] = &[
 pub(crate) fn load(opts: &StartOptions, cwd: &Path) -> Result<ServerConfig, ConfigError> {
     let opts = absolute_options(opts, cwd);
     let flags = flags_layer(&opts, cwd);
+    if opts.integration_mode.is_some() {
+        return load_web_server(opts, &flags);
+    }
     match opts.config_file.clone() {
         None => load_single(opts, &flags),
         Some(file) => load_multi(opts, &flags, file),
@@ -244,6 +247,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
         notices,
+        web_server: None,
         start_options: opts,
     })
 }
@@ -446,8 +450,145 @@ fn load_multi(
         hooks: server.hooks,
         notices,
         environment,
+        web_server: None,
         start_options: opts,
     })
+}
+
+/// The core of a web server module (`--integration-mode apache`): server-wide
+/// settings from the flags only, no app (each request brings its own), and the
+/// module's secret from `--web-server-secret-file`.
+fn load_web_server(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, ConfigError> {
+    let mut problems = Vec::new();
+    let mode = opts.integration_mode.clone().unwrap_or_default();
+    if mode != "apache" {
+        problems.push(ConfigProblem {
+            location: Some("--integration-mode".to_string()),
+            message: format!("must be apache, got {mode:?}"),
+        });
+    }
+    let dir = Path::new("/");
+    let server = resolve_server(&mut Resolver::new(vec![flags], &mut problems), dir);
+    let mut notices = Vec::new();
+    no_effect_notices(&mut Resolver::new(vec![flags], &mut problems), &mut notices);
+    let secret = match &opts.web_server_secret_file {
+        None => {
+            problems.push(ConfigProblem {
+                location: Some("--web-server-secret-file".to_string()),
+                message: "is required with --integration-mode".to_string(),
+            });
+            String::new()
+        }
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().len() >= 16 => text.trim().to_string(),
+            Ok(_) => {
+                problems.push(ConfigProblem {
+                    location: Some("--web-server-secret-file".to_string()),
+                    message: format!(
+                        "{} holds no secret of 16 or more characters",
+                        path.display()
+                    ),
+                });
+                String::new()
+            }
+            Err(source) => {
+                return Err(ConfigError::ReadFile {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        },
+    };
+    finish(problems)?;
+    Ok(ServerConfig {
+        listen: server.listen,
+        apps: Vec::new(),
+        multi_app: true,
+        max_pool_size: server.max_pool_size,
+        pool_idle_time: server.pool_idle_time,
+        log_level: server.log_level,
+        log_file: server.log_file,
+        // The web server owns its PID file; the instance directory names this core.
+        pid_file: None,
+        daemonize: false,
+        config_file: None,
+        instance_registry_dir: server.instance_registry_dir,
+        shutdown_grace: server.shutdown_grace,
+        show_version_in_header: server.show_version_in_header,
+        hooks: server.hooks,
+        notices,
+        environment: "production".to_string(),
+        web_server: Some(super::WebServerMode {
+            integration_mode: mode,
+            secret,
+        }),
+        start_options: opts,
+    })
+}
+
+/// Keys whose values a web server module sends as decimal text.
+const WEB_SERVER_INT_KEYS: &[&str] = &[
+    "min_instances",
+    "max_instances_per_app",
+    "max_requests",
+    "max_request_queue_size",
+    "stat_throttle_rate",
+    "start_timeout",
+    "force_max_concurrent_requests_per_process",
+    "max_preloader_idle_time",
+];
+
+/// Keys whose values a web server module sends as `on`/`off` (or `true`/`false`).
+const WEB_SERVER_BOOL_KEYS: &[&str] = &["friendly_error_pages", "request_pipelining"];
+
+/// See [`super::app_from_web_server`]. Keys: the per-app keys, `root`, `name`,
+/// `base_uri`, and `group` (the user/group to run as, carried for user switching).
+pub(crate) fn app_from_web_server(options: &[(String, String)]) -> Result<AppSpec, ConfigError> {
+    let mut problems = Vec::new();
+    let mut layer = Layer::new(Origin::WebServer, PathBuf::from("/"));
+    let mut group = None;
+    for (key, value) in options {
+        let key = key.as_str();
+        if key == "group" {
+            group = Some(value.clone());
+            continue;
+        }
+        if !APP_KEYS.contains(&key) && !["root", "name", "base_uri"].contains(&key) {
+            problems.push(ConfigProblem {
+                location: Some(Origin::WebServer.locate(key)),
+                message: "is not an option of an app".to_string(),
+            });
+            continue;
+        }
+        let val = if key == "env" {
+            let mut pairs = Vec::new();
+            for line in value.split('\n').filter(|l| !l.is_empty()) {
+                let (name, v) = line.split_once('=').unwrap_or((line, ""));
+                pairs.push((name.to_string(), Val::Str(v.to_string())));
+            }
+            Val::Table(pairs)
+        } else if WEB_SERVER_INT_KEYS.contains(&key) {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_or_else(|_| Val::Str(value.clone()), Val::Int)
+        } else if WEB_SERVER_BOOL_KEYS.contains(&key) {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" => Val::Bool(true),
+                "off" | "false" | "0" => Val::Bool(false),
+                _ => Val::Str(value.clone()),
+            }
+        } else {
+            Val::Str(value.clone())
+        };
+        layer.set(key, val);
+    }
+    let mut res = Resolver::new(vec![&layer], &mut problems);
+    let app = app_from_table(&mut res, "the web server's app".to_string());
+    finish(problems)?;
+    let mut app = app.expect("invariant: app_from_table only fails after reporting a problem");
+    app.group = group.filter(|g| !g.trim().is_empty());
+    Ok(app)
 }
 
 /// The routing keys and root of one `[[app]]` table, then the app itself.

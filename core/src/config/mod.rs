@@ -73,8 +73,36 @@ pub struct ServerConfig {
     pub notices: Vec<String>,
     /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
     pub hooks: crate::hooks::Hooks,
+    /// Set when this is the core of a web server module (`--integration-mode`).
+    pub web_server: Option<WebServerMode>,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
+}
+
+/// The core of a web server module: every request carries its app's options in
+/// reserved headers, authenticated by the module's secret (`proxy::web_server`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebServerMode {
+    /// `properties.json`'s `integration_mode`: `apache`.
+    pub integration_mode: String,
+    /// The secret only the module and this core know.
+    pub secret: String,
+}
+
+impl fmt::Debug for WebServerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebServerMode")
+            .field("integration_mode", &self.integration_mode)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+/// Builds the app a web server module describes in one request: `options` are
+/// (config key, value) pairs as the module sent them (values as text; `env` as
+/// `NAME=VALUE` lines). Validated like an `[[app]]` table; problems name the key.
+pub fn app_from_web_server(options: &[(String, String)]) -> Result<AppSpec, ConfigError> {
+    build::app_from_web_server(options)
 }
 
 /// What `passenger start` was asked for: every flag, unset unless given.
@@ -153,6 +181,11 @@ pub struct StartOptions {
     pub shutdown_timeout: Option<u64>,
     /// `--engine`: only `builtin` is accepted (`nginx` is refused by name).
     pub engine: Option<String>,
+    /// `--integration-mode` (hidden): `apache` makes this the core of a web server
+    /// module; apps then come with each request, none from flags or files.
+    pub integration_mode: Option<String>,
+    /// `--web-server-secret-file` (hidden): the module's per-instance secret.
+    pub web_server_secret_file: Option<PathBuf>,
     /// `--show-version-in-header` / `--no-show-version-in-header` (default: on).
     pub show_version_in_header: Option<bool>,
     /// `--hook-<name> CMD`, by hook name (`spawn_failed`), in order.

@@ -111,6 +111,8 @@ pub(crate) enum Origin {
     TomlTop(PathBuf),
     /// One `[[app]]` table (1-based index) of the multi-app TOML file.
     TomlApp { file: PathBuf, index: usize },
+    /// The options a web server module sent with a request.
+    WebServer,
 }
 
 impl Origin {
@@ -126,6 +128,7 @@ impl Origin {
             Origin::TomlApp { file, index } => {
                 format!("`{key}` of [[app]] #{index} in {}", file.display())
             }
+            Origin::WebServer => format!("`{key}` from the web server module"),
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct PeerInfo {
     pub forwarded_for: Option<HeaderValue>,
     /// The connection as the server counts it (`/server.json`); `None` in tests.
     pub client: Option<Arc<crate::stats::ClientGuard>>,
+    /// CGI variables for loader apps beyond the request's own (a web server
+    /// module's `REMOTE_USER`).
+    pub vars: Vec<(String, String)>,
 }
 
 impl PeerInfo {
@@ -85,6 +88,7 @@ impl PeerInfo {
             https,
             forwarded_for,
             client: None,
+            vars: Vec::new(),
         }
     }
 
@@ -137,6 +141,8 @@ pub struct Proxy {
     static_misses: static_files::Misses,
     /// `X-Powered-By`, added to every response from an app, as Passenger does.
     powered_by: HeaderValue,
+    /// Set in the core of a web server module: requests name their app themselves.
+    web_server: Option<super::web_server::Channel>,
 }
 
 /// The `X-Powered-By` value: the product, and its version unless
@@ -175,6 +181,7 @@ impl Proxy {
         pool: PoolHandle,
         counters: Arc<Counters>,
         powered_by: HeaderValue,
+        web_server: Option<super::web_server::Channel>,
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             router: RwLock::new(Arc::new(router)),
@@ -185,6 +192,7 @@ impl Proxy {
             public_dirs: Mutex::new(HashMap::new()),
             static_misses: static_files::Misses::default(),
             powered_by,
+            web_server,
         })
     }
 
@@ -270,18 +278,57 @@ impl Proxy {
         peer: &PeerInfo,
         ticket: &RequestTicket,
     ) -> Response<ProxyBody> {
-        let router = self
-            .router
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host());
-        let Some(route) = router.route(host, req.uri().path()) else {
-            return error_page::no_app();
+        let web_peer;
+        let (route, peer) = match &self.web_server {
+            Some(channel) => match channel.take(req.headers_mut()) {
+                Ok(web) => {
+                    let mut p = PeerInfo::new(web.remote, web.https);
+                    p.client = peer.client.clone();
+                    p.vars = web.vars;
+                    web_peer = p;
+                    if let Some(old) = web.replaced {
+                        // The app's group was renamed (another environment): the old
+                        // group's processes finish their requests and stop.
+                        tracing::info!(group = %old, "app options renamed its group; removing the old one");
+                        let pool = self.pool.clone();
+                        tokio::spawn(async move {
+                            let _ = pool.remove_group(&old).await;
+                        });
+                    }
+                    let base_uri = web.app.base_uri.clone();
+                    (
+                        super::route::Route {
+                            app: web.app,
+                            base_uri,
+                        },
+                        &web_peer,
+                    )
+                }
+                Err(err @ super::web_server::ChannelError::BadOptions(_)) => {
+                    tracing::error!("the web server module sent bad app options: {err}");
+                    return error_page::internal_error(Some(&err.to_string()));
+                }
+                Err(err) => {
+                    tracing::warn!("refused a request: {err}");
+                    return error_page::bad_request();
+                }
+            },
+            None => {
+                let router = self
+                    .router
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .or_else(|| req.uri().host());
+                let Some(route) = router.route(host, req.uri().path()) else {
+                    return error_page::no_app();
+                };
+                (route, peer)
+            }
         };
         let app = route.app;
 

@@ -12,6 +12,7 @@ pub mod header_case;
 pub mod route;
 pub mod session;
 pub mod static_files;
+pub mod web_server;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};

@@ -606,6 +606,9 @@ pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     if info.peer.https {
         put(b"HTTPS", b"on");
     }
+    for (name, value) in &info.peer.vars {
+        put(name.as_bytes(), value.as_bytes());
+    }
     if let Some(password) = info.connect_password {
         put(b"PASSENGER_CONNECT_PASSWORD", password.as_bytes());
     }

@@ -152,8 +152,9 @@ impl Server {
         // Loader sockets go into the instance's apps.s/ (mode 0700), as in Passenger
         // Standalone. Apps that run as another user (root with `user` set) cannot
         // create sockets there; the spawner then uses its own 01733 directory.
-        let switching =
-            nix::unistd::geteuid().is_root() && config.apps.iter().any(|a| a.user.is_some());
+        // A web server module's apps are only known per request: any may set a user.
+        let switching = nix::unistd::geteuid().is_root()
+            && (config.web_server.is_some() || config.apps.iter().any(|a| a.user.is_some()));
         let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
             Arc::new(DirectSpawner::new(SpawnerOptions {
                 user_switching: false,
@@ -184,7 +185,7 @@ impl Server {
             Some(dir) => Instance::adopt(dir),
             None => Instance::create(
                 config.instance_registry_dir.as_deref(),
-                InstanceProperties::default(),
+                instance_properties(&config),
             ),
         }
         .map_err(ServerError::Instance)?;
@@ -264,6 +265,10 @@ impl Server {
             pool.clone(),
             counters.clone(),
             crate::proxy::forward::powered_by(self.config.show_version_in_header),
+            self.config
+                .web_server
+                .as_ref()
+                .map(|w| crate::proxy::web_server::Channel::new(w.secret.clone())),
         );
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
@@ -415,6 +420,18 @@ async fn reload_on_sighup(mut current: ServerConfig, proxy: Arc<Proxy>, pool: Po
         }
         current = new;
     }
+}
+
+/// `properties.json` of a new instance of this configuration: a web server
+/// module's core says which server it belongs to (`integration_mode`) and has no
+/// standalone engine.
+pub fn instance_properties(config: &ServerConfig) -> InstanceProperties {
+    let mut props = InstanceProperties::default();
+    if let Some(web) = &config.web_server {
+        props.integration_mode = web.integration_mode.clone();
+        props.standalone_engine = None;
+    }
+    props
 }
 
 fn describe(addrs: &[ListenAddr]) -> Vec<String> {

@@ -1,0 +1,604 @@
+//! Apache with mod_passenger (built from the checkout) in front of the core: the request path,
+//! app detection, the secret-authenticated option channel, start/stop/graceful, failures.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::apache::{build_module, resources_dir, Apache};
+use crate::support::process::marked_pids;
+use crate::support::{
+    get, get_host, passenger, pid_alive, run_with_deadline, wait_until, Request, TestDir,
+};
+
+/// A Rack app that reports what it sees, counts its requests, and streams big bodies.
+const RACK_APP: &str = r#"require "json"
+$n = 0
+run lambda { |e|
+  case e["PATH_INFO"]
+  when "/upload"
+    n = 0
+    while (c = e["rack.input"].read(65536)); n += c.bytesize; end
+    [200, {"content-type" => "text/plain"}, [n.to_s]]
+  when "/download"
+    size = e["QUERY_STRING"].to_i
+    chunk = "x" * 65536
+    body = Enumerator.new { |y| (size / 65536).times { y << chunk } }
+    [200, {"content-type" => "application/octet-stream", "content-length" => size.to_s}, body]
+  else
+    $n += 1
+    [200, {"content-type" => "application/json"}, [JSON.generate(
+      pid: Process.pid, n: $n, script_name: e["SCRIPT_NAME"], path_info: e["PATH_INFO"],
+      remote_addr: e["REMOTE_ADDR"], remote_user: e["REMOTE_USER"], foo: ENV["FOO"],
+      env: ENV["PASSENGER_APP_ENV"], cwd: Dir.pwd, forged: e["HTTP_X_FORGED"])]]
+  end
+}
+"#;
+
+const WSGI_APP: &str = r#"import json, os
+def application(environ, start_response):
+    body = json.dumps({"pid": os.getpid(), "script_name": environ.get("SCRIPT_NAME"),
+                       "path_info": environ.get("PATH_INFO"), "cwd": os.getcwd()}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn rack_app(dir: &TestDir, name: &str) -> PathBuf {
+    let root = crate::support::app_root(dir, name);
+    std::fs::write(root.join("config.ru"), RACK_APP).expect("write config.ru");
+    root
+}
+
+fn wsgi_app(dir: &TestDir, name: &str) -> PathBuf {
+    let root = crate::support::app_root(dir, name);
+    std::fs::write(root.join("passenger_wsgi.py"), WSGI_APP).expect("write wsgi");
+    root
+}
+
+fn root_line() -> String {
+    format!("PassengerRoot {}\n", resources_dir().display())
+}
+
+fn vhost_root(app: &Path, extra: &str) -> String {
+    format!(
+        "{root}DocumentRoot {app}/public\n<Directory {app}/public>\n  Require all granted\n  Options Indexes\n</Directory>\n{extra}\n",
+        root = root_line(),
+        app = app.display()
+    )
+}
+
+fn app_pids(dir: &TestDir) -> Vec<i32> {
+    let mut pids: Vec<i32> = marked_pids(dir.marker())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.starts_with("Passenger "))
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+fn core_pids(dir: &TestDir) -> Vec<i32> {
+    let mut pids: Vec<i32> = marked_pids(dir.marker())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.starts_with("passenger-rs"))
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+#[test]
+fn apache_serves_a_rack_app_at_the_vhost_root_and_its_files_itself() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "shop");
+    std::fs::write(app.join("public/robots.txt"), "static file\n").expect("write");
+    std::fs::write(app.join("public/about.html"), "page cache\n").expect("write");
+    std::fs::create_dir_all(app.join("public/docs")).expect("mkdir");
+    std::fs::write(app.join("public/docs/index.html"), "docs index\n").expect("write");
+    std::fs::create_dir_all(app.join("public/emptydir")).expect("mkdir");
+    let mut apache = Apache::start(
+        &dir,
+        &module,
+        "event",
+        &vhost_root(&app, "SetEnv FOO from-apache"),
+    );
+
+    let first = get(apache.addr, "/hello/world?x=1");
+    assert_eq!(
+        first.status,
+        200,
+        "{}\n{}",
+        first.text(),
+        apache.error_log()
+    );
+    let j = first.json();
+    assert_eq!(j["script_name"], "");
+    assert_eq!(j["path_info"], "/hello/world");
+    assert_eq!(j["remote_addr"], "127.0.0.1");
+    assert_eq!(j["foo"], "from-apache", "SetEnv reaches the app");
+    assert_eq!(j["env"], "production");
+    assert_eq!(
+        j["cwd"],
+        app.display().to_string(),
+        "app root = parent of DocumentRoot"
+    );
+    let n = j["n"].as_i64().expect("n");
+
+    // Apache serves public/ files and the page cache; the app counts none of them.
+    assert_eq!(get(apache.addr, "/robots.txt").text(), "static file\n");
+    assert_eq!(get(apache.addr, "/about").text(), "page cache\n");
+    assert_eq!(get(apache.addr, "/docs/").text(), "docs index\n");
+    // A directory without index: no listing and no slash redirect, the app answers.
+    let listing = get(apache.addr, "/emptydir");
+    assert_eq!(listing.status, 200);
+    assert_eq!(listing.json()["path_info"], "/emptydir");
+    let after = get(apache.addr, "/again").json();
+    assert_eq!(after["pid"], j["pid"]);
+    assert_eq!(
+        after["n"].as_i64(),
+        Some(n + 2),
+        "only /emptydir and /again reached the app"
+    );
+
+    // A chunked upload with `Expect: 100-continue` reaches the app de-chunked.
+    {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(apache.addr).expect("connect");
+        s.write_all(
+            b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+              Expect: 100-continue\r\nConnection: close\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .expect("write");
+        let resp = crate::support::http::read_response(&mut std::io::BufReader::new(s), false)
+            .expect("response");
+        assert_eq!((resp.status, resp.text().as_str()), (200, "11"));
+    }
+
+    // The tools find the instance, in integration mode apache.
+    let mut status = passenger(&dir);
+    status.env(
+        "PASSENGER_INSTANCE_REGISTRY_DIR",
+        apache.root.join("registry"),
+    );
+    status.arg("status");
+    let out = run_with_deadline(&dir, &mut status, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&app.display().to_string()),
+        "passenger-status: {text}"
+    );
+    let registry = apache.root.join("registry");
+    let props = std::fs::read_dir(&registry)
+        .expect("registry")
+        .flatten()
+        .map(|e| e.path().join("properties.json"))
+        .find(|p| p.exists())
+        .expect("an instance dir");
+    let props: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(props).expect("read")).expect("json");
+    assert_eq!(props["integration_mode"], "apache");
+
+    // `apachectl stop` leaves no core and no app.
+    assert!(!app_pids(&dir).is_empty());
+    apache.stop();
+    wait_until("no process is left", Duration::from_secs(20), || {
+        marked_pids(dir.marker()).is_empty()
+    });
+}
+
+#[test]
+fn sub_uri_wsgi_app_two_vhosts_and_passenger_enabled_off_under_prefork() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let rack = rack_app(&dir, "blog");
+    let wsgi = wsgi_app(&dir, "wiki");
+    let site = dir.join("site");
+    std::fs::create_dir_all(site.join("plain")).expect("mkdir");
+    std::fs::write(site.join("plain/file.txt"), "apache file\n").expect("write");
+    std::os::unix::fs::symlink(wsgi.join("public"), site.join("wiki")).expect("symlink");
+    std::fs::create_dir_all(rack.join("public/off")).expect("mkdir");
+    std::fs::write(rack.join("public/off/x.txt"), "not the app\n").expect("write");
+    let body = format!(
+        "{root}NameVirtualHost *\n\
+         <VirtualHost 127.0.0.1:*>\n  ServerName a.test\n  DocumentRoot {rack}/public\n  <Directory {rack}/public>\n    Require all granted\n  </Directory>\n  <Location /off>\n    PassengerEnabled off\n  </Location>\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.1:*>\n  ServerName b.test\n  DocumentRoot {site}\n  <Directory {site}>\n    Require all granted\n    Options FollowSymLinks\n  </Directory>\n  PassengerBaseURI /wiki\n</VirtualHost>\n",
+        root = root_line(),
+        rack = rack.display(),
+        site = site.display(),
+    )
+    .replace("NameVirtualHost *\n", "");
+    let _apache = Apache::start(&dir, &module, "prefork", &body);
+    let addr = _apache.addr;
+
+    let a = get_host(addr, "a.test", "/x");
+    assert_eq!(a.status, 200, "{}\n{}", a.text(), _apache.error_log());
+    assert_eq!(a.json()["cwd"], rack.display().to_string());
+
+    let w = get_host(addr, "b.test", "/wiki/page/1");
+    assert_eq!(w.status, 200, "{}\n{}", w.text(), _apache.error_log());
+    let wj = w.json();
+    assert_eq!(wj["script_name"], "/wiki");
+    assert_eq!(wj["path_info"], "/page/1");
+    assert_eq!(wj["cwd"], wsgi.display().to_string());
+    // Outside the base URI Apache serves the vhost itself.
+    assert_eq!(
+        get_host(addr, "b.test", "/plain/file.txt").text(),
+        "apache file\n"
+    );
+    assert_eq!(get_host(addr, "b.test", "/nothing").status, 404);
+
+    // PassengerEnabled off hands the location back to Apache.
+    assert_eq!(
+        get_host(addr, "a.test", "/off/x.txt").text(),
+        "not the app\n"
+    );
+    assert_eq!(get_host(addr, "a.test", "/off/missing").status, 404);
+}
+
+#[test]
+fn reserved_headers_from_a_client_are_refused() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let other = rack_app(&dir, "other");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    for (name, value) in [
+        ("!~root", other.display().to_string()),
+        ("!~user", "root".to_string()),
+        ("!~secret", "guess".to_string()),
+    ] {
+        let resp = Request::new("GET", "/x")
+            .header(name, &value)
+            .send(apache.addr)
+            .expect("send");
+        assert_eq!(resp.status, 400, "{name}: {}", resp.text());
+    }
+    let ok = get(apache.addr, "/x").json();
+    assert_eq!(ok["cwd"], app.display().to_string());
+    // The core itself refuses reserved headers without the secret, even from its own socket.
+    let run = apache.root.join("run");
+    let sock = std::fs::read_dir(&run)
+        .expect("run dir")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("passenger-rs."))
+        .map(|e| e.path().join("core.1.sock"))
+        .expect("core socket");
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect core");
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: x\r\n!~root: {}\r\nConnection: close\r\n\r\n",
+        other.display()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        app_pids(&dir).iter().all(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .map(|c| !c.contains("other"))
+                .unwrap_or(true)
+        }),
+        "no process of the forged app root was started"
+    );
+}
+
+#[test]
+fn graceful_and_restart_keep_the_core_and_app_pids_and_apply_min_instances() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let first = get(apache.addr, "/").json()["pid"].as_i64().expect("pid");
+    let cores = core_pids(&dir);
+    let apps = app_pids(&dir);
+    assert_eq!(cores.len(), 2, "watchdog and core: {cores:?}");
+
+    let out = apache.ctl("graceful");
+    assert!(out.status.success());
+    let t0 = std::time::Instant::now();
+    let again = get(apache.addr, "/").json()["pid"].as_i64().expect("pid");
+    let first_answer = t0.elapsed();
+    assert_eq!(again, first, "same app process after graceful");
+    assert_eq!(core_pids(&dir), cores, "same core after graceful");
+    assert_eq!(app_pids(&dir), apps);
+    eprintln!("graceful: first app response after {first_answer:?}");
+
+    apache.rewrite(
+        &module,
+        "event",
+        &vhost_root(&app, "PassengerMinInstances 3"),
+    );
+    let out = apache.ctl("restart");
+    assert!(out.status.success());
+    wait_until("Apache is back", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(apache.addr).is_ok()
+    });
+    let after = get(apache.addr, "/").json()["pid"].as_i64().expect("pid");
+    assert_eq!(after, first, "same app process after restart");
+    assert_eq!(core_pids(&dir), cores, "same core after restart");
+    wait_until(
+        "PassengerMinInstances 3 is obeyed",
+        Duration::from_secs(30),
+        || {
+            app_pids(&dir).len() >= 4 // the preloader and 3 processes
+        },
+    );
+    assert!(app_pids(&dir).contains(&(first as i32)));
+    assert!(apache.error_log().contains("keeping the core"));
+
+    // A changed PassengerAppEnv: the app is served in its new environment and the
+    // processes of the old one leave.
+    apache.rewrite(
+        &module,
+        "event",
+        &vhost_root(&app, "PassengerAppEnv staging"),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    let staged = get(apache.addr, "/").json();
+    assert_eq!(staged["env"], "staging");
+    assert_eq!(core_pids(&dir), cores, "same core after graceful");
+    wait_until(
+        "the production processes leave",
+        Duration::from_secs(30),
+        || !pid_alive(first as i32),
+    );
+}
+
+#[test]
+fn restart_txt_restarts_the_app_behind_apache() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(
+        &dir,
+        &module,
+        "event",
+        &format!("{}PassengerStatThrottleRate 0\n", vhost_root(&app, "")),
+    );
+    let first = get(apache.addr, "/").json()["pid"].clone();
+    std::fs::write(app.join("tmp/restart.txt"), "").expect("touch");
+    wait_until("a new process answers", Duration::from_secs(30), || {
+        get(apache.addr, "/").json()["pid"] != first
+    });
+}
+
+#[test]
+fn a_bad_directive_value_fails_configtest_with_its_message() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    for (line, message) in [
+        (
+            "PassengerMaxPoolSize 0",
+            "PassengerMaxPoolSize must be at least 1.",
+        ),
+        (
+            "PassengerBaseURI foo",
+            "PassengerBaseURI must start with a slash (/)",
+        ),
+        (
+            "RailsBaseURI /foo/",
+            "RailsBaseURI must not end with a slash (/)",
+        ),
+        (
+            "PassengerSpawnMethod fork",
+            "PassengerSpawnMethod may only be 'smart', 'direct'.",
+        ),
+        (
+            "PassengerMinInstances many",
+            "PassengerMinInstances must be a whole number",
+        ),
+    ] {
+        let apache = Apache::configure(&dir, &module, "event", &vhost_root(&app, line));
+        let out = apache.ctl("configtest");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{line}: configtest passed");
+        assert!(stderr.contains(message), "{line}: {stderr}");
+    }
+    // Old and obsolete names still start, with a warning for the obsolete ones.
+    let apache = Apache::configure(
+        &dir,
+        &module,
+        "event",
+        &vhost_root(&app, "RailsAutoDetect on\nRackEnv staging\nRailsSpawnMethod smart-lv2\nPassengerUseGlobalQueue on"),
+    );
+    let out = apache.ctl("configtest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(core_pids(&dir).is_empty(), "a config test starts no core");
+    drop(apache);
+}
+
+#[test]
+fn a_bad_passenger_root_gives_a_log_line_and_503() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let body = vhost_root(&app, "").replace(
+        &root_line(),
+        &format!("PassengerRoot {}\n", dir.join("nowhere").display()),
+    );
+    let apache = Apache::start(&dir, &module, "event", &body);
+    let resp = get(apache.addr, "/");
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(resp.text().contains("Service unavailable"));
+    let log = apache.error_log();
+    assert!(
+        log.contains("PassengerRoot") && log.contains("is not a passenger-rs resources directory"),
+        "{log}"
+    );
+    assert!(
+        core_pids(&dir).is_empty(),
+        "no core without a PassengerRoot"
+    );
+}
+
+#[test]
+fn large_upload_and_download_stream_with_bounded_memory() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(
+        &dir,
+        &module,
+        "event",
+        &vhost_root(&app, "LimitRequestBody 0"),
+    );
+    const SIZE: u64 = 1 << 30;
+    use std::io::{BufRead, BufReader, Read, Write};
+    // Download.
+    let mut s = std::net::TcpStream::connect(apache.addr).expect("connect");
+    write!(
+        s,
+        "GET /download?{SIZE} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("w");
+    let mut r = BufReader::with_capacity(1 << 20, s);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).expect("head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    let mut peak = 0u64;
+    loop {
+        let n = r.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+        if got % (64 << 20) < n as u64 {
+            peak = peak.max(rss_total(&dir));
+        }
+    }
+    assert_eq!(got, SIZE);
+    // Upload.
+    let mut s = std::net::TcpStream::connect(apache.addr).expect("connect");
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("w");
+    let chunk = vec![b'y'; 1 << 20];
+    for i in 0..(SIZE >> 20) {
+        s.write_all(&chunk).expect("upload");
+        if i % 64 == 0 {
+            peak = peak.max(rss_total(&dir));
+        }
+    }
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert!(answer.ends_with(&SIZE.to_string()), "{answer}");
+    eprintln!("peak RSS of Apache + core + app: {} MiB", peak >> 10);
+    assert!(peak < 400 << 10, "RSS stayed bounded: {} KiB", peak);
+}
+
+/// Sum of VmRSS (KiB) of Apache's processes and the core and app processes of this test.
+fn rss_total(dir: &TestDir) -> u64 {
+    marked_pids(dir.marker())
+        .into_iter()
+        .filter(|p| pid_alive(*p))
+        .filter_map(|p| {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .and_then(|v| v.trim().strip_suffix("kB"))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        })
+        .sum()
+}
+
+#[test]
+fn a_changed_global_directive_replaces_the_core_without_failing_requests() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    assert_eq!(get(apache.addr, "/").status, 200);
+    let old_cores = core_pids(&dir);
+    apache.rewrite(
+        &module,
+        "event",
+        &format!("PassengerMaxPoolSize 2\n{}", vhost_root(&app, "")),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    for _ in 0..20 {
+        let resp = get(apache.addr, "/");
+        assert_eq!(resp.status, 200, "{}\n{}", resp.text(), apache.error_log());
+    }
+    wait_until("the old core is gone", Duration::from_secs(30), || {
+        old_cores.iter().all(|p| !pid_alive(*p))
+    });
+    assert_eq!(core_pids(&dir).len(), 2, "one new watchdog and core");
+    assert!(apache.error_log().contains("replacing the core"));
+}
+
+#[test]
+fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    assert_eq!(get(apache.addr, "/").status, 200);
+    for pid in core_pids(&dir) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    wait_until(
+        "the core and its apps are gone",
+        Duration::from_secs(20),
+        || core_pids(&dir).is_empty() && app_pids(&dir).is_empty(),
+    );
+    let t0 = std::time::Instant::now();
+    let resp = get(apache.addr, "/");
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(
+        t0.elapsed() >= Duration::from_secs(4),
+        "retried for a few seconds first"
+    );
+    assert!(apache.ctl("graceful").status.success());
+    wait_until("a new core serves the app", Duration::from_secs(30), || {
+        get(apache.addr, "/").status == 200
+    });
+}
+
+#[test]
+fn the_worker_mpm_serves_apps_too() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let mut apache = Apache::start(&dir, &module, "worker", &vhost_root(&app, ""));
+    let pids: std::collections::HashSet<String> = (0..20)
+        .map(|i| {
+            let resp = get(apache.addr, &format!("/w/{i}"));
+            assert_eq!(resp.status, 200, "{}", resp.text());
+            assert_eq!(resp.json()["path_info"], format!("/w/{i}"));
+            resp.json()["pid"].to_string()
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "one app process served them all");
+    apache.stop();
+    wait_until("no process is left", Duration::from_secs(20), || {
+        marked_pids(dir.marker()).is_empty()
+    });
+}
