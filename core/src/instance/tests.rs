@@ -301,9 +301,20 @@ fn cleaning_never_follows_symlinks() {
     let link = reg.path().join("passenger.SymLnk1");
     std::os::unix::fs::symlink(&hidden, &link).expect("symlink");
 
+    // A stale-looking instance of ours whose lock is a symlink (to a free lock elsewhere): not a
+    // lock it may judge, so it stays.
+    let linked_lock = stale_copy(&live, "passenger.LinkLk1", dead, dead);
+    let free_lock = outside.path().join("free-lock");
+    fs::rename(linked_lock.join("lock"), &free_lock).expect("move lock");
+    std::os::unix::fs::symlink(&free_lock, linked_lock.join("lock")).expect("symlink");
+
     let scan = list_instances(&dirs);
     assert_eq!(scan.cleaned, vec![stale.clone()]);
     assert!(!stale.exists());
+    assert!(
+        linked_lock.join(OWNER_MARKER).exists(),
+        "a symlinked lock stays"
+    );
     assert_eq!(
         fs::read_to_string(outside.path().join("precious")).expect("read"),
         "keep"

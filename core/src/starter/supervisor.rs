@@ -207,14 +207,15 @@ impl Prepared {
                 }
             }
             let mut restart = false;
-            while let Some(sig) = self.received.pop_front() {
-                if sig == Signal::SIGHUP {
-                    let _ = writeln!(log, "received HUP, spawning a new worker");
-                    restart = true;
-                    break;
+            // One signal per turn, as the original: a HUP starts a generation, any other
+            // stops; signals behind it wait for the next turn.
+            if let Some(sig) = self.received.pop_front() {
+                if sig != Signal::SIGHUP {
+                    self.cleanup(sig, log);
+                    return Ok(());
                 }
-                self.cleanup(sig, log);
-                return Ok(());
+                let _ = writeln!(log, "received HUP, spawning a new worker");
+                restart = true;
             }
             if !restart && auto_restart_on(&env) {
                 let interval =
