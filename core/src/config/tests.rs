@@ -831,7 +831,7 @@ fn unknown_keys_get_a_suggestion_only_when_one_is_near() {
         (
             "Passengerfile.json",
             r#"{"max_pool_siz": 1, "mmax_pool_size": 1, "completely_unrelated_thing": 1,
-                "mps": 1, "max_pool_size_of_the_other_server": 1}"#,
+                "mps": 1, "max_pool_size_of_the_other_server": 1, "max_pool_sizes": 1}"#,
         ),
     ]);
     let file = dir.path().join("Passengerfile.json").display().to_string();
@@ -844,6 +844,7 @@ fn unknown_keys_get_a_suggestion_only_when_one_is_near() {
             format!("`completely_unrelated_thing` in {file}: unknown key"),
             format!("`max_pool_siz` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`max_pool_size_of_the_other_server` in {file}: unknown key"),
+            format!("`max_pool_sizes` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mmax_pool_size` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mps` in {file}: unknown key"),
         ]
