@@ -411,6 +411,35 @@ fn supervise(
     signals.thread_block().context("cannot block signals")?;
     // mod_perl's post_config phase: set up, and no app process exists yet.
     run_hook("after_watchdog_initialization");
+    let result = run_cores(
+        listeners,
+        instance_dir,
+        opts,
+        (log, hooks, &tell),
+        signals,
+        on_ready,
+    );
+    // However the last core ended (stopped by a signal, exited by itself, or never
+    // came up): it is gone, and so is every app process.
+    run_hook("after_watchdog_shutdown");
+    result
+}
+
+/// Runs the core (and its replacements after a crash or an upgrade) until it stops;
+/// returns the watchdog's exit code.
+fn run_cores(
+    listeners: &[OwnedFd],
+    instance_dir: &Path,
+    opts: &WatchdogOptions,
+    (log, hooks, tell): (&WatchdogLog, &WatchdogHooks, &dyn Fn(String)),
+    signals: SigSet,
+    on_ready: impl FnOnce(&[String]),
+) -> Result<i32> {
+    let run_hook = |hook: &str| {
+        if let Some(msg) = hooks.run(hook) {
+            log.warn(&msg);
+        }
+    };
     // The path this image was started from: a core upgrade (SIGUSR2) runs whatever
     // binary is at that path by then, even after the file was replaced.
     let exe = std::env::current_exe().context("cannot find the passenger executable")?;
@@ -450,7 +479,6 @@ fn supervise(
                         core.id(),
                         describe(&status)
                     ));
-                    run_hook("after_watchdog_shutdown");
                     return Ok(crate::exit::OK);
                 }
                 if matches!(status, WaitStatus::Exited(_, 0)) {

@@ -8,11 +8,14 @@
 //! never changes what the server does: its failure is returned ([`run_blocking`]) or
 //! logged ([`spawn`]), never fatal. Who fires which event is the caller's: the
 //! watchdog (its four events, waiting for the hook) and the pool actor (process and
-//! queue events, each on its own thread so the actor never waits).
+//! queue events, each on its own thread so the actor never waits). Those threads are
+//! counted, so the server waits for them (bounded) before it exits: a
+//! `detached_process` fired at shutdown finishes before `after_watchdog_shutdown`.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a hook may run before it (and every process in its group) is killed.
@@ -70,10 +73,48 @@ pub enum HookError {
     },
 }
 
-/// The configured hooks: name (one of [`HOOK_NAMES`]) → shell command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The configured hooks: name (one of [`HOOK_NAMES`]) → shell command. Clones share
+/// one count of the hooks [`Hooks::spawn`] started that are still running, so whoever
+/// stops the server can [`Hooks::wait_idle`] for the ones the pool fired. Two `Hooks`
+/// are equal when they configure the same commands.
+#[derive(Debug, Clone, Default)]
 pub struct Hooks {
     commands: BTreeMap<String, String>,
+    running: Arc<Running>,
+}
+
+impl PartialEq for Hooks {
+    fn eq(&self, other: &Hooks) -> bool {
+        self.commands == other.commands
+    }
+}
+
+impl Eq for Hooks {}
+
+/// How many spawned hooks are still running, and a condition to wait for none.
+#[derive(Debug, Default)]
+struct Running {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Running {
+    fn count(&self) -> std::sync::MutexGuard<'_, usize> {
+        // The lock guards a plain counter: a panic elsewhere cannot leave it torn.
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn started(&self) {
+        *self.count() += 1;
+    }
+
+    fn ended(&self) {
+        let mut count = self.count();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.idle.notify_all();
+        }
+    }
 }
 
 impl Hooks {
@@ -81,6 +122,7 @@ impl Hooks {
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Hooks {
         Hooks {
             commands: pairs.into_iter().collect(),
+            running: Arc::default(),
         }
     }
 
@@ -106,16 +148,46 @@ impl Hooks {
             return;
         };
         let command = command.to_string();
+        let running = Arc::clone(&self.running);
+        running.started();
         let started = std::thread::Builder::new()
             .name(format!("hook {name}"))
             .spawn(move || {
                 if let Err(err) = run_blocking(name, &command, &env, HOOK_TIMEOUT) {
                     tracing::warn!(hook = name, "{err}");
                 }
+                running.ended();
             });
         if let Err(err) = started {
+            self.running.ended();
             tracing::warn!(hook = name, "cannot start a thread for the hook: {err}");
         }
+    }
+
+    /// Waits until every hook [`Hooks::spawn`] started (through this value or a
+    /// clone) has ended, at most `timeout`; returns whether none is left running.
+    /// Blocks the calling thread.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut count = self.running.count();
+        while *count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            count = self
+                .running
+                .idle
+                .wait_timeout(count, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// How many hooks [`Hooks::spawn`] started are still running.
+    pub fn running(&self) -> usize {
+        *self.running.count()
     }
 }
 
@@ -229,5 +301,32 @@ mod tests {
         assert!(name_problem("spawn_failed").is_none());
         let msg = name_problem("spawn_failure").expect("unknown");
         assert!(msg.contains("\"spawn_failure\"") && msg.contains("spawn_failed"));
+    }
+
+    #[test]
+    fn wait_idle_waits_for_spawned_hooks_and_is_shared_by_clones() {
+        let dir = std::env::temp_dir().join(format!("hooks-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let out = dir.join("out");
+        let hooks = Hooks::new([(
+            "detached_process".to_string(),
+            format!("sleep 0.3; echo done > {}", out.display()),
+        )]);
+        let clone = hooks.clone();
+        assert_eq!(clone, hooks);
+        assert!(hooks.wait_idle(Duration::ZERO), "nothing runs yet");
+        clone.spawn("detached_process", vec![]);
+        // Not configured: starts nothing, counts nothing.
+        clone.spawn("attached_process", vec![]);
+        assert_eq!(hooks.running(), 1);
+        assert!(!hooks.wait_idle(Duration::from_millis(50)), "still running");
+        assert!(hooks.wait_idle(HOOK_TIMEOUT), "ends");
+        assert_eq!(hooks.running(), 0);
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("hook wrote").trim(),
+            "done"
+        );
+        assert_ne!(hooks, Hooks::default());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -27,12 +27,24 @@ struct FakePool {
     snapshot: Mutex<PoolSnapshot>,
     restarts: Mutex<Vec<(String, RestartMethod)>>,
     detaches: Mutex<Vec<u32>>,
+    /// Every call fails as a pool whose actor has stopped does.
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl FakePool {
+    fn check(&self) -> Result<(), PoolError> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(PoolError::Stopped);
+        }
+        Ok(())
+    }
 }
 
 impl PoolApi for FakePool {
     fn snapshot(&self) -> BoxFuture<'_, Result<PoolSnapshot, PoolError>> {
         let s = self.snapshot.lock().expect("lock").clone();
-        Box::pin(async move { Ok(s) })
+        let checked = self.check();
+        Box::pin(async move { checked.map(|()| s) })
     }
     fn restart_group<'a>(
         &'a self,
@@ -40,6 +52,7 @@ impl PoolApi for FakePool {
         method: RestartMethod,
     ) -> BoxFuture<'a, Result<(), PoolError>> {
         Box::pin(async move {
+            self.check()?;
             let known = self
                 .snapshot
                 .lock()
@@ -59,6 +72,7 @@ impl PoolApi for FakePool {
     }
     fn detach_process(&self, pid: u32) -> BoxFuture<'_, Result<bool, PoolError>> {
         Box::pin(async move {
+            self.check()?;
             let known = self
                 .snapshot
                 .lock()
@@ -225,6 +239,7 @@ async fn start(opts: Options) -> Fixture {
         snapshot: Mutex::new(fixed_snapshot()),
         restarts: Mutex::new(Vec::new()),
         detaches: Mutex::new(Vec::new()),
+        stopped: Default::default(),
     });
     let shutdowns = Arc::new(AtomicUsize::new(0));
     let levels = Arc::new(Mutex::new(Vec::new()));
@@ -774,6 +789,13 @@ async fn write_endpoints() {
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{bad}");
         let msg = r.json()["message"].as_str().expect("message").to_string();
         assert!(msg.starts_with("Error reconfiguring: "), "{msg}");
+        // A known but read-only option is not called unknown.
+        let why = match bad {
+            r#"{"nonsense":1}"# => "unknown option 'nonsense'",
+            r#"{"max_pool_size":3}"# => "'max_pool_size' cannot be changed at runtime",
+            _ => "",
+        };
+        assert!(msg.ends_with(why), "{bad}: {msg}");
     }
     assert_eq!(f.state.log_level(), LogLevel::Warn);
 
@@ -1291,5 +1313,44 @@ fn xml_children(xml: &str, path: &[&str]) -> Vec<String> {
         if !empty {
             stack.push(name);
         }
+    }
+}
+
+/// When the pool actor has stopped (the core is shutting down), every route that asks the
+/// pool answers 500 with a JSON error naming why, never cached.
+#[tokio::test]
+async fn a_stopped_pool_is_a_json_500() {
+    let f = start(Options {
+        owner_uid: None,
+        reopen_fails: false,
+    })
+    .await;
+    f.pool.stopped.store(true, Ordering::SeqCst);
+    let replies = [
+        get(&f, "/pool.json").await,
+        get(&f, "/server.json").await,
+        get(&f, "/metrics").await,
+        post(
+            &f,
+            "/pool/restart_app_group.json",
+            r#"{"name":"/webapps/rackapp"}"#,
+        )
+        .await,
+        post(&f, "/pool/detach_process.json", r#"{"pid":12950}"#).await,
+    ];
+    let message = PoolError::Stopped.to_string();
+    for r in replies {
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"status": "error", "message": message})
+        );
+        assert!(
+            r.headers
+                .get("cache-control")
+                .is_some_and(|v| v.to_str().is_ok_and(|v| v.contains("no-cache"))),
+            "{:?}",
+            r.headers
+        );
     }
 }

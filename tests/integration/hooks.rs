@@ -221,3 +221,106 @@ fn failing_and_hanging_hooks_do_not_stop_the_server() {
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit(deadline()).is_some(), "the server stops");
 }
+
+/// The order mod_perl's demonstration of Apache's server life cycle prints (open_logs,
+/// post_config, child_init per child, child_exit per child at shutdown), mapped onto our hooks
+/// as the README's "Lifecycle hooks" says, with two app processes: every process that attached
+/// detaches at shutdown, and the watchdog's last hook waits for them.
+#[test]
+fn hooks_follow_the_mod_perl_server_life_cycle_with_two_processes() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let out = out_file(&dir);
+    let mut flags = hook_flags(
+        &[
+            "before_watchdog_initialization",
+            "after_watchdog_initialization",
+            "attached_process",
+            "detached_process",
+            "before_watchdog_shutdown",
+            "after_watchdog_shutdown",
+        ],
+        &recorder(&out),
+    );
+    flags.extend(["--min-instances".to_string(), "2".to_string()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut server = start_fixture(&dir, &root, "hello.py", &flags);
+    let count = |name: &str| names(&out).iter().filter(|n| *n == name).count();
+    wait_until("both processes attached", deadline(), || {
+        count("attached_process") == 2
+    });
+    // Only the watchdog gets the signal, as from `kill $(cat passenger.pid)`.
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit(deadline()).is_some(), "the server stops");
+    let all = names(&out);
+    assert_eq!(
+        all,
+        [
+            "before_watchdog_initialization",
+            "after_watchdog_initialization",
+            "attached_process",
+            "attached_process",
+            "before_watchdog_shutdown",
+            "detached_process",
+            "detached_process",
+            "after_watchdog_shutdown",
+        ],
+        "{:#?}",
+        lines(&out)
+    );
+    let pids = |name: &str| {
+        let mut pids: Vec<String> = lines(&out)
+            .iter()
+            .filter(|l| l.starts_with(&format!("{name} ")))
+            .map(|l| {
+                let pid = l.split(' ').nth(1).expect("pid field");
+                let pid = pid.strip_prefix("pid=").expect("pid= field");
+                assert!(pid.parse::<u32>().is_ok(), "a pid: {l}");
+                pid.to_string()
+            })
+            .collect();
+        pids.sort();
+        pids
+    };
+    let attached = pids("attached_process");
+    assert_ne!(attached[0], attached[1], "two processes");
+    assert_eq!(attached, pids("detached_process"), "one detach per pid");
+    for line in lines(&out).iter().filter(|l| l.contains("_process ")) {
+        assert!(
+            line.contains(&format!(" root={} ", root.display())),
+            "{line}"
+        );
+    }
+}
+
+/// A core that exits 0 by itself (stopped directly, not through the watchdog) still ends the
+/// watchdog's life with `after_watchdog_shutdown`, after its processes detached.
+#[test]
+fn after_watchdog_shutdown_runs_when_the_core_exits_by_itself() {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let out = out_file(&dir);
+    let flags = hook_flags(
+        &[
+            "detached_process",
+            "before_watchdog_shutdown",
+            "after_watchdog_shutdown",
+        ],
+        &recorder(&out),
+    );
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut server = start_fixture(&dir, &root, "hello.py", &flags);
+    app_pid(&server, "/");
+    let instance = crate::admin::instance_dir(&dir, &server);
+    let core = crate::admin::properties(&instance)["core_pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .expect("core_pid recorded");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(core), Signal::SIGTERM).expect("stop core");
+    assert!(server.wait_exit(deadline()).is_some(), "the server stops");
+    assert_eq!(
+        names(&out),
+        ["detached_process", "after_watchdog_shutdown"],
+        "no stop signal reached the watchdog, so no before_watchdog_shutdown"
+    );
+}

@@ -62,7 +62,8 @@ fn absolute_options(opts: &StartOptions, cwd: &Path) -> StartOptions {
         &mut out.pid_file,
         &mut out.instance_registry_dir,
     ] {
-        if let Some(p) = path.as_mut() {
+        // An empty path stays empty, so validation reports it instead of it becoming `cwd`.
+        if let Some(p) = path.as_mut().filter(|p| !p.as_os_str().is_empty()) {
             *p = absolutize(cwd, p);
         }
     }

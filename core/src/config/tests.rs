@@ -680,3 +680,232 @@ fn hooks_merge_flags_over_passengerfile_and_unknown_names_are_named() {
         .iter()
         .any(|p| p.contains("the command of hook queue_full_error must be a string")));
 }
+
+// ----- Assertions that kill the mutation survivors of `tests/mutants config` -----
+
+#[test]
+fn an_invalid_configuration_names_one_problem_or_counts_many() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.log_level = Some(8);
+    let one = load_in(&opts, Path::new("/")).expect_err("invalid");
+    assert_eq!(
+        one.to_string(),
+        "invalid configuration: --log-level: must be an integer from 0 to 7, got 8"
+    );
+    opts.max_pool_size = Some(0);
+    let two = load_in(&opts, Path::new("/")).expect_err("invalid");
+    assert_eq!(
+        two.to_string(),
+        "invalid configuration (2 problems):\n  \
+         - --max-pool-size: must be an integer of at least 1, got 0\n  \
+         - --log-level: must be an integer from 0 to 7, got 8"
+    );
+}
+
+#[test]
+fn the_pid_file_comes_from_the_flags_or_the_passengerfile_port() {
+    let dir = dir_with(&[(
+        "Passengerfile.json",
+        r#"{"port": 4123, "max_pool_size": "x"}"#,
+    )]);
+    let opts = single(dir.path());
+    // The rest of the file is not validated: a stop works whatever else it says.
+    assert_eq!(
+        build::pid_file(&opts, Path::new("/")).expect("pid file"),
+        dir.path().join("passenger.4123.pid")
+    );
+    assert_eq!(
+        super::pid_file(&opts).expect("pid file"),
+        dir.path().join("passenger.4123.pid")
+    );
+    let mut opts = single(dir.path());
+    opts.pid_file = Some(PathBuf::from("run/x.pid"));
+    assert_eq!(
+        build::pid_file(&opts, dir.path()).expect("pid file"),
+        dir.path().join("run/x.pid")
+    );
+}
+
+#[test]
+fn options_without_effect_keep_their_type() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    // An integer option given a number, a string option given a number: both fine.
+    opts.no_effect = vec![
+        ("socket_backlog".into(), Some("5".into())),
+        ("sticky_sessions_cookie_attributes".into(), Some("5".into())),
+    ];
+    let config = load_in(&opts, Path::new("/")).expect("accepted");
+    assert_eq!(config.notices.len(), 2, "{:?}", config.notices);
+    // An integer option given a word is a problem.
+    opts.no_effect = vec![("socket_backlog".into(), Some("many".into()))];
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("--socket-backlog: "), "{found:?}");
+}
+
+#[test]
+fn an_unreadable_passengerfile_is_an_error_not_an_absent_one() {
+    let dir = dir_with(&[("config.ru", "")]);
+    std::fs::create_dir(dir.path().join("Passengerfile.json")).expect("mkdir");
+    match load_in(&single(dir.path()), Path::new("/")) {
+        Err(ConfigError::ReadFile { path, .. }) => {
+            assert_eq!(path, dir.path().join("Passengerfile.json"))
+        }
+        other => panic!("expected ReadFile, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_app_array_lists_no_apps() {
+    let dir = multi_dir("app = []\n");
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("lists no apps"), "{found:?}");
+}
+
+#[test]
+fn a_base_uri_is_a_plain_path() {
+    for bad in ["/a b", "/a?b", "/a#b", "/a//b"] {
+        let text = format!("[[app]]\nroot = \"blog\"\nbase_uri = \"{bad}\"\n");
+        let dir = multi_dir(&text);
+        let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+        assert_eq!(found.len(), 1, "{bad}: {found:?}");
+        assert!(found[0].contains("must be a plain URL path"), "{found:?}");
+    }
+}
+
+#[test]
+fn passengers_unset_concurrency_minus_one_and_unlimited_zero_are_accepted() {
+    for (value, expected) in [("-1", None), ("0", Some(0)), ("3", Some(3))] {
+        let file = format!(r#"{{"force_max_concurrent_requests_per_process": {value}}}"#);
+        let dir = dir_with(&[("config.ru", ""), ("Passengerfile.json", &file)]);
+        let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+        assert_eq!(
+            config.apps[0].force_max_concurrent_requests_per_process, expected,
+            "{value}"
+        );
+    }
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"force_max_concurrent_requests_per_process": -2}"#,
+        ),
+    ]);
+    assert_eq!(
+        problems(load_in(&single(dir.path()), Path::new("/"))).len(),
+        1
+    );
+}
+
+#[test]
+fn app_type_problems_are_reported_once_and_name_the_type() {
+    // An invalid app_type in an app without detectable files: one problem, no detection error.
+    let dir = dir_with(&[("Passengerfile.json", r#"{"app_type": "perl"}"#)]);
+    let found = problems(load_in(&single(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("`app_type`"), "{found:?}");
+    // An invalid app_type with a start command does not become a generic app either.
+    let mut opts = single(dir.path());
+    opts.app_start_command = Some("./server".into());
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    // A start command with a non-generic type names that type.
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.app_type = Some("ruby".into());
+    opts.app_start_command = Some("./server".into());
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(
+        found,
+        vec!["--app-start-command: is only used for generic apps, but app_type is ruby; remove one of them".to_string()]
+    );
+}
+
+#[test]
+fn unknown_keys_get_a_suggestion_only_when_one_is_near() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"max_pool_siz": 1, "mmax_pool_size": 1, "completely_unrelated_thing": 1,
+                "mps": 1, "max_pool_size_of_the_other_server": 1, "max_pool_sizes": 1}"#,
+        ),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let mut found = problems(load_in(&single(dir.path()), Path::new("/")));
+    found.sort();
+    // Far from every key, by insertions ("mps") or deletions (the long one): no suggestion.
+    assert_eq!(
+        found,
+        vec![
+            format!("`completely_unrelated_thing` in {file}: unknown key"),
+            format!("`max_pool_siz` in {file}: unknown key (did you mean `max_pool_size`?)"),
+            format!("`max_pool_size_of_the_other_server` in {file}: unknown key"),
+            format!("`max_pool_sizes` in {file}: unknown key (did you mean `max_pool_size`?)"),
+            format!("`mmax_pool_size` in {file}: unknown key (did you mean `max_pool_size`?)"),
+            format!("`mps` in {file}: unknown key"),
+        ]
+    );
+}
+
+#[test]
+fn flags_are_named_as_the_command_line_spells_them() {
+    assert_eq!(value::flag_name("app_dir"), "APP_DIR");
+    assert_eq!(
+        value::flag_name("dont_install_runtime"),
+        "--no-install-runtime"
+    );
+    assert_eq!(
+        value::flag_name("dont_compile_runtime"),
+        "--no-compile-runtime"
+    );
+    assert_eq!(value::flag_name("env"), "--envvar");
+    assert_eq!(value::flag_name("max_pool_size"), "--max-pool-size");
+}
+
+#[test]
+fn empty_strings_paths_and_list_items_are_problems() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"ruby": " ", "log_file": ""}"#),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let mut found = problems(load_in(&single(dir.path()), Path::new("/")));
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            format!("`log_file` in {file}: must not be empty"),
+            format!("`ruby` in {file}: must not be empty"),
+        ]
+    );
+    let mut opts = single(dir.path());
+    std::fs::remove_file(dir.path().join("Passengerfile.json")).expect("rm");
+    opts.log_file = Some(PathBuf::new());
+    assert_eq!(
+        problems(load_in(&opts, Path::new("/"))),
+        vec!["--log-file: must not be empty".to_string()]
+    );
+    let dir = multi_dir("[[app]]\nroot = \"blog\"\nserver_names = [\"ok.test\", \"\"]\n");
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("non-empty strings"), "{found:?}");
+}
+
+#[test]
+fn an_environment_variable_name_with_an_equals_sign_or_nul_is_a_problem() {
+    for name in ["A=B", "A\0B"] {
+        let dir = dir_with(&[("config.ru", "")]);
+        let mut opts = single(dir.path());
+        opts.envvars = vec![(name.to_string(), "x".into())];
+        let found = problems(load_in(&opts, Path::new("/")));
+        assert_eq!(found.len(), 1, "{name:?}: {found:?}");
+        assert!(
+            found[0].contains("must not contain '=' or NUL"),
+            "{found:?}"
+        );
+    }
+}

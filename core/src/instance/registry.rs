@@ -6,6 +6,7 @@
 //! directories of ours (see [`list_instances`]). It reports what it cleaned instead
 //! of printing it.
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -58,20 +59,33 @@ pub struct RegistryScan {
 /// `/tmp/systemd-private-*-{httpd,nginx,apache2}.service-*/tmp` dirs. Duplicates
 /// are removed.
 pub fn registry_search_dirs() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os(REGISTRY_DIR_ENV) {
+    search_dirs(
+        std::env::var_os(REGISTRY_DIR_ENV),
+        std::env::var_os("TMPDIR"),
+        Path::new("/tmp"),
+    )
+}
+
+/// [`registry_search_dirs`] with the two variables' values and `/tmp` (`tmp`) given.
+pub(super) fn search_dirs(
+    registry_env: Option<OsString>,
+    tmpdir: Option<OsString>,
+    tmp: &Path,
+) -> Vec<PathBuf> {
+    if let Some(dir) = registry_env {
         if !dir.is_empty() {
             return vec![PathBuf::from(dir)];
         }
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(tmp) = std::env::var_os("TMPDIR") {
+    if let Some(tmp) = tmpdir {
         if !tmp.is_empty() {
             dirs.push(PathBuf::from(tmp));
         }
     }
-    dirs.push(PathBuf::from("/tmp"));
+    dirs.push(tmp.to_path_buf());
     dirs.push(PathBuf::from("/var/run/passenger-instreg"));
-    if let Ok(entries) = fs::read_dir("/tmp") {
+    if let Ok(entries) = fs::read_dir(tmp) {
         let mut private: Vec<PathBuf> = entries
             .flatten()
             .filter_map(|e| {
@@ -188,7 +202,7 @@ fn liveness(path: &Path) -> Liveness {
 
 /// `passenger.` and seven letters or digits: the only names an instance directory
 /// (ours or the original's) has. Anything else in the registry is someone else's.
-fn is_instance_dir_name(name: &str) -> bool {
+pub(super) fn is_instance_dir_name(name: &str) -> bool {
     name.strip_prefix("passenger.").is_some_and(|suffix| {
         suffix.len() == 7 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
     })

@@ -301,9 +301,20 @@ fn cleaning_never_follows_symlinks() {
     let link = reg.path().join("passenger.SymLnk1");
     std::os::unix::fs::symlink(&hidden, &link).expect("symlink");
 
+    // A stale-looking instance of ours whose lock is a symlink (to a free lock elsewhere): not a
+    // lock it may judge, so it stays.
+    let linked_lock = stale_copy(&live, "passenger.LinkLk1", dead, dead);
+    let free_lock = outside.path().join("free-lock");
+    fs::rename(linked_lock.join("lock"), &free_lock).expect("move lock");
+    std::os::unix::fs::symlink(&free_lock, linked_lock.join("lock")).expect("symlink");
+
     let scan = list_instances(&dirs);
     assert_eq!(scan.cleaned, vec![stale.clone()]);
     assert!(!stale.exists());
+    assert!(
+        linked_lock.join(OWNER_MARKER).exists(),
+        "a symlinked lock stays"
+    );
     assert_eq!(
         fs::read_to_string(outside.path().join("precious")).expect("read"),
         "keep"
@@ -376,4 +387,166 @@ fn find_by_prefix() {
         Err(InstanceError::Ambiguous { .. })
     ));
     assert!(find_instance_by_pid(&dirs, 0).0.is_err());
+}
+
+#[test]
+fn the_search_path_follows_the_environment_and_finds_web_servers_private_tmp() {
+    use std::ffi::OsString;
+    let tmp = registry();
+    let instreg = PathBuf::from("/var/run/passenger-instreg");
+    // The variable alone, when set and not empty.
+    assert_eq!(
+        registry::search_dirs(Some(OsString::from("/srv/reg")), None, tmp.path()),
+        vec![PathBuf::from("/srv/reg")]
+    );
+    let defaults = vec![tmp.path().to_path_buf(), instreg.clone()];
+    assert_eq!(
+        registry::search_dirs(Some(OsString::new()), Some(OsString::new()), tmp.path()),
+        defaults,
+        "empty variables count as unset"
+    );
+    // TMPDIR first; the same directory twice (here through a symlink) is searched once.
+    let other = registry();
+    assert_eq!(
+        registry::search_dirs(None, Some(other.path().into()), tmp.path()),
+        vec![
+            other.path().to_path_buf(),
+            tmp.path().to_path_buf(),
+            instreg.clone()
+        ]
+    );
+    let link = other.path().join("tmp-link");
+    std::os::unix::fs::symlink(tmp.path(), &link).expect("symlink");
+    assert_eq!(
+        registry::search_dirs(None, Some(link.clone().into()), tmp.path()),
+        vec![link, instreg.clone()]
+    );
+    // systemd's private /tmp of a web server, and nothing else that looks alike.
+    for name in [
+        "systemd-private-ab12-nginx.service-Xy9",
+        "systemd-private-ab12-apache2.service-Q1",
+        "systemd-private-ab12-redis.service-Zz",
+        "other-ab12-httpd.service-Zz",
+    ] {
+        fs::create_dir(tmp.path().join(name)).expect("mkdir");
+    }
+    assert_eq!(
+        registry::search_dirs(None, None, tmp.path()),
+        vec![
+            tmp.path().to_path_buf(),
+            instreg,
+            tmp.path()
+                .join("systemd-private-ab12-apache2.service-Q1/tmp"),
+            tmp.path()
+                .join("systemd-private-ab12-nginx.service-Xy9/tmp"),
+        ]
+    );
+}
+
+#[test]
+fn instance_directory_names_are_passenger_dot_seven_letters_or_digits() {
+    assert!(registry::is_instance_dir_name("passenger.Ab3dE6g"));
+    for name in [
+        "passenger.Ab3dE6",
+        "passenger.Ab3dE6gh",
+        "passenger.Ab-dE6g",
+        "passenger.Ab3dE6g0a",
+        "passenger.spawn.00ab12cd",
+        "passenger",
+        "pasenger.Ab3dE6g",
+    ] {
+        assert!(!registry::is_instance_dir_name(name), "{name}");
+    }
+}
+
+#[test]
+fn a_stale_instance_of_ours_is_cleaned_only_under_an_instance_name() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dead = dead_pid();
+    let misnamed: Vec<PathBuf> = ["passenger.Stal-01", "passenger.Stale0001"]
+        .iter()
+        .map(|name| stale_copy(&live, name, dead, dead))
+        .collect();
+    // Without a lock file the lock is free too: a stale instance of ours all the same.
+    let lockless = stale_copy(&live, "passenger.NoLock1", dead, dead);
+    fs::remove_file(lockless.join("lock")).expect("rm lock");
+    let scan = list_instances(&dirs);
+    assert_eq!(scan.cleaned, vec![lockless]);
+    for path in &misnamed {
+        assert!(path.exists(), "{} was removed", path.display());
+    }
+}
+
+#[test]
+fn a_recycled_creator_pid_does_not_keep_a_stale_instance() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let dead = dead_pid();
+    let me = std::process::id();
+    let started = crate::metrics::process_start_time(me).expect("own start time");
+    let marker = |path: &Path, start: u64| {
+        let marker =
+            serde_json::json!({"product": OWNER_PRODUCT, "pid": me, "pid_start_time": start});
+        fs::write(path.join(OWNER_MARKER), marker.to_string()).expect("marker");
+    };
+    // The creator is this very process (same pid, same start time): not stale.
+    let mine = stale_copy(&live, "passenger.Mine123", me, dead);
+    marker(&mine, started);
+    // The pid now belongs to another process (this one, started at another time).
+    let recycled = stale_copy(&live, "passenger.Recy123", me, dead);
+    marker(&recycled, started + 1);
+    let scan = list_instances(&dirs);
+    assert_eq!(scan.cleaned, vec![recycled]);
+    assert!(mine.exists());
+}
+
+#[test]
+fn an_incomplete_or_nameless_live_instance_is_not_listed() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let live = Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    assert_eq!(list_instances(&dirs).instances.len(), 1);
+    for dir in ["agents.s", "apps.s"] {
+        let path = live.path().join(dir);
+        let aside = live.path().join(format!("{dir}.aside"));
+        fs::rename(&path, &aside).expect("move aside");
+        assert!(list_instances(&dirs).instances.is_empty(), "without {dir}");
+        fs::rename(&aside, &path).expect("move back");
+    }
+    let mut live = live;
+    live.update_properties(|p| p.server_software = String::new())
+        .expect("update");
+    assert!(
+        list_instances(&dirs).instances.is_empty(),
+        "without server_software"
+    );
+}
+
+#[test]
+fn instances_are_found_by_watchdog_or_core_pid_and_expose_both_passwords() {
+    let reg = registry();
+    let dirs = vec![reg.path().to_path_buf()];
+    let mut live =
+        Instance::create(Some(reg.path()), InstanceProperties::default()).expect("create");
+    let core = dead_pid();
+    live.update_properties(|p| p.core_pid = core)
+        .expect("update");
+    let me = std::process::id();
+    let by_watchdog = find_instance_by_pid(&dirs, me).0.expect("by watchdog pid");
+    assert_eq!(by_watchdog.name, live.name());
+    assert_eq!(by_watchdog.watchdog_pid, me);
+    assert_eq!(by_watchdog.core_pid, Some(core));
+    let by_core = find_instance_by_pid(&dirs, core).0.expect("by core pid");
+    assert_eq!(by_core.name, live.name());
+    assert_eq!(
+        by_core.full_admin_password().as_deref(),
+        Some(live.full_admin_password())
+    );
+    assert_eq!(
+        by_core.read_only_admin_password().as_deref(),
+        Some(live.read_only_admin_password())
+    );
 }

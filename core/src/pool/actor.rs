@@ -163,6 +163,9 @@ enum Msg {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    Abandon {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Cheap-to-clone handle to the pool actor.
@@ -315,6 +318,15 @@ impl PoolHandle {
         rx.await.map_err(|_| PoolError::Stopped)
     }
 
+    /// Stop now (a second stop signal during [`PoolHandle::shutdown`]): SIGKILLs every
+    /// process still in the pool and fires `detached_process` for each, without
+    /// waiting for them to be reaped. Answers once the hooks are started.
+    pub async fn abandon(&self) -> Result<(), PoolError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Abandon { reply })?;
+        rx.await.map_err(|_| PoolError::Stopped)
+    }
+
     fn send(&self, msg: Msg) -> Result<(), PoolError> {
         self.tx.send(msg).map_err(|_| PoolError::Stopped)
     }
@@ -455,7 +467,28 @@ impl Actor {
         for control in self.controls.values() {
             control.terminate();
         }
+        self.detach_all();
         tracing::debug!("pool actor stopped");
+    }
+
+    /// Fires `detached_process` for every process still attached, which is leaving
+    /// without its exit being awaited (the pool is stopping now).
+    fn detach_all(&mut self) {
+        let attached: Vec<_> = self.attached.drain().collect();
+        for (gupid, (pid, group)) in attached {
+            self.fire_detached(&gupid, pid, &group);
+        }
+    }
+
+    fn fire_detached(&self, gupid: &Gupid, pid: u32, group: &str) {
+        self.fire_hook(
+            "detached_process",
+            group,
+            vec![
+                ("PASSENGER_PID", pid.to_string()),
+                ("PASSENGER_GUPID", gupid.to_string()),
+            ],
+        );
     }
 
     fn on_msg(&mut self, msg: Msg) {
@@ -515,14 +548,7 @@ impl Actor {
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
                 if let Some((pid, group)) = self.attached.remove(&gupid) {
-                    self.fire_hook(
-                        "detached_process",
-                        &group,
-                        vec![
-                            ("PASSENGER_PID", pid.to_string()),
-                            ("PASSENGER_GUPID", gupid.to_string()),
-                        ],
-                    );
+                    self.fire_detached(&gupid, pid, &group);
                 }
                 // Requests still waiting for the dead process go elsewhere: the ones
                 // it had not claimed never ran.
@@ -583,6 +609,13 @@ impl Actor {
             Msg::Shutdown { reply } => {
                 self.shutdown_waiters.push(reply);
                 self.apply(PoolInput::Shutdown);
+            }
+            Msg::Abandon { reply } => {
+                for control in self.controls.values() {
+                    control.kill();
+                }
+                self.detach_all();
+                let _ = reply.send(());
             }
         }
     }

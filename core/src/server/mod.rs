@@ -358,6 +358,7 @@ impl Server {
             }
         }
         stop_pool(&pool, &mut signals).await;
+        wait_for_hooks(self.config.hooks.clone()).await;
         let _ = admin_stop_tx.send(true);
         admin_task.abort();
         usr1_task.abort();
@@ -474,7 +475,27 @@ async fn stop_pool(pool: &PoolHandle, signals: &mut StopSignals) {
         }
         again = signals.next() => {
             tracing::warn!("signal ({again:?}) during shutdown; exiting now");
+            if let Err(err) = pool.abandon().await {
+                tracing::error!("pool shutdown: {err}");
+            }
         }
+    }
+}
+
+/// Waits (bounded) for the hooks the pool fired, above all the `detached_process`
+/// of every app process stopped just now: the core's exit is what lets the watchdog
+/// run `after_watchdog_shutdown`, which must come after them.
+async fn wait_for_hooks(hooks: crate::hooks::Hooks) {
+    if hooks.running() == 0 {
+        return;
+    }
+    let bound = crate::hooks::HOOK_TIMEOUT + Duration::from_secs(1);
+    let idle = tokio::task::spawn_blocking(move || hooks.wait_idle(bound)).await;
+    if !matches!(idle, Ok(true)) {
+        tracing::warn!(
+            "hooks still running after {}s; exiting anyway",
+            bound.as_secs()
+        );
     }
 }
 
