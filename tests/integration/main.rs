@@ -27,3 +27,4 @@ mod routing;
 mod start_server;
 mod static_files;
 mod tools;
+mod user_switching;

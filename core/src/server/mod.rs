@@ -149,15 +149,15 @@ impl Server {
         hooks: ServerHooks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
-        // Loader sockets go into the instance's apps.s/ (mode 0700), as in Passenger
-        // Standalone. Apps that run as another user (root with `user` set) cannot
-        // create sockets there; the spawner then uses its own 01733 directory.
-        let switching =
-            nix::unistd::geteuid().is_root() && config.apps.iter().any(|a| a.user.is_some());
+        // Loader sockets go into the instance's apps.s/, as in Passenger; as root it
+        // is made 01733 so that apps of every user can create theirs there.
+        let users = config.users.clone();
         let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
             Arc::new(DirectSpawner::new(SpawnerOptions {
-                user_switching: false,
-                instance_dir: (!switching).then(|| instance.path().to_path_buf()),
+                user_switching: users.enabled,
+                default_user: users.default_user,
+                default_group: users.default_group,
+                instance_dir: Some(instance.path().to_path_buf()),
                 ..SpawnerOptions::default()
             }))
         };
@@ -271,7 +271,7 @@ impl Server {
         let listen_addresses = describe(&self.local_addrs());
         let admin_listener = self.admin_listener;
         let admin_state = AdminState::for_instance(
-            Arc::new(MeteredPool::new(pool.clone())),
+            Arc::new(MeteredPool::new(pool.clone(), self.config.users.clone())),
             &self.instance,
             ServerInfo {
                 pid: std::process::id(),

@@ -10,8 +10,9 @@
 //! # Steps of a spawn
 //!
 //! 1. **Preparation** ([`SpawnStep::Preparation`]): resolve the run-as user and group
-//!    (only switched when the core runs as root: `app.user`, else the owner of the app
-//!    root or startup file, where root becomes `default_user`), pick a free loopback
+//!    (only switched when the core runs as root: see [`unix::resolve_run_as`]; `app.user`,
+//!    else the owner of the startup file or generic app root, where root or an unknown
+//!    owner becomes `default_user`), pick a free loopback
 //!    port, and build the [`LaunchPlan`](super::plan::LaunchPlan): command line,
 //!    environment (internals §3.6; the app's `env_vars` win), stdin mode, readiness mode.
 //! 2. **Fork** ([`SpawnStep::ForkSubprocess`]): `/bin/sh -c "exec <command>"` in the
@@ -117,9 +118,9 @@ pub struct SpawnerOptions {
     /// The instance directory; loaders will get unix sockets under `<dir>/apps.s`.
     /// Unused by generic and Node apps, which listen on TCP.
     pub instance_dir: Option<PathBuf>,
-    /// Whether a root core runs apps as the owner of their app root (Apache's and
-    /// nginx's default). Off for `passenger start`, as in Passenger Standalone: apps
-    /// run as the invoking user unless the app names a `user`.
+    /// Whether a root core runs apps as the owner of their startup file (the default,
+    /// as in Apache and nginx); off, every app runs as `default_user`. Not root, apps
+    /// always run as the core's own user.
     pub user_switching: bool,
     /// The installation's resources (loader scripts); defaults to
     /// [`resources::resources_dir`]. Ruby and Python apps fail to spawn without it.
@@ -165,7 +166,9 @@ impl AppsDir {
                         true,
                     ),
                 };
-                if !dir.is_dir() {
+                // As root the dir must take sockets from every run-as user, also when
+                // it exists already (the instance's apps.s/ is created 0700).
+                if !dir.is_dir() || unix::is_root() {
                     make_dir(&dir, shared_dir_mode()).map_err(|e| {
                         format!(
                             "Could not create the socket directory {}: {e}",
@@ -379,14 +382,14 @@ impl Journey {
             (AppType::Generic { .. }, _) | (_, None) => app.app_root.clone(),
             (_, Some(file)) => app.app_root.join(file),
         };
-        let run_as = unix::resolve_run_as(
-            app.user.as_deref(),
-            app.group.as_deref(),
-            &reference,
-            &options.default_user,
-            options.default_group.as_deref(),
-            options.user_switching,
-        )
+        let run_as = unix::resolve_run_as(unix::RunAsRules {
+            user: app.user.as_deref(),
+            group: app.group.as_deref(),
+            reference: &reference,
+            default_user: &options.default_user,
+            default_group: options.default_group.as_deref(),
+            user_switching: options.user_switching,
+        })
         .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
         self.user = run_as.describe();
         let port = readiness::pick_free_port().map_err(|e| {

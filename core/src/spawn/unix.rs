@@ -1,7 +1,7 @@
 //! Unix process plumbing for the spawner: who the app runs as, what runs between fork
 //! and exec, and signalling a process group.
 //!
-//! Owns user/group resolution (internals §3.8, simplified), the `pre_exec` hook and the
+//! Owns user/group resolution (internals §3.8; the user switching guide's rules), the `pre_exec` hook and the
 //! [`GroupControl`] that implements [`ProcessControl`]. It does not build commands or
 //! wait for readiness.
 //!
@@ -120,23 +120,62 @@ pub(crate) fn group_name(gid: u32) -> String {
     }
 }
 
-/// Decides who a process of the app at `reference` runs as.
+/// The `group` value that means "the group of the startup file" (Passenger's
+/// `!STARTUP_FILE!`).
+pub const STARTUP_FILE_GROUP: &str = "!STARTUP_FILE!";
+
+/// Whether this process runs as root (effective uid 0): only then are apps switched
+/// to other users.
+pub fn is_root() -> bool {
+    Uid::effective().is_root()
+}
+
+/// The uid of the user `name` (a name, or a number that has an account), `None` if
+/// there is no such user.
+pub fn lookup_user(name: &str) -> Result<Option<u32>, UserError> {
+    Ok(user_by_name(name)?.map(|u| u.uid.as_raw()))
+}
+
+/// The gid of the group `name` (a name, or a number that has a group entry), `None`
+/// if there is no such group.
+pub fn lookup_group(name: &str) -> Result<Option<u32>, UserError> {
+    Ok(group_by_name(name)?.map(|g| g.gid.as_raw()))
+}
+
+/// Who apps run as when the server is root: the app's own `user`/`group`, and the
+/// server-wide switch and defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct RunAsRules<'a> {
+    /// The app's `user`, if configured.
+    pub user: Option<&'a str>,
+    /// The app's `group`, if configured ([`STARTUP_FILE_GROUP`] allowed).
+    pub group: Option<&'a str>,
+    /// The startup file, or the app root for generic apps.
+    pub reference: &'a Path,
+    /// `default_user`.
+    pub default_user: &'a str,
+    /// `default_group`; `None` = the default user's primary group.
+    pub default_group: Option<&'a str>,
+    /// `user_switching`.
+    pub user_switching: bool,
+}
+
+/// Decides who a process of an app runs as (the user switching guide's rules, as
+/// Passenger's `prepareUserSwitching` applies them):
 ///
-/// Not root, or root with `user_switching` off and no explicit `user`: the core's own
-/// identity, no switch (Passenger Standalone's default). Root: `user`, else the owner of
-/// `reference` (the app root or startup file); root or unknown becomes `default_user`.
-/// The group is `group`, else the user's primary group; gid 0 becomes `default_group`
-/// or the primary group of `default_user`.
-pub fn resolve_run_as(
-    user: Option<&str>,
-    group: Option<&str>,
-    reference: &Path,
-    default_user: &str,
-    default_group: Option<&str>,
-    user_switching: bool,
-) -> Result<RunAs, UserError> {
+/// - Not root: the server's own identity, no switch.
+/// - Root, user switching off: `default_user` and `default_group`.
+/// - Root, user switching on: `user` if configured, else the owner of `reference`
+///   (`lstat`: a symlink's own owner); if that owner is root or has no account,
+///   `default_user`. The group: `group` if configured (`!STARTUP_FILE!`: the group of
+///   `reference`), else the user's primary group, or `default_group` when the user is
+///   the default one. A derived gid 0 becomes `default_group`.
+///
+/// Only an explicitly configured `user`, `group` or default names root; owners and
+/// primary groups never make an app root.
+pub fn resolve_run_as(rules: RunAsRules<'_>) -> Result<RunAs, UserError> {
     let euid = Uid::effective();
-    if !euid.is_root() || (!user_switching && user.is_none()) {
+    if !euid.is_root() {
         let gid = Gid::effective().as_raw();
         let user_name = match User::from_uid(euid) {
             Ok(Some(u)) => u.name,
@@ -151,49 +190,66 @@ pub fn resolve_run_as(
         });
     }
 
-    let default = || -> Result<User, UserError> {
-        user_by_name(default_user)?.ok_or_else(|| UserError::NoSuchUser(default_user.to_string()))
+    let default_user = || -> Result<User, UserError> {
+        user_by_name(rules.default_user)?
+            .ok_or_else(|| UserError::NoSuchUser(rules.default_user.to_string()))
     };
-    let chosen = match user {
-        Some(name) => user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
-        None => {
-            let meta =
-                std::fs::symlink_metadata(reference).map_err(|source| UserError::Lookup {
-                    what: format!("owner of {}", reference.display()),
-                    source,
-                })?;
-            match User::from_uid(Uid::from_raw(meta.uid()))
-                .map_err(lookup_err(format!("uid {}", meta.uid())))?
-            {
-                Some(owner) => owner,
-                None => default()?,
-            }
+    let default_gid = |user: &User| -> Result<Gid, UserError> {
+        match rules.default_group {
+            Some(name) => Ok(group_by_name(name)?
+                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
+                .gid),
+            None => Ok(user.gid),
         }
     };
-    let user = if chosen.uid.is_root() {
-        default()?
-    } else {
-        chosen
+    let reference_meta = || {
+        std::fs::symlink_metadata(rules.reference).map_err(|source| UserError::Lookup {
+            what: format!("owner of {}", rules.reference.display()),
+            source,
+        })
     };
 
-    let mut gid = match group {
-        Some(name) => {
-            group_by_name(name)?
-                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
-                .gid
-        }
-        None => user.gid,
-    };
-    if gid.as_raw() == 0 {
-        gid = match default_group {
+    let (user, gid) = if !rules.user_switching {
+        let user = default_user()?;
+        let gid = default_gid(&user)?;
+        (user, gid)
+    } else {
+        // (user, whether it is the default user, whether it was named explicitly)
+        let (user, is_default, explicit) = match rules.user {
+            Some(name) => (
+                user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
+                false,
+                true,
+            ),
+            None => {
+                let uid = reference_meta()?.uid();
+                match User::from_uid(Uid::from_raw(uid))
+                    .map_err(lookup_err(format!("uid {uid}")))?
+                {
+                    Some(owner) if !owner.uid.is_root() => (owner, false, false),
+                    _ => (default_user()?, true, false),
+                }
+            }
+        };
+        let gid = match rules.group {
+            Some(STARTUP_FILE_GROUP) => Gid::from_raw(reference_meta()?.gid()),
             Some(name) => {
                 group_by_name(name)?
                     .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
                     .gid
             }
-            None => default()?.gid,
+            None if is_default => default_gid(&user)?,
+            None => user.gid,
         };
-    }
+        let explicit_root_group = rules.group.is_some_and(|g| g != STARTUP_FILE_GROUP)
+            || (explicit && user.uid.is_root());
+        let gid = if gid.as_raw() == 0 && !explicit_root_group {
+            default_gid(&default_user()?)?
+        } else {
+            gid
+        };
+        (user, gid)
+    };
 
     let cname = CString::new(user.name.clone()).map_err(|e| UserError::Lookup {
         what: format!("user name '{}'", user.name),
