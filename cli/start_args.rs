@@ -91,6 +91,12 @@ pub struct StartArgs {
     #[arg(long, value_name = "GROUPNAME", help_heading = "Server options")]
     pub default_group: Option<String>,
 
+    /// When started as root, the core (the process serving HTTP) runs as this user
+    /// once its sockets are bound; a small root helper keeps starting apps as their
+    /// users. Default: the core stays root
+    #[arg(long, value_name = "USERNAME", help_heading = "Server options")]
+    pub core_user: Option<String>,
+
     /// Where to store the PID file. Default: passenger.<port>.pid in the app directory
     #[arg(long, value_name = "PATH", help_heading = "Server options")]
     pub pid_file: Option<PathBuf>,
@@ -654,6 +660,7 @@ impl StartArgs {
             user_switching,
             default_user: self.default_user.clone(),
             default_group: self.default_group.clone(),
+            core_user: self.core_user.clone(),
             ruby: self.ruby.clone(),
             python: self.python.clone(),
             nodejs: self.nodejs.clone(),

@@ -45,6 +45,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l user -d 'U
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l group -d 'Group to run apps as. Default: the app user\'s primary group. Only used when running as root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l default-user -d 'User for apps whose startup file root or an unknown user owns, and for every app without user switching. Default: nobody' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l default-group -d 'Group that goes with the default user. Default: the default user\'s primary group' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l core-user -d 'When started as root, the core (the process serving HTTP) runs as this user once its sockets are bound; a small root helper keeps starting apps as their users. Default: the core stays root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r
@@ -142,6 +143,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user -d '
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l group -d 'Group to run apps as. Default: the app user\'s primary group. Only used when running as root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l default-user -d 'User for apps whose startup file root or an unknown user owns, and for every app without user switching. Default: nobody' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l default-group -d 'Group that goes with the default user. Default: the default user\'s primary group' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l core-user -d 'When started as root, the core (the process serving HTTP) runs as this user once its sockets are bound; a small root helper keeps starting apps as their users. Default: the core stays root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r

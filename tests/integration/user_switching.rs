@@ -329,3 +329,115 @@ fn the_error_page_names_the_user_a_failing_app_ran_as() {
     assert!(body.contains(&shown), "the page names {shown}: {body}");
     assert!(body.contains("FIXTURE_BOOM"), "and the app ran: {body}");
 }
+
+/// The children of `pid` whose command line contains `needle`.
+fn children_named(pid: i32, needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            crate::support::pid_alive(*p)
+                && std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        let rest = s[s.rfind(')')? + 1..].to_string();
+                        rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                    })
+                    == Some(pid)
+                && std::fs::read(format!("/proc/{p}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn with_core_user_the_core_drops_root_and_apps_still_run_as_their_owners() {
+    let dir = TestDir::new();
+    let generic = generic_app(&dir, "app");
+    let wsgi = dir.join("wsgi");
+    std::fs::create_dir_all(&wsgi).expect("invariant: test dir is writable");
+    std::fs::copy(
+        fixture("apps/wsgi_hello/passenger_wsgi.py"),
+        wsgi.join("passenger_wsgi.py"),
+    )
+    .expect("copy the WSGI app");
+    let config = dir.join("apps.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "address = \"127.0.0.1\"\nport = 0\ncore_user = \"nobody\"\n\n\
+             [[app]]\nroot = {:?}\nbase_uri = \"/g\"\napp_start_command = \"python3 hello.py\"\n\n\
+             [[app]]\nroot = {:?}\nbase_uri = \"/w\"\nspawn_method = \"smart\"\n",
+            generic.display(),
+            wsgi.display()
+        ),
+    )
+    .expect("write apps.toml");
+    let config_arg = config.to_string_lossy().into_owned();
+    if !is_root() {
+        let server = Server::start(&dir, &["start", "--config", &config_arg]);
+        let pid = app_pid(&server, "/g/");
+        let me = nix::unistd::geteuid().as_raw();
+        assert_eq!(proc_ids(pid).uids, [me; 4], "not root: nothing changes");
+        return;
+    }
+    let (owner, other) = test_users();
+    chown_r(&generic, APP_USER);
+    chown_r(&wsgi.join("passenger_wsgi.py"), OTHER_USER);
+    let server = Server::start(&dir, &["start", "--config", &config_arg]);
+
+    let cores = children_named(server.pid(), "__core");
+    assert_eq!(cores.len(), 1, "one core under the watchdog");
+    let nobody = account("nobody");
+    let core = proc_ids(cores[0]);
+    assert_runs_as(&core, nobody.uid, nobody.gid, "the core after binding");
+    assert!(!core.groups.contains(&0), "no root group left: {core:?}");
+    let helpers = children_named(cores[0], "__spawn-helper");
+    assert_eq!(helpers.len(), 1, "the core's spawn helper");
+    assert_runs_as(&proc_ids(helpers[0]), 0, 0, "the spawn helper stays root");
+
+    let generic_pid = app_pid(&server, "/g/");
+    let ids = proc_ids(generic_pid);
+    assert_runs_as(&ids, owner.uid, owner.gid, "the generic app, as its owner");
+    assert_eq!(ids.ppid, helpers[0], "started by the helper");
+    let wsgi_pid = app_pid(&server, "/w/");
+    let ids = proc_ids(wsgi_pid);
+    assert_runs_as(&ids, other.uid, other.gid, "the WSGI worker, as its owner");
+    assert_runs_as(&proc_ids(ids.ppid), other.uid, other.gid, "its preloader");
+    // The app cannot reach the helper: no descriptor of the helper's socket leaks into it.
+    let helper_socket = std::fs::read_link(format!("/proc/{}/fd/3", helpers[0])).expect("fd 3");
+    for fd in std::fs::read_dir(format!("/proc/{generic_pid}/fd"))
+        .expect("app fds")
+        .flatten()
+    {
+        assert_ne!(
+            std::fs::read_link(fd.path()).ok(),
+            Some(helper_socket.clone())
+        );
+    }
+
+    // The tools still work as root against the unprivileged core.
+    let mut cmd = passenger(&dir);
+    cmd.args(["status", "--verbose"]);
+    let o = run_with_deadline(&dir, &mut cmd, crate::support::deadline());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert!(text.contains(&format!("User    : {APP_USER}")), "{text}");
+    assert!(text.contains(&format!("User    : {OTHER_USER}")), "{text}");
+
+    // A restart goes through the helper too: the old process is stopped, a new one runs.
+    let mut cmd = passenger(&dir);
+    cmd.args(["config", "restart-app", &generic.to_string_lossy()]);
+    let o = run_with_deadline(&dir, &mut cmd, crate::support::deadline());
+    assert!(o.status.success(), "{o:?}");
+    crate::support::wait_until(
+        "the old process is gone",
+        crate::support::deadline(),
+        || !crate::support::pid_alive(generic_pid),
+    );
+    let next = app_pid(&server, "/g/");
+    assert_ne!(next, generic_pid);
+    assert_runs_as(&proc_ids(next), owner.uid, owner.gid, "the restarted app");
+}

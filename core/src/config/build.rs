@@ -89,6 +89,7 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("group", &o.group),
         ("default_user", &o.default_user),
         ("default_group", &o.default_group),
+        ("core_user", &o.core_user),
         ("ruby", &o.ruby),
         ("python", &o.python),
         ("nodejs", &o.nodejs),
@@ -254,6 +255,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
         users: server.users,
+        core_user: server.core_user,
         notices,
         start_options: opts,
     })
@@ -458,6 +460,7 @@ fn load_multi(
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
         users: server.users,
+        core_user: server.core_user,
         notices,
         environment,
         start_options: opts,
@@ -591,6 +594,7 @@ struct ServerPart {
     show_version_in_header: bool,
     hooks: crate::hooks::Hooks,
     users: super::UserSwitching,
+    core_user: Option<String>,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -673,7 +677,17 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
         show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
         hooks: res.hooks(),
         users: resolve_users(res),
+        core_user: resolve_core_user(res),
     }
+}
+
+/// `core_user`, checked to exist when running as root (the only case it is used).
+fn resolve_core_user(res: &mut Resolver<'_>) -> Option<String> {
+    let user = res.string("core_user")?;
+    if crate::spawn::unix::is_root() {
+        check_account(res, "core_user", &user, Account::User);
+    }
+    Some(user)
 }
 
 /// `user_switching`, `default_user` and `default_group`. As root, a default user or

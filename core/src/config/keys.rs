@@ -26,6 +26,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "user_switching",
     "default_user",
     "default_group",
+    "core_user",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.

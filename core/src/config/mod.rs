@@ -74,6 +74,10 @@ pub struct ServerConfig {
     pub notices: Vec<String>,
     /// Who apps run as when the server runs as root (the guide's user switching).
     pub users: UserSwitching,
+    /// The user the core runs as once its sockets are bound (`core_user`), when the server
+    /// starts as root; `None`: the core stays root. Apps are then started by the
+    /// privileged spawn helper (`spawn::helper`).
+    pub core_user: Option<String>,
     /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
     pub hooks: crate::hooks::Hooks,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
@@ -178,6 +182,8 @@ pub struct StartOptions {
     pub default_user: Option<String>,
     /// `--default-group` (default: the default user's primary group).
     pub default_group: Option<String>,
+    /// `--core-user`: the user the core drops to after binding (only as root).
+    pub core_user: Option<String>,
     /// `--ruby` interpreter (default ruby).
     pub ruby: Option<String>,
     /// `--python` interpreter (default python3).

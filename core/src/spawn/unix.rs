@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Gid, Group, Pid, Uid, User};
-use tokio::process::ChildStdin;
 
 use super::ProcessControl;
 
@@ -163,7 +162,7 @@ pub struct RunAsRules<'a> {
 /// Decides who a process of an app runs as (the user switching guide's rules, as
 /// Passenger's `prepareUserSwitching` applies them):
 ///
-/// - Not root: the server's own identity, no switch.
+/// - Not root (and no spawn helper): the server's own identity, no switch.
 /// - Root, user switching off: `default_user` and `default_group`.
 /// - Root, user switching on: `user` if configured, else the owner of `reference`
 ///   (`lstat`: a symlink's own owner); if that owner is root or has no account,
@@ -175,7 +174,8 @@ pub struct RunAsRules<'a> {
 /// primary groups never make an app root.
 pub fn resolve_run_as(rules: RunAsRules<'_>) -> Result<RunAs, UserError> {
     let euid = Uid::effective();
-    if !euid.is_root() {
+    // A core that dropped root still switches, through its spawn helper.
+    if !euid.is_root() && super::helper::client().is_none() {
         let gid = Gid::effective().as_raw();
         let user_name = match User::from_uid(euid) {
             Ok(Some(u)) => u.name,
@@ -273,6 +273,33 @@ pub fn resolve_run_as(rules: RunAsRules<'_>) -> Result<RunAs, UserError> {
     })
 }
 
+/// Makes this process run as `user` (its primary group, and its supplementary groups)
+/// for good: real, effective and saved ids. What a core does after binding its sockets
+/// when `core_user` is set.
+pub fn drop_privileges(user: &str) -> Result<RunAs, UserError> {
+    let account = user_by_name(user)?.ok_or_else(|| UserError::NoSuchUser(user.to_string()))?;
+    let cname = CString::new(account.name.clone()).map_err(|e| UserError::Lookup {
+        what: format!("user name '{}'", account.name),
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let groups = nix::unistd::getgrouplist(&cname, account.gid)
+        .map_err(lookup_err(format!("groups of '{}'", account.name)))?;
+    let failed = |what: &str| {
+        let what = format!("{what} for '{}'", account.name);
+        lookup_err(what)
+    };
+    nix::unistd::setgroups(&groups).map_err(failed("setgroups"))?;
+    nix::unistd::setgid(account.gid).map_err(failed("setgid"))?;
+    nix::unistd::setuid(account.uid).map_err(failed("setuid"))?;
+    Ok(RunAs {
+        user_name: account.name.clone(),
+        uid: account.uid.as_raw(),
+        group_name: group_name(account.gid.as_raw()),
+        gid: account.gid.as_raw(),
+        switch: None,
+    })
+}
+
 /// Builds the closure for `Command::pre_exec`.
 ///
 /// In the child it: switches credentials (setgroups, setgid, setuid) when `run_as`
@@ -321,6 +348,11 @@ pub fn signal_group(pgid: u32, signal: Signal) {
     let Ok(raw) = i32::try_from(pgid) else {
         return;
     };
+    if let Some(helper) = super::helper::client() {
+        // The core dropped root: only the helper may signal apps of other users.
+        helper.signal(pgid, signal as i32);
+        return;
+    }
     match killpg(Pid::from_raw(raw), signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(e) => tracing::warn!(pgid, %signal, error = %e, "could not signal app process group"),
@@ -333,7 +365,7 @@ struct ControlState {
     /// from then on the pgid may be reused, so nothing may be signalled any more.
     gone: bool,
     /// The loader's stdin; dropping it asks the loader to exit.
-    stdin: Option<ChildStdin>,
+    stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// [`ProcessControl`] for one process group led by a spawned process.
@@ -346,7 +378,7 @@ pub struct GroupControl {
 impl GroupControl {
     /// Control for the group led by `pgid`. With `stdin`, `terminate` closes it instead
     /// of sending SIGTERM (loader apps).
-    pub fn new(pgid: u32, stdin: Option<ChildStdin>) -> GroupControl {
+    pub fn new(pgid: u32, stdin: Option<std::os::fd::OwnedFd>) -> GroupControl {
         GroupControl {
             pgid,
             state: Arc::new(Mutex::new(ControlState { gone: false, stdin })),
