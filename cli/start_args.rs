@@ -820,8 +820,11 @@ mod tests {
             "www",
             "--default-group",
             "web",
+            "--core-user",
+            "passenger-core",
         ])
         .expect("ok");
+        assert_eq!(opts.core_user.as_deref(), Some("passenger-core"));
         assert_eq!(opts.user.as_deref(), Some("alice"));
         assert_eq!(opts.group.as_deref(), Some("staff"));
         assert_eq!(opts.user_switching, Some(false));
