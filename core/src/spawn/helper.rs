@@ -584,3 +584,67 @@ fn exited(
         reply(sock, &Reply::Exited { pid, code, signal }, &[]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair")
+    }
+
+    #[test]
+    fn root_is_refused_unless_the_configuration_allowed_it() {
+        let (core, helper) = pair();
+        let request = Request::Spawn {
+            id: 7,
+            command: "exit 0".into(),
+            cwd: "/".into(),
+            env: Vec::new(),
+            uid: 0,
+            gid: 0,
+            groups: vec![0],
+            stdin_pipe: false,
+        };
+        let bytes = serde_json::to_vec(&request).expect("json");
+        let mut children = HashSet::new();
+        handle(&helper, &bytes, &mut children, false);
+        let (answer, fds) = receive(core.as_raw_fd())
+            .expect("receive")
+            .expect("an answer");
+        assert!(fds.is_empty());
+        match serde_json::from_slice::<Reply>(&answer).expect("a reply") {
+            Reply::Failed { id, error } => {
+                assert_eq!(id, 7);
+                assert!(error.contains("root"), "{error}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(children.is_empty(), "nothing was started");
+    }
+
+    #[test]
+    fn only_groups_of_its_own_descendants_may_be_signalled() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id();
+        let children: HashSet<u32> = [pid].into_iter().collect();
+        assert!(may_signal(pid, &children), "its own child");
+        assert!(!may_signal(1, &children), "init");
+        assert!(!may_signal(std::process::id(), &children), "its parent");
+        assert!(
+            !may_signal(pid, &HashSet::new()),
+            "not a child of the helper"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
