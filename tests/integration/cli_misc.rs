@@ -297,7 +297,7 @@ fn port_0_daemons_name_their_files_after_the_real_port() {
     ];
     let mut started = Vec::new();
     for _ in 0..2 {
-        let banner = start_daemon(&dir, &dir.path().to_path_buf(), &args);
+        let banner = start_daemon(&dir, dir.path(), &args);
         let port = banner
             .lines()
             .find_map(|l| l.strip_prefix("Accessible via: http://127.0.0.1:"))

@@ -524,13 +524,14 @@ fn int_sends_term_and_custom_signals_are_used() {
     let pid1 = s.pid_of(1);
     s.signal(Signal::SIGHUP);
     s.wait_generations(&[2]);
-    let out = std::fs::read_to_string(dir.join("starter.out")).unwrap_or_default();
+    // The old worker prints what it got once it handles the signal: wait for the line.
+    let expected = format!("worker {pid1} gen=1 got signal {}", Signal::SIGUSR1 as i32);
+    let read_out = || std::fs::read_to_string(dir.join("starter.out")).unwrap_or_default();
+    let seen = crate::support::wait::poll(deadline(), || read_out().contains(&expected));
     assert!(
-        out.contains(&format!(
-            "worker {pid1} gen=1 got signal {}",
-            Signal::SIGUSR1 as i32
-        )),
-        "the old generation gets --signal-on-hup:\n{out}"
+        seen,
+        "the old generation gets --signal-on-hup:\n{}",
+        read_out()
     );
     let pid2 = s.pid_of(2);
     s.signal(Signal::SIGINT);

@@ -207,14 +207,14 @@ impl Prepared {
                 }
             }
             let mut restart = false;
-            while let Some(sig) = self.received.pop_front() {
+            if let Some(sig) = self.received.pop_front() {
                 if sig == Signal::SIGHUP {
                     let _ = writeln!(log, "received HUP, spawning a new worker");
                     restart = true;
-                    break;
+                } else {
+                    self.cleanup(sig, log);
+                    return Ok(());
                 }
-                self.cleanup(sig, log);
-                return Ok(());
             }
             if !restart && auto_restart_on(&env) {
                 let interval =
