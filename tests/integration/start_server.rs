@@ -260,7 +260,9 @@ fn a_worker_that_fails_to_start_is_retried_while_the_old_one_keeps_serving() {
     let fail_env = fail.display().to_string();
     let mut s = Starter::start(
         &dir,
-        &["--port", "127.0.0.1:0", "--interval", "0.3"],
+        // A failing worker must exit within the interval to count as failed: under load a
+        // python start takes longer than 0.3 s.
+        &["--port", "127.0.0.1:0", "--interval", "1"],
         &[("FAIL_FILE", fail_env.as_str())],
     );
     let addr = s.tcp_addr(1, "127.0.0.1:0");
