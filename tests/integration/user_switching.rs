@@ -427,6 +427,26 @@ fn with_core_user_the_core_drops_root_and_apps_still_run_as_their_owners() {
     assert!(text.contains(&format!("User    : {APP_USER}")), "{text}");
     assert!(text.contains(&format!("User    : {OTHER_USER}")), "{text}");
 
+    // The core's user is no admin: the instance's owner (who started it, root) is.
+    let bin = dir.join("passenger-status");
+    std::fs::copy(env!("CARGO_BIN_EXE_passenger"), &bin).expect("copy the binary");
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod the binary");
+    let mut cmd = std::process::Command::new(&bin);
+    std::os::unix::process::CommandExt::uid(&mut cmd, nobody.uid);
+    std::os::unix::process::CommandExt::gid(&mut cmd, nobody.gid);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PASSENGER_INSTANCE_REGISTRY_DIR", dir.join("registry"))
+        .env(crate::support::process::MARKER_VAR, dir.marker())
+        .current_dir("/");
+    let o = run_with_deadline(&dir, &mut cmd, crate::support::deadline());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the core's user is not authorized: {o:?}"
+    );
+
     // A restart goes through the helper too: the old process is stopped, a new one runs.
     let mut cmd = passenger(&dir);
     cmd.args(["config", "restart-app", &generic.to_string_lossy()]);

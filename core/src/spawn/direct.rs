@@ -734,12 +734,16 @@ enum ExitSource {
 
 /// The core's environment with `set` applied and `remove` removed: what a process
 /// started by the spawn helper gets (it inherits nothing itself).
-fn full_env(set: &[(String, String)], remove: &[&str]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| !remove.contains(&k.as_str()) && !set.iter().any(|(s, _)| s == k))
+fn full_env(
+    set: &[(String, String)],
+    remove: &[&str],
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(k, _)| {
+            !remove.iter().any(|r| k.as_os_str() == *r) && !set.iter().any(|(s, _)| k == s.as_str())
+        })
         .collect();
-    env.extend(set.iter().cloned());
+    env.extend(set.iter().map(|(k, v)| (k.into(), v.into())));
     env
 }
 

@@ -30,6 +30,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -63,8 +64,9 @@ enum Request {
         id: u64,
         /// The `/bin/sh -c` argument.
         command: String,
-        cwd: String,
-        env: Vec<(String, String)>,
+        /// Bytes: paths and variables need not be UTF-8.
+        cwd: Vec<u8>,
+        env: Vec<(Vec<u8>, Vec<u8>)>,
         uid: u32,
         gid: u32,
         groups: Vec<u32>,
@@ -298,7 +300,7 @@ impl HelperClient {
         &self,
         command: &str,
         cwd: &std::path::Path,
-        env: Vec<(String, String)>,
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
         run_as: &RunAs,
         stdin_pipe: bool,
     ) -> Result<HelperChild, String> {
@@ -313,8 +315,11 @@ impl HelperClient {
         let request = Request::Spawn {
             id,
             command: command.to_string(),
-            cwd: cwd.to_string_lossy().into_owned(),
-            env,
+            cwd: cwd.as_os_str().as_bytes().to_vec(),
+            env: env
+                .into_iter()
+                .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .collect(),
             uid: run_as.uid,
             gid: run_as.gid,
             groups: run_as
@@ -494,8 +499,8 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 fn spawn_child(
     command: &str,
-    cwd: &str,
-    env: Vec<(String, String)>,
+    cwd: &[u8],
+    env: Vec<(Vec<u8>, Vec<u8>)>,
     uid: u32,
     gid: u32,
     groups: Vec<u32>,
@@ -522,9 +527,14 @@ fn spawn_child(
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
-        .current_dir(cwd)
+        .current_dir(std::ffi::OsStr::from_bytes(cwd))
         .env_clear()
-        .envs(env)
+        .envs(env.into_iter().map(|(k, v)| {
+            (
+                std::ffi::OsString::from_vec(k),
+                std::ffi::OsString::from_vec(v),
+            )
+        }))
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w))
         .process_group(0);
@@ -605,7 +615,7 @@ mod tests {
         let request = Request::Spawn {
             id: 7,
             command: "exit 0".into(),
-            cwd: "/".into(),
+            cwd: b"/".to_vec(),
             env: Vec::new(),
             uid: 0,
             gid: 0,
