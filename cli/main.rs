@@ -176,6 +176,10 @@ fn main() {
     if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__watchdog")) {
         std::process::exit(watchdog::lean_main());
     }
+    // The spawn helper of a core that dropped root: a fresh image serving one fd.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__spawn-helper")) {
+        std::process::exit(passenger_core::spawn::helper::serve());
+    }
     let argv0 = std::env::args_os().next();
     let inv = applet::classify(argv0.as_ref());
     let command = parse(&inv);

@@ -54,9 +54,48 @@ pub struct StartArgs {
     #[arg(short = 'd', long, help_heading = "Server options")]
     pub daemonize: bool,
 
-    /// User to run apps as. Ignored unless running as root
+    /// User to run apps as, instead of the owner of their startup file. Only used
+    /// when running as root; `root` runs apps as root (with a warning)
     #[arg(long, value_name = "USERNAME", help_heading = "Server options")]
     pub user: Option<String>,
+
+    /// Group to run apps as. Default: the app user's primary group. Only used when
+    /// running as root
+    #[arg(long, value_name = "GROUPNAME", help_heading = "Server options")]
+    pub group: Option<String>,
+
+    /// When running as root, run each app as the owner of its startup file
+    /// (config.ru, passenger_wsgi.py, app.js, or the app directory). Default: on
+    #[arg(
+        long,
+        overrides_with = "no_user_switching",
+        help_heading = "Server options"
+    )]
+    pub user_switching: bool,
+
+    /// When running as root, run every app as the default user
+    #[arg(
+        long,
+        overrides_with = "user_switching",
+        help_heading = "Server options"
+    )]
+    pub no_user_switching: bool,
+
+    /// User for apps whose startup file root or an unknown user owns, and for every
+    /// app without user switching. Default: nobody
+    #[arg(long, value_name = "USERNAME", help_heading = "Server options")]
+    pub default_user: Option<String>,
+
+    /// Group that goes with the default user. Default: the default user's primary
+    /// group
+    #[arg(long, value_name = "GROUPNAME", help_heading = "Server options")]
+    pub default_group: Option<String>,
+
+    /// When started as root, the core (the process serving HTTP) runs as this user
+    /// once its sockets are bound; a small root helper keeps starting apps as their
+    /// users. Default: the core stays root
+    #[arg(long, value_name = "USERNAME", help_heading = "Server options")]
+    pub core_user: Option<String>,
 
     /// Where to store the PID file. Default: passenger.<port>.pid in the app directory
     #[arg(long, value_name = "PATH", help_heading = "Server options")]
@@ -488,6 +527,13 @@ impl StartArgs {
         } else {
             None
         };
+        let user_switching = if self.user_switching {
+            Some(true)
+        } else if self.no_user_switching {
+            Some(false)
+        } else {
+            None
+        };
         let request_pipelining = if self.request_pipelining {
             Some(true)
         } else if self.no_request_pipelining {
@@ -619,6 +665,11 @@ impl StartArgs {
             }),
             max_preloader_idle_time: self.max_preloader_idle_time,
             user: self.user.clone(),
+            group: self.group.clone(),
+            user_switching,
+            default_user: self.default_user.clone(),
+            default_group: self.default_group.clone(),
+            core_user: self.core_user.clone(),
             ruby: self.ruby.clone(),
             python: self.python.clone(),
             nodejs: self.nodejs.clone(),
@@ -766,6 +817,33 @@ mod tests {
     fn last_friendly_error_pages_flag_wins() {
         let opts = parse(&["--no-friendly-error-pages", "--friendly-error-pages"]).expect("ok");
         assert_eq!(opts.friendly_error_pages, Some(true));
+    }
+
+    #[test]
+    fn user_switching_flags_map_to_options() {
+        let opts = parse(&[
+            "--user",
+            "alice",
+            "--group",
+            "staff",
+            "--no-user-switching",
+            "--default-user",
+            "www",
+            "--default-group",
+            "web",
+            "--core-user",
+            "passenger-core",
+        ])
+        .expect("ok");
+        assert_eq!(opts.core_user.as_deref(), Some("passenger-core"));
+        assert_eq!(opts.user.as_deref(), Some("alice"));
+        assert_eq!(opts.group.as_deref(), Some("staff"));
+        assert_eq!(opts.user_switching, Some(false));
+        assert_eq!(opts.default_user.as_deref(), Some("www"));
+        assert_eq!(opts.default_group.as_deref(), Some("web"));
+        let opts = parse(&["--no-user-switching", "--user-switching"]).expect("ok");
+        assert_eq!(opts.user_switching, Some(true));
+        assert_eq!(parse(&[]).expect("ok").user_switching, None);
     }
 
     #[test]

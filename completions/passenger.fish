@@ -41,7 +41,11 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l config -d 
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s a -l address -d 'Bind to the given address. Default: 0.0.0.0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s p -l port -d 'Use the given port number. Default: 3000' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s S -l socket -d 'Bind to Unix domain socket instead of TCP socket' -r -F
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l user -d 'User to run apps as. Ignored unless running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l user -d 'User to run apps as, instead of the owner of their startup file. Only used when running as root; `root` runs apps as root (with a warning)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l group -d 'Group to run apps as. Default: the app user\'s primary group. Only used when running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l default-user -d 'User for apps whose startup file root or an unknown user owns, and for every app without user switching. Default: nobody' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l default-group -d 'Group that goes with the default user. Default: the default user\'s primary group' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l core-user -d 'When started as root, the core (the process serving HTTP) runs as this user once its sockets are bound; a small root helper keeps starting apps as their users. Default: the core stays root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r
@@ -93,6 +97,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-ses
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l user-switching -d 'When running as root, run each app as the owner of its startup file (config.ru, passenger_wsgi.py, app.js, or the app directory). Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-user-switching -d 'When running as root, run every app as the default user'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
@@ -135,7 +141,11 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l config -d
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s a -l address -d 'Bind to the given address. Default: 0.0.0.0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s p -l port -d 'Use the given port number. Default: 3000' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s S -l socket -d 'Bind to Unix domain socket instead of TCP socket' -r -F
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user -d 'User to run apps as. Ignored unless running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user -d 'User to run apps as, instead of the owner of their startup file. Only used when running as root; `root` runs apps as root (with a warning)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l group -d 'Group to run apps as. Default: the app user\'s primary group. Only used when running as root' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l default-user -d 'User for apps whose startup file root or an unknown user owns, and for every app without user switching. Default: nobody' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l default-group -d 'Group that goes with the default user. Default: the default user\'s primary group' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l core-user -d 'When started as root, the core (the process serving HTTP) runs as this user once its sockets are bound; a small root helper keeps starting apps as their users. Default: the core stays root' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l pid-file -d 'Where to store the PID file. Default: passenger.<port>.pid in the app directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l instance-registry-dir -d 'Use the given instance registry directory. Default: $TMPDIR or /tmp' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l shutdown-timeout -d 'Seconds a graceful stop waits for requests and app processes before killing them. Default: 60' -r
@@ -187,6 +197,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-se
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user-switching -d 'When running as root, run each app as the owner of its startup file (config.ru, passenger_wsgi.py, app.js, or the app directory). Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-user-switching -d 'When running as root, run every app as the default user'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-error-pages -d 'Turn on friendly error pages. Default: on in the development environment'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'

@@ -207,11 +207,40 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
         None => LogSink::stderr(),
     };
     let hooks = logging::install(config.log_level, sink);
+    // `--core-user` as root: the root spawn helper is forked now, single-threaded, from the
+    // thread that lives as long as the core; the core drops root once it is bound.
+    let core_user = config
+        .core_user
+        .clone()
+        .filter(|_| nix::unistd::geteuid().is_root());
+    let helper = match &core_user {
+        Some(_) => {
+            let exe = std::env::current_exe().context("cannot find the passenger executable")?;
+            let fd = passenger_core::spawn::helper::start(&exe, names_root(&config))
+                .context("cannot start the spawn helper")?;
+            Some(fd)
+        }
+        None => None,
+    };
     let runtime = core_runtime().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
+        if let Some(fd) = helper {
+            passenger_core::spawn::helper::install(fd).context("cannot use the spawn helper")?;
+        }
         let mut server = Server::bind_with(config, hooks, inherited)
             .await
             .map_err(anyhow::Error::new)?;
+        if let Some(user) = &core_user {
+            // On the main thread (block_on polls this future there): the parent-death
+            // signal lives on it, and changing credentials clears it, so set it again.
+            let watchdog = nix::unistd::getppid();
+            server.drop_privileges(user).map_err(anyhow::Error::new)?;
+            // SAFETY: prctl with integer arguments; no memory is passed.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) };
+            if nix::unistd::getppid() != watchdog {
+                anyhow::bail!("the watchdog exited while the core started");
+            }
+        }
         if let Some((window, patience)) = pipeline_timing_override() {
             server = server.with_pipeline_timing(window, patience);
         }
@@ -223,6 +252,23 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result.map(|()| exit::OK)
+}
+
+/// Whether the configuration names root for some app (so the spawn helper may start
+/// processes as root): an app's `user` or `group`, or the default user or group.
+fn names_root(config: &ServerConfig) -> bool {
+    use passenger_core::spawn::unix::{lookup_group, lookup_user};
+    let user_root = |u: &str| matches!(lookup_user(u), Ok(Some(0)));
+    let group_root = |g: &str| matches!(lookup_group(g), Ok(Some(0)));
+    user_root(&config.users.default_user)
+        || config
+            .users
+            .default_group
+            .as_deref()
+            .is_some_and(group_root)
+        || config.apps.iter().any(|a| {
+            a.user.as_deref().is_some_and(user_root) || a.group.as_deref().is_some_and(group_root)
+        })
 }
 
 /// `PASSENGER_PIPELINE_TIMING_MS=<window>,<patience>`: request pipelining's

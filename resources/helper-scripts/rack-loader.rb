@@ -294,12 +294,21 @@ module PassengerRs
         end
       end
 
+      # PASSENGER_SOCKET_MODE (octal): set when the core runs as another user than this
+      # app (it dropped root), which must still connect to the socket and open the
+      # claims pipe; the connect password and the unlistable directory guard them.
+      def open_to_core(path)
+        mode = ENV['PASSENGER_SOCKET_MODE']
+        File.chmod(mode.to_i(8), path) if mode && !mode.empty?
+      end
+
       # The preloader (ARCHITECTURE.md, "Preloader protocol"): listens on `socket_path`
       # for spawn commands and forks a worker for each, until stdin closes or SIGTERM.
       # Workers outlive the preloader.
       def preload(app, socket_path, password)
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
+        open_to_core(socket_path)
         wake_r, wake_w = IO.pipe
         stopping = false
         trap('TERM') do
@@ -447,6 +456,7 @@ module PassengerRs
         direct = open_direct(direct_port)
         File.unlink(socket_path) if File.socket?(socket_path)
         server = UNIXServer.new(socket_path)
+        open_to_core(socket_path)
         # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
         # may send more requests on other connections. It writes the claim of each
         # into this pipe first; a request runs only if this process reads its claim
@@ -456,6 +466,7 @@ module PassengerRs
           @claims_path = File.join(claims_base, "#{File.basename(socket_path)}.c")
           remove_claims
           File.mkfifo(@claims_path, 0o600)
+          open_to_core(@claims_path)
           @claims = File.open(@claims_path, File::RDWR | File::NONBLOCK)
           @claim_record = String.new(capacity: CLAIM_SIZE)
           # Claims read from the pipe whose requests have not been read yet.

@@ -262,6 +262,7 @@ class Loader:
             os.unlink(socket_path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(socket_path)
+        open_to_core(socket_path)
         server.listen(128)
         if on_listening is not None:
             on_listening()
@@ -554,6 +555,15 @@ class Loader:
         return keep
 
 
+def open_to_core(path):
+    """PASSENGER_SOCKET_MODE (octal): set when the core runs as another user than this
+    app (it dropped root) and must still connect to the socket; the unlistable socket
+    directory guards it."""
+    mode = os.environ.get("PASSENGER_SOCKET_MODE")
+    if mode:
+        os.chmod(path, int(mode, 8))
+
+
 def open_direct(port):
     """The direct-access socket on 127.0.0.1:`port`, or None without a port. A port
     someone else took fails the spawn: the core would show that URL to operators, who
@@ -643,6 +653,7 @@ class Preloader:
             os.unlink(socket_path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(socket_path)
+        open_to_core(socket_path)
         server.listen(128)
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)

@@ -1236,6 +1236,9 @@ fn start_hit_counter_app(
     std::fs::create_dir_all(root.join("public")).expect("invariant: test dir is writable");
     std::fs::write(root.join("config.ru"), RACK_HIT_COUNTER_APP)
         .expect("invariant: test dir is writable");
+    // The app (as root: `nobody`, user switching) writes hits.log next to its config.ru.
+    std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .expect("invariant: test dir is writable");
     let root_arg = root.to_string_lossy().into_owned();
     let mut args = vec!["start", &root_arg, "--address", "127.0.0.1", "--port", "0"];
     if extra.is_empty() {

@@ -29,3 +29,4 @@ mod routing;
 mod start_server;
 mod static_files;
 mod tools;
+mod user_switching;

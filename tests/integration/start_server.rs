@@ -440,6 +440,8 @@ fn unix_udp_and_numbered_sockets_are_handed_over_and_unix_files_removed() {
         ],
         &[],
     );
+    // The worker writes its report after start_server logs its start: wait for it.
+    s.address(1, "127.0.0.1:0");
     let report = std::fs::read_to_string(s.reports.join("gen-1")).expect("invariant: reported");
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines.len(), 3, "{report}");

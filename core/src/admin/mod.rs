@@ -229,7 +229,8 @@ pub struct AdminState {
     pub read_only_password: String,
     /// Password of `admin` (full access).
     pub full_password: String,
-    /// Peers with this uid (or root) get full access without a password.
+    /// Peers with this uid (or root) get full access without a password: the owner of
+    /// the instance directory, i.e. the user who started the server.
     pub owner_uid: u32,
     /// Facts for `/info.json` and `/server.json`.
     pub info: ServerInfo,
@@ -258,7 +259,11 @@ impl AdminState {
             pool,
             read_only_password: instance.read_only_admin_password().to_string(),
             full_password: instance.full_admin_password().to_string(),
-            owner_uid: nix::unistd::geteuid().as_raw(),
+            // The instance's owner is who started the server (the watchdog made the
+            // directory); a core that dropped root to `core_user` grants that user nothing.
+            owner_uid: std::fs::metadata(instance.path())
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .unwrap_or_else(|_| nix::unistd::geteuid().as_raw()),
             info,
             hooks,
             log_level: Mutex::new(log_level),

@@ -111,6 +111,11 @@ fn render_process(out: &mut String, p: &ProcessSnapshot, now_usec: u64, opts: Te
 fn render_group(out: &mut String, g: &GroupSnapshot, now_usec: u64, opts: TextOptions) {
     let _ = writeln!(out, "{}:", g.name);
     let _ = writeln!(out, "  App root: {}", g.app_root);
+    if opts.verbose {
+        if let (Some(user), Some(uid), Some(group), Some(gid)) = (&g.user, g.uid, &g.group, g.gid) {
+            let _ = writeln!(out, "  User    : {user} ({uid}), group {group} ({gid})");
+        }
+    }
     if g.restarting {
         out.push_str("  (restarting...)\n");
     }

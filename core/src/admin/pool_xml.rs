@@ -174,6 +174,8 @@ fn render_options(doc: &mut Doc, g: &GroupSnapshot) {
     doc.elem("min_processes", o.min_processes);
     doc.elem("max_processes", o.max_processes);
     doc.elem("max_preloader_idle_time", o.max_preloader_idle_time);
+    doc.opt("user", o.user.as_deref());
+    doc.opt("group", o.group.as_deref());
     doc.end("options");
 }
 

@@ -32,6 +32,9 @@ const DEFAULT_ENVIRONMENT: &str = "development";
 /// (`Passengerfile.json`, as in Passenger).
 const ENV_KEYS: &[&str] = &["env", "envvars"];
 
+/// The `group` value that means "the group of the app's startup file".
+const STARTUP_FILE_GROUP: &str = crate::spawn::unix::STARTUP_FILE_GROUP;
+
 /// Files that identify an app's type, in detection order.
 const DETECTION: &[(&str, AppType)] = &[
     ("config.ru", AppType::Ruby),
@@ -87,6 +90,10 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("app_type", &o.app_type),
         ("app_start_command", &o.app_start_command),
         ("user", &o.user),
+        ("group", &o.group),
+        ("default_user", &o.default_user),
+        ("default_group", &o.default_group),
+        ("core_user", &o.core_user),
         ("ruby", &o.ruby),
         ("python", &o.python),
         ("nodejs", &o.nodejs),
@@ -152,6 +159,9 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
     }
     if let Some(show) = o.show_version_in_header {
         l.set("show_version_in_header", Val::Bool(show));
+    }
+    if let Some(switching) = o.user_switching {
+        l.set("user_switching", Val::Bool(switching));
     }
     for (key, value) in &o.no_effect {
         let int = NO_EFFECT
@@ -231,6 +241,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
     let app = build_app(&mut Resolver::new(layers, &mut problems), place);
     finish(problems)?;
     let app = app.expect("invariant: build_app only fails after reporting a problem");
+    root_notices(&server.users, std::slice::from_ref(&app), &mut notices);
     Ok(ServerConfig {
         listen: server.listen,
         environment: app.environment.clone(),
@@ -247,6 +258,8 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
+        users: server.users,
+        core_user: server.core_user,
         notices,
         web_server: None,
         start_options: opts,
@@ -433,6 +446,8 @@ fn load_multi(
     }
     check_routes(&apps, &file, &mut problems);
     finish(problems)?;
+    let specs: Vec<AppSpec> = apps.iter().map(|(_, app)| app.clone()).collect();
+    root_notices(&server.users, &specs, &mut notices);
 
     Ok(ServerConfig {
         listen: server.listen,
@@ -449,6 +464,8 @@ fn load_multi(
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
+        users: server.users,
+        core_user: server.core_user,
         notices,
         environment,
         web_server: None,
@@ -517,6 +534,8 @@ fn load_web_server(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Co
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
+        users: server.users,
+        core_user: server.core_user,
         notices,
         environment: "production".to_string(),
         web_server: Some(super::WebServerMode {
@@ -718,6 +737,8 @@ struct ServerPart {
     shutdown_grace: Duration,
     show_version_in_header: bool,
     hooks: crate::hooks::Hooks,
+    users: super::UserSwitching,
+    core_user: Option<String>,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -799,6 +820,116 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
             .unwrap_or(Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT)),
         show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
         hooks: res.hooks(),
+        users: resolve_users(res),
+        core_user: resolve_core_user(res),
+    }
+}
+
+/// `core_user`, checked to exist when running as root (the only case it is used).
+fn resolve_core_user(res: &mut Resolver<'_>) -> Option<String> {
+    let user = res.string("core_user")?;
+    if crate::spawn::unix::is_root() {
+        check_account(res, "core_user", &user, Account::User);
+    }
+    Some(user)
+}
+
+/// `user_switching`, `default_user` and `default_group`. As root, a default user or
+/// group that does not exist is a problem (apps would have no one to run as); when
+/// not root they are never used, so they are not looked up.
+fn resolve_users(res: &mut Resolver<'_>) -> super::UserSwitching {
+    let defaults = super::UserSwitching::default();
+    let users = super::UserSwitching {
+        enabled: res.bool("user_switching").unwrap_or(defaults.enabled),
+        default_user: res.string("default_user").unwrap_or(defaults.default_user),
+        default_group: res.string("default_group"),
+    };
+    if crate::spawn::unix::is_root() {
+        check_account(res, "default_user", &users.default_user, Account::User);
+        if let Some(group) = &users.default_group {
+            check_account(res, "default_group", group, Account::Group);
+        }
+    }
+    users
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Account {
+    User,
+    Group,
+}
+
+/// Reports `key` when the user or group `name` it names does not exist.
+fn check_account(res: &mut Resolver<'_>, key: &str, name: &str, kind: Account) {
+    use crate::spawn::unix::{lookup_group, lookup_user};
+    let found = match kind {
+        Account::User => lookup_user(name),
+        Account::Group => lookup_group(name),
+    };
+    let what = match kind {
+        Account::User => "user",
+        Account::Group => "group",
+    };
+    match found {
+        Ok(Some(_)) => {}
+        Ok(None) if res.is_set(key) => {
+            res.report(key, format!("the {what} {name:?} does not exist"));
+        }
+        // The default `nobody` is missing: name it, there is no key to blame.
+        Ok(None) => res.push_problem(
+            Some(super::value::flag_name(key)),
+            format!(
+                "the default {what} {name:?} does not exist; create it or name another \
+                 one with {}",
+                super::value::flag_name(key)
+            ),
+        ),
+        Err(e) => res.report(key, e.to_string()),
+    }
+}
+
+/// Warnings for settings that make apps run as root: only an explicit `user`,
+/// `group` or default user does that, and it deserves a line in the log.
+fn root_notices(users: &super::UserSwitching, apps: &[AppSpec], notices: &mut Vec<String>) {
+    use crate::spawn::unix::{lookup_group, lookup_user};
+    if !crate::spawn::unix::is_root() {
+        return;
+    }
+    let mut warn = |text: String| {
+        if !notices.contains(&text) {
+            notices.push(text);
+        }
+    };
+    if matches!(lookup_user(&users.default_user), Ok(Some(0))) {
+        warn(format!(
+            "the default user {:?} is root: apps whose startup file root owns{} run as root",
+            users.default_user,
+            if users.enabled {
+                ""
+            } else {
+                " (every app, with user switching off)"
+            }
+        ));
+    }
+    if !users.enabled {
+        return;
+    }
+    for app in apps {
+        let user_root = app
+            .user
+            .as_deref()
+            .is_some_and(|u| matches!(lookup_user(u), Ok(Some(0))));
+        let group_root = app
+            .group
+            .as_deref()
+            .is_some_and(|g| matches!(lookup_group(g), Ok(Some(0))));
+        if user_root || group_root {
+            warn(format!(
+                "app {} runs as {}, as configured: its processes have root privileges",
+                app.name,
+                if user_root { "root" } else { "group root" }
+            ));
+        }
     }
 }
 
@@ -933,6 +1064,16 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
         spec.max_preloader_idle_time = v;
     }
     spec.user = res.string("user");
+    spec.group = res.string("group");
+    if crate::spawn::unix::is_root() {
+        if let Some(user) = spec.user.clone() {
+            check_account(res, "user", &user, Account::User);
+        }
+        // `!STARTUP_FILE!` is Passenger's "the startup file's group".
+        if let Some(group) = spec.group.clone().filter(|g| g != STARTUP_FILE_GROUP) {
+            check_account(res, "group", &group, Account::Group);
+        }
+    }
     if let Some(v) = res.string("ruby") {
         spec.ruby = v;
     }

@@ -23,6 +23,10 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "engine",
     "show_version_in_header",
     "hooks",
+    "user_switching",
+    "default_user",
+    "default_group",
+    "core_user",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.
@@ -45,6 +49,7 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "spawn_method",
     "max_preloader_idle_time",
     "user",
+    "group",
     "ruby",
     "python",
     "nodejs",

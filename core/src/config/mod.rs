@@ -68,9 +68,16 @@ pub struct ServerConfig {
     /// Whether `X-Powered-By` names the version (`--show-version-in-header`,
     /// default on, as in Passenger).
     pub show_version_in_header: bool,
-    /// Passenger options that were given but change nothing here, one sentence each
-    /// naming the flag or key and file; `passenger start` logs them once.
+    /// Passenger options that were given but change nothing here, and settings worth a
+    /// warning (an app configured to run as root), one sentence each naming the flag or
+    /// key and file; `passenger start` logs them once.
     pub notices: Vec<String>,
+    /// Who apps run as when the server runs as root (the guide's user switching).
+    pub users: UserSwitching,
+    /// The user the core runs as once its sockets are bound (`core_user`), when the server
+    /// starts as root; `None`: the core stays root. Apps are then started by the
+    /// privileged spawn helper (`spawn::helper`).
+    pub core_user: Option<String>,
     /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
     pub hooks: crate::hooks::Hooks,
     /// Set when this is the core of a web server module (`--integration-mode`).
@@ -103,6 +110,30 @@ impl fmt::Debug for WebServerMode {
 /// `NAME=VALUE` lines). Validated like an `[[app]]` table; problems name the key.
 pub fn app_from_web_server(options: &[(String, String)]) -> Result<AppSpec, ConfigError> {
     build::app_from_web_server(options)
+}
+
+/// Who apps run as when the server runs as root: Passenger's `user_switching`,
+/// `default_user` and `default_group` (per-app `user`/`group` live in [`AppSpec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSwitching {
+    /// Run each app as the owner of its startup file (default on). Off: every app runs
+    /// as `default_user`.
+    pub enabled: bool,
+    /// The user for apps whose startup file root or an unknown user owns, and for every
+    /// app with switching off (default `nobody`).
+    pub default_user: String,
+    /// The group that goes with `default_user`; `None` = its primary group.
+    pub default_group: Option<String>,
+}
+
+impl Default for UserSwitching {
+    fn default() -> UserSwitching {
+        UserSwitching {
+            enabled: true,
+            default_user: "nobody".to_string(),
+            default_group: None,
+        }
+    }
 }
 
 /// What `passenger start` was asked for: every flag, unset unless given.
@@ -171,6 +202,16 @@ pub struct StartOptions {
     pub max_preloader_idle_time: Option<u64>,
     /// `--user`: the user to run apps as (only when running as root).
     pub user: Option<String>,
+    /// `--group`: the group to run apps as (only when running as root).
+    pub group: Option<String>,
+    /// `--user-switching` / `--no-user-switching` (default: on).
+    pub user_switching: Option<bool>,
+    /// `--default-user` (default `nobody`).
+    pub default_user: Option<String>,
+    /// `--default-group` (default: the default user's primary group).
+    pub default_group: Option<String>,
+    /// `--core-user`: the user the core drops to after binding (only as root).
+    pub core_user: Option<String>,
     /// `--ruby` interpreter (default ruby).
     pub ruby: Option<String>,
     /// `--python` interpreter (default python3).

@@ -847,6 +847,63 @@ fn unknown_keys_get_a_suggestion_only_when_one_is_near() {
             format!("`max_pool_sizes` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mmax_pool_size` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mps` in {file}: unknown key"),
+#[test]
+fn user_switching_keys_default_and_come_from_every_source() {
+    let dir = dir_with(&[("config.ru", "run App")]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert_eq!(config.users, UserSwitching::default());
+    assert!(config.users.enabled);
+    assert_eq!(config.users.default_user, "nobody");
+    assert_eq!(config.apps[0].user, None);
+    assert_eq!(config.apps[0].group, None);
+
+    // `root` and `0` exist everywhere, so these load whoever runs the tests.
+    let dir = dir_with(&[
+        ("config.ru", "run App"),
+        (
+            "Passengerfile.json",
+            r#"{"user_switching": false, "default_user": "root", "default_group": "0",
+                "user": "0", "group": "root"}"#,
+        ),
+    ]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert!(!config.users.enabled);
+    assert_eq!(config.users.default_user, "root");
+    assert_eq!(config.users.default_group.as_deref(), Some("0"));
+    assert_eq!(config.apps[0].user.as_deref(), Some("0"));
+    assert_eq!(config.apps[0].group.as_deref(), Some("root"));
+
+    let opts = StartOptions {
+        user_switching: Some(true),
+        group: Some("0".into()),
+        ..single(dir.path())
+    };
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    assert!(config.users.enabled, "the flag wins over the file");
+    assert_eq!(config.apps[0].group.as_deref(), Some("0"));
+}
+
+#[test]
+fn missing_accounts_are_problems_only_as_root() {
+    let dir = dir_with(&[("config.ru", "run App")]);
+    let opts = StartOptions {
+        default_user: Some("prs-surely-missing-user".into()),
+        default_group: Some("prs-surely-missing-group".into()),
+        user: Some("prs-surely-missing-user".into()),
+        group: Some(crate::spawn::unix::STARTUP_FILE_GROUP.into()),
+        ..single(dir.path())
+    };
+    let result = load_in(&opts, Path::new("/"));
+    if !crate::spawn::unix::is_root() {
+        result.expect("not root: accounts are never used, so never looked up");
+        return;
+    }
+    assert_eq!(
+        problems(result),
+        vec![
+            "--default-user: the user \"prs-surely-missing-user\" does not exist",
+            "--default-group: the group \"prs-surely-missing-group\" does not exist",
+            "--user: the user \"prs-surely-missing-user\" does not exist",
         ]
     );
 }
@@ -908,4 +965,21 @@ fn an_environment_variable_name_with_an_equals_sign_or_nul_is_a_problem() {
             "{found:?}"
         );
     }
+fn an_app_configured_to_run_as_root_is_warned_about() {
+    let dir = dir_with(&[("config.ru", "run App")]);
+    let opts = StartOptions {
+        user: Some("root".into()),
+        ..single(dir.path())
+    };
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    let warned = config
+        .notices
+        .iter()
+        .any(|n| n.contains("runs as root, as configured"));
+    assert_eq!(
+        warned,
+        crate::spawn::unix::is_root(),
+        "{:?}",
+        config.notices
+    );
 }

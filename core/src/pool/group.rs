@@ -251,5 +251,7 @@ fn options(app: &AppSpec) -> GroupOptions {
         min_processes: app.min_instances,
         max_processes: app.max_instances,
         max_preloader_idle_time: app.max_preloader_idle_time.as_secs(),
+        user: app.user.clone(),
+        group: app.group.clone(),
     }
 }

@@ -90,6 +90,11 @@ pub struct GroupOptions {
     pub max_processes: u32,
     /// Preloader idle time in seconds (0: never stops).
     pub max_preloader_idle_time: u64,
+    /// The configured `user` (as root, apps run as it instead of the startup file's
+    /// owner).
+    pub user: Option<String>,
+    /// The configured `group`.
+    pub group: Option<String>,
 }
 
 fn lossy_path<S: Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {

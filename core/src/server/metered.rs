@@ -7,21 +7,24 @@ use std::sync::Mutex;
 use futures_util::future::BoxFuture;
 
 use crate::admin::PoolApi;
+use crate::config::UserSwitching;
 use crate::metrics::{self, CpuSampler};
-use crate::pool::{PoolError, PoolHandle, PoolSnapshot, RestartMethod};
+use crate::pool::{GroupOptions, PoolError, PoolHandle, PoolSnapshot, RestartMethod};
 
 /// The pool, with per-process metrics filled into snapshots.
 pub struct MeteredPool {
     pool: PoolHandle,
     cpu: Mutex<CpuSampler>,
+    users: UserSwitching,
 }
 
 impl MeteredPool {
-    /// Wraps `pool`.
-    pub fn new(pool: PoolHandle) -> MeteredPool {
+    /// Wraps `pool`; `users` says who a group with no running process would run as.
+    pub fn new(pool: PoolHandle, users: UserSwitching) -> MeteredPool {
         MeteredPool {
             pool,
             cpu: Mutex::new(CpuSampler::new()),
+            users,
         }
     }
 
@@ -51,20 +54,42 @@ impl MeteredPool {
                     identity = m.uid.zip(m.gid);
                 }
             }
-            // Without a running process, the identity new ones would inherit unless
-            // the spawner switches users.
-            let (uid, gid) = identity.unwrap_or_else(|| {
-                (
-                    nix::unistd::geteuid().as_raw(),
-                    nix::unistd::getegid().as_raw(),
-                )
-            });
+            // Without a running process, the identity a new one would get (the same
+            // rules as the spawner's), else the server's own.
+            let (uid, gid) = identity
+                .or_else(|| self.would_run_as(&group.options))
+                .unwrap_or_else(|| {
+                    (
+                        nix::unistd::geteuid().as_raw(),
+                        nix::unistd::getegid().as_raw(),
+                    )
+                });
             group.user = Some(user_name(uid));
             group.uid = Some(uid);
             group.group = Some(crate::spawn::unix::group_name(gid));
             group.gid = Some(gid);
         }
         cpu.retain(&live);
+    }
+}
+
+impl MeteredPool {
+    /// `(uid, gid)` a new process of the group would run as.
+    fn would_run_as(&self, options: &GroupOptions) -> Option<(u32, u32)> {
+        let reference = match (options.app_type.as_str(), &options.startup_file) {
+            ("generic", _) | (_, None) => options.app_root.clone(),
+            (_, Some(file)) => std::path::PathBuf::from(file),
+        };
+        let run_as = crate::spawn::unix::resolve_run_as(crate::spawn::unix::RunAsRules {
+            user: options.user.as_deref(),
+            group: options.group.as_deref(),
+            reference: &reference,
+            default_user: &self.users.default_user,
+            default_group: self.users.default_group.as_deref(),
+            user_switching: self.users.enabled,
+        })
+        .ok()?;
+        Some((run_as.uid, run_as.gid))
     }
 }
 

@@ -70,6 +70,15 @@ pub enum ServerError {
     /// The admin API socket could not be created.
     #[error("cannot start the admin API")]
     Admin(#[source] crate::admin::AdminError),
+    /// The core could not become its `core_user`.
+    #[error("cannot run the core as {user}")]
+    Privileges {
+        /// The user.
+        user: String,
+        /// The cause.
+        #[source]
+        source: crate::spawn::unix::UserError,
+    },
 }
 
 /// What the server asks of the program around it (the CLI owns logging).
@@ -149,16 +158,15 @@ impl Server {
         hooks: ServerHooks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
-        // Loader sockets go into the instance's apps.s/ (mode 0700), as in Passenger
-        // Standalone. Apps that run as another user (root with `user` set) cannot
-        // create sockets there; the spawner then uses its own 01733 directory.
-        // A web server module's apps are only known per request: any may set a user.
-        let switching = nix::unistd::geteuid().is_root()
-            && (config.web_server.is_some() || config.apps.iter().any(|a| a.user.is_some()));
+        // Loader sockets go into the instance's apps.s/, as in Passenger; as root it
+        // is made 01733 so that apps of every user can create theirs there.
+        let users = config.users.clone();
         let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
             Arc::new(DirectSpawner::new(SpawnerOptions {
-                user_switching: false,
-                instance_dir: (!switching).then(|| instance.path().to_path_buf()),
+                user_switching: users.enabled,
+                default_user: users.default_user,
+                default_group: users.default_group,
+                instance_dir: Some(instance.path().to_path_buf()),
                 ..SpawnerOptions::default()
             }))
         };
@@ -222,6 +230,52 @@ impl Server {
         self
     }
 
+    /// Gives up root for good: the core runs as `user` from now on (real, effective and
+    /// saved ids, and that user's groups). Call it after binding, with the spawn helper
+    /// installed (`spawn::helper`), which keeps starting apps as their users. First, while
+    /// the core can still: the socket directory is opened to every app user (01733), and
+    /// `spawn.s/`, where spawn work dirs go from then on, is made and given to `user`.
+    pub fn drop_privileges(&self, user: &str) -> Result<(), ServerError> {
+        let apps = self.instance.path().join("apps.s");
+        let opened =
+            std::fs::set_permissions(&apps, std::os::unix::fs::PermissionsExt::from_mode(0o1733));
+        let failed = |source| ServerError::Privileges {
+            user: user.to_string(),
+            source,
+        };
+        opened.map_err(|source| {
+            failed(crate::spawn::unix::UserError::Lookup {
+                what: format!("opening {} to app users", apps.display()),
+                source,
+            })
+        })?;
+        let work = self
+            .instance
+            .path()
+            .join(crate::spawn::direct::WORK_DIR_BASE);
+        let made = std::fs::create_dir_all(&work)
+            .and_then(|()| {
+                std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            })
+            .and_then(|()| {
+                let uid = crate::spawn::unix::lookup_user(user)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+                nix::unistd::chown(&work, Some(nix::unistd::Uid::from_raw(uid)), None)
+                    .map_err(std::io::Error::from)
+            });
+        made.map_err(|e| {
+            failed(crate::spawn::unix::UserError::Lookup {
+                what: format!("preparing {} for the core's user", work.display()),
+                source: e,
+            })
+        })?;
+        let run_as = crate::spawn::unix::drop_privileges(user).map_err(failed)?;
+        tracing::info!("the core now runs as {}", run_as.describe());
+        Ok(())
+    }
+
     /// The instance directory.
     pub fn instance_dir(&self) -> &std::path::Path {
         self.instance.path()
@@ -276,7 +330,7 @@ impl Server {
         let listen_addresses = describe(&self.local_addrs());
         let admin_listener = self.admin_listener;
         let admin_state = AdminState::for_instance(
-            Arc::new(MeteredPool::new(pool.clone())),
+            Arc::new(MeteredPool::new(pool.clone(), self.config.users.clone())),
             &self.instance,
             ServerInfo {
                 pid: std::process::id(),

@@ -10,8 +10,9 @@
 //! # Steps of a spawn
 //!
 //! 1. **Preparation** ([`SpawnStep::Preparation`]): resolve the run-as user and group
-//!    (only switched when the core runs as root: `app.user`, else the owner of the app
-//!    root or startup file, where root becomes `default_user`), pick a free loopback
+//!    (only switched when the core runs as root: see [`unix::resolve_run_as`]; `app.user`,
+//!    else the owner of the startup file or generic app root, where root or an unknown
+//!    owner becomes `default_user`), pick a free loopback
 //!    port, and build the [`LaunchPlan`](super::plan::LaunchPlan): command line,
 //!    environment (internals §3.6; the app's `env_vars` win), stdin mode, readiness mode.
 //! 2. **Fork** ([`SpawnStep::ForkSubprocess`]): `/bin/sh -c "exec <command>"` in the
@@ -102,6 +103,10 @@ const REAP_GRACE: Duration = Duration::from_secs(5);
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
+/// Where a core that dropped root makes spawn work dirs: `<instance dir>/spawn.s`, owned
+/// by the core's user (mode 0711: app users reach their work dir by its random name).
+pub const WORK_DIR_BASE: &str = "spawn.s";
+
 /// Name of the loader's failure report inside the spawn work dir.
 pub const REPORT_FILE: &str = "report.json";
 
@@ -117,9 +122,9 @@ pub struct SpawnerOptions {
     /// The instance directory; loaders will get unix sockets under `<dir>/apps.s`.
     /// Unused by generic and Node apps, which listen on TCP.
     pub instance_dir: Option<PathBuf>,
-    /// Whether a root core runs apps as the owner of their app root (Apache's and
-    /// nginx's default). Off for `passenger start`, as in Passenger Standalone: apps
-    /// run as the invoking user unless the app names a `user`.
+    /// Whether a root core runs apps as the owner of their startup file (the default,
+    /// as in Apache and nginx); off, every app runs as `default_user`. Not root, apps
+    /// always run as the core's own user.
     pub user_switching: bool,
     /// The installation's resources (loader scripts); defaults to
     /// [`resources::resources_dir`]. Ruby and Python apps fail to spawn without it.
@@ -165,7 +170,9 @@ impl AppsDir {
                         true,
                     ),
                 };
-                if !dir.is_dir() {
+                // As root the dir must take sockets from every run-as user, also when
+                // it exists already (the instance's apps.s/ is created 0700).
+                if !dir.is_dir() || unix::is_root() {
                     make_dir(&dir, shared_dir_mode()).map_err(|e| {
                         format!(
                             "Could not create the socket directory {}: {e}",
@@ -379,14 +386,14 @@ impl Journey {
             (AppType::Generic { .. }, _) | (_, None) => app.app_root.clone(),
             (_, Some(file)) => app.app_root.join(file),
         };
-        let run_as = unix::resolve_run_as(
-            app.user.as_deref(),
-            app.group.as_deref(),
-            &reference,
-            &options.default_user,
-            options.default_group.as_deref(),
-            options.user_switching,
-        )
+        let run_as = unix::resolve_run_as(unix::RunAsRules {
+            user: app.user.as_deref(),
+            group: app.group.as_deref(),
+            reference: &reference,
+            default_user: &options.default_user,
+            default_group: options.default_group.as_deref(),
+            user_switching: options.user_switching,
+        })
         .map_err(|e| self.error(SpawnStep::Preparation, e.to_string(), String::new()))?;
         self.user = run_as.describe();
         let port = readiness::pick_free_port().map_err(|e| {
@@ -423,6 +430,12 @@ impl Journey {
             plan.env
                 .push(("PASSENGER_PRELOADER".to_string(), "1".to_string()));
         }
+        if session.is_some() && run_as.switch.is_some() && !unix::is_root() {
+            // The core dropped root: loaders of other users open their socket and claims
+            // pipe to it (the socket dir is unlistable; sessions carry the password).
+            plan.env
+                .push(("PASSENGER_SOCKET_MODE".to_string(), "0666".to_string()));
+        }
         let shell_arg = format!("exec {}", plan.command);
         self.command = format!("/bin/sh -c {}", plan::sh_quote(&shell_arg));
         self.envvars = super::redact_secrets(&plan.env);
@@ -432,50 +445,82 @@ impl Journey {
             .as_ref()
             .map(|s| (s.socket.clone(), Arc::clone(apps_dir)));
 
-        // Fork.
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(&shell_arg)
-            .current_dir(&app.app_root)
-            .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(match plan.stdin {
-                StdinMode::Null => Stdio::null(),
-                StdinMode::Pipe => Stdio::piped(),
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for name in &plan.env_remove {
-            cmd.env_remove(name);
-        }
-        // SAFETY: the hook only makes async-signal-safe calls on pre-computed data.
-        unsafe {
-            cmd.pre_exec(unix::pre_exec_hook(&run_as));
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            self.error(
-                SpawnStep::ForkSubprocess,
-                format!("Could not start the app process: {e}"),
-                String::new(),
-            )
-        })?;
-        let Some(pid) = child.id() else {
-            return Err(self.error(
-                SpawnStep::ForkSubprocess,
-                "The app process vanished right after it was started.".to_string(),
-                String::new(),
-            ));
+        // Fork (through the spawn helper when the core dropped root).
+        let (pid, streams, control, exit_source) = match super::helper::client() {
+            Some(helper) => {
+                let env = full_env(&plan.env, &plan.env_remove);
+                let child = helper
+                    .spawn(
+                        &shell_arg,
+                        &app.app_root,
+                        env,
+                        &run_as,
+                        plan.stdin == StdinMode::Pipe,
+                    )
+                    .await
+                    .map_err(|e| self.error(SpawnStep::ForkSubprocess, e, String::new()))?;
+                let mut streams: Vec<Box<dyn AsyncRead + Unpin + Send>> = Vec::new();
+                for fd in [child.stdout, child.stderr] {
+                    if let Ok(rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+                        streams.push(Box::new(rx));
+                    }
+                }
+                let control = Arc::new(GroupControl::new(child.pid, child.stdin));
+                (
+                    child.pid,
+                    streams,
+                    control,
+                    ExitSource::Helper(child.exited),
+                )
+            }
+            None => {
+                let mut cmd = Command::new("/bin/sh");
+                cmd.arg("-c")
+                    .arg(&shell_arg)
+                    .current_dir(&app.app_root)
+                    .envs(plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .stdin(match plan.stdin {
+                        StdinMode::Null => Stdio::null(),
+                        StdinMode::Pipe => Stdio::piped(),
+                    })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .process_group(0)
+                    .kill_on_drop(true);
+                for name in &plan.env_remove {
+                    cmd.env_remove(name);
+                }
+                // SAFETY: the hook only makes async-signal-safe calls on pre-computed data.
+                unsafe {
+                    cmd.pre_exec(unix::pre_exec_hook(&run_as));
+                }
+                let mut child = cmd.spawn().map_err(|e| {
+                    self.error(
+                        SpawnStep::ForkSubprocess,
+                        format!("Could not start the app process: {e}"),
+                        String::new(),
+                    )
+                })?;
+                let Some(pid) = child.id() else {
+                    return Err(self.error(
+                        SpawnStep::ForkSubprocess,
+                        "The app process vanished right after it was started.".to_string(),
+                        String::new(),
+                    ));
+                };
+                let mut streams: Vec<Box<dyn AsyncRead + Unpin + Send>> = Vec::new();
+                if let Some(out) = child.stdout.take() {
+                    streams.push(Box::new(out));
+                }
+                if let Some(err) = child.stderr.take() {
+                    streams.push(Box::new(err));
+                }
+                let stdin = child.stdin.take().and_then(|s| s.into_owned_fd().ok());
+                let control = Arc::new(GroupControl::new(pid, stdin));
+                (pid, streams, control, ExitSource::Child(child))
+            }
         };
-        let mut streams: Vec<Box<dyn AsyncRead + Unpin + Send>> = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            streams.push(Box::new(out));
-        }
-        if let Some(err) = child.stderr.take() {
-            streams.push(Box::new(err));
-        }
         let capture = OutputCapture::start(pid, streams);
-        let control = Arc::new(GroupControl::new(pid, child.stdin.take()));
         if let Some(session) = &session {
             super::register_connect_password(
                 session.socket.clone(),
@@ -483,7 +528,7 @@ impl Journey {
             );
         }
         let (exited_tx, mut exited_rx) = oneshot::channel();
-        tokio::spawn(reap(child, Arc::clone(&control), exited_tx, socket));
+        tokio::spawn(reap(exit_source, Arc::clone(&control), exited_tx, socket));
         let mut guard = KillGuard(Some(Arc::clone(&control)));
         tracing::debug!(pid, %gupid, app = %app.name, readiness = ?plan.readiness, "started app process, waiting for it to listen");
 
@@ -596,7 +641,15 @@ fn prepare_session(
     run_as: &unix::RunAs,
 ) -> Result<(SessionSetup, WorkDir), String> {
     let socket = new_socket_path(options, apps_dir, prefix)?;
-    let work = std::env::temp_dir().join(format!("passenger.spawn.{:016x}", rand::random::<u64>()));
+    // A core that dropped root may not be able to write $TMPDIR; its instance dir has a
+    // work dir base of its own (see `Server::drop_privileges`).
+    let base = match (&options.instance_dir, unix::is_root()) {
+        (Some(instance), false) if super::helper::client().is_some() => {
+            instance.join(WORK_DIR_BASE)
+        }
+        _ => std::env::temp_dir(),
+    };
+    let work = base.join(format!("passenger.spawn.{:016x}", rand::random::<u64>()));
     make_dir(&work, 0o700).map_err(|e| {
         format!(
             "Could not create the spawn work dir {}: {e}",
@@ -604,7 +657,12 @@ fn prepare_session(
         )
     })?;
     let work = WorkDir(work);
-    if run_as.switch.is_some() {
+    if run_as.switch.is_some() && !unix::is_root() {
+        // The core dropped root: it cannot give the dir away, so the app's user may write
+        // into it (the name is random and the dir unlistable).
+        std::fs::set_permissions(&work.0, std::os::unix::fs::PermissionsExt::from_mode(0o733))
+            .map_err(|e| format!("Could not open the spawn work dir to the app's user: {e}"))?;
+    } else if run_as.switch.is_some() {
         nix::unistd::chown(
             &work.0,
             Some(nix::unistd::Uid::from_raw(run_as.uid)),
@@ -668,24 +726,50 @@ fn describe_address(address: &ProcessAddress) -> String {
     }
 }
 
+/// Where a spawned process's exit is learned: it is our child, or the spawn helper's.
+enum ExitSource {
+    Child(Child),
+    Helper(oneshot::Receiver<ExitInfo>),
+}
+
+/// The core's environment with `set` applied and `remove` removed: what a process
+/// started by the spawn helper gets (it inherits nothing itself).
+fn full_env(
+    set: &[(String, String)],
+    remove: &[&str],
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(k, _)| {
+            !remove.iter().any(|r| k.as_os_str() == *r) && !set.iter().any(|(s, _)| k == s.as_str())
+        })
+        .collect();
+    env.extend(set.iter().map(|(k, v)| (k.into(), v.into())));
+    env
+}
+
 /// Owns the child: waits for it, kills the rest of its group, removes its session
 /// socket and connect password, reports the exit.
 async fn reap(
-    mut child: Child,
+    source: ExitSource,
     control: Arc<GroupControl>,
     exited: oneshot::Sender<ExitInfo>,
     socket: Option<(PathBuf, Arc<AppsDir>)>,
 ) {
-    let info = match child.wait().await {
-        Ok(status) => exit_info(status),
-        Err(e) => ExitInfo::Unknown(e.to_string()),
+    let info = match source {
+        ExitSource::Child(mut child) => match child.wait().await {
+            Ok(status) => exit_info(status),
+            Err(e) => ExitInfo::Unknown(e.to_string()),
+        },
+        ExitSource::Helper(rx) => rx
+            .await
+            .unwrap_or_else(|_| ExitInfo::Unknown("the spawn helper is gone".to_string())),
     };
     control.leader_reaped();
     if let Some((socket, _apps_dir)) = socket {
         super::forget_connect_password(&socket);
         let _ = std::fs::remove_file(&socket);
     }
-    tracing::debug!(pid = ?child.id(), exit = ?info, "app process reaped");
+    tracing::debug!(exit = ?info, "app process reaped");
     let _ = exited.send(info);
 }
 

@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use crate::app::AppSpec;
 
 pub mod direct;
+pub mod helper;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

@@ -1,7 +1,7 @@
 //! Unix process plumbing for the spawner: who the app runs as, what runs between fork
 //! and exec, and signalling a process group.
 //!
-//! Owns user/group resolution (internals §3.8, simplified), the `pre_exec` hook and the
+//! Owns user/group resolution (internals §3.8; the user switching guide's rules), the `pre_exec` hook and the
 //! [`GroupControl`] that implements [`ProcessControl`]. It does not build commands or
 //! wait for readiness.
 //!
@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Gid, Group, Pid, Uid, User};
-use tokio::process::ChildStdin;
 
 use super::ProcessControl;
 
@@ -120,23 +119,63 @@ pub(crate) fn group_name(gid: u32) -> String {
     }
 }
 
-/// Decides who a process of the app at `reference` runs as.
+/// The `group` value that means "the group of the startup file" (Passenger's
+/// `!STARTUP_FILE!`).
+pub const STARTUP_FILE_GROUP: &str = "!STARTUP_FILE!";
+
+/// Whether this process runs as root (effective uid 0): only then are apps switched
+/// to other users.
+pub fn is_root() -> bool {
+    Uid::effective().is_root()
+}
+
+/// The uid of the user `name` (a name, or a number that has an account), `None` if
+/// there is no such user.
+pub fn lookup_user(name: &str) -> Result<Option<u32>, UserError> {
+    Ok(user_by_name(name)?.map(|u| u.uid.as_raw()))
+}
+
+/// The gid of the group `name` (a name, or a number that has a group entry), `None`
+/// if there is no such group.
+pub fn lookup_group(name: &str) -> Result<Option<u32>, UserError> {
+    Ok(group_by_name(name)?.map(|g| g.gid.as_raw()))
+}
+
+/// Who apps run as when the server is root: the app's own `user`/`group`, and the
+/// server-wide switch and defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct RunAsRules<'a> {
+    /// The app's `user`, if configured.
+    pub user: Option<&'a str>,
+    /// The app's `group`, if configured ([`STARTUP_FILE_GROUP`] allowed).
+    pub group: Option<&'a str>,
+    /// The startup file, or the app root for generic apps.
+    pub reference: &'a Path,
+    /// `default_user`.
+    pub default_user: &'a str,
+    /// `default_group`; `None` = the default user's primary group.
+    pub default_group: Option<&'a str>,
+    /// `user_switching`.
+    pub user_switching: bool,
+}
+
+/// Decides who a process of an app runs as (the user switching guide's rules, as
+/// Passenger's `prepareUserSwitching` applies them):
 ///
-/// Not root, or root with `user_switching` off and no explicit `user`: the core's own
-/// identity, no switch (Passenger Standalone's default). Root: `user`, else the owner of
-/// `reference` (the app root or startup file); root or unknown becomes `default_user`.
-/// The group is `group`, else the user's primary group; gid 0 becomes `default_group`
-/// or the primary group of `default_user`.
-pub fn resolve_run_as(
-    user: Option<&str>,
-    group: Option<&str>,
-    reference: &Path,
-    default_user: &str,
-    default_group: Option<&str>,
-    user_switching: bool,
-) -> Result<RunAs, UserError> {
+/// - Not root (and no spawn helper): the server's own identity, no switch.
+/// - Root, user switching off: `default_user` and `default_group`.
+/// - Root, user switching on: `user` if configured, else the owner of `reference`
+///   (`lstat`: a symlink's own owner); if that owner is root or has no account,
+///   `default_user`. The group: `group` if configured (`!STARTUP_FILE!`: the group of
+///   `reference`), else the user's primary group, or `default_group` when the user is
+///   the default one. A derived gid 0 becomes `default_group`.
+///
+/// Only an explicitly configured `user`, `group` or default names root; owners and
+/// primary groups never make an app root.
+pub fn resolve_run_as(rules: RunAsRules<'_>) -> Result<RunAs, UserError> {
     let euid = Uid::effective();
-    if !euid.is_root() || (!user_switching && user.is_none()) {
+    // A core that dropped root still switches, through its spawn helper.
+    if !euid.is_root() && super::helper::client().is_none() {
         let gid = Gid::effective().as_raw();
         let user_name = match User::from_uid(euid) {
             Ok(Some(u)) => u.name,
@@ -151,49 +190,66 @@ pub fn resolve_run_as(
         });
     }
 
-    let default = || -> Result<User, UserError> {
-        user_by_name(default_user)?.ok_or_else(|| UserError::NoSuchUser(default_user.to_string()))
+    let default_user = || -> Result<User, UserError> {
+        user_by_name(rules.default_user)?
+            .ok_or_else(|| UserError::NoSuchUser(rules.default_user.to_string()))
     };
-    let chosen = match user {
-        Some(name) => user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
-        None => {
-            let meta =
-                std::fs::symlink_metadata(reference).map_err(|source| UserError::Lookup {
-                    what: format!("owner of {}", reference.display()),
-                    source,
-                })?;
-            match User::from_uid(Uid::from_raw(meta.uid()))
-                .map_err(lookup_err(format!("uid {}", meta.uid())))?
-            {
-                Some(owner) => owner,
-                None => default()?,
-            }
+    let default_gid = |user: &User| -> Result<Gid, UserError> {
+        match rules.default_group {
+            Some(name) => Ok(group_by_name(name)?
+                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
+                .gid),
+            None => Ok(user.gid),
         }
     };
-    let user = if chosen.uid.is_root() {
-        default()?
-    } else {
-        chosen
+    let reference_meta = || {
+        std::fs::symlink_metadata(rules.reference).map_err(|source| UserError::Lookup {
+            what: format!("owner of {}", rules.reference.display()),
+            source,
+        })
     };
 
-    let mut gid = match group {
-        Some(name) => {
-            group_by_name(name)?
-                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
-                .gid
-        }
-        None => user.gid,
-    };
-    if gid.as_raw() == 0 {
-        gid = match default_group {
+    let (user, gid) = if !rules.user_switching {
+        let user = default_user()?;
+        let gid = default_gid(&user)?;
+        (user, gid)
+    } else {
+        // (user, whether it is the default user, whether it was named explicitly)
+        let (user, is_default, explicit) = match rules.user {
+            Some(name) => (
+                user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
+                false,
+                true,
+            ),
+            None => {
+                let uid = reference_meta()?.uid();
+                match User::from_uid(Uid::from_raw(uid))
+                    .map_err(lookup_err(format!("uid {uid}")))?
+                {
+                    Some(owner) if !owner.uid.is_root() => (owner, false, false),
+                    _ => (default_user()?, true, false),
+                }
+            }
+        };
+        let gid = match rules.group {
+            Some(STARTUP_FILE_GROUP) => Gid::from_raw(reference_meta()?.gid()),
             Some(name) => {
                 group_by_name(name)?
                     .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
                     .gid
             }
-            None => default()?.gid,
+            None if is_default => default_gid(&user)?,
+            None => user.gid,
         };
-    }
+        let explicit_root_group = rules.group.is_some_and(|g| g != STARTUP_FILE_GROUP)
+            || (explicit && user.uid.is_root());
+        let gid = if gid.as_raw() == 0 && !explicit_root_group {
+            default_gid(&default_user()?)?
+        } else {
+            gid
+        };
+        (user, gid)
+    };
 
     let cname = CString::new(user.name.clone()).map_err(|e| UserError::Lookup {
         what: format!("user name '{}'", user.name),
@@ -214,6 +270,33 @@ pub fn resolve_run_as(
             home: user.dir.to_string_lossy().into_owned(),
             shell: user.shell.to_string_lossy().into_owned(),
         }),
+    })
+}
+
+/// Makes this process run as `user` (its primary group, and its supplementary groups)
+/// for good: real, effective and saved ids. What a core does after binding its sockets
+/// when `core_user` is set.
+pub fn drop_privileges(user: &str) -> Result<RunAs, UserError> {
+    let account = user_by_name(user)?.ok_or_else(|| UserError::NoSuchUser(user.to_string()))?;
+    let cname = CString::new(account.name.clone()).map_err(|e| UserError::Lookup {
+        what: format!("user name '{}'", account.name),
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
+    let groups = nix::unistd::getgrouplist(&cname, account.gid)
+        .map_err(lookup_err(format!("groups of '{}'", account.name)))?;
+    let failed = |what: &str| {
+        let what = format!("{what} for '{}'", account.name);
+        lookup_err(what)
+    };
+    nix::unistd::setgroups(&groups).map_err(failed("setgroups"))?;
+    nix::unistd::setgid(account.gid).map_err(failed("setgid"))?;
+    nix::unistd::setuid(account.uid).map_err(failed("setuid"))?;
+    Ok(RunAs {
+        user_name: account.name.clone(),
+        uid: account.uid.as_raw(),
+        group_name: group_name(account.gid.as_raw()),
+        gid: account.gid.as_raw(),
+        switch: None,
     })
 }
 
@@ -265,6 +348,11 @@ pub fn signal_group(pgid: u32, signal: Signal) {
     let Ok(raw) = i32::try_from(pgid) else {
         return;
     };
+    if let Some(helper) = super::helper::client() {
+        // The core dropped root: only the helper may signal apps of other users.
+        helper.signal(pgid, signal as i32);
+        return;
+    }
     match killpg(Pid::from_raw(raw), signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(e) => tracing::warn!(pgid, %signal, error = %e, "could not signal app process group"),
@@ -277,7 +365,7 @@ struct ControlState {
     /// from then on the pgid may be reused, so nothing may be signalled any more.
     gone: bool,
     /// The loader's stdin; dropping it asks the loader to exit.
-    stdin: Option<ChildStdin>,
+    stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// [`ProcessControl`] for one process group led by a spawned process.
@@ -290,7 +378,7 @@ pub struct GroupControl {
 impl GroupControl {
     /// Control for the group led by `pgid`. With `stdin`, `terminate` closes it instead
     /// of sending SIGTERM (loader apps).
-    pub fn new(pgid: u32, stdin: Option<ChildStdin>) -> GroupControl {
+    pub fn new(pgid: u32, stdin: Option<std::os::fd::OwnedFd>) -> GroupControl {
         GroupControl {
             pgid,
             state: Arc::new(Mutex::new(ControlState { gone: false, stdin })),

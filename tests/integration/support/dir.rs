@@ -1,11 +1,12 @@
 //! Per-test temporary directories.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
-/// A unique, short directory `/tmp/pt-<pid>-<n>` for one test.
+/// A unique, short directory `/tmp/pt-<pid>-<n>` (mode 01777) for one test.
 ///
 /// Short because unix socket paths inside it must stay under 108 bytes. Removed on drop, except when
 /// the test is panicking: then it is kept and its path printed so the logs can be read. Its marker
@@ -26,6 +27,10 @@ impl TestDir {
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path)
             .unwrap_or_else(|e| panic!("cannot create test dir {}: {e}", path.display()));
+        // As root, apps run as the owner of their startup file, and as `nobody` when root owns
+        // it (user switching): the marker files apps write here must be creatable by them.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o1777))
+            .unwrap_or_else(|e| panic!("cannot chmod test dir {}: {e}", path.display()));
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

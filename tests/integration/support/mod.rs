@@ -10,6 +10,7 @@ pub mod apache;
 pub mod dir;
 pub mod http;
 pub mod process;
+pub mod users;
 pub mod wait;
 
 pub use dir::TestDir;
@@ -84,19 +85,24 @@ pub fn start_fixture_with_env(
     env: &[(&str, &str)],
 ) -> Server {
     let cmd = py_command(fixture_name);
-    let root = root.to_string_lossy().into_owned();
+    Server::start_with_env(dir, &generic_start_args(root, &cmd, extra), env)
+}
+
+/// `start <root> --address 127.0.0.1 --port 0 --app-start-command <command>` plus `extra`.
+pub fn generic_start_args<'a>(root: &'a Path, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let root = root.to_str().expect("test paths are UTF-8");
     let mut args: Vec<&str> = vec![
         "start",
-        &root,
+        root,
         "--address",
         "127.0.0.1",
         "--port",
         "0",
         "--app-start-command",
-        &cmd,
+        command,
     ];
     args.extend_from_slice(extra);
-    Server::start_with_env(dir, &args, env)
+    args
 }
 
 /// Writes `registry/<dir_name>`, a complete-looking but unlocked instance directory of ours named
