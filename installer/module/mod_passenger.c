@@ -60,12 +60,15 @@
 #define PR_STR2(x) #x
 #define PR_STR(x) PR_STR2(x)
 static const char binary_text[] = PR_STR(PASSENGER_BINARY);
+/* Read through a volatile pointer so the compiler keeps binary_text whole in the object:
+ * `passenger-config validate-install --validate-apache2` looks for the path in the .so. */
+static const char *volatile binary_text_ref = binary_text;
 static char binary_path[4096];
 
 static const char *passenger_binary(void)
 {
     if (!binary_path[0]) {
-        const char *t = binary_text;
+        const char *t = binary_text_ref;
         size_t len = strlen(t);
         if (len >= 2 && t[0] == '"' && t[len - 1] == '"') {
             t++;

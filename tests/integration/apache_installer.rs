@@ -164,8 +164,10 @@ fn installer_builds_the_module_from_the_checkout_into_a_temp_dir() {
     let bytes = std::fs::read(&so).expect("the module is installed");
     assert!(bytes.starts_with(b"\x7fELF"), "not an ELF object");
     let bin = passenger_binary();
-    let mut needle = bin.as_os_str().as_encoded_bytes().to_vec();
-    needle.push(0);
+    // The module keeps the macro's text: the path, quoted (apxs got `'"path"'`), as a C string.
+    let mut needle = b"\"".to_vec();
+    needle.extend_from_slice(bin.as_os_str().as_encoded_bytes());
+    needle.extend_from_slice(b"\"\0");
     assert!(
         contains_bytes(&bytes, &needle),
         "the module does not name {}",

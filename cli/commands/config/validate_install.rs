@@ -306,14 +306,18 @@ fn apache_checks(apxs2_path: Option<PathBuf>) -> Vec<Check> {
     out
 }
 
-/// Whether the file at `path` holds `needle` (followed by a NUL, as a C string).
+/// Whether the file at `path` holds `needle` as a C string: followed by a NUL, or by a
+/// quote and a NUL (the module keeps `PASSENGER_BINARY` as the text of the macro, which
+/// is the quoted literal when apxs was given `-DPASSENGER_BINARY='"path"'`).
 fn file_contains(path: &Path, needle: &[u8]) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
         return false;
     };
-    let mut wanted = needle.to_vec();
-    wanted.push(0);
-    bytes.windows(wanted.len()).any(|w| w == wanted.as_slice())
+    [&b"\0"[..], &b"\"\0"[..]].iter().any(|end| {
+        let mut wanted = needle.to_vec();
+        wanted.extend_from_slice(end);
+        bytes.windows(wanted.len()).any(|w| w == wanted.as_slice())
+    })
 }
 
 fn is_elf(path: &Path) -> bool {

@@ -847,6 +847,69 @@ fn unknown_keys_get_a_suggestion_only_when_one_is_near() {
             format!("`max_pool_sizes` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mmax_pool_size` in {file}: unknown key (did you mean `max_pool_size`?)"),
             format!("`mps` in {file}: unknown key"),
+        ]
+    );
+}
+
+#[test]
+fn flags_are_named_as_the_command_line_spells_them() {
+    assert_eq!(value::flag_name("app_dir"), "APP_DIR");
+    assert_eq!(
+        value::flag_name("dont_install_runtime"),
+        "--no-install-runtime"
+    );
+    assert_eq!(
+        value::flag_name("dont_compile_runtime"),
+        "--no-compile-runtime"
+    );
+    assert_eq!(value::flag_name("env"), "--envvar");
+    assert_eq!(value::flag_name("max_pool_size"), "--max-pool-size");
+}
+
+#[test]
+fn empty_strings_paths_and_list_items_are_problems() {
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        ("Passengerfile.json", r#"{"ruby": " ", "log_file": ""}"#),
+    ]);
+    let file = dir.path().join("Passengerfile.json").display().to_string();
+    let mut found = problems(load_in(&single(dir.path()), Path::new("/")));
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            format!("`log_file` in {file}: must not be empty"),
+            format!("`ruby` in {file}: must not be empty"),
+        ]
+    );
+    let mut opts = single(dir.path());
+    std::fs::remove_file(dir.path().join("Passengerfile.json")).expect("rm");
+    opts.log_file = Some(PathBuf::new());
+    assert_eq!(
+        problems(load_in(&opts, Path::new("/"))),
+        vec!["--log-file: must not be empty".to_string()]
+    );
+    let dir = multi_dir("[[app]]\nroot = \"blog\"\nserver_names = [\"ok.test\", \"\"]\n");
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("non-empty strings"), "{found:?}");
+}
+
+#[test]
+fn an_environment_variable_name_with_an_equals_sign_or_nul_is_a_problem() {
+    for name in ["A=B", "A\0B"] {
+        let dir = dir_with(&[("config.ru", "")]);
+        let mut opts = single(dir.path());
+        opts.envvars = vec![(name.to_string(), "x".into())];
+        let found = problems(load_in(&opts, Path::new("/")));
+        assert_eq!(found.len(), 1, "{name:?}: {found:?}");
+        assert!(
+            found[0].contains("must not contain '=' or NUL"),
+            "{found:?}"
+        );
+    }
+}
+
 #[test]
 fn user_switching_keys_default_and_come_from_every_source() {
     let dir = dir_with(&[("config.ru", "run App")]);
@@ -909,62 +972,6 @@ fn missing_accounts_are_problems_only_as_root() {
 }
 
 #[test]
-fn flags_are_named_as_the_command_line_spells_them() {
-    assert_eq!(value::flag_name("app_dir"), "APP_DIR");
-    assert_eq!(
-        value::flag_name("dont_install_runtime"),
-        "--no-install-runtime"
-    );
-    assert_eq!(
-        value::flag_name("dont_compile_runtime"),
-        "--no-compile-runtime"
-    );
-    assert_eq!(value::flag_name("env"), "--envvar");
-    assert_eq!(value::flag_name("max_pool_size"), "--max-pool-size");
-}
-
-#[test]
-fn empty_strings_paths_and_list_items_are_problems() {
-    let dir = dir_with(&[
-        ("config.ru", ""),
-        ("Passengerfile.json", r#"{"ruby": " ", "log_file": ""}"#),
-    ]);
-    let file = dir.path().join("Passengerfile.json").display().to_string();
-    let mut found = problems(load_in(&single(dir.path()), Path::new("/")));
-    found.sort();
-    assert_eq!(
-        found,
-        vec![
-            format!("`log_file` in {file}: must not be empty"),
-            format!("`ruby` in {file}: must not be empty"),
-        ]
-    );
-    let mut opts = single(dir.path());
-    std::fs::remove_file(dir.path().join("Passengerfile.json")).expect("rm");
-    opts.log_file = Some(PathBuf::new());
-    assert_eq!(
-        problems(load_in(&opts, Path::new("/"))),
-        vec!["--log-file: must not be empty".to_string()]
-    );
-    let dir = multi_dir("[[app]]\nroot = \"blog\"\nserver_names = [\"ok.test\", \"\"]\n");
-    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("non-empty strings"), "{found:?}");
-}
-
-#[test]
-fn an_environment_variable_name_with_an_equals_sign_or_nul_is_a_problem() {
-    for name in ["A=B", "A\0B"] {
-        let dir = dir_with(&[("config.ru", "")]);
-        let mut opts = single(dir.path());
-        opts.envvars = vec![(name.to_string(), "x".into())];
-        let found = problems(load_in(&opts, Path::new("/")));
-        assert_eq!(found.len(), 1, "{name:?}: {found:?}");
-        assert!(
-            found[0].contains("must not contain '=' or NUL"),
-            "{found:?}"
-        );
-    }
 fn an_app_configured_to_run_as_root_is_warned_about() {
     let dir = dir_with(&[("config.ru", "run App")]);
     let opts = StartOptions {
