@@ -18,6 +18,7 @@ use super::{
     StartOptions,
 };
 use crate::app::{AppSpec, AppType, SpawnMethod};
+use crate::server::limits::{HttpLimits, MIN_HEADER_SIZE};
 
 /// Passenger Standalone's defaults for server-wide settings.
 const DEFAULT_ADDRESS: &str = "0.0.0.0";
@@ -128,6 +129,13 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("start_timeout", o.start_timeout),
         ("max_preloader_idle_time", o.max_preloader_idle_time),
         ("shutdown_timeout", o.shutdown_timeout),
+        ("max_header_size", o.max_header_size),
+        ("max_request_line_size", o.max_request_line_size),
+        ("header_read_timeout", o.header_read_timeout),
+        ("keep_alive_timeout", o.keep_alive_timeout),
+        ("max_request_body_size", o.max_request_body_size),
+        ("memory_limit", o.memory_limit),
+        ("max_request_time", o.max_request_time),
     ];
     for (key, value) in u64s {
         if let Some(v) = value {
@@ -243,6 +251,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
+        http_limits: server.http_limits,
         notices,
         start_options: opts,
     })
@@ -444,6 +453,7 @@ fn load_multi(
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
         hooks: server.hooks,
+        http_limits: server.http_limits,
         notices,
         environment,
         start_options: opts,
@@ -576,6 +586,7 @@ struct ServerPart {
     shutdown_grace: Duration,
     show_version_in_header: bool,
     hooks: crate::hooks::Hooks,
+    http_limits: HttpLimits,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -657,6 +668,31 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
             .unwrap_or(Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT)),
         show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
         hooks: res.hooks(),
+        http_limits: resolve_http_limits(res),
+    }
+}
+
+/// The HTTP front's limits; sizes in bytes, times in seconds.
+fn resolve_http_limits(res: &mut Resolver<'_>) -> HttpLimits {
+    let defaults = HttpLimits::default();
+    let size = |res: &mut Resolver<'_>, key: &str, min: usize| {
+        res.int(key, i64::try_from(min).unwrap_or(i64::MAX), i64::from(i32::MAX))
+            .and_then(|v| usize::try_from(v).ok())
+    };
+    HttpLimits {
+        max_header_size: size(res, "max_header_size", MIN_HEADER_SIZE)
+            .unwrap_or(defaults.max_header_size),
+        max_request_line: size(res, "max_request_line_size", 64)
+            .unwrap_or(defaults.max_request_line),
+        header_read_timeout: res
+            .secs("header_read_timeout")
+            .unwrap_or(defaults.header_read_timeout),
+        keep_alive_timeout: res
+            .secs("keep_alive_timeout")
+            .unwrap_or(defaults.keep_alive_timeout),
+        max_request_body_size: res
+            .u64("max_request_body_size")
+            .unwrap_or(defaults.max_request_body_size),
     }
 }
 
@@ -791,6 +827,12 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
         spec.max_preloader_idle_time = v;
     }
     spec.user = res.string("user");
+    if let Some(v) = res.u64("memory_limit") {
+        spec.memory_limit_mb = v;
+    }
+    if let Some(v) = res.secs("max_request_time") {
+        spec.max_request_time = v;
+    }
     if let Some(v) = res.string("ruby") {
         spec.ruby = v;
     }

@@ -23,6 +23,11 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "engine",
     "show_version_in_header",
     "hooks",
+    "max_header_size",
+    "max_request_line_size",
+    "header_read_timeout",
+    "keep_alive_timeout",
+    "max_request_body_size",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.
@@ -45,6 +50,8 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "spawn_method",
     "max_preloader_idle_time",
     "user",
+    "memory_limit",
+    "max_request_time",
     "ruby",
     "python",
     "nodejs",
@@ -81,8 +88,6 @@ const UNSUPPORTED: &[&str] = &[
     "thread_count",
     "rolling_restarts",
     "resist_deployment_errors",
-    "memory_limit",
-    "max_request_time",
     "max_request_queue_time",
     "debugger",
     "union_station_key",

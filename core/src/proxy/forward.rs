@@ -240,7 +240,11 @@ impl Proxy {
     /// Answers one client request. It is listed in flight until its response body
     /// has been sent (or dropped). Every final response carries Passenger's `Status`
     /// header.
-    pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+    pub async fn handle<B>(&self, req: Request<B>, peer: &PeerInfo) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let ticket = self.counters.request_begun(
             peer.client.as_deref(),
             req.method().as_str(),
@@ -264,12 +268,16 @@ impl Proxy {
         })
     }
 
-    async fn answer(
+    async fn answer<B>(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<B>,
         peer: &PeerInfo,
         ticket: &RequestTicket,
-    ) -> Response<ProxyBody> {
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let router = self
             .router
             .read()
@@ -391,15 +399,22 @@ impl Proxy {
                         path: path.clone(),
                         idle: self.loader_conns.clone(),
                     };
-                    match session::exchange(
+                    let pid = session.pid();
+                    let exchange = session::exchange(
                         conn,
                         info,
                         upstream_body,
                         session,
                         client_upgrade.take(),
-                    )
-                    .await
-                    {
+                    );
+                    tokio::pin!(exchange);
+                    let Some(result) = within(app.max_request_time, exchange.as_mut()).await
+                    else {
+                        // Detached before the exchange (and its session) is dropped,
+                        // so the process gets no other request meanwhile.
+                        return self.request_timed_out(pid, true, &app).await;
+                    };
+                    match result {
                         Ok(resp) => return self.powered(resp),
                         Err((SessionProtocolError::Withdrawn, mut s)) => {
                             s.mark_withdrawn();
@@ -455,7 +470,14 @@ impl Proxy {
             };
             let upstream =
                 build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
-            match conn.sender.send_request(upstream).await {
+            let sent = within(app.max_request_time, conn.sender.send_request(upstream)).await;
+            let Some(sent) = sent else {
+                let pid = session.pid();
+                session.mark_process_failed();
+                drop(session);
+                return self.request_timed_out(pid, false, &app).await;
+            };
+            match sent {
                 Ok(resp) => {
                     return self.powered(self.respond(resp, session, conn, client_upgrade));
                 }
@@ -464,6 +486,12 @@ impl Proxy {
                     // nothing reached it, so the request is safe to send again.
                     tracing::debug!(pid = session.pid(), "reused connection was closed: {err}");
                     continue;
+                }
+                Err(err) if err.is_user() => {
+                    // The client's body failed (cut short, over the size limit): the
+                    // process did nothing wrong.
+                    tracing::debug!(pid = session.pid(), "request body failed: {err}");
+                    return error_page::bad_request();
                 }
                 Err(err) => {
                     tracing::warn!(
@@ -479,6 +507,21 @@ impl Proxy {
         }
         tracing::error!(group = %app.name, "no process of {} could be reached", app.name);
         error_page::incomplete_response()
+    }
+
+    /// 504 for a request that passed the app's `max_request_time`; the process `pid`
+    /// is detached (here if `detach`, else by its failed session) and replaced.
+    async fn request_timed_out(&self, pid: u32, detach: bool, app: &AppSpec) -> Response<ProxyBody> {
+        tracing::warn!(
+            group = %app.name,
+            pid,
+            "request took longer than max_request_time ({}s); answering 504 and replacing the process",
+            app.max_request_time.as_secs()
+        );
+        if detach {
+            let _ = self.pool.detach_process(pid).await;
+        }
+        error_page::gateway_timeout()
     }
 
     fn respond(
@@ -632,6 +675,14 @@ fn build_upstream_request(
     // The client's header spellings (hyper's case map) go to the app too.
     *req.extensions_mut() = parts.extensions.clone();
     req
+}
+
+/// `fut`'s output, or `None` if `limit` (non-zero) passed first.
+async fn within<F: std::future::Future>(limit: std::time::Duration, fut: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        return Some(fut.await);
+    }
+    tokio::time::timeout(limit, fut).await.ok()
 }
 
 fn retryable(err: &hyper::Error) -> bool {
