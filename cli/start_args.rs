@@ -303,11 +303,7 @@ pub struct StartArgs {
     /// Replace an app process, after its current request, once its private dirty
     /// memory passes this many megabytes (checked every few seconds); 0 means no
     /// limit. Default: 0
-    #[arg(
-        long,
-        value_name = "MB",
-        help_heading = "Process management options"
-    )]
+    #[arg(long, value_name = "MB", help_heading = "Process management options")]
     pub memory_limit: Option<u64>,
 
     /// Check restart.txt at most once per this many seconds. Default: 10

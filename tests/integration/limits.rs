@@ -61,7 +61,12 @@ fn oversized_heads_get_431_and_long_request_lines_414() {
         &dir,
         &root,
         "hello.py",
-        &["--max-header-size", "16384", "--max-request-line-size", "1024"],
+        &[
+            "--max-header-size",
+            "16384",
+            "--max-request-line-size",
+            "1024",
+        ],
     );
     let addr = server.addr;
 
@@ -133,10 +138,16 @@ fn slow_heads_and_idle_keep_alive_connections_are_closed() {
     let request = b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n";
     kept.write_all(request).expect("send");
     let mut reader = BufReader::new(kept.try_clone().expect("clone"));
-    assert_eq!(read_response(&mut reader, false).expect("first").status, 200);
+    assert_eq!(
+        read_response(&mut reader, false).expect("first").status,
+        200
+    );
     std::thread::sleep(Duration::from_millis(1500));
     kept.write_all(request).expect("send again");
-    assert_eq!(read_response(&mut reader, false).expect("second").status, 200);
+    assert_eq!(
+        read_response(&mut reader, false).expect("second").status,
+        200
+    );
     let took = time_until_closed(&mut kept, |_| {});
     assert!(
         took >= Duration::from_millis(2500) && took < Duration::from_millis(4500),
@@ -235,7 +246,11 @@ fn a_process_over_its_memory_limit_is_replaced_after_its_request() {
 
     let grown = get(server.addr, "/grow?150");
     assert_eq!(grown.status, 200, "{}", grown.text());
-    assert_eq!(pid_of(&grown, "/grow"), first, "the request itself completes");
+    assert_eq!(
+        pid_of(&grown, "/grow"),
+        first,
+        "the request itself completes"
+    );
     let mut now = first;
     wait_until("the grown process is replaced", deadline(), || {
         now = app_pid(&server, "/pid");

@@ -676,8 +676,12 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
 fn resolve_http_limits(res: &mut Resolver<'_>) -> HttpLimits {
     let defaults = HttpLimits::default();
     let size = |res: &mut Resolver<'_>, key: &str, min: usize| {
-        res.int(key, i64::try_from(min).unwrap_or(i64::MAX), i64::from(i32::MAX))
-            .and_then(|v| usize::try_from(v).ok())
+        res.int(
+            key,
+            i64::try_from(min).unwrap_or(i64::MAX),
+            i64::from(i32::MAX),
+        )
+        .and_then(|v| usize::try_from(v).ok())
     };
     HttpLimits {
         max_header_size: size(res, "max_header_size", MIN_HEADER_SIZE)

@@ -124,12 +124,19 @@ mod tests {
         watched.add(Gupid("under".into()), std::process::id(), 1 << 20);
         watched.add(Gupid("unlimited".into()), std::process::id(), 0);
         let mut reports = Vec::new();
-        run(watched.clone(), Duration::from_millis(1), || true, |gupid, used| {
-            reports.push((gupid, used));
-            reports.len() < 2
-        })
+        run(
+            watched.clone(),
+            Duration::from_millis(1),
+            || true,
+            |gupid, used| {
+                reports.push((gupid, used));
+                reports.len() < 2
+            },
+        )
         .await;
-        assert!(reports.iter().all(|(g, used)| g.0 == "over" && *used > 1024));
+        assert!(reports
+            .iter()
+            .all(|(g, used)| g.0 == "over" && *used > 1024));
         watched.remove(&Gupid("over".into()));
         assert_eq!(watched.list().len(), 1);
     }

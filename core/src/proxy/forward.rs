@@ -408,8 +408,7 @@ impl Proxy {
                         client_upgrade.take(),
                     );
                     tokio::pin!(exchange);
-                    let Some(result) = within(app.max_request_time, exchange.as_mut()).await
-                    else {
+                    let Some(result) = within(app.max_request_time, exchange.as_mut()).await else {
                         // Detached before the exchange (and its session) is dropped,
                         // so the process gets no other request meanwhile.
                         return self.request_timed_out(pid, true, &app).await;
@@ -511,7 +510,12 @@ impl Proxy {
 
     /// 504 for a request that passed the app's `max_request_time`; the process `pid`
     /// is detached (here if `detach`, else by its failed session) and replaced.
-    async fn request_timed_out(&self, pid: u32, detach: bool, app: &AppSpec) -> Response<ProxyBody> {
+    async fn request_timed_out(
+        &self,
+        pid: u32,
+        detach: bool,
+        app: &AppSpec,
+    ) -> Response<ProxyBody> {
         tracing::warn!(
             group = %app.name,
             pid,

@@ -123,8 +123,7 @@ impl ConnClock {
 
     /// Bytes came from the client.
     fn bytes_read(&self) {
-        if self.watching.load(Ordering::Relaxed) && self.watching.swap(false, Ordering::Relaxed)
-        {
+        if self.watching.load(Ordering::Relaxed) && self.watching.swap(false, Ordering::Relaxed) {
             if let Phase::Waiting { head, .. } = &mut *self.phase() {
                 head.get_or_insert_with(Instant::now);
             }
@@ -359,9 +358,9 @@ pub(crate) fn check_head<B>(req: &Request<B>, limits: &HttpLimits) -> Option<Res
 /// The 413 page.
 pub(crate) fn body_too_large(length: Option<u64>, max: u64) -> Response<ProxyBody> {
     let message = match length {
-        Some(length) => format!(
-            "The request body is {length} bytes long; this server accepts at most {max}."
-        ),
+        Some(length) => {
+            format!("The request body is {length} bytes long; this server accepts at most {max}.")
+        }
         None => format!("The request body is longer than the {max} bytes this server accepts."),
     };
     error_page::limit_exceeded(StatusCode::PAYLOAD_TOO_LARGE, &message)
@@ -476,7 +475,9 @@ mod tests {
     fn long_request_lines_get_414_and_large_declared_bodies_413() {
         let ok = Request::get("/short").body(()).unwrap();
         assert!(check_head(&ok, &limits()).is_none());
-        let long = Request::get(format!("/{}", "a".repeat(60))).body(()).unwrap();
+        let long = Request::get(format!("/{}", "a".repeat(60)))
+            .body(())
+            .unwrap();
         let resp = check_head(&long, &limits()).expect("refused");
         assert_eq!(resp.status(), StatusCode::URI_TOO_LONG);
         let big = Request::post("/")

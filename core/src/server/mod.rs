@@ -36,8 +36,8 @@ pub mod listen;
 mod metered;
 pub mod notify;
 mod signals;
-use metered::MeteredPool;
 use limits::{ClockedBody, ClockedIo, ConnClock, HttpLimits, LimitedBody};
+use metered::MeteredPool;
 use signals::StopSignals;
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when

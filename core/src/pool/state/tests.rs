@@ -544,7 +544,10 @@ fn memory_limit_replaces_an_idle_process_at_once_and_a_busy_one_after_its_reques
         gupid: g2.clone(),
         used_kb: 200 * 1024,
     });
-    assert!(terminated(&out).is_empty(), "busy: its request finishes first");
+    assert!(
+        terminated(&out).is_empty(),
+        "busy: its request finishes first"
+    );
     let out = h.close(&g2);
     assert_eq!(terminated(&out), vec![g2.clone()]);
     assert_eq!(spawns(&out).len(), 1, "and it is replaced");
