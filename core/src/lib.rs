@@ -21,6 +21,9 @@ pub mod spawn;
 pub mod starter;
 pub mod stats;
 
+#[cfg(test)]
+mod proptests;
+
 /// Version of this installation, shown by `--version` and in `Server` headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -1244,4 +1244,6 @@ fn trigger_shutdown(p: &mut Process, now: Instant, out: &mut Vec<PoolAction>) {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

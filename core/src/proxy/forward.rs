@@ -47,7 +47,7 @@ const MAX_WITHDRAWALS: usize = 64;
 const MAX_IDLE_PER_PROCESS: usize = 64;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
+pub(crate) const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -608,7 +608,7 @@ fn is_upgrade_request(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers, including those the Connection header names. With
 /// `upgrade`, keeps `Connection: upgrade` and `Upgrade`, which an upgrade needs.
-fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
+pub(crate) fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
     // Most messages carry none of these; one pass over the names is cheaper than
     // hashing every hop-by-hop name for a removal.
     if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
@@ -633,7 +633,7 @@ fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-fn build_upstream_request(
+pub(crate) fn build_upstream_request(
     parts: &http::request::Parts,
     body: ProxyBody,
     peer: &PeerInfo,
