@@ -24,3 +24,351 @@ pub(crate) fn config(default: u32) -> ProptestConfig {
         ..ProptestConfig::default()
     }
 }
+
+mod http_front {
+    //! The request head and body as the core handles them after hyper parsed them,
+    //! and the whole path through hyper with our limits for raw bytes.
+
+    use std::sync::atomic::Ordering;
+
+    use bytes::Bytes;
+    use http::header::{HeaderMap, HeaderName, HeaderValue};
+    use http::{Request, StatusCode};
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use proptest::prelude::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::proxy::forward::{
+        build_upstream_request, keep_only_end_to_end, PeerInfo, HOP_BY_HOP,
+    };
+    use crate::proxy::session::{header_block, RequestInfo};
+    use crate::server::limits::{check_head, HttpLimits, LimitedBody};
+
+    fn header_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "te",
+                "trailer",
+                "transfer-encoding",
+                "upgrade",
+                "host",
+                "content-length",
+                "content-type",
+                "x-forwarded-for",
+                "x-secret",
+                "cookie",
+            ])
+            .prop_map(str::to_string),
+            "[a-zA-Z][a-zA-Z0-9!#$%&'*+.^_`|~-]{0,12}",
+        ]
+    }
+
+    fn header_value() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![0x20u8..0x7f, Just(b','), Just(b'\t'), 0x80u8..=0xff],
+            0..40,
+        )
+    }
+
+    fn headers() -> impl Strategy<Value = HeaderMap> {
+        prop::collection::vec((header_name(), header_value()), 0..12).prop_map(|pairs| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_bytes(&value),
+                ) {
+                    map.append(n, v);
+                }
+            }
+            map
+        })
+    }
+
+    fn target() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "/[a-zA-Z0-9%./?=&_~:@!$'()*+,;-]{0,60}",
+            Just("*".to_string()),
+            "http://[a-z]{1,8}(:[0-9]{1,5})?/[a-z0-9/%.]{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(super::config(128))]
+
+        #[test]
+        fn hop_by_hop_headers_and_those_connection_names_never_pass(mut h in headers(), upgrade: bool) {
+            let named: Vec<HeaderName> = h
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+                .collect();
+            let others: usize = h
+                .keys()
+                .filter(|k| !HOP_BY_HOP.contains(k) && !named.contains(k))
+                .map(|k| h.get_all(k).iter().count())
+                .sum();
+            keep_only_end_to_end(&mut h, upgrade);
+            for name in HOP_BY_HOP.iter().chain(named.iter()) {
+                let allowed = upgrade
+                    && (*name == http::header::UPGRADE || *name == http::header::CONNECTION);
+                prop_assert!(allowed || !h.contains_key(name), "{name} passed: {h:?}");
+            }
+            let kept: usize = h
+                .keys()
+                .filter(|k| **k != http::header::UPGRADE && **k != http::header::CONNECTION)
+                .map(|k| h.get_all(k).iter().count())
+                .sum();
+            prop_assert!(kept >= others.saturating_sub(2) && kept <= others, "{kept} of {others}");
+        }
+
+        #[test]
+        fn forwarded_headers_name_the_peer_and_the_target_is_kept(
+            h in headers(), target in target(), https: bool, ip: [u8; 4], port: u16,
+        ) {
+            let Ok(req) = Request::get(target.as_str()).body(()) else { return Ok(()) };
+            let (mut parts, ()) = req.into_parts();
+            parts.headers = h;
+            let peer = PeerInfo::new(Some((ip, port).into()), https);
+            let up = build_upstream_request(&parts, crate::proxy::empty_body(), &peer, false);
+            let ip_text = std::net::Ipv4Addr::from(ip).to_string();
+            let xff = up.headers()["x-forwarded-for"].to_str().unwrap_or("").to_string();
+            prop_assert!(xff.ends_with(&ip_text), "{xff}");
+            prop_assert_eq!(&up.headers()["x-forwarded-proto"], if https { "https" } else { "http" });
+            let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            prop_assert_eq!(up.uri().path_and_query().map_or("/", |pq| pq.as_str()), pq);
+        }
+
+        #[test]
+        fn session_header_blocks_are_well_formed(
+            h in headers(), target in target(), https: bool, base in prop::option::of("/[a-z]{1,6}"),
+        ) {
+            let Ok(req) = Request::post(target.as_str()).body(()) else { return Ok(()) };
+            let (mut parts, ()) = req.into_parts();
+            parts.headers = h;
+            let info = RequestInfo {
+                parts: &parts,
+                base_uri: base.as_deref(),
+                peer: PeerInfo::new(Some(([127, 0, 0, 1], 4000).into()), https),
+                connect_password: Some("secret"),
+                upgrade: false,
+                keep_alive: true,
+                claim: None,
+            };
+            let block = header_block(&info);
+            prop_assert!(block.len() >= 4);
+            let n = u32::from_be_bytes([block[0], block[1], block[2], block[3]]) as usize;
+            prop_assert_eq!(n, block.len() - 4);
+            let fields: Vec<&[u8]> = block[4..].split(|b| *b == 0).collect();
+            // NAME\0VALUE\0 pairs: an even count of fields, then the empty tail.
+            prop_assert_eq!(fields.last().map(|f| f.len()), Some(0));
+            prop_assert_eq!((fields.len() - 1) % 2, 0);
+            let names: Vec<&[u8]> = fields.chunks(2).filter(|c| c.len() == 2).map(|c| c[0]).collect();
+            prop_assert!(names.contains(&&b"REQUEST_METHOD"[..]));
+            prop_assert!(names.iter().all(|n| !n.is_empty()));
+        }
+
+        #[test]
+        fn request_lines_over_the_limit_get_414(target in target(), max in 16usize..200) {
+            let Ok(req) = Request::get(target.as_str()).body(()) else { return Ok(()) };
+            let limits = HttpLimits { max_request_line: max, ..HttpLimits::default() };
+            let refused = check_head(&req, &limits);
+            let line = 4 + req.uri().to_string().len() + 9;
+            let long = line > max;
+            // `*` and authority-form count as written; the rest as the URI shows.
+            if target != "*" {
+                prop_assert_eq!(refused.as_ref().map(|r| r.status()), long.then_some(StatusCode::URI_TOO_LONG));
+            }
+        }
+
+        #[test]
+        fn chunked_bodies_fail_exactly_when_past_the_limit(
+            chunks in prop::collection::vec(0usize..300, 0..12), max in 1u64..2000,
+        ) {
+            let total: u64 = chunks.iter().map(|c| *c as u64).sum();
+            let frames = chunks
+                .iter()
+                .map(|n| Ok::<_, std::io::Error>(Frame::data(Bytes::from(vec![b'x'; *n]))))
+                .collect::<Vec<_>>();
+            let body = StreamBody::new(futures_util::stream::iter(frames));
+            let limits = HttpLimits { max_request_body_size: max, ..HttpLimits::default() };
+            let (body, flag) = LimitedBody::new(body, &HeaderMap::new(), &limits);
+            let flag = flag.expect("chunked bodies are counted");
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let collected = rt.block_on(body.collect());
+            prop_assert_eq!(collected.is_err(), total > max);
+            prop_assert_eq!(flag.load(Ordering::Relaxed), total > max);
+            if let Ok(c) = collected {
+                prop_assert_eq!(c.to_bytes().len() as u64, total);
+            }
+        }
+
+        /// Raw bytes through hyper configured as the server configures it, then our head
+        /// checks and the body limit: never a panic, and every answer a well-formed
+        /// status line.
+        #[test]
+        fn raw_requests_through_hyper_and_our_limits(raw in raw_request()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime");
+            let answer = rt.block_on(serve_bytes(raw));
+            prop_assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 ") || answer.starts_with(b"HTTP/1.0 "), "{:?}", String::from_utf8_lossy(&answer));
+        }
+
+        #[test]
+        fn valid_chunked_uploads_arrive_whole_or_get_413(
+            chunks in prop::collection::vec((1usize..200, prop::option::of("[a-z]{1,5}(=[a-z0-9]{1,5})?")), 0..8),
+            max in 1u64..1000,
+        ) {
+            let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+            let mut total = 0u64;
+            for (n, ext) in &chunks {
+                total += *n as u64;
+                raw.extend_from_slice(format!("{n:x}").as_bytes());
+                if let Some(ext) = ext {
+                    raw.extend_from_slice(format!(";{ext}").as_bytes());
+                }
+                raw.extend_from_slice(b"\r\n");
+                raw.extend(std::iter::repeat_n(b'y', *n));
+                raw.extend_from_slice(b"\r\n");
+            }
+            raw.extend_from_slice(b"0\r\n\r\n");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime");
+            let answer = String::from_utf8_lossy(&rt.block_on(serve_with(raw, max))).into_owned();
+            if total > max {
+                prop_assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+            } else {
+                prop_assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                let want = format!("\r\n\r\n{total}");
+                prop_assert!(answer.ends_with(&want), "{answer}");
+            }
+        }
+    }
+
+    /// Mostly request-shaped bytes: a request line, headers, a body that may be
+    /// chunked, with random corruption.
+    fn raw_request() -> impl Strategy<Value = Vec<u8>> {
+        let line = (
+            prop::sample::select(vec!["GET", "POST", "PUT", "HEAD", "OPTIONS", "G(T", ""]),
+            target(),
+            prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.1 x", ""]),
+        );
+        let fields = prop::collection::vec((header_name(), header_value()), 0..8);
+        let body = prop::collection::vec(any::<u8>(), 0..64);
+        let chunk_line = prop::sample::select(vec![
+            "5\r\nhello\r\n0\r\n\r\n",
+            "ffffffffffffffffff\r\n",
+            "5\r\nhel",
+            "-1\r\n",
+            "0\r\n\r\n",
+            "3;x=\"a\"\r\nabc\r\n0\r\nT: v\r\n\r\n",
+            "zz\r\n",
+            "5\r\nhelloXX0\r\n\r\n",
+        ]);
+        (
+            line,
+            fields,
+            body,
+            chunk_line,
+            prop::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        )
+            .prop_map(|((m, t, v), fields, body, chunk, flips)| {
+                let mut raw = format!("{m} {t} {v}\r\n").into_bytes();
+                let chunked = fields
+                    .iter()
+                    .any(|(n, v)| n == "transfer-encoding" && v.starts_with(b"chunked"));
+                for (n, val) in fields {
+                    raw.extend_from_slice(n.as_bytes());
+                    raw.extend_from_slice(b": ");
+                    raw.extend_from_slice(&val);
+                    raw.extend_from_slice(b"\r\n");
+                }
+                raw.extend_from_slice(b"\r\n");
+                if chunked {
+                    raw.extend_from_slice(chunk.as_bytes());
+                } else {
+                    raw.extend_from_slice(&body);
+                }
+                for (at, byte) in flips {
+                    if !raw.is_empty() {
+                        let i = at % raw.len();
+                        raw[i] = byte;
+                    }
+                }
+                raw
+            })
+    }
+
+    async fn serve_bytes(raw: Vec<u8>) -> Vec<u8> {
+        serve_with(raw, 100).await
+    }
+
+    /// Serves one connection whose client sends `raw` and closes its write side;
+    /// returns what the server wrote. The service is the server's front: our head
+    /// checks, then the body read through the limit.
+    async fn serve_with(raw: Vec<u8>, max_body: u64) -> Vec<u8> {
+        let limits = HttpLimits {
+            max_header_size: 8192,
+            max_request_line: 512,
+            max_request_body_size: max_body,
+            ..HttpLimits::default()
+        };
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let service =
+            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| async move {
+                if let Some(refused) = check_head(&req, &limits) {
+                    return Ok::<_, std::convert::Infallible>(refused);
+                }
+                let (parts, body) = req.into_parts();
+                let (body, flag) = LimitedBody::new(body, &parts.headers, &limits);
+                let got = body.collect().await;
+                if flag.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                    return Ok(crate::server::limits::body_too_large(
+                        None,
+                        limits.max_request_body_size,
+                    ));
+                }
+                Ok(match got {
+                    Ok(c) => {
+                        http::Response::new(crate::proxy::full_body(c.to_bytes().len().to_string()))
+                    }
+                    Err(_) => crate::proxy::error_page::bad_request(),
+                })
+            });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .max_header_size(limits.max_header_size)
+            .preserve_header_case(true)
+            .title_case_headers(true);
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(server), service);
+        let (mut read, mut write) = tokio::io::split(client);
+        // The client keeps its side open (as a browser does): a request hyper cannot
+        // finish waits, and the paused clock ends the wait at once.
+        let _ = write.write_all(&raw).await;
+        let server = async move {
+            let _ = conn.await;
+        };
+        tokio::pin!(server);
+        let deadline = tokio::time::sleep(std::time::Duration::from_secs(5));
+        tokio::pin!(deadline);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut server_done = false;
+        loop {
+            tokio::select! {
+                n = read.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                },
+                () = &mut server, if !server_done => server_done = true,
+                () = &mut deadline => break,
+            }
+        }
+        drop(write);
+        out
+    }
+}
