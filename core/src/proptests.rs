@@ -372,3 +372,268 @@ mod http_front {
         out
     }
 }
+
+mod paths_and_files {
+    //! Route and static path decoding, the configuration files, the loader head.
+
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use crate::app::{AppSpec, AppType};
+    use crate::config::StartOptions;
+    use crate::proxy::route::Router;
+    use crate::proxy::static_files::decode_path;
+
+    fn path() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "/", "a", "..", ".", "%2e", "%2E", "%2f", "%5c", "%00", "%", "%zz", "%c3%a9", "\\",
+                "//", "?x=1", "#f", "blog", "%2e%2e", ".%2e", "é",
+            ]),
+            0..10,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    fn app(name: &str, hosts: &[&str], base: Option<&str>) -> Arc<AppSpec> {
+        let mut spec = AppSpec::new(
+            name,
+            PathBuf::from(format!("/srv/{name}")),
+            AppType::Generic {
+                start_command: "true".into(),
+            },
+        );
+        spec.server_names = hosts.iter().map(|h| h.to_string()).collect();
+        spec.base_uri = base.map(str::to_string);
+        Arc::new(spec)
+    }
+
+    proptest! {
+        #![proptest_config(super::config(256))]
+
+        #[test]
+        fn decoded_static_paths_never_leave_the_directory(p in prop_oneof![path(), ".{0,40}"]) {
+            if let Ok(segments) = decode_path(&p) {
+                for seg in segments {
+                    prop_assert!(!seg.is_empty() && seg != b"." && seg != b"..", "{p:?} gave {seg:?}");
+                    prop_assert!(!seg.contains(&b'/') && !seg.contains(&b'\\') && !seg.contains(&0), "{p:?} gave {seg:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn routes_go_to_an_app_whose_base_uri_prefixes_the_path(
+            host in prop::option::of(prop_oneof!["[a-zA-Z0-9.:-]{0,30}", Just("Blog.Example.com:80".to_string()), ".{0,20}"]),
+            p in prop_oneof![path(), "/blog(/[a-z]{0,5})?", ".{0,30}"],
+        ) {
+            let apps = vec![
+                app("main", &[], None),
+                app("blog", &["blog.example.com"], Some("/blog")),
+                app("shop", &["shop.example.com"], None),
+            ];
+            let router = Router::new(&apps, true);
+            if let Some(route) = router.route(host.as_deref(), &p) {
+                if let Some(base) = &route.base_uri {
+                    prop_assert!(p.starts_with(base.as_str()), "{p:?} routed under {base}");
+                }
+            }
+        }
+
+        #[test]
+        fn any_toml_file_loads_or_names_its_problems(text in toml_text()) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::create_dir_all(dir.path().join("blog")).expect("mkdir");
+            std::fs::write(dir.path().join("blog/config.ru"), "").expect("write");
+            let file = dir.path().join("apps.toml");
+            std::fs::write(&file, &text).expect("write");
+            let opts = StartOptions { config_file: Some(file), ..StartOptions::default() };
+            if let Err(crate::config::ConfigError::Invalid { problems }) = crate::config::load(&opts) {
+                prop_assert!(!problems.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_passengerfile_loads_or_names_its_problems(text in json_text()) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("config.ru"), "").expect("write");
+            std::fs::write(dir.path().join("Passengerfile.json"), &text).expect("write");
+            let opts = StartOptions { app_dir: Some(dir.path().to_path_buf()), ..StartOptions::default() };
+            if let Err(crate::config::ConfigError::Invalid { problems }) = crate::config::load(&opts) {
+                prop_assert!(!problems.is_empty());
+            }
+        }
+
+        #[test]
+        fn loader_heads_parse_or_fail_cleanly(raw in loader_head()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let (parsed, valid) = rt.block_on(async {
+                use tokio::io::AsyncWriteExt;
+                let (mut loader, core) = tokio::net::UnixStream::pair().expect("pair");
+                let (mut read, _write) = core.into_split();
+                let (bytes, valid) = raw;
+                loader.write_all(&bytes).await.expect("write");
+                drop(loader);
+                (crate::proxy::session::read_head(&mut read, false).await.map(|(h, rest)| (h.status, h.headers.len(), h.keep_alive, rest.len())), valid)
+            });
+            if let Some((status, headers, keep_alive, rest)) = valid {
+                let (s, h, k, r) = parsed.map_err(|e| TestCaseError::fail(format!("valid head refused: {e}")))?;
+                prop_assert_eq!((s.as_u16(), h, k, r), (status, headers, keep_alive, rest));
+            }
+        }
+    }
+
+    const KEYS: &[&str] = &[
+        "port",
+        "max_pool_size",
+        "pool_idle_time",
+        "log_level",
+        "environment",
+        "min_instances",
+        "max_requests",
+        "max_request_queue_size",
+        "memory_limit",
+        "max_request_time",
+        "max_header_size",
+        "max_request_body_size",
+        "keep_alive_timeout",
+        "spawn_method",
+        "app_type",
+        "app_start_command",
+        "base_uri",
+        "server_names",
+        "root",
+        "env",
+        "hooks",
+        "user",
+        "sticky_sessions",
+        "nginx_bin",
+        "prot",
+        "friendly_error_pages",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            prop::sample::select(vec![
+                "0", "-1", "1", "65536", "true", "false", "1.5", "\"\"", "[]", "{}"
+            ])
+            .prop_map(str::to_string),
+            "\"[a-z/ .-]{0,12}\"",
+            prop::sample::select(vec![
+                "\"smart\"",
+                "\"generic\"",
+                "\"/blog\"",
+                "\"blog\"",
+                "[\"a.example\", 1]",
+                "{ A = \"b\" }",
+                "{ spawn_failed = \"true\" }"
+            ])
+            .prop_map(str::to_string),
+        ]
+    }
+
+    fn toml_text() -> impl Strategy<Value = String> {
+        let pair = || {
+            (prop::sample::select(KEYS.to_vec()), value()).prop_map(|(k, v)| format!("{k} = {v}\n"))
+        };
+        prop_oneof![
+            4 => (prop::collection::vec(pair(), 0..6), prop::collection::vec(prop::collection::vec(pair(), 0..6), 0..3))
+                .prop_map(|(top, apps)| {
+                    let mut text = top.concat();
+                    for app in apps {
+                        text.push_str("[[app]]\nroot = \"blog\"\n");
+                        text.push_str(&app.concat());
+                    }
+                    text
+                }),
+            1 => ".{0,80}",
+        ]
+    }
+
+    fn json_text() -> impl Strategy<Value = String> {
+        let json_value = prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            Just("1e400".to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            "\"[a-z/ .-]{0,12}\"",
+            Just("[1, \"a\"]".to_string()),
+            Just("{\"A\": \"b\", \"B\": 1}".to_string()),
+        ];
+        let keys =
+            prop::sample::select(KEYS.iter().copied().chain(["envvars"]).collect::<Vec<_>>());
+        prop_oneof![
+            4 => prop::collection::vec((keys, json_value), 0..8).prop_map(|pairs| {
+                let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                format!("{{{}}}", body.join(", "))
+            }),
+            1 => ".{0,60}",
+        ]
+    }
+
+    /// A loader response head (valid, with the expected parse: status, header count
+    /// after dropping private and hop-by-hop ones, keep-alive length, bytes after it),
+    /// or corrupted bytes (no expectation).
+    fn loader_head() -> impl Strategy<Value = (Vec<u8>, Option<(u16, usize, Option<u64>, usize)>)> {
+        let header = prop_oneof![
+            ("[A-Za-z][A-Za-z0-9-]{0,10}", "[ -~]{0,20}").prop_map(|(n, v)| (
+                n,
+                v.trim().to_string(),
+                false
+            )),
+            prop::sample::select(vec![
+                "Status",
+                "Connection",
+                "Transfer-Encoding",
+                "X-Passenger-Request-OOB-Work",
+                "Keep-Alive"
+            ])
+            .prop_map(|n| (n.to_string(), "x".to_string(), true)),
+        ];
+        let valid = (
+            100u16..600,
+            prop::collection::vec(header, 0..10),
+            prop::option::of(0u64..100_000),
+            prop::collection::vec(any::<u8>(), 0..30),
+        )
+            .prop_map(|(status, headers, keep_alive, body)| {
+                let mut raw = format!("HTTP/1.1 {status} Whatever\r\n").into_bytes();
+                let mut kept = 0;
+                for (n, v, _) in &headers {
+                    let private = [
+                        "connection",
+                        "keep-alive",
+                        "transfer-encoding",
+                        "status",
+                        "x-passenger-request-oob-work",
+                    ]
+                    .iter()
+                    .any(|d| n.eq_ignore_ascii_case(d));
+                    if !private || status == 101 {
+                        kept += 1;
+                    }
+                    raw.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+                }
+                if let Some(k) = keep_alive {
+                    raw.extend_from_slice(format!("!~Keep-Alive: {k}\r\n").as_bytes());
+                }
+                raw.extend_from_slice(b"\r\n");
+                raw.extend_from_slice(&body);
+                (raw, Some((status, kept, keep_alive, body.len())))
+            });
+        let broken = (
+            valid.clone(),
+            prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        )
+            .prop_map(|((mut raw, _), flips)| {
+                for (at, b) in flips {
+                    let i = at % raw.len();
+                    raw[i] = b;
+                }
+                (raw, None)
+            });
+        prop_oneof![3 => valid, 2 => broken, 1 => prop::collection::vec(any::<u8>(), 0..100).prop_map(|b| (b, None))]
+    }
+}
