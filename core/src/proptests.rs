@@ -37,7 +37,6 @@ mod http_front {
     use http_body_util::{BodyExt, StreamBody};
     use hyper::body::Frame;
     use proptest::prelude::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use crate::proxy::forward::{
         build_upstream_request, keep_only_end_to_end, PeerInfo, HOP_BY_HOP,
@@ -304,72 +303,11 @@ mod http_front {
     }
 
     async fn serve_bytes(raw: Vec<u8>) -> Vec<u8> {
-        serve_with(raw, 100).await
+        crate::fuzzing::serve_with(raw, 100).await
     }
 
-    /// Serves one connection whose client sends `raw` and closes its write side;
-    /// returns what the server wrote. The service is the server's front: our head
-    /// checks, then the body read through the limit.
     async fn serve_with(raw: Vec<u8>, max_body: u64) -> Vec<u8> {
-        let limits = HttpLimits {
-            max_header_size: 8192,
-            max_request_line: 512,
-            max_request_body_size: max_body,
-            ..HttpLimits::default()
-        };
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let service =
-            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| async move {
-                if let Some(refused) = check_head(&req, &limits) {
-                    return Ok::<_, std::convert::Infallible>(refused);
-                }
-                let (parts, body) = req.into_parts();
-                let (body, flag) = LimitedBody::new(body, &parts.headers, &limits);
-                let got = body.collect().await;
-                if flag.is_some_and(|f| f.load(Ordering::Relaxed)) {
-                    return Ok(crate::server::limits::body_too_large(
-                        None,
-                        limits.max_request_body_size,
-                    ));
-                }
-                Ok(match got {
-                    Ok(c) => {
-                        http::Response::new(crate::proxy::full_body(c.to_bytes().len().to_string()))
-                    }
-                    Err(_) => crate::proxy::error_page::bad_request(),
-                })
-            });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .max_header_size(limits.max_header_size)
-            .preserve_header_case(true)
-            .title_case_headers(true);
-        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(server), service);
-        let (mut read, mut write) = tokio::io::split(client);
-        // The client keeps its side open (as a browser does): a request hyper cannot
-        // finish waits, and the paused clock ends the wait at once.
-        let _ = write.write_all(&raw).await;
-        let server = async move {
-            let _ = conn.await;
-        };
-        tokio::pin!(server);
-        let deadline = tokio::time::sleep(std::time::Duration::from_secs(5));
-        tokio::pin!(deadline);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut server_done = false;
-        loop {
-            tokio::select! {
-                n = read.read(&mut buf) => match n {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                },
-                () = &mut server, if !server_done => server_done = true,
-                () = &mut deadline => break,
-            }
-        }
-        drop(write);
-        out
+        crate::fuzzing::serve_with(raw, max_body).await
     }
 }
 

@@ -1243,6 +1243,8 @@ fn trigger_shutdown(p: &mut Process, now: Instant, out: &mut Vec<PoolAction>) {
     });
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod harness;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
