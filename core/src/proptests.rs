@@ -514,7 +514,10 @@ mod paths_and_files {
     /// A loader response head (valid, with the expected parse: status, header count
     /// after dropping private and hop-by-hop ones, keep-alive length, bytes after it),
     /// or corrupted bytes (no expectation).
-    fn loader_head() -> impl Strategy<Value = (Vec<u8>, Option<(u16, usize, Option<u64>, usize)>)> {
+    /// Status, headers kept, `!~Keep-Alive` length and bytes after the head.
+    type Expected = (u16, usize, Option<u64>, usize);
+
+    fn loader_head() -> impl Strategy<Value = (Vec<u8>, Option<Expected>)> {
         let header = prop_oneof![
             ("[A-Za-z][A-Za-z0-9-]{0,10}", "[ -~]{0,20}").prop_map(|(n, v)| (
                 n,
