@@ -398,15 +398,17 @@ pub struct LimitedBody<B> {
     count: Option<(u64, u64, Arc<AtomicBool>)>,
 }
 
-impl<B> LimitedBody<B> {
+impl<B: Body> LimitedBody<B> {
     /// `inner` limited by `limits`; the flag (if counted) turns true when it fails.
+    /// Bodies that are empty (most requests) or framed by a `Content-Length` are not
+    /// counted, and cost nothing.
     pub(crate) fn new(
         inner: B,
         headers: &http::HeaderMap,
         limits: &HttpLimits,
     ) -> (LimitedBody<B>, Option<Arc<AtomicBool>>) {
         let max = limits.max_request_body_size;
-        if max == 0 || content_length(headers).is_some() {
+        if max == 0 || inner.is_end_stream() || content_length(headers).is_some() {
             return (LimitedBody { inner, count: None }, None);
         }
         let flag = Arc::new(AtomicBool::new(false));
