@@ -210,3 +210,154 @@ pub async fn serve_with(raw: Vec<u8>, max_body: u64) -> Vec<u8> {
     drop(write);
     out
 }
+
+/// A pool for the admin API target: one group, restarts and detaches accepted.
+struct NoPool;
+
+impl crate::admin::PoolApi for NoPool {
+    fn snapshot(
+        &self,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<crate::pool::PoolSnapshot, crate::pool::PoolError>,
+    > {
+        Box::pin(async {
+            Ok(crate::pool::PoolSnapshot {
+                max_pool_size: 1,
+                capacity_used: 0,
+                top_level_queue_len: 0,
+                groups: Vec::new(),
+            })
+        })
+    }
+    fn restart_group<'a>(
+        &'a self,
+        name: &'a str,
+        _method: crate::pool::RestartMethod,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), crate::pool::PoolError>> {
+        Box::pin(async move {
+            assert!(
+                !name.is_empty(),
+                "a restart reached the pool without a name"
+            );
+            Ok(())
+        })
+    }
+    fn detach_process(
+        &self,
+        _pid: u32,
+    ) -> futures_util::future::BoxFuture<'_, Result<bool, crate::pool::PoolError>> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+/// The admin server the `admin_json` target talks to, started once per process.
+struct AdminFixture {
+    rt: tokio::runtime::Runtime,
+    socket: std::path::PathBuf,
+    _registry: tempfile::TempDir,
+    _instance: crate::instance::Instance,
+}
+
+fn admin_fixture() -> &'static AdminFixture {
+    static FIXTURE: std::sync::OnceLock<AdminFixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("invariant: a current-thread runtime can be built");
+        let registry = tempfile::tempdir().expect("a temporary directory");
+        let instance = crate::instance::Instance::create(
+            Some(registry.path()),
+            crate::instance::InstanceProperties::default(),
+        )
+        .expect("an instance directory");
+        let socket = instance.core_api_socket_path();
+        let info = crate::admin::ServerInfo {
+            pid: std::process::id(),
+            version: crate::VERSION.into(),
+            server_software: crate::SERVER_SOFTWARE.into(),
+            instance_name: String::new(),
+            instance_dir: std::path::PathBuf::new(),
+            listen_addresses: Vec::new(),
+            started_at: std::time::SystemTime::now(),
+        };
+        let state = std::sync::Arc::new(crate::admin::AdminState::for_instance(
+            std::sync::Arc::new(NoPool),
+            &instance,
+            info,
+            crate::admin::AdminHooks::noop(),
+            crate::admin::LogLevel::Notice,
+        ));
+        let listener = rt
+            .block_on(async { crate::admin::bind(&socket) })
+            .expect("bind");
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        std::mem::forget(stop_tx);
+        rt.spawn(crate::admin::serve(listener, state, stop));
+        AdminFixture {
+            rt,
+            socket,
+            _registry: registry,
+            _instance: instance,
+        }
+    })
+}
+
+/// Bytes as the JSON body of one of the admin API's write endpoints (the first byte
+/// picks which): the answer is a status the API documents.
+pub fn admin_json(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let (method, path) = [
+        ("POST", "/pool/restart_app_group.json"),
+        ("POST", "/pool/detach_process.json"),
+        ("PUT", "/config.json"),
+    ][usize::from(which) % 3];
+    let f = admin_fixture();
+    let body = bytes::Bytes::copy_from_slice(body);
+    let status = f.rt.block_on(async {
+        let stream = tokio::net::UnixStream::connect(&f.socket)
+            .await
+            .expect("connect");
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(body))
+            .expect("a request");
+        sender.send_request(req).await.expect("an answer").status()
+    });
+    assert!(
+        [200, 400, 413, 422, 500].contains(&status.as_u16()),
+        "{method} {path}: {status}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_target_takes_empty_and_odd_input() {
+        for data in [
+            &b""[..],
+            b"\x00",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"{\"pid\": 1}",
+            b"\xff\xfe",
+        ] {
+            super::http_front(data);
+            super::loader_head(data);
+            super::config_toml(data);
+            super::passengerfile(data);
+            super::static_path(data);
+            super::pool_ops(data);
+            super::admin_json(data);
+        }
+    }
+}
