@@ -269,7 +269,8 @@ fn a_request_over_max_request_time_gets_504_and_a_new_process() {
     let server = start_wsgi(&dir, &["--max-request-time", "2"], &[]);
     let first = app_pid(&server, "/pid");
     let started = Instant::now();
-    let resp = crate::support::Request::new("GET", "/sleep?60")
+    // Long enough to pass the limit; short enough that the replaced process soon exits.
+    let resp = crate::support::Request::new("GET", "/sleep?6")
         .send(server.addr)
         .expect("a response");
     let took = started.elapsed();
