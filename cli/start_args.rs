@@ -294,6 +294,57 @@ pub struct StartArgs {
     #[arg(long, value_name = "NUMBER", help_heading = "Request handling options")]
     pub max_request_queue_size: Option<u32>,
 
+    /// Answer 413 to a request whose body is larger than this many bytes (by its
+    /// Content-Length up front, a chunked body once it passes the limit); 0 means no
+    /// limit. Default: 1073741824 (1 GiB)
+    #[arg(long, value_name = "BYTES", help_heading = "Request handling options")]
+    pub max_request_body_size: Option<u64>,
+
+    /// Answer 431 to a request whose head (request line and headers) is larger than
+    /// this many bytes; at least 8192. Default: 32768
+    #[arg(long, value_name = "BYTES", help_heading = "Request handling options")]
+    pub max_header_size: Option<u64>,
+
+    /// Answer 414 to a request whose request line is longer than this many bytes.
+    /// Default: 8192
+    #[arg(long, value_name = "BYTES", help_heading = "Request handling options")]
+    pub max_request_line_size: Option<u64>,
+
+    /// Close a connection whose request head has not arrived whole this many seconds
+    /// after its first byte (or after the connection opened); 0 means never.
+    /// Default: 30
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Request handling options"
+    )]
+    pub header_read_timeout: Option<u64>,
+
+    /// Close a keep-alive connection idle this many seconds between two requests; 0
+    /// means never. Default: 60
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Request handling options"
+    )]
+    pub keep_alive_timeout: Option<u64>,
+
+    /// Answer 504 to a request whose app process has not begun its response this
+    /// many seconds after getting it, and replace that process; 0 means no limit.
+    /// Default: 0
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        help_heading = "Request handling options"
+    )]
+    pub max_request_time: Option<u64>,
+
+    /// Replace an app process, after its current request, once its private dirty
+    /// memory passes this many megabytes (checked every few seconds); 0 means no
+    /// limit. Default: 0
+    #[arg(long, value_name = "MB", help_heading = "Process management options")]
+    pub memory_limit: Option<u64>,
+
     /// Check restart.txt at most once per this many seconds. Default: 10
     #[arg(
         long,
@@ -680,6 +731,13 @@ impl StartArgs {
             show_version_in_header,
             hooks,
             no_effect,
+            max_header_size: self.max_header_size,
+            max_request_line_size: self.max_request_line_size,
+            header_read_timeout: self.header_read_timeout,
+            keep_alive_timeout: self.keep_alive_timeout,
+            max_request_body_size: self.max_request_body_size,
+            memory_limit: self.memory_limit,
+            max_request_time: self.max_request_time,
         }
     }
 }

@@ -99,6 +99,12 @@ pub struct AppSpec {
     pub user: Option<String>,
     /// The group to run the app as (only when the server runs as root).
     pub group: Option<String>,
+    /// A process whose private dirty memory (plus swap) passes this many megabytes
+    /// is replaced after its current request; 0 means no limit.
+    pub memory_limit_mb: u64,
+    /// A request whose response head has not come this long after it was sent to
+    /// the process gets 504 and the process is replaced; zero means no limit.
+    pub max_request_time: Duration,
     /// Interpreter for Ruby apps.
     pub ruby: String,
     /// Interpreter for Python apps.
@@ -134,6 +140,8 @@ impl AppSpec {
             max_preloader_idle_time: Duration::from_secs(300),
             user: None,
             group: None,
+            memory_limit_mb: 0,
+            max_request_time: Duration::ZERO,
             ruby: "ruby".to_string(),
             python: "python3".to_string(),
             nodejs: "node".to_string(),

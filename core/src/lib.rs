@@ -21,6 +21,13 @@ pub mod spawn;
 pub mod starter;
 pub mod stats;
 
+#[cfg(test)]
+mod proptests;
+
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Version of this installation, shown by `--version` and in `Server` headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

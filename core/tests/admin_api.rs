@@ -1354,3 +1354,112 @@ async fn a_stopped_pool_is_a_json_500() {
         );
     }
 }
+
+/// Random JSON (and not quite JSON) bodies for the three endpoints that read one:
+/// every answer is a status the API documents, a restart or detach reaches the pool
+/// only with a valid name or pid, and the server keeps serving. `PROPTEST_CASES`
+/// raises the case count for a long run (bench/README.md).
+#[test]
+fn admin_json_bodies_never_break_the_api() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        prop::sample::select(vec![
+            "",
+            "blocking",
+            "rolling",
+            "42",
+            "-1",
+            "4294967296",
+            "debug",
+            "notice",
+            "crit",
+            "7",
+            "/srv/app (production)",
+            "\u{0}",
+            "é",
+        ])
+        .prop_map(serde_json::Value::from),
+    ];
+    let value = leaf.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let keys = prop::sample::select(vec![
+        "name",
+        "method",
+        "restart_method",
+        "pid",
+        "log_level",
+        "max_pool_size",
+        "x",
+    ]);
+    let object = prop::collection::vec((keys, value.clone()), 0..4).prop_map(|pairs| {
+        serde_json::Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            .to_string()
+            .into_bytes()
+    });
+    let body = prop_oneof![
+        4 => object,
+        1 => value.prop_map(|v| v.to_string().into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..40),
+        1 => Just(vec![b' '; 200 * 1024]),
+    ];
+    let endpoint = prop::sample::select(vec![
+        ("POST", "/pool/restart_app_group.json"),
+        ("POST", "/pool/detach_process.json"),
+        ("PUT", "/config.json"),
+    ]);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let f = rt.block_on(start(default_opts()));
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(endpoint, body), |((method, path), body)| {
+            let restarts = f.pool.restarts.lock().expect("lock").len();
+            let detaches = f.pool.detaches.lock().expect("lock").len();
+            let reply = rt.block_on(call(&f.socket, method, path, None, Some(&body)));
+            let allowed = [200, 400, 413, 422, 500];
+            prop_assert!(
+                allowed.contains(&reply.status.as_u16()),
+                "{method} {path} {:?}: {} {}",
+                String::from_utf8_lossy(&body),
+                reply.status,
+                reply.body
+            );
+            if reply.status == StatusCode::OK
+                && reply.body.contains("true")
+                && path.contains("restart")
+            {
+                let restarted = f.pool.restarts.lock().expect("lock");
+                prop_assert_eq!(restarted.len(), restarts + 1);
+                prop_assert!(!restarted[restarts].0.is_empty());
+            } else if path.contains("restart") {
+                prop_assert_eq!(f.pool.restarts.lock().expect("lock").len(), restarts);
+            }
+            if reply.status != StatusCode::OK && path.contains("detach") {
+                prop_assert_eq!(f.pool.detaches.lock().expect("lock").len(), detaches);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ping = rt.block_on(get(&f, "/ping.json"));
+    assert_eq!(ping.status, StatusCode::OK);
+}

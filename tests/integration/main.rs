@@ -22,6 +22,7 @@ mod generic_app;
 mod inherited_sockets;
 mod instance;
 mod lifecycle;
+mod limits;
 mod pool;
 mod proxy;
 mod restart;

@@ -18,6 +18,7 @@ use super::{
     StartOptions,
 };
 use crate::app::{AppSpec, AppType, SpawnMethod};
+use crate::server::limits::{HttpLimits, MIN_HEADER_SIZE};
 
 /// Passenger Standalone's defaults for server-wide settings.
 const DEFAULT_ADDRESS: &str = "0.0.0.0";
@@ -139,6 +140,13 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("start_timeout", o.start_timeout),
         ("max_preloader_idle_time", o.max_preloader_idle_time),
         ("shutdown_timeout", o.shutdown_timeout),
+        ("max_header_size", o.max_header_size),
+        ("max_request_line_size", o.max_request_line_size),
+        ("header_read_timeout", o.header_read_timeout),
+        ("keep_alive_timeout", o.keep_alive_timeout),
+        ("max_request_body_size", o.max_request_body_size),
+        ("memory_limit", o.memory_limit),
+        ("max_request_time", o.max_request_time),
     ];
     for (key, value) in u64s {
         if let Some(v) = value {
@@ -260,6 +268,7 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         hooks: server.hooks,
         users: server.users,
         core_user: server.core_user,
+        http_limits: server.http_limits,
         notices,
         web_server: None,
         start_options: opts,
@@ -466,6 +475,7 @@ fn load_multi(
         hooks: server.hooks,
         users: server.users,
         core_user: server.core_user,
+        http_limits: server.http_limits,
         notices,
         environment,
         web_server: None,
@@ -536,6 +546,7 @@ fn load_web_server(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Co
         hooks: server.hooks,
         users: server.users,
         core_user: server.core_user,
+        http_limits: server.http_limits,
         notices,
         environment: "production".to_string(),
         web_server: Some(super::WebServerMode {
@@ -739,6 +750,7 @@ struct ServerPart {
     hooks: crate::hooks::Hooks,
     users: super::UserSwitching,
     core_user: Option<String>,
+    http_limits: HttpLimits,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -822,6 +834,7 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
         hooks: res.hooks(),
         users: resolve_users(res),
         core_user: resolve_core_user(res),
+        http_limits: resolve_http_limits(res),
     }
 }
 
@@ -930,6 +943,34 @@ fn root_notices(users: &super::UserSwitching, apps: &[AppSpec], notices: &mut Ve
                 if user_root { "root" } else { "group root" }
             ));
         }
+    }
+}
+
+/// The HTTP front's limits; sizes in bytes, times in seconds.
+fn resolve_http_limits(res: &mut Resolver<'_>) -> HttpLimits {
+    let defaults = HttpLimits::default();
+    let size = |res: &mut Resolver<'_>, key: &str, min: usize| {
+        res.int(
+            key,
+            i64::try_from(min).unwrap_or(i64::MAX),
+            i64::from(i32::MAX),
+        )
+        .and_then(|v| usize::try_from(v).ok())
+    };
+    HttpLimits {
+        max_header_size: size(res, "max_header_size", MIN_HEADER_SIZE)
+            .unwrap_or(defaults.max_header_size),
+        max_request_line: size(res, "max_request_line_size", 64)
+            .unwrap_or(defaults.max_request_line),
+        header_read_timeout: res
+            .secs("header_read_timeout")
+            .unwrap_or(defaults.header_read_timeout),
+        keep_alive_timeout: res
+            .secs("keep_alive_timeout")
+            .unwrap_or(defaults.keep_alive_timeout),
+        max_request_body_size: res
+            .u64("max_request_body_size")
+            .unwrap_or(defaults.max_request_body_size),
     }
 }
 
@@ -1073,6 +1114,12 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
         if let Some(group) = spec.group.clone().filter(|g| g != STARTUP_FILE_GROUP) {
             check_account(res, "group", &group, Account::Group);
         }
+    }
+    if let Some(v) = res.u64("memory_limit") {
+        spec.memory_limit_mb = v;
+    }
+    if let Some(v) = res.secs("max_request_time") {
+        spec.max_request_time = v;
     }
     if let Some(v) = res.string("ruby") {
         spec.ruby = v;

@@ -27,6 +27,11 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "default_user",
     "default_group",
     "core_user",
+    "max_header_size",
+    "max_request_line_size",
+    "header_read_timeout",
+    "keep_alive_timeout",
+    "max_request_body_size",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.
@@ -50,6 +55,8 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "max_preloader_idle_time",
     "user",
     "group",
+    "memory_limit",
+    "max_request_time",
     "ruby",
     "python",
     "nodejs",
@@ -86,8 +93,6 @@ const UNSUPPORTED: &[&str] = &[
     "thread_count",
     "rolling_restarts",
     "resist_deployment_errors",
-    "memory_limit",
-    "max_request_time",
     "max_request_queue_time",
     "debugger",
     "union_station_key",

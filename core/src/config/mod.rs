@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub hooks: crate::hooks::Hooks,
     /// Set when this is the core of a web server module (`--integration-mode`).
     pub web_server: Option<WebServerMode>,
+    /// What a client may send and how slowly (`--max-header-size` and friends).
+    pub http_limits: crate::server::limits::HttpLimits,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
 }
@@ -231,6 +233,20 @@ pub struct StartOptions {
     pub show_version_in_header: Option<bool>,
     /// `--hook-<name> CMD`, by hook name (`spawn_failed`), in order.
     pub hooks: Vec<(String, String)>,
+    /// `--max-header-size` bytes (default 32 KiB).
+    pub max_header_size: Option<u64>,
+    /// `--max-request-line-size` bytes (default 8 KiB).
+    pub max_request_line_size: Option<u64>,
+    /// `--header-read-timeout` seconds (default 30; 0 = none).
+    pub header_read_timeout: Option<u64>,
+    /// `--keep-alive-timeout` seconds (default 60; 0 = none).
+    pub keep_alive_timeout: Option<u64>,
+    /// `--max-request-body-size` bytes (default 1 GiB; 0 = no limit).
+    pub max_request_body_size: Option<u64>,
+    /// `--memory-limit` megabytes per app process (default 0 = none).
+    pub memory_limit: Option<u64>,
+    /// `--max-request-time` seconds (default 0 = none).
+    pub max_request_time: Option<u64>,
     /// Passenger flags accepted without effect, by key: `None` for a switch that was
     /// given, `Some(value)` for an option with a value (a number as its digits).
     pub no_effect: Vec<(String, Option<String>)>,

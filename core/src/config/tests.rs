@@ -990,3 +990,69 @@ fn an_app_configured_to_run_as_root_is_warned_about() {
         config.notices
     );
 }
+
+#[test]
+fn limits_have_defaults_flags_and_keys_and_per_app_values() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert_eq!(
+        config.http_limits,
+        crate::server::limits::HttpLimits::default()
+    );
+    assert_eq!(config.apps[0].memory_limit_mb, 0);
+    assert_eq!(config.apps[0].max_request_time, Duration::ZERO);
+
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"memory_limit": 200, "max_request_time": 30, "max_header_size": 16384,
+                "keep_alive_timeout": 5, "max_request_body_size": 0}"#,
+        ),
+    ]);
+    let mut opts = single(dir.path());
+    opts.max_header_size = Some(9000);
+    opts.header_read_timeout = Some(7);
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    let limits = config.http_limits;
+    assert_eq!(limits.max_header_size, 9000, "the flag wins");
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(7));
+    assert_eq!(limits.keep_alive_timeout, Duration::from_secs(5));
+    assert_eq!(limits.max_request_body_size, 0);
+    assert_eq!(config.apps[0].memory_limit_mb, 200);
+    assert_eq!(config.apps[0].max_request_time, Duration::from_secs(30));
+
+    let dir = multi_dir(
+        r#"
+memory_limit = 100
+[[app]]
+root = "blog"
+max_request_time = 9
+[[app]]
+root = "apps/api"
+base_uri = "/api"
+app_start_command = "true"
+memory_limit = 50
+max_header_size = 100
+"#,
+    );
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("max_header_size") && found[0].contains("server-wide"));
+
+    let dir = multi_dir(
+        "memory_limit = 100\nmax_header_size = 100\n[[app]]\nroot = \"blog\"\nmax_request_time = 9\n[[app]]\nroot = \"apps/api\"\nbase_uri = \"/api\"\napp_start_command = \"true\"\nmemory_limit = 50\n",
+    );
+    let found = problems(load_in(&multi(dir.path()), Path::new("/")));
+    assert!(
+        found[0].contains("at least 8192") || found[0].contains("from 8192"),
+        "{found:?}"
+    );
+    let dir = multi_dir(
+        "memory_limit = 100\n[[app]]\nroot = \"blog\"\nmax_request_time = 9\n[[app]]\nroot = \"apps/api\"\nbase_uri = \"/api\"\napp_start_command = \"true\"\nmemory_limit = 50\n",
+    );
+    let config = load_in(&multi(dir.path()), Path::new("/")).expect("loads");
+    assert_eq!(config.apps[0].memory_limit_mb, 100);
+    assert_eq!(config.apps[0].max_request_time, Duration::from_secs(9));
+    assert_eq!(config.apps[1].memory_limit_mb, 50);
+}

@@ -147,6 +147,10 @@ enum Msg {
     OobDone {
         gupid: Gupid,
     },
+    MemoryOver {
+        gupid: Gupid,
+        used_kb: u64,
+    },
     UpdateApp {
         app: Arc<AppSpec>,
     },
@@ -192,7 +196,21 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         restart_checks: HashMap::new(),
         app_roots: HashMap::new(),
         attached: HashMap::new(),
+        memory_limits: HashMap::new(),
+        watched: super::memory_watch::Watched::default(),
     };
+    // Measures outside the actor and feeds what it finds in as messages.
+    let weak = tx.downgrade();
+    let alive = tx.downgrade();
+    tokio::spawn(super::memory_watch::run(
+        actor.watched.clone(),
+        super::memory_watch::check_interval(),
+        move || alive.strong_count() > 0,
+        move |gupid, used_kb| match weak.upgrade() {
+            Some(tx) => tx.send(Msg::MemoryOver { gupid, used_kb }).is_ok(),
+            None => false,
+        },
+    ));
     tokio::spawn(actor.run(rx));
     PoolHandle {
         tx,
@@ -434,6 +452,10 @@ struct Actor {
     app_roots: HashMap<String, String>,
     /// Pid and group of each live process, for `detached_process`.
     attached: HashMap<Gupid, (u32, String)>,
+    /// Each group's `memory_limit` in MB, as of its latest spawn.
+    memory_limits: HashMap<String, u64>,
+    /// The processes the memory watcher reads (`memory_watch`).
+    watched: super::memory_watch::Watched,
 }
 
 fn now() -> Instant {
@@ -547,6 +569,7 @@ impl Actor {
             } => self.spawn_done(group, spawn, gupid, result),
             Msg::Exited { gupid } => {
                 self.controls.remove(&gupid);
+                self.watched.remove(&gupid);
                 if let Some((pid, group)) = self.attached.remove(&gupid) {
                     self.fire_detached(&gupid, pid, &group);
                 }
@@ -587,6 +610,9 @@ impl Actor {
             }
             Msg::OobDone { gupid } => {
                 self.apply(PoolInput::OobWorkDone { gupid });
+            }
+            Msg::MemoryOver { gupid, used_kb } => {
+                self.apply(PoolInput::MemoryLimitExceeded { gupid, used_kb });
             }
             Msg::UpdateApp { app } => {
                 self.apply(PoolInput::UpdateApp { app });
@@ -658,6 +684,8 @@ impl Actor {
                 tracing::info!(%gupid, pid = process.pid, group, "process spawned");
                 self.attached
                     .insert(gupid.clone(), (process.pid, group.clone()));
+                let limit = self.memory_limits.get(&group).copied().unwrap_or(0);
+                self.watched.add(gupid.clone(), process.pid, limit);
                 self.fire_hook(
                     "attached_process",
                     &group,
@@ -765,6 +793,8 @@ impl Actor {
             } => {
                 self.app_roots
                     .insert(group.clone(), app.app_root.display().to_string());
+                self.memory_limits
+                    .insert(group.clone(), app.memory_limit_mb);
                 let tx = self.weak.upgrade()?;
                 let spawner = Arc::clone(&self.spawner);
                 tokio::spawn(async move {

@@ -126,7 +126,7 @@ impl Group {
     pub fn route(&self) -> Option<usize> {
         let mut best: Option<(usize, u64)> = None;
         for (i, p) in self.processes.iter().enumerate() {
-            if p.oob == Oob::InProgress {
+            if p.oob == Oob::InProgress || p.over_memory_limit {
                 continue;
             }
             let b = p.busyness();

@@ -15,6 +15,7 @@
 
 pub mod actor;
 mod group;
+pub mod memory_watch;
 mod process;
 pub mod snapshot;
 pub mod state;

@@ -71,6 +71,9 @@ pub(crate) struct Process {
     pub sticky_session_id: u32,
     /// See [`ProcessSnapshot::spawner_creation_time`].
     pub spawner_created: SystemTime,
+    /// Measured above its app's `memory_limit`: replaced once its sessions end, and
+    /// handed no new ones.
+    pub over_memory_limit: bool,
 }
 
 /// A non-zero id derived from `gupid` (FNV-1a), for `sticky_session_id`.
@@ -109,6 +112,7 @@ impl Process {
     pub fn takes_pipelined(&self, now: Instant, window: Duration) -> bool {
         self.pipeline
             && !self.pipeline_blocked
+            && !self.over_memory_limit
             && self.concurrency == 1
             && (1..=PIPELINE_DEPTH).contains(&self.sessions)
             && self.oob == Oob::None

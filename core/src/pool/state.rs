@@ -162,6 +162,14 @@ pub enum PoolInput {
         /// OS pid.
         pid: u32,
     },
+    /// A process uses more memory than its app's `memory_limit` (measured by the
+    /// actor): it is replaced now if idle, else after its current requests.
+    MemoryLimitExceeded {
+        /// Which process.
+        gupid: Gupid,
+        /// What it used, in KiB (for the log).
+        used_kb: u64,
+    },
     /// A process's out-of-band work finished (or failed): back into rotation.
     OobWorkDone {
         /// Which process.
@@ -384,6 +392,9 @@ impl Pool {
             PoolInput::RestartGroup { name, method } => self.restart(&name, method, now, &mut out),
             PoolInput::DetachProcess { pid } => self.detach_pid(pid, now, &mut out),
             PoolInput::RemoveGroup { name } => self.remove_group(&name, now, &mut out),
+            PoolInput::MemoryLimitExceeded { gupid, used_kb } => {
+                self.memory_limit_exceeded(&gupid, used_kb, now, &mut out)
+            }
             PoolInput::OobWorkDone { gupid } => {
                 if let Some((gi, pi, Enabled::Enabled)) = self.locate(&gupid) {
                     self.groups[gi].processes[pi].oob = Oob::None;
@@ -687,6 +698,7 @@ impl Pool {
             direct_address: info.direct_address,
             progress_at: now,
             pipeline_blocked: false,
+            over_memory_limit: false,
         };
         let kind = match g.spawning {
             Some((id, kind)) if id == spawn => kind,
@@ -822,6 +834,11 @@ impl Pool {
             self.detach(gi, pi, now, out);
             return;
         }
+        if p.over_memory_limit {
+            tracing::info!(%gupid, group = %g.name, "process is above memory_limit; replacing it after its request");
+            self.detach(gi, pi, now, out);
+            return;
+        }
         if max_requests > 0 && p.processed >= max_requests {
             tracing::info!(%gupid, group = %g.name, "process reached max_requests; replacing it");
             self.detach(gi, pi, now, out);
@@ -846,6 +863,37 @@ impl Pool {
             if others_starved && self.pool_full() {
                 self.detach(gi, pi, now, out);
             }
+        }
+    }
+
+    fn memory_limit_exceeded(
+        &mut self,
+        gupid: &Gupid,
+        used_kb: u64,
+        now: Instant,
+        out: &mut Vec<PoolAction>,
+    ) {
+        let Some((gi, pi, Enabled::Enabled)) = self.locate(gupid) else {
+            return;
+        };
+        let g = &mut self.groups[gi];
+        let limit = g.app.memory_limit_mb;
+        let p = &mut g.processes[pi];
+        if p.over_memory_limit {
+            return;
+        }
+        tracing::warn!(
+            %gupid,
+            pid = p.pid,
+            group = %g.name,
+            "process {} uses {} MB, above memory_limit ({limit} MB); replacing it{}",
+            p.pid,
+            used_kb / 1024,
+            if p.sessions == 0 { "" } else { " after its current request" }
+        );
+        p.over_memory_limit = true;
+        if p.sessions == 0 {
+            self.detach(gi, pi, now, out);
         }
     }
 
@@ -1195,5 +1243,9 @@ fn trigger_shutdown(p: &mut Process, now: Instant, out: &mut Vec<PoolAction>) {
     });
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod harness;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -142,6 +142,22 @@ pub fn bad_request() -> Response<ProxyBody> {
     )
 }
 
+/// A 4xx page for a request refused by one of the server's limits (413, 414, 431),
+/// with `Connection: close`: the rest of what the client sent is not read.
+pub fn limit_exceeded(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    let title = status.canonical_reason().unwrap_or("Request refused");
+    let mut resp = html_response(
+        status,
+        document(
+            title,
+            &format!("<h1>{title}</h1><p>{}</p>", html_escape(message)),
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// 500 for a failure inside the server (not a spawn error), as Passenger's
 /// `<h2>Internal server error</h2>`; `detail` (escaped) is shown only when given,
 /// which callers do only with friendly error pages on.

@@ -47,7 +47,7 @@ const MAX_WITHDRAWALS: usize = 64;
 const MAX_IDLE_PER_PROCESS: usize = 64;
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 7] = [
+pub(crate) const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -248,7 +248,11 @@ impl Proxy {
     /// Answers one client request. It is listed in flight until its response body
     /// has been sent (or dropped). Every final response carries Passenger's `Status`
     /// header.
-    pub async fn handle(&self, req: Request<Incoming>, peer: &PeerInfo) -> Response<ProxyBody> {
+    pub async fn handle<B>(&self, req: Request<B>, peer: &PeerInfo) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let ticket = self.counters.request_begun(
             peer.client.as_deref(),
             req.method().as_str(),
@@ -272,12 +276,16 @@ impl Proxy {
         })
     }
 
-    async fn answer(
+    async fn answer<B>(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<B>,
         peer: &PeerInfo,
         ticket: &RequestTicket,
-    ) -> Response<ProxyBody> {
+    ) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let web_peer;
         let (route, peer) = match &self.web_server {
             Some(channel) => match channel.take(req.headers_mut()) {
@@ -438,15 +446,21 @@ impl Proxy {
                         path: path.clone(),
                         idle: self.loader_conns.clone(),
                     };
-                    match session::exchange(
+                    let pid = session.pid();
+                    let exchange = session::exchange(
                         conn,
                         info,
                         upstream_body,
                         session,
                         client_upgrade.take(),
-                    )
-                    .await
-                    {
+                    );
+                    tokio::pin!(exchange);
+                    let Some(result) = within(app.max_request_time, exchange.as_mut()).await else {
+                        // Detached before the exchange (and its session) is dropped,
+                        // so the process gets no other request meanwhile.
+                        return self.request_timed_out(pid, true, &app).await;
+                    };
+                    match result {
                         Ok(resp) => return self.powered(resp),
                         Err((SessionProtocolError::Withdrawn, mut s)) => {
                             s.mark_withdrawn();
@@ -502,7 +516,14 @@ impl Proxy {
             };
             let upstream =
                 build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
-            match conn.sender.send_request(upstream).await {
+            let sent = within(app.max_request_time, conn.sender.send_request(upstream)).await;
+            let Some(sent) = sent else {
+                let pid = session.pid();
+                session.mark_process_failed();
+                drop(session);
+                return self.request_timed_out(pid, false, &app).await;
+            };
+            match sent {
                 Ok(resp) => {
                     return self.powered(self.respond(resp, session, conn, client_upgrade));
                 }
@@ -511,6 +532,12 @@ impl Proxy {
                     // nothing reached it, so the request is safe to send again.
                     tracing::debug!(pid = session.pid(), "reused connection was closed: {err}");
                     continue;
+                }
+                Err(err) if err.is_user() => {
+                    // The client's body failed (cut short, over the size limit): the
+                    // process did nothing wrong.
+                    tracing::debug!(pid = session.pid(), "request body failed: {err}");
+                    return error_page::bad_request();
                 }
                 Err(err) => {
                     tracing::warn!(
@@ -526,6 +553,26 @@ impl Proxy {
         }
         tracing::error!(group = %app.name, "no process of {} could be reached", app.name);
         error_page::incomplete_response()
+    }
+
+    /// 504 for a request that passed the app's `max_request_time`; the process `pid`
+    /// is detached (here if `detach`, else by its failed session) and replaced.
+    async fn request_timed_out(
+        &self,
+        pid: u32,
+        detach: bool,
+        app: &AppSpec,
+    ) -> Response<ProxyBody> {
+        tracing::warn!(
+            group = %app.name,
+            pid,
+            "request took longer than max_request_time ({}s); answering 504 and replacing the process",
+            app.max_request_time.as_secs()
+        );
+        if detach {
+            let _ = self.pool.detach_process(pid).await;
+        }
+        error_page::gateway_timeout()
     }
 
     fn respond(
@@ -608,7 +655,7 @@ fn is_upgrade_request(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers, including those the Connection header names. With
 /// `upgrade`, keeps `Connection: upgrade` and `Upgrade`, which an upgrade needs.
-fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
+pub(crate) fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
     // Most messages carry none of these; one pass over the names is cheaper than
     // hashing every hop-by-hop name for a removal.
     if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
@@ -633,7 +680,7 @@ fn keep_only_end_to_end(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-fn build_upstream_request(
+pub(crate) fn build_upstream_request(
     parts: &http::request::Parts,
     body: ProxyBody,
     peer: &PeerInfo,
@@ -679,6 +726,14 @@ fn build_upstream_request(
     // The client's header spellings (hyper's case map) go to the app too.
     *req.extensions_mut() = parts.extensions.clone();
     req
+}
+
+/// `fut`'s output, or `None` if `limit` (non-zero) passed first.
+async fn within<F: std::future::Future>(limit: std::time::Duration, fut: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        return Some(fut.await);
+    }
+    tokio::time::timeout(limit, fut).await.ok()
 }
 
 fn retryable(err: &hyper::Error) -> bool {

@@ -434,22 +434,22 @@ async fn write_request(
     Ok(write)
 }
 
-struct Head {
-    status: StatusCode,
-    headers: Vec<(HeaderName, HeaderValue)>,
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// Makes hyper write the header names as the app spelled them
     /// ([`header_case`](super::header_case)); `None` when Title-Case does.
     spelling: Option<http::Extensions>,
     /// The app asked for out-of-band work.
     oob: bool,
     /// The loader keeps the connection open; this many body bytes follow the head.
-    keep_alive: Option<u64>,
+    pub(crate) keep_alive: Option<u64>,
 }
 
 /// Reads the response head. On a `reused` connection, EOF or a reset before the
 /// first byte is [`SessionProtocolError::Stale`]: the loader closed the idle
 /// connection without reading the request.
-async fn read_head(
+pub(crate) async fn read_head(
     read: &mut OwnedReadHalf,
     reused: bool,
 ) -> Result<(Head, Bytes), SessionProtocolError> {

@@ -149,7 +149,7 @@ fn strip_base<'a>(path: &'a str, base_uri: Option<&str>) -> Option<&'a str> {
 
 /// Percent-decodes `path` into its non-empty segments, refusing anything that could
 /// name a file outside the directory it is joined to.
-fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, ()> {
+pub(crate) fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, ()> {
     // An encoded slash would make one URL segment two path segments; encoded dots are
     // only ever used to sneak `..` past a filter. Neither has a legitimate use here.
     let raw = path.as_bytes();

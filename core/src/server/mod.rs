@@ -31,10 +31,12 @@ use crate::proxy::route::Router;
 use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
 
+pub mod limits;
 pub mod listen;
 mod metered;
 pub mod notify;
 mod signals;
+use limits::{ClockedBody, ClockedIo, ConnClock, HttpLimits, LimitedBody};
 use metered::MeteredPool;
 use signals::StopSignals;
 
@@ -374,6 +376,7 @@ impl Server {
             acceptors.push(tokio::spawn(accept_loop(
                 listener,
                 proxy.clone(),
+                self.config.http_limits,
                 stop_rx.clone(),
                 conn_token.clone(),
             )));
@@ -635,6 +638,7 @@ fn bind(addr: &ListenAddr) -> Result<BoundListener, ServerError> {
 async fn accept_loop(
     listener: BoundListener,
     proxy: Arc<Proxy>,
+    limits: HttpLimits,
     stop: watch::Receiver<bool>,
     token: mpsc::Sender<()>,
 ) {
@@ -654,6 +658,7 @@ async fn accept_loop(
                     stream,
                     info,
                     proxy.clone(),
+                    limits,
                     stop.clone(),
                     token.clone(),
                 ));
@@ -665,6 +670,7 @@ async fn accept_loop(
                     stream,
                     info,
                     proxy.clone(),
+                    limits,
                     stop.clone(),
                     token.clone(),
                 ));
@@ -687,6 +693,7 @@ async fn serve_connection<I>(
     io: I,
     peer: PeerInfo,
     proxy: Arc<Proxy>,
+    limits: HttpLimits,
     mut stop: watch::Receiver<bool>,
     _token: mpsc::Sender<()>,
 ) where
@@ -698,12 +705,37 @@ async fn serve_connection<I>(
     // next request on a connection we closed under it (a failed request).
     let closing = Arc::new(std::sync::atomic::AtomicBool::new(*stop.borrow()));
     let closing_flag = closing.clone();
-    let service = service_fn(move |req| {
+    let clock = ConnClock::new();
+    let service_clock = clock.clone();
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let proxy = proxy.clone();
         let peer = peer.clone();
         let closing = closing_flag.clone();
+        let busy = service_clock.busy();
         async move {
-            let mut resp = proxy.handle(req, &peer).await;
+            let mut resp = match limits::check_head(&req, &limits) {
+                Some(refused) => {
+                    proxy.counters().response(refused.status().as_u16());
+                    limits::with_status_header(refused)
+                }
+                None => {
+                    let (parts, body) = req.into_parts();
+                    let (body, too_large) = LimitedBody::new(body, &parts.headers, &limits);
+                    let resp = proxy
+                        .handle(http::Request::from_parts(parts, body), &peer)
+                        .await;
+                    if too_large.is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) {
+                        // Whatever the proxy made of the failed body, the client
+                        // learns why.
+                        drop(resp);
+                        let max = limits.max_request_body_size;
+                        proxy.counters().response(413);
+                        limits::with_status_header(limits::body_too_large(None, max))
+                    } else {
+                        resp
+                    }
+                }
+            };
             if closing.load(std::sync::atomic::Ordering::Relaxed)
                 && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS
             {
@@ -712,20 +744,23 @@ async fn serve_connection<I>(
                     http::HeaderValue::from_static("close"),
                 );
             }
-            Ok::<_, Infallible>(resp)
+            Ok::<_, Infallible>(resp.map(|body| ClockedBody::new(body, busy)))
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(60))
+        // The connection clock times heads and idle connections (see `limits`).
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_size.max(limits::HYPER_READ_BUFFER))
+        .max_header_size(limits.max_header_size)
         .keep_alive(true)
         // Header names as the app wrote them (see proxy::header_case); ours, and any
         // without a recorded spelling, Title-Cased as Passenger writes them.
         .preserve_header_case(true)
         .title_case_headers(true);
     let conn = builder
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection(TokioIo::new(ClockedIo::new(io, clock.clone())), service)
         .with_upgrades();
     tokio::pin!(conn);
     if !*stop.borrow() {
@@ -734,6 +769,10 @@ async fn serve_connection<I>(
                 if let Err(err) = res {
                     tracing::debug!("client connection ended: {err}");
                 }
+                return;
+            }
+            why = clock.expired(&limits) => {
+                tracing::debug!("closing client connection: {why:?} timeout");
                 return;
             }
             _ = stop.changed() => {}

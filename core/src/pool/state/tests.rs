@@ -524,6 +524,42 @@ fn max_requests_replaces_process_on_check_in() {
 }
 
 #[test]
+fn memory_limit_replaces_an_idle_process_at_once_and_a_busy_one_after_its_request() {
+    let mut h = H::new(6);
+    let a = app("a", |s| s.memory_limit_mb = 100);
+    let g1 = ready_process(&mut h, &a, 1);
+    let out = h.input(PoolInput::MemoryLimitExceeded {
+        gupid: g1.clone(),
+        used_kb: 200 * 1024,
+    });
+    assert_eq!(terminated(&out), vec![g1.clone()], "idle: replaced now");
+    let s = one_spawn(&out);
+    let (_, out) = h.spawn_ok(&s, 1);
+    assert!(terminated(&out).is_empty());
+    let g2 = s.gupid;
+
+    let (_, out) = h.checkout(&a);
+    assert_eq!(assigned(&out).len(), 1);
+    let out = h.input(PoolInput::MemoryLimitExceeded {
+        gupid: g2.clone(),
+        used_kb: 200 * 1024,
+    });
+    assert!(
+        terminated(&out).is_empty(),
+        "busy: its request finishes first"
+    );
+    let out = h.close(&g2);
+    assert_eq!(terminated(&out), vec![g2.clone()]);
+    assert_eq!(spawns(&out).len(), 1, "and it is replaced");
+    // A report about a process that is gone or detached changes nothing.
+    let out = h.input(PoolInput::MemoryLimitExceeded {
+        gupid: g2,
+        used_kb: 1,
+    });
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
 fn spawn_failure_rejects_all_waiters_and_does_not_retry() {
     let mut h = H::new(6);
     let a = app("a", |_| {});
