@@ -12,6 +12,7 @@ mod hooks;
 
 mod admin;
 mod apps;
+mod buffering;
 mod cli_misc;
 mod config_files;
 mod errors;

@@ -58,6 +58,7 @@ fn absolute_options(opts: &StartOptions, cwd: &Path) -> StartOptions {
         &mut out.log_file,
         &mut out.pid_file,
         &mut out.instance_registry_dir,
+        &mut out.data_buffer_dir,
     ] {
         if let Some(p) = path.as_mut() {
             *p = absolutize(cwd, p);
@@ -100,6 +101,7 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("log_file", &o.log_file),
         ("pid_file", &o.pid_file),
         ("instance_registry_dir", &o.instance_registry_dir),
+        ("data_buffer_dir", &o.data_buffer_dir),
     ];
     for (key, value) in paths {
         if let Some(v) = value {
@@ -128,6 +130,10 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("start_timeout", o.start_timeout),
         ("max_preloader_idle_time", o.max_preloader_idle_time),
         ("shutdown_timeout", o.shutdown_timeout),
+        (
+            "response_buffer_high_watermark",
+            o.response_buffer_high_watermark,
+        ),
     ];
     for (key, value) in u64s {
         if let Some(v) = value {
@@ -148,6 +154,12 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
     }
     if let Some(show) = o.show_version_in_header {
         l.set("show_version_in_header", Val::Bool(show));
+    }
+    if let Some(buffer) = o.buffer_response {
+        l.set("buffer_response", Val::Bool(buffer));
+    }
+    if let Some(buffer) = o.buffer_upload {
+        l.set("buffer_upload", Val::Bool(buffer));
     }
     for (key, value) in &o.no_effect {
         let int = NO_EFFECT
@@ -242,6 +254,8 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        response_buffer_high_watermark: server.response_buffer_high_watermark,
+        data_buffer_dir: server.data_buffer_dir,
         hooks: server.hooks,
         notices,
         start_options: opts,
@@ -443,6 +457,8 @@ fn load_multi(
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        response_buffer_high_watermark: server.response_buffer_high_watermark,
+        data_buffer_dir: server.data_buffer_dir,
         hooks: server.hooks,
         notices,
         environment,
@@ -576,6 +592,8 @@ struct ServerPart {
     shutdown_grace: Duration,
     show_version_in_header: bool,
     hooks: crate::hooks::Hooks,
+    response_buffer_high_watermark: u64,
+    data_buffer_dir: Option<PathBuf>,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -657,7 +675,25 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
             .unwrap_or(Duration::from_secs(DEFAULT_SHUTDOWN_TIMEOUT)),
         show_version_in_header: res.bool("show_version_in_header").unwrap_or(true),
         hooks: res.hooks(),
+        response_buffer_high_watermark: res
+            .int("response_buffer_high_watermark", 1, i64::MAX)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(crate::proxy::buffer::DEFAULT_HIGH_WATERMARK),
+        data_buffer_dir: data_buffer_dir(res),
     }
+}
+
+/// `data_buffer_dir`, which must be an existing directory.
+fn data_buffer_dir(res: &mut Resolver<'_>) -> Option<PathBuf> {
+    let dir = res.path("data_buffer_dir", None)?;
+    if !dir.is_dir() {
+        res.report(
+            "data_buffer_dir",
+            format!("{} is not an existing directory", dir.display()),
+        );
+        return None;
+    }
+    Some(dir)
 }
 
 /// An IP address (IPv6 optionally in brackets) or a host name resolved once, now.
@@ -741,6 +777,12 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
         .unwrap_or(environment == "development");
     if let Some(pipelining) = res.bool("request_pipelining") {
         spec.request_pipelining = pipelining;
+    }
+    if let Some(buffer) = res.bool("buffer_response") {
+        spec.buffer_response = buffer;
+    }
+    if let Some(buffer) = res.bool("buffer_upload") {
+        spec.buffer_upload = buffer;
     }
     spec.environment = environment;
     spec.base_uri = base_uri;

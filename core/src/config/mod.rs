@@ -73,6 +73,12 @@ pub struct ServerConfig {
     pub notices: Vec<String>,
     /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
     pub hooks: crate::hooks::Hooks,
+    /// Bytes of one response held in memory before the rest goes to a file
+    /// (`--response-buffer-high-watermark`, default 128 MiB as in Passenger).
+    pub response_buffer_high_watermark: u64,
+    /// Where buffered bodies spill to (`--data-buffer-dir`); `None`: `buffers/` in
+    /// the instance directory.
+    pub data_buffer_dir: Option<PathBuf>,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
 }
@@ -157,6 +163,14 @@ pub struct StartOptions {
     pub show_version_in_header: Option<bool>,
     /// `--hook-<name> CMD`, by hook name (`spawn_failed`), in order.
     pub hooks: Vec<(String, String)>,
+    /// `--response-buffer-high-watermark` bytes (default 128 MiB).
+    pub response_buffer_high_watermark: Option<u64>,
+    /// `--data-buffer-dir` (default: `buffers/` in the instance directory).
+    pub data_buffer_dir: Option<PathBuf>,
+    /// `--buffer-response` / `--no-buffer-response` (default: on).
+    pub buffer_response: Option<bool>,
+    /// `--buffer-upload` / `--no-buffer-upload` (default: on).
+    pub buffer_upload: Option<bool>,
     /// Passenger flags accepted without effect, by key: `None` for a switch that was
     /// given, `Some(value)` for an option with a value (a number as its digits).
     pub no_effect: Vec<(String, Option<String>)>,
