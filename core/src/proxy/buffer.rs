@@ -611,10 +611,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_upload_is_an_error() {
-        let err = spool_request(body_of(&pattern(100), 10, true), &BufferSettings::default())
-            .await
-            .err()
-            .expect("error");
+        let Err(err) =
+            spool_request(body_of(&pattern(100), 10, true), &BufferSettings::default()).await
+        else {
+            panic!("a failed body is an error");
+        };
         assert!(matches!(err, BufferError::Body(_)), "{err:?}");
         assert!(err.to_string().contains("client went away"));
         let missing = BufferSettings {
@@ -622,10 +623,9 @@ mod tests {
             upload_memory_limit: 10,
             ..BufferSettings::default()
         };
-        let err = spool_request(body_of(&pattern(100), 10, false), &missing)
-            .await
-            .err()
-            .expect("error");
+        let Err(err) = spool_request(body_of(&pattern(100), 10, false), &missing).await else {
+            panic!("a missing buffer dir is an error");
+        };
         assert!(matches!(err, BufferError::Spool(_)), "{err:?}");
     }
 

@@ -1,10 +1,12 @@
 //! The request path: route → static file → checkout → forward → stream back → check-in.
 //!
 //! Owns [`Proxy`], the hyper service body of the core, and the cache of keep-alive
-//! connections to app processes. Bodies stream both ways: the client's request body
-//! is handed to the app connection as it arrives, and the app's response body is
-//! handed to the client frame by frame, holding the pool [`Session`] until the last
-//! frame so the process counts as busy exactly as long as it works on the request.
+//! connections to app processes. The client's request body is read whole first (or,
+//! with uploads streamed, handed to the app connection as it arrives), and the app's
+//! response body is read frame by frame, holding the pool [`Session`] until the last
+//! frame so the process counts as busy exactly as long as it works on the request;
+//! unless it is a stream, it goes through a buffer so a slow client does not slow the
+//! app down (see [`buffer`](super::buffer)).
 //!
 //! It does not accept client connections (see `server`) and does not choose the
 //! process (see `pool`).
