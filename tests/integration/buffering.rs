@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::admin::instance_dir;
-use crate::apps::{copy_app, require_python, start_app};
+use crate::apps::{copy_app, require_python, require_rack, start_app};
 use crate::support::http::read_response;
 use crate::support::process::proc_kb;
 use crate::support::{deadline, wait_until, Request, Server, TestDir};
@@ -29,8 +29,17 @@ fn pattern(i: u64) -> u8 {
 
 /// Starts the fixture app with a pool of one process, recording uploads in `record.jsonl`.
 fn start(dir: &TestDir, extra: &[&str]) -> (Server, PathBuf) {
-    require_python();
-    let root = copy_app(dir, "wsgi_buffers");
+    start_app_named(dir, "wsgi_buffers", extra)
+}
+
+/// [`start`] with the fixture app `app` (`wsgi_buffers` or `rack_buffers`).
+fn start_app_named(dir: &TestDir, app: &str, extra: &[&str]) -> (Server, PathBuf) {
+    if app.starts_with("rack") {
+        require_rack();
+    } else {
+        require_python();
+    }
+    let root = copy_app(dir, app);
     let record = dir.join("record.jsonl");
     let env = format!("RECORD_FILE={}", record.display());
     let mut flags = vec!["--max-pool-size", "1", "--envvar", &env];
@@ -154,6 +163,26 @@ fn a_slow_reader_does_not_hold_the_only_process() {
     assert_prompt(server.addr, "again");
     // The slow client still gets every byte, from the core's buffer.
     read_big(slow, N);
+}
+
+#[test]
+fn an_app_that_opts_out_streams_its_responses_and_keeps_its_process_busy() {
+    let dir = TestDir::new();
+    let (server, _) = start(&dir, &["--no-buffer-response"]);
+    const N: u64 = 20_000_000;
+    let slow = ask_big(server.addr, N);
+    std::thread::sleep(Duration::from_millis(300));
+    // Unbuffered, the process writes into the client's full socket until it reads: the other
+    // request waits (as with the original's `PassengerBufferResponse off`).
+    let other = Request::new("GET", "/fast")
+        .timeout(Duration::from_secs(2))
+        .send(server.addr);
+    assert!(
+        other.is_err(),
+        "answered while the process was busy: {other:?}"
+    );
+    read_big(slow, N);
+    assert_prompt(server.addr, "once the slow client has read everything");
 }
 
 #[test]
@@ -312,9 +341,25 @@ fn broken_request_bodies_get_400_and_never_reach_the_app() {
 }
 
 #[test]
-fn a_streamed_body_that_breaks_off_is_an_error_for_the_app() {
+fn a_streamed_body_that_breaks_off_is_an_error_for_a_wsgi_app() {
+    streamed_broken_bodies_are_errors("wsgi_buffers");
+}
+
+#[test]
+fn a_streamed_body_that_breaks_off_is_an_error_for_a_rack_app() {
+    streamed_broken_bodies_are_errors("rack_buffers");
+}
+
+/// With `--no-buffer-upload`, every [`BROKEN`] body reaches `app` as an error from its input,
+/// never as a shorter body that looks whole; a good chunked body still arrives whole.
+fn streamed_broken_bodies_are_errors(app: &str) {
     let dir = TestDir::new();
-    let (server, record) = start(&dir, &["--no-buffer-upload"]);
+    let (server, record) = start_app_named(&dir, app, &["--no-buffer-upload"]);
+    let good = b"POST /record HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    assert_eq!(send_raw(server.addr, good, false), 200);
+    let lines = recorded(&record);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["length"], 11, "a good chunked body arrives whole");
     for (what, raw) in BROKEN {
         let before = recorded(&record).len();
         let mut stream = connect(server.addr);
