@@ -317,7 +317,8 @@ pub struct StartArgs {
     )]
     pub no_buffer_upload: bool,
 
-    /// Bytes of one response held in memory before the rest is buffered in a file.
+    /// Bytes of one response the core buffers (128 KiB in memory, the rest in a file)
+    /// before it stops reading from the app until the client catches up.
     /// Default: 134217728 (128 MiB)
     #[arg(
         long,

@@ -73,7 +73,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l start-time
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-requests -d 'Restart application processes that have handled the given number of requests. Default: 0 (never)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-request-queue-size -d 'Specify the request queue size; 0 means unlimited. Default: 100' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l response-buffer-high-watermark -d 'Bytes of one response held in memory before the rest is buffered in a file. Default: 134217728 (128 MiB)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l response-buffer-high-watermark -d 'Bytes of one response the core buffers (128 KiB in memory, the rest in a file) before it stops reading from the app until the client catches up. Default: 134217728 (128 MiB)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Directory for buffer files (unlinked at once). Default: buffers/ in the instance directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
@@ -170,7 +170,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l start-tim
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-requests -d 'Restart application processes that have handled the given number of requests. Default: 0 (never)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-request-queue-size -d 'Specify the request queue size; 0 means unlimited. Default: 100' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l response-buffer-high-watermark -d 'Bytes of one response held in memory before the rest is buffered in a file. Default: 134217728 (128 MiB)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l response-buffer-high-watermark -d 'Bytes of one response the core buffers (128 KiB in memory, the rest in a file) before it stops reading from the app until the client catches up. Default: 134217728 (128 MiB)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Directory for buffer files (unlinked at once). Default: buffers/ in the instance directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F

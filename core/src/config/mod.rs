@@ -73,8 +73,9 @@ pub struct ServerConfig {
     pub notices: Vec<String>,
     /// Lifecycle hooks (`--hook-<name>`, the `hooks` key), validated by name.
     pub hooks: crate::hooks::Hooks,
-    /// Bytes of one response held in memory before the rest goes to a file
-    /// (`--response-buffer-high-watermark`, default 128 MiB as in Passenger).
+    /// Bytes of one response buffered (128 KiB in memory, the rest in a file) before
+    /// the core stops reading from the app (`--response-buffer-high-watermark`,
+    /// default 128 MiB as in Passenger).
     pub response_buffer_high_watermark: u64,
     /// Where buffered bodies spill to (`--data-buffer-dir`); `None`: `buffers/` in
     /// the instance directory.

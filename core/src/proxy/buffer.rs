@@ -2,7 +2,7 @@
 //! holds an app process.
 //!
 //! Owns the [`Spool`] (bytes in memory up to a limit, then in an unlinked file under
-//! the data buffer dir), the decision which responses are buffered
+//! the data buffer dir, up to the high watermark in all for a response), the decision which responses are buffered
 //! ([`response_mode`]), the task that drains an app's response into a spool as fast
 //! as the app writes it ([`buffer_response`]), and reading a whole request body
 //! before a process is checked out ([`spool_request`]).
@@ -36,9 +36,9 @@ use super::ProxyBody;
 /// Passenger's `response_buffer_high_watermark` default: 128 MiB.
 pub const DEFAULT_HIGH_WATERMARK: u64 = 128 * 1024 * 1024;
 
-/// How much of a request body is kept in memory before the rest goes to a file
-/// (the original's `file_buffered_channel_threshold`).
-pub const UPLOAD_MEMORY_LIMIT: u64 = 128 * 1024;
+/// How much of one body is kept in memory before the rest goes to a file (the
+/// original's `file_buffered_channel_threshold`).
+pub const MEMORY_LIMIT: u64 = 128 * 1024;
 
 /// Largest piece read back from a spool file at a time.
 const FILE_READ_CHUNK: u64 = 256 * 1024;
@@ -46,10 +46,11 @@ const FILE_READ_CHUNK: u64 = 256 * 1024;
 /// Where and how much bodies are buffered; shared by every request.
 #[derive(Debug, Clone)]
 pub struct BufferSettings {
-    /// Bytes of one response kept in memory before the rest goes to a file.
+    /// Bytes of one response buffered (memory and file) before the core stops
+    /// reading from the app until the client catches up.
     pub high_watermark: u64,
-    /// Bytes of one request body kept in memory before the rest goes to a file.
-    pub upload_memory_limit: u64,
+    /// Bytes of one body kept in memory before the rest goes to a file.
+    pub memory_limit: u64,
     /// The directory spool files are created in (and unlinked from at once).
     pub dir: PathBuf,
 }
@@ -58,7 +59,7 @@ impl Default for BufferSettings {
     fn default() -> Self {
         BufferSettings {
             high_watermark: DEFAULT_HIGH_WATERMARK,
-            upload_memory_limit: UPLOAD_MEMORY_LIMIT,
+            memory_limit: MEMORY_LIMIT,
             dir: std::env::temp_dir(),
         }
     }
@@ -69,20 +70,16 @@ impl Default for BufferSettings {
 pub enum ResponseMode {
     /// Straight through: the process stays busy until the client has read it all.
     Unbuffered,
-    /// In memory up to the high watermark, then the app is read no further until
-    /// the client catches up: a response of unknown length may never end (a
-    /// stream), so it is never spilled to disk.
-    Memory,
-    /// In memory up to the high watermark, then in a file: the response has a
-    /// declared length.
-    Spill,
+    /// Through a spool: in memory up to the memory limit, then in a file, up to
+    /// the high watermark in all; beyond it the app is read no further until the
+    /// client catches up (so an endless stream takes at most that much disk).
+    Buffered,
 }
 
 /// Decides how a response from an app travels (see ARCHITECTURE.md, "Response
 /// buffering"): unbuffered when the app opts out (`buffer_response = false`, or
 /// `X-Accel-Buffering: no` on the response), for `text/event-stream`, for an
-/// upgrade (`101`), and for an empty body; spilled to a file when its length is
-/// known; otherwise in memory only.
+/// upgrade (`101`), and for an empty body; buffered otherwise.
 pub fn response_mode(
     app_buffers: bool,
     status: http::StatusCode,
@@ -106,11 +103,7 @@ pub fn response_mode(
     if event_stream || opted_out {
         return ResponseMode::Unbuffered;
     }
-    if body.size_hint().exact().is_some() {
-        ResponseMode::Spill
-    } else {
-        ResponseMode::Memory
-    }
+    ResponseMode::Buffered
 }
 
 /// Serves `resp` to the client from a spool that a task of its own fills from the
@@ -126,8 +119,9 @@ pub fn buffer_response(
     let (parts, body) = resp.into_parts();
     let hint = body.size_hint();
     let spool = Spool::new(
-        settings.high_watermark,
-        (mode == ResponseMode::Spill).then(|| settings.dir.clone()),
+        settings.memory_limit.min(settings.high_watermark),
+        Some(settings.dir.clone()),
+        Some(settings.high_watermark),
     );
     let reader = SpoolBody::new(spool.clone(), hint);
     tokio::spawn(async move {
@@ -151,14 +145,14 @@ pub enum BufferError {
 }
 
 /// Reads all of a request body into a spool: in memory up to
-/// `settings.upload_memory_limit`, the rest in a file. The body it returns replays
+/// `settings.memory_limit`, the rest in a file. The body it returns replays
 /// exactly those bytes; the `u64` is their count. An error means the request must
 /// not reach the app.
 pub async fn spool_request(
     body: ProxyBody,
     settings: &BufferSettings,
 ) -> Result<(ProxyBody, u64), BufferError> {
-    let spool = Spool::new(settings.upload_memory_limit, Some(settings.dir.clone()));
+    let spool = Spool::new(settings.memory_limit, Some(settings.dir.clone()), None);
     let total = spool.fill(body, false).await.map_err(|err| match err {
         FillError::Body(err) => BufferError::Body(err),
         FillError::Spool(err) => BufferError::Spool(err),
@@ -216,7 +210,8 @@ fn unlinked_file(dir: &Path) -> std::io::Result<File> {
 }
 
 /// Bytes on their way from a writer (the app, or the client's upload) to a reader,
-/// in memory up to `memory_limit`, then in a file if the spool may spill.
+/// in memory up to `memory_limit`, then in a file if the spool may spill; a writer
+/// with a concurrent reader waits while `total_limit` bytes are unread.
 ///
 /// Order is kept by one rule: while the file holds unread bytes or is being
 /// written, new bytes go to the file too; the reader takes memory first, then the
@@ -232,8 +227,11 @@ struct Shared {
     /// Wakes the writer when the reader took bytes from memory or went away.
     room: Notify,
     memory_limit: u64,
-    /// Where the file is created; `None`: never spill (a stream).
+    /// Where the file is created; `None`: never spill (memory only, up to
+    /// `memory_limit`).
     dir: Option<PathBuf>,
+    /// Most unread bytes (memory and file) before the writer waits.
+    total_limit: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -254,9 +252,16 @@ struct State {
     reader_waker: Option<Waker>,
     /// Most bytes held in memory at once (tests).
     peak_memory: u64,
+    /// Most unread bytes, memory and file, at once (tests).
+    peak_unread: u64,
 }
 
 impl State {
+    /// Bytes written and not yet handed to the reader, in memory and the file.
+    fn unread(&self) -> u64 {
+        self.memory_len + (self.file_written - self.file_read)
+    }
+
     fn wake_reader(&mut self) {
         if let Some(waker) = self.reader_waker.take() {
             waker.wake();
@@ -265,13 +270,14 @@ impl State {
 }
 
 impl Spool {
-    fn new(memory_limit: u64, dir: Option<PathBuf>) -> Spool {
+    fn new(memory_limit: u64, dir: Option<PathBuf>, total_limit: Option<u64>) -> Spool {
         Spool {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 room: Notify::new(),
                 memory_limit: memory_limit.max(1),
                 dir,
+                total_limit,
             }),
         }
     }
@@ -296,7 +302,12 @@ impl Spool {
                         if st.reader_gone {
                             return Ok(total);
                         }
-                        if self.shared.dir.is_some() || st.memory_len < self.shared.memory_limit {
+                        let full = match (&self.shared.dir, self.shared.total_limit) {
+                            (None, _) => st.memory_len >= self.shared.memory_limit,
+                            (Some(_), Some(limit)) => st.unread() >= limit,
+                            (Some(_), None) => false,
+                        };
+                        if !full {
                             break;
                         }
                     }
@@ -369,6 +380,7 @@ impl Spool {
                 st.memory_len += len;
                 st.peak_memory = st.peak_memory.max(st.memory_len);
                 st.memory.push_back(data);
+                st.peak_unread = st.peak_unread.max(st.unread());
                 st.wake_reader();
                 return Ok(());
             }
@@ -400,6 +412,7 @@ impl Spool {
         st.file_writing = false;
         written?;
         st.file_written += len;
+        st.peak_unread = st.peak_unread.max(st.unread());
         st.wake_reader();
         Ok(())
     }
@@ -408,6 +421,12 @@ impl Spool {
     #[cfg(test)]
     fn peak_memory(&self) -> u64 {
         self.lock().peak_memory
+    }
+
+    /// Most unread bytes this spool held at once.
+    #[cfg(test)]
+    fn peak_unread(&self) -> u64 {
+        self.lock().peak_unread
     }
 }
 
@@ -466,6 +485,7 @@ impl Body for SpoolBody {
                 }
             }
             drop(st);
+            this.spool.shared.room.notify_one();
             return match read {
                 Ok(data) => this.data(data),
                 Err(err) => {
@@ -558,7 +578,7 @@ mod tests {
     async fn a_spilled_body_comes_back_whole_and_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let data = pattern(1_000_003);
-        let spool = Spool::new(10_000, Some(dir.path().to_path_buf()));
+        let spool = Spool::new(10_000, Some(dir.path().to_path_buf()), None);
         let total = spool
             .fill(body_of(&data, 7_001, false), false)
             .await
@@ -581,12 +601,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = pattern(3_000_000);
         let settings = BufferSettings {
-            high_watermark: 64 * 1024,
-            upload_memory_limit: 1,
+            high_watermark: 1024 * 1024,
+            memory_limit: 64 * 1024,
             dir: dir.path().to_path_buf(),
         };
         let resp = Response::new(body_of(&data, 16 * 1024, false));
-        let resp = buffer_response(resp, ResponseMode::Spill, &settings);
+        let resp = buffer_response(resp, ResponseMode::Buffered, &settings);
         let back = resp.into_body().collect().await.unwrap().to_bytes();
         assert!(back[..] == data[..], "bytes differ");
     }
@@ -595,7 +615,7 @@ mod tests {
     async fn an_error_reaches_the_reader_after_the_bytes_before_it() {
         let data = pattern(5000);
         let resp = Response::new(body_of(&data, 1000, true));
-        let resp = buffer_response(resp, ResponseMode::Memory, &BufferSettings::default());
+        let resp = buffer_response(resp, ResponseMode::Buffered, &BufferSettings::default());
         let mut body = resp.into_body();
         let mut got = Vec::new();
         let err = loop {
@@ -620,7 +640,7 @@ mod tests {
         assert!(err.to_string().contains("client went away"));
         let missing = BufferSettings {
             dir: PathBuf::from("/nonexistent/buffers"),
-            upload_memory_limit: 10,
+            memory_limit: 10,
             ..BufferSettings::default()
         };
         let Err(err) = spool_request(body_of(&pattern(100), 10, false), &missing).await else {
@@ -631,7 +651,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_memory_spool_waits_for_its_reader() {
-        let spool = Spool::new(100, None);
+        let spool = Spool::new(100, None, None);
         let writer = spool.clone();
         let fill = tokio::spawn(async move {
             writer
@@ -645,12 +665,42 @@ mod tests {
         assert!(spool.peak_memory() <= 150, "{}", spool.peak_memory());
     }
 
+    #[tokio::test]
+    async fn a_writer_waits_at_the_high_watermark_memory_and_file_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(1000, Some(dir.path().to_path_buf()), Some(20_000));
+        let writer = spool.clone();
+        let fill = tokio::spawn(async move {
+            writer
+                .fill(body_of(&pattern(500_000), 700, false), true)
+                .await
+        });
+        // Nobody reads yet: the writer stops at the watermark.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!fill.is_finished(), "the writer waits for the reader");
+        assert!(
+            spool.peak_unread() < 20_000 + 700,
+            "{}",
+            spool.peak_unread()
+        );
+        assert!(spool.peak_memory() <= 1000, "{}", spool.peak_memory());
+        let reader = SpoolBody::new(spool.clone(), SizeHint::default());
+        let back = reader.collect().await.unwrap().to_bytes();
+        assert!(back[..] == pattern(500_000)[..], "bytes differ");
+        assert_eq!(fill.await.unwrap().unwrap(), 500_000);
+        assert!(
+            spool.peak_unread() < 20_000 + 700,
+            "{}",
+            spool.peak_unread()
+        );
+    }
+
     #[test]
     fn streams_and_opt_outs_are_not_buffered() {
         let body = || body_of(b"x", 1, false);
         let ok = http::StatusCode::OK;
         let mut h = HeaderMap::new();
-        assert_eq!(response_mode(true, ok, &h, &body()), ResponseMode::Memory);
+        assert_eq!(response_mode(true, ok, &h, &body()), ResponseMode::Buffered);
         assert_eq!(
             response_mode(false, ok, &h, &body()),
             ResponseMode::Unbuffered
@@ -658,7 +708,7 @@ mod tests {
         let sized = Full::new(Bytes::from_static(b"abc"))
             .map_err(|never| match never {})
             .boxed_unsync();
-        assert_eq!(response_mode(true, ok, &h, &sized), ResponseMode::Spill);
+        assert_eq!(response_mode(true, ok, &h, &sized), ResponseMode::Buffered);
         assert_eq!(
             response_mode(true, ok, &h, &super::super::empty_body()),
             ResponseMode::Unbuffered
