@@ -371,6 +371,58 @@ pub struct StartArgs {
     )]
     pub no_request_pipelining: bool,
 
+    /// Buffer each app response in the core, so the process is free as soon as it has
+    /// written it, however slowly the client reads. Not for text/event-stream, upgrades
+    /// or responses with X-Accel-Buffering: no. Default: on
+    #[arg(
+        long,
+        overrides_with = "no_buffer_response",
+        help_heading = "Request handling options"
+    )]
+    pub buffer_response: bool,
+
+    /// Stream responses to the client; the process stays busy until the client has
+    /// read all of it
+    #[arg(
+        long,
+        overrides_with = "buffer_response",
+        help_heading = "Request handling options"
+    )]
+    pub no_buffer_response: bool,
+
+    /// Read each request body whole (in memory, then in a file) before a process is
+    /// chosen, so slow uploads hold no process and broken bodies get 400. Default: on
+    #[arg(
+        long,
+        overrides_with = "no_buffer_upload",
+        help_heading = "Request handling options"
+    )]
+    pub buffer_upload: bool,
+
+    /// Stream request bodies to the app as they arrive
+    #[arg(
+        long,
+        overrides_with = "buffer_upload",
+        help_heading = "Request handling options"
+    )]
+    pub no_buffer_upload: bool,
+
+    /// Bytes of one response the core buffers (128 KiB in memory, the rest in a file)
+    /// before it stops reading from the app until the client catches up.
+    /// Default: 134217728 (128 MiB)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Request handling options"
+    )]
+    pub response_buffer_high_watermark: Option<u64>,
+
+    /// Directory for buffer files (unlinked at once). Default: buffers/ in the
+    /// instance directory
+    #[arg(long, value_name = "PATH", help_heading = "Server options")]
+    pub data_buffer_dir: Option<PathBuf>,
+
     /// Log level to use, 0 (crit) to 7 (debug2). Default: 3
     #[arg(
         long,
@@ -538,14 +590,6 @@ pub struct StartArgs {
     )]
     pub socket_backlog: Option<u32>,
 
-    /// Accepted for compatibility; request bodies are streamed, never buffered on disk
-    #[arg(
-        long,
-        value_name = "PATH",
-        help_heading = "Accepted for compatibility, without effect"
-    )]
-    pub data_buffer_dir: Option<PathBuf>,
-
     /// Accepted for compatibility; passenger-rs never asks questions at startup
     #[arg(long, help_heading = "Accepted for compatibility, without effect")]
     pub auto: bool,
@@ -592,6 +636,13 @@ impl StartArgs {
         } else {
             None
         };
+        let switch = |on: bool, off: bool| match (on, off) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        let buffer_response = switch(self.buffer_response, self.no_buffer_response);
+        let buffer_upload = switch(self.buffer_upload, self.no_buffer_upload);
         let switches = [
             (
                 "disable_security_update_check",
@@ -621,12 +672,6 @@ impl StartArgs {
                 self.sticky_sessions_cookie_name.clone(),
             ),
             ("socket_backlog", self.socket_backlog.map(|n| n.to_string())),
-            (
-                "data_buffer_dir",
-                self.data_buffer_dir
-                    .as_ref()
-                    .map(|p| p.display().to_string()),
-            ),
         ];
         let no_effect = switches
             .into_iter()
@@ -730,6 +775,10 @@ impl StartArgs {
             web_server_secret_file: self.web_server_secret_file.clone(),
             show_version_in_header,
             hooks,
+            response_buffer_high_watermark: self.response_buffer_high_watermark,
+            data_buffer_dir: self.data_buffer_dir.clone(),
+            buffer_response,
+            buffer_upload,
             no_effect,
             max_header_size: self.max_header_size,
             max_request_line_size: self.max_request_line_size,

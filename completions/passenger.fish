@@ -84,6 +84,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l keep-alive
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l max-request-time -d 'Answer 504 to a request whose app process has not begun its response this many seconds after getting it, and replace that process; 0 means no limit. Default: 0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l memory-limit -d 'Replace an app process, after its current request, once its private dirty memory passes this many megabytes (checked every few seconds); 0 means no limit. Default: 0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l response-buffer-high-watermark -d 'Bytes of one response the core buffers (128 KiB in memory, the rest in a file) before it stops reading from the app until the client catches up. Default: 134217728 (128 MiB)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Directory for buffer files (unlinked at once). Default: buffers/ in the instance directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
@@ -102,7 +104,6 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l security-u
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
-complete -c passenger -n "__fish_passenger_using_subcommand start" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand start" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l user-switching -d 'When running as root, run each app as the owner of its startup file (config.ru, passenger_wsgi.py, app.js, or the app directory). Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-user-switching -d 'When running as root, run every app as the default user'
@@ -110,6 +111,10 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l friendly-e
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l buffer-response -d 'Buffer each app response in the core, so the process is free as soon as it has written it, however slowly the client reads. Not for text/event-stream, upgrades or responses with X-Accel-Buffering: no. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-buffer-response -d 'Stream responses to the client; the process stays busy until the client has read all of it'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l buffer-upload -d 'Read each request body whole (in memory, then in a file) before a process is chosen, so slow uploads hold no process and broken bodies get 400. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-buffer-upload -d 'Stream request bodies to the app as they arrive'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'
@@ -191,6 +196,8 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l keep-aliv
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l max-request-time -d 'Answer 504 to a request whose app process has not begun its response this many seconds after getting it, and replace that process; 0 means no limit. Default: 0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l memory-limit -d 'Replace an app process, after its current request, once its private dirty memory passes this many megabytes (checked every few seconds); 0 means no limit. Default: 0' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l stat-throttle-rate -d 'Check restart.txt at most once per this many seconds. Default: 10' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l response-buffer-high-watermark -d 'Bytes of one response the core buffers (128 KiB in memory, the rest in a file) before it stops reading from the app until the client catches up. Default: 134217728 (128 MiB)' -r
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Directory for buffer files (unlinked at once). Default: buffers/ in the instance directory' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-level -d 'Log level to use, 0 (crit) to 7 (debug2). Default: 3' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file -d 'Where to write log messages. Default: console, or passenger.<port>.log in the app directory when daemonized' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
@@ -209,7 +216,6 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l security-
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l anonymous-telemetry-proxy -d 'Accepted for compatibility; passenger-rs sends no telemetry' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l sticky-sessions-cookie-name -d 'Accepted for compatibility; sticky sessions are not implemented' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l socket-backlog -d 'Accepted for compatibility; the listen backlog is 2048' -r
-complete -c passenger -n "__fish_passenger_using_subcommand __core" -l data-buffer-dir -d 'Accepted for compatibility; request bodies are streamed, never buffered on disk' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -s d -l daemonize -d 'Daemonize into the background'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l user-switching -d 'When running as root, run each app as the owner of its startup file (config.ru, passenger_wsgi.py, app.js, or the app directory). Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-user-switching -d 'When running as root, run every app as the default user'
@@ -217,6 +223,10 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l friendly-
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-friendly-error-pages -d 'Turn off friendly error pages'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l request-pipelining -d 'Hand a busy Ruby process up to four more bodyless requests, started as soon as it is free; one kept waiting behind a slow request is taken back after 20 ms for the next free process. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-request-pipelining -d 'Turn off request pipelining'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l buffer-response -d 'Buffer each app response in the core, so the process is free as soon as it has written it, however slowly the client reads. Not for text/event-stream, upgrades or responses with X-Accel-Buffering: no. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-buffer-response -d 'Stream responses to the client; the process stays busy until the client has read all of it'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l buffer-upload -d 'Read each request body whole (in memory, then in a file) before a process is chosen, so slow uploads hold no process and broken bodies get 400. Default: on'
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-buffer-upload -d 'Stream request bodies to the app as they arrive'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l show-version-in-header -d 'Add X-Powered-By with the version to every response. Default: on'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l no-show-version-in-header -d 'Name no version in X-Powered-By'
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l disable-security-update-check -d 'Accepted for compatibility; passenger-rs never checks for security updates'

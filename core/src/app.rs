@@ -91,6 +91,12 @@ pub struct AppSpec {
     /// Whether a busy Ruby loader process may be handed more bodyless requests to
     /// start as soon as it is free (ARCHITECTURE.md, "Request pipelining").
     pub request_pipelining: bool,
+    /// Whether responses are buffered in the core so the process is free as soon
+    /// as it has written them (`buffer_response`, `--no-buffer-response`).
+    pub buffer_response: bool,
+    /// Whether request bodies are read whole before a process is checked out
+    /// (`buffer_upload`, `--no-buffer-upload`).
+    pub buffer_upload: bool,
     /// Smart or direct spawning.
     pub spawn_method: SpawnMethod,
     /// Preloader idle time before it stops; zero means never.
@@ -136,6 +142,8 @@ impl AppSpec {
             stat_throttle_rate: Duration::from_secs(10),
             friendly_error_pages: true,
             request_pipelining: true,
+            buffer_response: true,
+            buffer_upload: true,
             spawn_method: SpawnMethod::Smart,
             max_preloader_idle_time: Duration::from_secs(300),
             user: None,

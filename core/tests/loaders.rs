@@ -83,7 +83,7 @@ fn require_ruby() {
     require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
 }
 
-/// The app's `/echo` answers a body of known length and a chunked one that ends at EOF.
+/// The app's `/echo` answers a body of known length and a framed chunked one.
 async fn assert_echoes_bodies(socket: &Path) {
     let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(socket).await);
     assert_eq!(body, "got:posted body");
@@ -158,7 +158,7 @@ struct Request<'a> {
     path: &'a str,
     headers: Vec<(&'a str, String)>,
     body: &'a [u8],
-    /// Send the body as a de-chunked stream ending at EOF, without CONTENT_LENGTH.
+    /// Send the body de-chunked and framed (`PASSENGER_BODY_FRAMED`), without CONTENT_LENGTH.
     chunked: bool,
     /// Override of the connect password (default: the registered one).
     password: Option<String>,
@@ -209,6 +209,7 @@ impl<'a> Request<'a> {
         ];
         if self.chunked {
             fields.push(("HTTP_TRANSFER_ENCODING", "chunked".to_string()));
+            fields.push(("PASSENGER_BODY_FRAMED", "1".to_string()));
         } else if !self.body.is_empty() {
             fields.push(("CONTENT_LENGTH", self.body.len().to_string()));
             fields.push(("CONTENT_TYPE", "text/plain".to_string()));
@@ -239,9 +240,18 @@ impl<'a> Request<'a> {
             .write_all(&self.header_block(socket))
             .await
             .expect("send header block");
-        stream.write_all(self.body).await.expect("send body");
         if self.chunked {
-            stream.shutdown().await.expect("end the body");
+            // Framed: each piece a 4-byte big-endian length, a zero length last.
+            for piece in self.body.chunks(7) {
+                stream
+                    .write_all(&(piece.len() as u32).to_be_bytes())
+                    .await
+                    .expect("send a piece length");
+                stream.write_all(piece).await.expect("send a piece");
+            }
+            stream.write_all(&[0, 0, 0, 0]).await.expect("end the body");
+        } else {
+            stream.write_all(self.body).await.expect("send body");
         }
         read_all(&mut stream).await
     }

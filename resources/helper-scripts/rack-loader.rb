@@ -95,15 +95,30 @@ module PassengerRs
       'rack.hijack?' => true
     }.freeze
 
+    # The request body ended before its end (the client went away or sent a broken
+    # body): rack.input raises this rather than return a shorter body that looks whole.
+    class BodyCutOff < IOError; end
+
     # rack.input: the request body read straight from the socket, limited to
-    # CONTENT_LENGTH (or until EOF for a de-chunked body). Not rewindable (Rack 3).
+    # CONTENT_LENGTH, or, for a body the core de-chunked, framed by the core
+    # (PASSENGER_BODY_FRAMED: pieces of a 4-byte big-endian length then that many
+    # bytes, a zero length last). Not rewindable (Rack 3).
     class StreamInput
       # `early`: body bytes that arrived with the header block.
-      def initialize(io, length, early = nil)
+      def initialize(io, length, early = nil, framed = false)
         @io = io
-        @remaining = length # nil: until EOF
+        @remaining = length # nil: framed
         @pending = ''.b
+        @framed = framed
+        @raw = ''.b # framed: socket bytes not yet de-framed
+        @piece_left = 0
+        @ended = false
         return if early.nil? || early.empty?
+
+        if framed
+          @raw = early
+          return
+        end
 
         if @remaining && early.bytesize > @remaining
           # More than this request: the core sends the next request on a connection
@@ -176,11 +191,13 @@ module PassengerRs
           $stderr.puts('More than one request arrived at once on a connection; closing it.')
           return false
         end
-        return false if @remaining.nil? || @remaining > limit
+        return false if @framed || @remaining > limit
 
         @pending = ''.b
         nil while read_socket(READ_CHUNK)
         true
+      rescue BodyCutOff
+        false
       end
 
       private
@@ -196,19 +213,42 @@ module PassengerRs
       end
 
       def read_socket(max)
-        return nil if @remaining&.zero?
+        return read_framed(max) if @framed
+        return nil if @remaining.zero?
 
-        want = @remaining ? [max, @remaining].min : max
-        data = begin
-          @io.readpartial(want)
-        rescue EOFError, Errno::ECONNRESET
-          nil
+        data = raw_read([max, @remaining].min)
+        @remaining -= data.bytesize
+        data
+      end
+
+      # Up to `max` bytes from the socket (framed: from what was read ahead first);
+      # BodyCutOff at EOF.
+      def raw_read(max)
+        unless @raw.empty?
+          data = @raw.byteslice(0, max)
+          @raw = @raw.byteslice(data.bytesize, @raw.bytesize)
+          return data
         end
-        if data.nil?
-          @remaining = 0
-          return nil
+        @io.readpartial(max)
+      rescue EOFError, Errno::ECONNRESET
+        raise BodyCutOff, 'the request body was cut off before its end'
+      end
+
+      def raw_exact(size)
+        out = ''.b
+        out << raw_read(size - out.bytesize) while out.bytesize < size
+        out
+      end
+
+      def read_framed(max)
+        while @piece_left.zero?
+          return nil if @ended
+
+          @piece_left = raw_exact(4).unpack1('N')
+          @ended = @piece_left.zero?
         end
-        @remaining -= data.bytesize if @remaining
+        data = raw_read([max, @piece_left].min)
+        @piece_left -= data.bytesize
         data
       end
     end
@@ -216,7 +256,7 @@ module PassengerRs
     # rack.input for Rack 2, which requires `rewind`: everything read from the socket
     # is also kept, in memory up to MEMORY_BUFFER_LIMIT and in a temp file beyond.
     class RewindableInput < StreamInput
-      def initialize(io, length, early = nil)
+      def initialize(io, length, early = nil, framed = false)
         super
         @buffer = StringIO.new(''.b)
         return if @pending.empty?
@@ -818,18 +858,17 @@ module PassengerRs
         env = headers
         @keep_alive = env.delete('PASSENGER_KEEP_ALIVE') == '1'
         length = env['CONTENT_LENGTH']
-        encoding = env['HTTP_TRANSFER_ENCODING']
-        chunked = encoding ? encoding.downcase.include?('chunked') : false
+        framed = env.delete('PASSENGER_BODY_FRAMED') == '1'
         length =
-          if length && !length.empty?
+          if framed
+            nil # de-chunked by the core, framed
+          elsif length && !length.empty?
             Integer(length, 10)
-          elsif chunked
-            nil # de-chunked by the core, ends at EOF
           else
             0
           end
         env.delete('CONTENT_LENGTH') if env['CONTENT_LENGTH'] == ''
-        input = (@rack3 ? StreamInput : RewindableInput).new(client, length, @early)
+        input = (@rack3 ? StreamInput : RewindableInput).new(client, length, @early, framed)
         @input = input
         env.merge!(STATIC_ENV)
         env['rack.input'] = input

@@ -98,42 +98,83 @@ def write_report(step, error):
         sys.stderr.write("Could not write the spawn report: %s\n" % e)
 
 
+class BodyCutOff(IOError):
+    """The request body ended before its end: the client went away or sent a
+    broken body. Raised from wsgi.input, never a shorter body that looks whole."""
+
+
 class Input:
     """wsgi.input: the request body read from the socket, limited to CONTENT_LENGTH,
-    or until EOF for a body the core de-chunked."""
+    or, for a body the core de-chunked, framed by the core (`PASSENGER_BODY_FRAMED`:
+    pieces of a 4-byte big-endian length then that many bytes, a zero length last).
+    A body that breaks off before its end raises BodyCutOff."""
 
-    def __init__(self, sock, length):
+    def __init__(self, sock, length, framed=False):
         self._sock = sock
-        self._remaining = length  # None: until EOF
+        self._remaining = length  # None: framed
         self._pending = b""
+        self._framed = framed
+        self._raw = b""  # framed: socket bytes not yet de-framed
+        self._piece_left = 0
+        self._ended = False
 
-    def _chunk(self, size):
-        if self._pending:
-            data, self._pending = self._pending[:size], self._pending[size:]
-            return data
-        if self._remaining == 0:
-            return b""
-        want = size if self._remaining is None else min(size, self._remaining)
+    def _recv(self, want):
         try:
             data = self._sock.recv(want)
         except (ConnectionResetError, OSError):
             data = b""
         if not data:
-            self._remaining = 0
+            raise BodyCutOff("the request body was cut off before its end")
+        return data
+
+    def _raw_read(self, size):
+        if self._raw:
+            data, self._raw = self._raw[:size], self._raw[size:]
+            return data
+        return self._recv(size)
+
+    def _raw_exact(self, size):
+        out = b""
+        while len(out) < size:
+            out += self._raw_read(size - len(out))
+        return out
+
+    def _deframe(self, size):
+        while self._piece_left == 0:
+            if self._ended:
+                return b""
+            self._piece_left = struct.unpack(">I", self._raw_exact(4))[0]
+            if self._piece_left == 0:
+                self._ended = True
+                return b""
+        data = self._raw_read(min(size, self._piece_left))
+        self._piece_left -= len(data)
+        return data
+
+    def _chunk(self, size):
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        if self._framed:
+            return self._deframe(size)
+        if self._remaining == 0:
             return b""
-        if self._remaining is not None:
-            self._remaining -= len(data)
+        data = self._recv(min(size, self._remaining))
+        self._remaining -= len(data)
         return data
 
     def drain_for_reuse(self, limit):
         """Reads and drops the unread rest of a body of known length, so the next
         header block can follow; False (nothing read) when that is over `limit` bytes
         or the length is unknown."""
-        if self._remaining is None or self._remaining > limit:
+        if self._framed or self._remaining > limit:
             return False
         self._pending = b""
-        while self._chunk(READ_CHUNK):
-            pass
+        try:
+            while self._chunk(READ_CHUNK):
+                pass
+        except BodyCutOff:
+            return False
         return True
 
     def read(self, size=-1):
@@ -430,15 +471,15 @@ class Loader:
     def build_environ(self, client, headers):
         environ = headers
         length = environ.get("CONTENT_LENGTH")
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if length:
+        framed = environ.pop("PASSENGER_BODY_FRAMED", None) == "1"
+        if length and not framed:
             length = int(length)
-        elif chunked:
+        elif framed:
             length = None
         else:
             length = 0
             environ.pop("CONTENT_LENGTH", None)
-        environ["wsgi.input"] = Input(client, length)
+        environ["wsgi.input"] = Input(client, length, framed)
         environ["wsgi.errors"] = sys.stderr
         environ["wsgi.version"] = (1, 0)
         environ["wsgi.multithread"] = False

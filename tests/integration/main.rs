@@ -14,6 +14,7 @@ mod admin;
 mod apache;
 mod apache_installer;
 mod apps;
+mod buffering;
 mod cli_misc;
 mod config_files;
 mod errors;

@@ -65,6 +65,7 @@ fn absolute_options(opts: &StartOptions, cwd: &Path) -> StartOptions {
         &mut out.log_file,
         &mut out.pid_file,
         &mut out.instance_registry_dir,
+        &mut out.data_buffer_dir,
     ] {
         // An empty path stays empty, so validation reports it instead of it becoming `cwd`.
         if let Some(p) = path.as_mut().filter(|p| !p.as_os_str().is_empty()) {
@@ -112,6 +113,7 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("log_file", &o.log_file),
         ("pid_file", &o.pid_file),
         ("instance_registry_dir", &o.instance_registry_dir),
+        ("data_buffer_dir", &o.data_buffer_dir),
     ];
     for (key, value) in paths {
         if let Some(v) = value {
@@ -147,6 +149,10 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
         ("max_request_body_size", o.max_request_body_size),
         ("memory_limit", o.memory_limit),
         ("max_request_time", o.max_request_time),
+        (
+            "response_buffer_high_watermark",
+            o.response_buffer_high_watermark,
+        ),
     ];
     for (key, value) in u64s {
         if let Some(v) = value {
@@ -170,6 +176,12 @@ fn flags_layer(o: &StartOptions, cwd: &Path) -> Layer {
     }
     if let Some(switching) = o.user_switching {
         l.set("user_switching", Val::Bool(switching));
+    }
+    if let Some(buffer) = o.buffer_response {
+        l.set("buffer_response", Val::Bool(buffer));
+    }
+    if let Some(buffer) = o.buffer_upload {
+        l.set("buffer_upload", Val::Bool(buffer));
     }
     for (key, value) in &o.no_effect {
         let int = NO_EFFECT
@@ -265,6 +277,8 @@ fn load_single(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Config
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        response_buffer_high_watermark: server.response_buffer_high_watermark,
+        data_buffer_dir: server.data_buffer_dir,
         hooks: server.hooks,
         users: server.users,
         core_user: server.core_user,
@@ -472,6 +486,8 @@ fn load_multi(
         instance_registry_dir: server.instance_registry_dir,
         shutdown_grace: server.shutdown_grace,
         show_version_in_header: server.show_version_in_header,
+        response_buffer_high_watermark: server.response_buffer_high_watermark,
+        data_buffer_dir: server.data_buffer_dir,
         hooks: server.hooks,
         users: server.users,
         core_user: server.core_user,
@@ -547,6 +563,8 @@ fn load_web_server(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Co
         users: server.users,
         core_user: server.core_user,
         http_limits: server.http_limits,
+        response_buffer_high_watermark: server.response_buffer_high_watermark,
+        data_buffer_dir: server.data_buffer_dir,
         notices,
         environment: "production".to_string(),
         web_server: Some(super::WebServerMode {
@@ -751,6 +769,8 @@ struct ServerPart {
     users: super::UserSwitching,
     core_user: Option<String>,
     http_limits: HttpLimits,
+    response_buffer_high_watermark: u64,
+    data_buffer_dir: Option<PathBuf>,
 }
 
 /// One line per [`NO_EFFECT`] option that is set (a switch only when on), naming
@@ -835,6 +855,11 @@ fn resolve_server(res: &mut Resolver<'_>, dir: &Path) -> ServerPart {
         users: resolve_users(res),
         core_user: resolve_core_user(res),
         http_limits: resolve_http_limits(res),
+        response_buffer_high_watermark: res
+            .int("response_buffer_high_watermark", 1, i64::MAX)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(crate::proxy::buffer::DEFAULT_HIGH_WATERMARK),
+        data_buffer_dir: data_buffer_dir(res),
     }
 }
 
@@ -974,6 +999,19 @@ fn resolve_http_limits(res: &mut Resolver<'_>) -> HttpLimits {
     }
 }
 
+/// `data_buffer_dir`, which must be an existing directory.
+fn data_buffer_dir(res: &mut Resolver<'_>) -> Option<PathBuf> {
+    let dir = res.path("data_buffer_dir", None)?;
+    if !dir.is_dir() {
+        res.report(
+            "data_buffer_dir",
+            format!("{} is not an existing directory", dir.display()),
+        );
+        return None;
+    }
+    Some(dir)
+}
+
 /// An IP address (IPv6 optionally in brackets) or a host name resolved once, now.
 fn resolve_address(host: &str, port: u16) -> Result<SocketAddr, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -1055,6 +1093,12 @@ fn build_app(res: &mut Resolver<'_>, place: AppPlace) -> Option<AppSpec> {
         .unwrap_or(environment == "development");
     if let Some(pipelining) = res.bool("request_pipelining") {
         spec.request_pipelining = pipelining;
+    }
+    if let Some(buffer) = res.bool("buffer_response") {
+        spec.buffer_response = buffer;
+    }
+    if let Some(buffer) = res.bool("buffer_upload") {
+        spec.buffer_upload = buffer;
     }
     spec.environment = environment;
     spec.base_uri = base_uri;

@@ -32,6 +32,8 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "header_read_timeout",
     "keep_alive_timeout",
     "max_request_body_size",
+    "response_buffer_high_watermark",
+    "data_buffer_dir",
 ];
 
 /// Per-app keys; at the top level of the TOML file they are defaults for every app.
@@ -51,6 +53,8 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "restart_dir",
     "friendly_error_pages",
     "request_pipelining",
+    "buffer_response",
+    "buffer_upload",
     "spawn_method",
     "max_preloader_idle_time",
     "user",
@@ -172,11 +176,6 @@ pub(crate) const NO_EFFECT: &[(&str, NoEffectKind, &str)] = &[
         "socket_backlog",
         NoEffectKind::Int,
         "the listen backlog is 2048, Passenger's default",
-    ),
-    (
-        "data_buffer_dir",
-        NoEffectKind::Str,
-        "passenger-rs streams request bodies to the app and buffers none on disk",
     ),
     (
         "auto",

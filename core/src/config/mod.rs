@@ -84,6 +84,13 @@ pub struct ServerConfig {
     pub web_server: Option<WebServerMode>,
     /// What a client may send and how slowly (`--max-header-size` and friends).
     pub http_limits: crate::server::limits::HttpLimits,
+    /// Bytes of one response buffered (128 KiB in memory, the rest in a file) before
+    /// the core stops reading from the app (`--response-buffer-high-watermark`,
+    /// default 128 MiB as in Passenger).
+    pub response_buffer_high_watermark: u64,
+    /// Where buffered bodies spill to (`--data-buffer-dir`); `None`: `buffers/` in
+    /// the instance directory.
+    pub data_buffer_dir: Option<PathBuf>,
     /// The options this config was loaded from (paths made absolute), for [`reload`].
     pub start_options: StartOptions,
 }
@@ -247,6 +254,14 @@ pub struct StartOptions {
     pub memory_limit: Option<u64>,
     /// `--max-request-time` seconds (default 0 = none).
     pub max_request_time: Option<u64>,
+    /// `--response-buffer-high-watermark` bytes (default 128 MiB).
+    pub response_buffer_high_watermark: Option<u64>,
+    /// `--data-buffer-dir` (default: `buffers/` in the instance directory).
+    pub data_buffer_dir: Option<PathBuf>,
+    /// `--buffer-response` / `--no-buffer-response` (default: on).
+    pub buffer_response: Option<bool>,
+    /// `--buffer-upload` / `--no-buffer-upload` (default: on).
+    pub buffer_upload: Option<bool>,
     /// Passenger flags accepted without effect, by key: `None` for a switch that was
     /// given, `Some(value)` for an option with a value (a number as its digits).
     pub no_effect: Vec<(String, Option<String>)>,

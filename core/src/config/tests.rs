@@ -1056,3 +1056,69 @@ max_header_size = 100
     assert_eq!(config.apps[0].max_request_time, Duration::from_secs(9));
     assert_eq!(config.apps[1].memory_limit_mb, 50);
 }
+
+#[test]
+fn buffering_defaults_flags_and_per_app_keys() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let config = load_in(&single(dir.path()), Path::new("/")).expect("loads");
+    assert!(config.apps[0].buffer_response && config.apps[0].buffer_upload);
+    assert_eq!(config.response_buffer_high_watermark, 128 * 1024 * 1024);
+    assert_eq!(config.data_buffer_dir, None);
+
+    let dir = dir_with(&[
+        ("config.ru", ""),
+        (
+            "Passengerfile.json",
+            r#"{"buffer_response": false, "buffer_upload": false, "response_buffer_high_watermark": 4096}"#,
+        ),
+    ]);
+    let mut opts = single(dir.path());
+    opts.buffer_upload = Some(true);
+    opts.data_buffer_dir = Some(dir.path().to_path_buf());
+    let config = load_in(&opts, Path::new("/")).expect("loads");
+    assert!(!config.apps[0].buffer_response);
+    assert!(config.apps[0].buffer_upload, "the flag wins");
+    assert_eq!(config.response_buffer_high_watermark, 4096);
+    assert_eq!(config.data_buffer_dir.as_deref(), Some(dir.path()));
+
+    let dir = multi_dir(
+        r#"
+buffer_response = false
+
+[[app]]
+root = "blog"
+base_uri = "/blog"
+
+[[app]]
+root = "apps/api"
+app_start_command = "./api"
+buffer_response = true
+buffer_upload = false
+"#,
+    );
+    let config = load_in(&multi(dir.path()), Path::new("/")).expect("loads");
+    assert!(!config.apps[0].buffer_response, "top-level default");
+    assert!(config.apps[1].buffer_response, "per-app override");
+    assert!(config.apps[0].buffer_upload && !config.apps[1].buffer_upload);
+}
+
+#[test]
+fn a_data_buffer_dir_that_is_not_a_directory_or_a_zero_watermark_is_a_problem() {
+    let dir = dir_with(&[("config.ru", "")]);
+    let mut opts = single(dir.path());
+    opts.data_buffer_dir = Some(dir.path().join("missing"));
+    opts.response_buffer_high_watermark = Some(0);
+    let found = problems(load_in(&opts, Path::new("/")));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.iter().any(|p| p.starts_with("--data-buffer-dir: ")
+            && p.ends_with("missing is not an existing directory")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("--response-buffer-high-watermark")),
+        "{found:?}"
+    );
+}

@@ -1,10 +1,12 @@
 //! The request path: route → static file → checkout → forward → stream back → check-in.
 //!
 //! Owns [`Proxy`], the hyper service body of the core, and the cache of keep-alive
-//! connections to app processes. Bodies stream both ways: the client's request body
-//! is handed to the app connection as it arrives, and the app's response body is
-//! handed to the client frame by frame, holding the pool [`Session`] until the last
-//! frame so the process counts as busy exactly as long as it works on the request.
+//! connections to app processes. The client's request body is read whole first (or,
+//! with uploads streamed, handed to the app connection as it arrives), and the app's
+//! response body is read frame by frame, holding the pool [`Session`] until the last
+//! frame so the process counts as busy exactly as long as it works on the request;
+//! unless it is a stream, it goes through a buffer so a slow client does not slow the
+//! app down (see [`buffer`](super::buffer)).
 //!
 //! It does not accept client connections (see `server`) and does not choose the
 //! process (see `pool`).
@@ -25,6 +27,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
+use super::buffer::{self, BufferSettings};
 use super::route::Router;
 use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionProtocolError};
 use super::{empty_body, error_page, static_files, ProxyBody};
@@ -143,6 +146,8 @@ pub struct Proxy {
     powered_by: HeaderValue,
     /// Set in the core of a web server module: requests name their app themselves.
     web_server: Option<super::web_server::Channel>,
+    /// Where and how much request and response bodies are buffered.
+    buffering: BufferSettings,
 }
 
 /// The `X-Powered-By` value: the product, and its version unless
@@ -182,6 +187,7 @@ impl Proxy {
         counters: Arc<Counters>,
         powered_by: HeaderValue,
         web_server: Option<super::web_server::Channel>,
+        buffering: BufferSettings,
     ) -> Arc<Proxy> {
         Arc::new(Proxy {
             router: RwLock::new(Arc::new(router)),
@@ -193,6 +199,7 @@ impl Proxy {
             static_misses: static_files::Misses::default(),
             powered_by,
             web_server,
+            buffering,
         })
     }
 
@@ -236,13 +243,20 @@ impl Proxy {
         &self.counters
     }
 
-    /// Adds `X-Powered-By` to a response that came from an app.
-    fn powered(&self, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    /// Adds `X-Powered-By` to a response that came from an app, and buffers its
+    /// body unless it is a stream or the app opted out (see [`buffer`]).
+    fn powered(&self, mut resp: Response<ProxyBody>, app: &AppSpec) -> Response<ProxyBody> {
         resp.headers_mut().append(
             header::HeaderName::from_static("x-powered-by"),
             self.powered_by.clone(),
         );
-        resp
+        let mode = buffer::response_mode(
+            app.buffer_response,
+            resp.status(),
+            resp.headers(),
+            resp.body(),
+        );
+        buffer::buffer_response(resp, mode, &self.buffering)
     }
 
     /// Answers one client request. It is listed in flight until its response body
@@ -365,9 +379,32 @@ impl Proxy {
 
         let mut client_upgrade =
             is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
-        let (parts, body) = req.into_parts();
-        let body_is_empty = body.is_end_stream();
-        let mut body = Some(body.map_err(std::io::Error::other).boxed_unsync());
+        let (mut parts, body) = req.into_parts();
+        let mut body_is_empty = body.is_end_stream();
+        let mut body = body.map_err(std::io::Error::other).boxed_unsync();
+        if !body_is_empty && client_upgrade.is_none() && app.buffer_upload {
+            // The whole body first, so a slow upload holds no process, and a broken
+            // one never reaches the app.
+            match buffer::spool_request(body, &self.buffering).await {
+                Ok((spooled, len)) => {
+                    body = spooled;
+                    body_is_empty = len == 0;
+                    parts.headers.remove(header::TRANSFER_ENCODING);
+                    parts
+                        .headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                }
+                Err(err @ buffer::BufferError::Body(_)) => {
+                    tracing::info!(group = %app.name, "answering 400: {err}");
+                    return error_page::bad_request();
+                }
+                Err(err @ buffer::BufferError::Spool(_)) => {
+                    tracing::error!(group = %app.name, "{err}");
+                    return error_page::internal_error(None);
+                }
+            }
+        }
+        let mut body = Some(body);
 
         let pipelinable = body_is_empty && client_upgrade.is_none();
         let mut retry = false;
@@ -461,7 +498,7 @@ impl Proxy {
                         return self.request_timed_out(pid, true, &app).await;
                     };
                     match result {
-                        Ok(resp) => return self.powered(resp),
+                        Ok(resp) => return self.powered(resp, &app),
                         Err((SessionProtocolError::Withdrawn, mut s)) => {
                             s.mark_withdrawn();
                             session = s;
@@ -525,7 +562,8 @@ impl Proxy {
             };
             match sent {
                 Ok(resp) => {
-                    return self.powered(self.respond(resp, session, conn, client_upgrade));
+                    let resp = self.respond(resp, session, conn, client_upgrade);
+                    return self.powered(resp, &app);
                 }
                 Err(err) if conn.reused && body_is_empty && retryable(&err) => {
                     // The app closed an idle keep-alive connection as we reused it;

@@ -6,6 +6,7 @@
 //! processes. It does not decide which process serves (the pool does) nor accept
 //! client connections (the server does).
 
+pub mod buffer;
 pub mod error_page;
 pub mod forward;
 pub mod header_case;

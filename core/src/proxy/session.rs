@@ -421,15 +421,26 @@ async fn write_request(
     upgrade: bool,
 ) -> std::io::Result<OwnedWriteHalf> {
     write.write_all(&block).await?;
+    // A body whose length was not known up front goes in pieces, each a 4-byte
+    // big-endian length and its bytes, and a zero length at the end: a body that
+    // breaks off (the client's error, returned here) ends the connection without
+    // that end, which the loader raises as an error instead of a shorter body.
+    let framed = chunked && !upgrade;
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         if let Ok(data) = frame.into_data() {
+            if framed {
+                if data.is_empty() {
+                    continue;
+                }
+                let len = u32::try_from(data.len()).map_err(std::io::Error::other)?;
+                write.write_all(&len.to_be_bytes()).await?;
+            }
             write.write_all(&data).await?;
         }
     }
-    if chunked && !upgrade {
-        // EOF marks the end of a body whose length was not known up front.
-        write.shutdown().await?;
+    if framed {
+        write.write_all(&[0, 0, 0, 0]).await?;
     }
     Ok(write)
 }
@@ -558,6 +569,14 @@ fn parse_length(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
+/// Whether the request body goes to the loader framed (`PASSENGER_BODY_FRAMED`): a
+/// chunked body, whose length is not known up front, outside an upgrade.
+fn body_is_framed(parts: &http::request::Parts, upgrade: bool) -> bool {
+    !upgrade
+        && parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+}
+
 /// Builds the length-prefixed block of `NAME\0VALUE\0` pairs.
 pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     let parts = info.parts;
@@ -617,6 +636,9 @@ pub fn header_block(info: &RequestInfo<'_>) -> Vec<u8> {
     }
     if info.keep_alive {
         put(b"PASSENGER_KEEP_ALIVE", b"1");
+    }
+    if body_is_framed(parts, info.upgrade) {
+        put(b"PASSENGER_BODY_FRAMED", b"1");
     }
     if let Some(v) = parts.headers.get(header::CONTENT_TYPE) {
         put(b"CONTENT_TYPE", v.as_bytes());
@@ -960,6 +982,15 @@ mod tests {
                 .header("transfer-encoding", "chunked"),
         );
         assert!(!can_keep_alive(&chunked, false, false), "EOF ends the body");
+        assert!(
+            body_is_framed(&chunked, false),
+            "a chunked body goes framed"
+        );
+        assert!(!body_is_framed(&chunked, true), "not inside an upgrade");
+        assert!(
+            !body_is_framed(&post, false),
+            "a body of known length is not"
+        );
         let unknown = parts(http::Request::builder().method("POST"));
         assert!(
             !can_keep_alive(&unknown, false, false),

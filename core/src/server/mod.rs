@@ -11,6 +11,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -294,6 +295,39 @@ impl Server {
             .collect()
     }
 
+    /// Where bodies are buffered: `--data-buffer-dir`, else `buffers/` in the
+    /// instance directory (mode 0700, removed with it), else the temp dir.
+    fn buffer_settings(&self) -> crate::proxy::buffer::BufferSettings {
+        let dir = match &self.config.data_buffer_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = self.instance.path().join("buffers");
+                let made = std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .or_else(|err| match err.kind() {
+                        std::io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(err),
+                    });
+                match made {
+                    Ok(()) => dir,
+                    Err(err) => {
+                        tracing::warn!(
+                            "cannot create {}: {err}; buffering bodies in the temp dir",
+                            dir.display()
+                        );
+                        std::env::temp_dir()
+                    }
+                }
+            }
+        };
+        crate::proxy::buffer::BufferSettings {
+            high_watermark: self.config.response_buffer_high_watermark,
+            dir,
+            ..Default::default()
+        }
+    }
+
     /// Serves until a signal asks to stop, then shuts down and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         let mut signals = StopSignals::install().map_err(ServerError::Signals)?;
@@ -325,6 +359,7 @@ impl Server {
                 .web_server
                 .as_ref()
                 .map(|w| crate::proxy::web_server::Channel::new(w.secret.clone())),
+            self.buffer_settings(),
         );
 
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
