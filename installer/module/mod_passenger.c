@@ -445,8 +445,8 @@ static const command_rec passenger_cmds[] = {
     AP_INIT_TAKE1("RackBaseURI", add_base_uri, NULL, DIRH, "old name of PassengerBaseURI"),
     F("PassengerEnabled", F_ENABLED, DIRA, "serve apps in this location (default on)"),
     F("PassengerFriendlyErrorPages", F_FRIENDLY_ERROR_PAGES, DIRH, "detailed spawn error pages"),
-    F("PassengerBufferResponse", F_BUFFER_RESPONSE, DIRA, "buffer app responses (default off)"),
-    F("PassengerBufferUpload", F_BUFFER_UPLOAD, DIRA, "buffer uploads (accepted; bodies are streamed)"),
+    F("PassengerBufferResponse", F_BUFFER_RESPONSE, DIRA, "buffer app responses in the core (default: buffered, so a slow client holds no app process)"),
+    F("PassengerBufferUpload", F_BUFFER_UPLOAD, DIRA, "read uploads whole in the core before an app process is taken (default on)"),
     F("PassengerHighPerformance", F_HIGH_PERFORMANCE, DIRA, "skip the hooks other modules need"),
     F("PassengerErrorOverride", F_ERROR_OVERRIDE, DIRA, "let ErrorDocument handle app errors"),
     F("PassengerAllowEncodedSlashes", F_ALLOW_ENCODED_SLASHES, DIRH, "allow %2f in app URLs"),
@@ -1232,6 +1232,12 @@ static int passenger_handler(request_rec *r)
     sb_header(&head, "!~stat_throttle_rate", apr_ltoa(r->pool, g.stat_throttle_rate));
     if (dc->f[F_FRIENDLY_ERROR_PAGES] != F_UNSET) {
         sb_header(&head, "!~friendly_error_pages", dc->f[F_FRIENDLY_ERROR_PAGES] ? "on" : "off");
+    }
+    if (dc->f[F_BUFFER_RESPONSE] != F_UNSET) {
+        sb_header(&head, "!~buffer_response", dc->f[F_BUFFER_RESPONSE] ? "on" : "off");
+    }
+    if (dc->f[F_BUFFER_UPLOAD] != F_UNSET) {
+        sb_header(&head, "!~buffer_upload", dc->f[F_BUFFER_UPLOAD] ? "on" : "off");
     }
     ectx.p = r->pool;
     ectx.env = &env;

@@ -588,7 +588,12 @@ const WEB_SERVER_INT_KEYS: &[&str] = &[
 ];
 
 /// Keys whose values a web server module sends as `on`/`off` (or `true`/`false`).
-const WEB_SERVER_BOOL_KEYS: &[&str] = &["friendly_error_pages", "request_pipelining"];
+const WEB_SERVER_BOOL_KEYS: &[&str] = &[
+    "friendly_error_pages",
+    "request_pipelining",
+    "buffer_response",
+    "buffer_upload",
+];
 
 /// See [`super::app_from_web_server`]. Keys: the per-app keys, `root`, `name`,
 /// `base_uri`, and `group` (the user/group to run as, carried for user switching).

@@ -305,6 +305,24 @@ mod tests {
     }
 
     #[test]
+    fn buffering_directives_reach_the_app_spec() {
+        let dir = app_dir();
+        let root = dir.path().to_str().expect("utf8");
+        let ch = Channel::new("s3cret-s3cret-s3cret".into());
+        let mut h = headers(&[("!~secret", "s3cret-s3cret-s3cret"), ("!~root", root)]);
+        let default = ch.take(&mut h).expect("accepted");
+        assert!(default.app.buffer_response && default.app.buffer_upload);
+        let mut h = headers(&[
+            ("!~secret", "s3cret-s3cret-s3cret"),
+            ("!~root", root),
+            ("!~buffer_response", "off"),
+            ("!~buffer_upload", "off"),
+        ]);
+        let off = ch.take(&mut h).expect("accepted");
+        assert!(!off.app.buffer_response && !off.app.buffer_upload);
+    }
+
+    #[test]
     fn bad_options_are_named() {
         let ch = Channel::new("s3cret-s3cret-s3cret".into());
         let mut h = headers(&[
