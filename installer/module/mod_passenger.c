@@ -552,10 +552,12 @@ static apr_status_t on_config_destroy(void *data)
 
 static const char *global_fingerprint(apr_pool_t *p)
 {
-    return apr_psprintf(p, "%s|%ld|%ld|%ld|%s|%s|%d|%s", g.root, g.max_pool_size,
+    return apr_psprintf(p, "%s|%ld|%ld|%ld|%s|%s|%d|%d|%s|%s|%s", g.root, g.max_pool_size,
                         g.pool_idle_time, g.log_level, g.log_file ? g.log_file : "",
                         g.instance_registry_dir ? g.instance_registry_dir : "",
-                        g.show_version_in_header, passenger_binary());
+                        g.show_version_in_header, g.user_switching,
+                        g.default_user ? g.default_user : "",
+                        g.default_group ? g.default_group : "", passenger_binary());
 }
 
 static int write_secret(core_state *st, server_rec *s)
@@ -656,6 +658,16 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
         add_arg(argv, g.instance_registry_dir);
     }
     if (!g.show_version_in_header) add_arg(argv, "--no-show-version-in-header");
+    /* User switching is the core's: who an app runs as is decided where it is spawned. */
+    if (!g.user_switching) add_arg(argv, "--no-user-switching");
+    if (g.default_user) {
+        add_arg(argv, "--default-user");
+        add_arg(argv, g.default_user);
+    }
+    if (g.default_group) {
+        add_arg(argv, "--default-group");
+        add_arg(argv, g.default_group);
+    }
     APR_ARRAY_PUSH(argv, const char *) = NULL;
 
     binary = passenger_binary();

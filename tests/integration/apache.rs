@@ -602,3 +602,50 @@ fn the_worker_mpm_serves_apps_too() {
         marked_pids(dir.marker()).is_empty()
     });
 }
+
+/// The guide's user switching behind Apache: a root-owned app runs as `PassengerDefaultUser`,
+/// `PassengerUser` wins over it, and with `PassengerUserSwitching off` every app runs as the
+/// default user (the module hands the global directives to the core at its start).
+#[test]
+fn apache_apps_run_as_the_user_the_directives_name() {
+    use crate::support::users::{account, proc_ids, test_users};
+    assert!(
+        crate::support::users::is_root(),
+        "user switching behind Apache needs root (CI runs as root)"
+    );
+    let (app_user, other_user) = test_users();
+    let uid_of = |apache: &Apache| {
+        let pid = get(apache.addr, "/").json()["pid"]
+            .as_i64()
+            .expect("the app reports its pid");
+        proc_ids(i32::try_from(pid).expect("pid fits")).uids[0]
+    };
+    for (config, want) in [
+        (
+            format!("PassengerDefaultUser {}\n", other_user.name),
+            other_user.uid,
+        ),
+        (
+            format!(
+                "PassengerDefaultUser {}\nPassengerUser {}\n",
+                other_user.name, app_user.name
+            ),
+            app_user.uid,
+        ),
+        (
+            format!(
+                "PassengerUserSwitching off\nPassengerDefaultUser {}\nPassengerUser {}\n",
+                other_user.name, app_user.name
+            ),
+            other_user.uid,
+        ),
+    ] {
+        let dir = TestDir::new();
+        let module = build_module(&dir);
+        let app = rack_app(&dir, "app");
+        let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, &config));
+        assert_eq!(uid_of(&apache), want, "with:\n{config}");
+        assert_ne!(account("root").uid, want);
+        drop(apache);
+    }
+}
