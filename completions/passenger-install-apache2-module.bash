@@ -23,7 +23,7 @@ _passenger__install__apache2__module() {
 
     case "${cmd}" in
         passenger__install__apache2__module)
-            opts="-a -h -V --auto --apxs2-path --apr-config-path --languages --no-compile --snippet --force-colors --module-dir --update-config --help --version"
+            opts="-a -h -V --auto --apxs2-path --apr-config-path --languages --no-compile --snippet --force-colors --module-dir --update-config --hook-after-install-prerequisites --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _passenger__install__apache2__module() {
                     return 0
                     ;;
                 --module-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook-after-install-prerequisites)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1118,7 +1118,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__install__subcmd__apache2__subcmd__module)
-            opts="-a -h --auto --apxs2-path --apr-config-path --languages --no-compile --snippet --force-colors --module-dir --update-config --help"
+            opts="-a -h --auto --apxs2-path --apr-config-path --languages --no-compile --snippet --force-colors --module-dir --update-config --hook-after-install-prerequisites --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1137,6 +1137,10 @@ _passenger() {
                     return 0
                     ;;
                 --module-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook-after-install-prerequisites)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

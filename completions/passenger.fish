@@ -313,6 +313,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-modu
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l apr-config-path -d 'The apr-config to use (wins over $APR_CONFIG and apxs\'s APR_CONFIG)' -r -F
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l languages -d 'Languages to check for, comma-separated: ruby, python, nodejs (default: those whose interpreter is in PATH; a menu on a terminal)' -r
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l module-dir -d 'Where to install mod_passenger.so (default: `apxs -q LIBEXECDIR`)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l hook-after-install-prerequisites -d 'Run CMD (through /bin/sh, at most 10 s) once every required piece of software is found, before anything is compiled: Passenger\'s `after_install_prerequisites` hook. A failing hook is reported, not fatal' -r
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -s a -l auto -d 'Never ask (implied when stdin is not a terminal): write no Apache configuration unless --update-config says so'
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l no-compile -d 'Check the dependencies and print the snippet, but compile nothing'
 complete -c passenger -n "__fish_passenger_using_subcommand install-apache2-module" -l snippet -d 'Print only the Apache configuration snippet and exit'

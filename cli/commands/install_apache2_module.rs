@@ -68,6 +68,11 @@ pub struct InstallApache2ModuleArgs {
     /// passenger.conf and run `a2enmod passenger` without asking.
     #[arg(long)]
     pub update_config: bool,
+    /// Run CMD (through /bin/sh, at most 10 s) once every required piece of software is
+    /// found, before anything is compiled: Passenger's `after_install_prerequisites`
+    /// hook. A failing hook is reported, not fatal.
+    #[arg(long, value_name = "CMD")]
+    pub hook_after_install_prerequisites: Option<String>,
 }
 
 /// What the terminal allows.
@@ -185,6 +190,18 @@ pub fn run(args: &InstallApache2ModuleArgs) -> anyhow::Result<i32> {
         return Err(failure(text));
     }
     ui.line("")?;
+    if let Some(command) = &args.hook_after_install_prerequisites {
+        let name = "after_install_prerequisites";
+        let env = [("PASSENGER_INSTALLER", "apache2-module".to_string())];
+        if let Err(e) = passenger_core::hooks::run_blocking(
+            name,
+            command,
+            &env,
+            passenger_core::hooks::HOOK_TIMEOUT,
+        ) {
+            ui.line(&format!("Warning: {e}; going on."))?;
+        }
+    }
 
     let module_dir = module_dir(args, detection.libexec_dir())?;
     let module = if args.no_compile {

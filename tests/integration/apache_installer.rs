@@ -544,3 +544,54 @@ fn installer_no_compile_checks_and_prints_the_snippet_but_builds_nothing() {
     );
     assert!(!modules.exists(), "nothing may be installed");
 }
+
+/// `--hook-after-install-prerequisites` runs once every dependency is found, before the build,
+/// with `PASSENGER_HOOK_NAME`; with a dependency missing it does not run; a failing hook is a
+/// warning, not a failure.
+#[test]
+fn the_after_install_prerequisites_hook_runs_only_when_everything_is_found() {
+    let dir = TestDir::new();
+    let marker = dir.path().join("hook.out");
+    let hook = format!(
+        "echo \"$PASSENGER_HOOK_NAME $PASSENGER_INSTALLER\" >> {}",
+        marker.display()
+    );
+    let modules = dir.path().join("modules");
+    let m = modules.to_string_lossy().into_owned();
+    let base = [
+        "--auto",
+        "--no-compile",
+        "--languages",
+        "ruby",
+        "--module-dir",
+        m.as_str(),
+        "--hook-after-install-prerequisites",
+    ];
+    let with = |cmd: &str| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.push(cmd);
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let args = with(&hook);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = installer(&dir, &argv, &[("APXS2", "none")]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(!marker.exists(), "the hook ran with apxs missing");
+
+    let o = installer(&dir, &argv, &[]);
+    assert_eq!(code(&o), 0, "{}\n{}", out(&o), err(&o));
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("the hook ran"),
+        "after_install_prerequisites apache2-module\n"
+    );
+
+    let failing = with("exit 3");
+    let argv: Vec<&str> = failing.iter().map(String::as_str).collect();
+    let o = installer(&dir, &argv, &[]);
+    assert_eq!(code(&o), 0, "{}\n{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("Warning: the after_install_prerequisites hook failed"),
+        "{}",
+        out(&o)
+    );
+}
