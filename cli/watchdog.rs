@@ -327,6 +327,17 @@ pub fn lean_main() -> i32 {
         std::env::remove_var(var);
     }
 
+    // A child subreaper: an app's descendant that leaves its process group (setsid) and
+    // loses its parent is re-parented to us, not to init, so the stop below still reaches
+    // it. Everything re-parented here descends from a core we started: it is ours.
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        log.warn(&format!(
+            "cannot become a child subreaper: {}; an app's detached descendants may outlive a stop",
+            std::io::Error::last_os_error()
+        ));
+    }
+
     let mut pipe = announce_fd;
     let result = supervise(
         &listeners,
@@ -419,6 +430,7 @@ fn supervise(
         signals,
         on_ready,
     );
+    stop_adopted_orphans(log);
     // However the last core ended (stopped by a signal, exited by itself, or never
     // came up): it is gone, and so is every app process.
     run_hook("after_watchdog_shutdown");
@@ -593,6 +605,60 @@ fn reap(core: u32) -> Result<Option<WaitStatus>> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => return Err(anyhow!("waitpid: {err}")),
         }
+    }
+}
+
+/// Stops what is left of the apps once the last core is gone: the processes re-parented
+/// to us as the child subreaper (an app's descendants that escaped its process group).
+/// Only our own children are looked at, so only descendants of our cores are signalled:
+/// SIGTERM, up to 2 s to exit, then SIGKILL; all reaped.
+fn stop_adopted_orphans(log: &WatchdogLog) {
+    let me = std::process::id() as i32;
+    let children = || -> Vec<i32> {
+        let Ok(procs) = procfs::process::all_processes() else {
+            return Vec::new();
+        };
+        procs
+            .flatten()
+            .filter_map(|p| p.stat().ok())
+            .filter(|st| st.ppid == me)
+            .map(|st| st.pid)
+            .collect()
+    };
+    let reap_all = || {
+        while let Ok(s) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            if s == WaitStatus::StillAlive {
+                break;
+            }
+        }
+    };
+    reap_all();
+    let orphans = children();
+    if orphans.is_empty() {
+        return;
+    }
+    log.notice(&format!(
+        "stopping {} process(es) an app left behind: {orphans:?}",
+        orphans.len()
+    ));
+    for &pid in &orphans {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        reap_all();
+        if children().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in children() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline && !children().is_empty() {
+        reap_all();
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -352,3 +352,70 @@ fn max_pool_size_below_1_gets_one_clear_message() {
         "{all}"
     );
 }
+
+/// An app's descendant that leaves the app's process group (`setsid`) and loses its parent is
+/// re-parented to the watchdog (a child subreaper), so a stop still ends it: nothing escapes.
+#[test]
+fn a_setsid_grandchild_of_an_app_is_stopped_with_the_server() {
+    use crate::support::{generic_start_args, Server};
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let pid_file = dir.path().join("escaped.pid");
+    // The intermediate shell exits at once, so the sleeper loses its parent.
+    let command = format!(
+        "sh -c '(setsid sleep 300 & echo $! > {pid}) ; exec {app}'",
+        pid = pid_file.display(),
+        app = py_command("hello.py")
+    );
+    let mut server = Server::start(&dir, &generic_start_args(&root, &command, &[]));
+    wait_until(
+        "the app started its escaping grandchild",
+        deadline(),
+        || {
+            std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+                .is_some()
+        },
+    );
+    let escaped: i32 = std::fs::read_to_string(&pid_file)
+        .expect("invariant: just seen")
+        .trim()
+        .parse()
+        .expect("invariant: just parsed");
+    // If the server lets it escape, the test still ends it (its pid is recorded above).
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let guard = KillOnDrop(escaped);
+    assert!(pid_alive(escaped), "the grandchild runs");
+    let sid = std::fs::read_to_string(format!("/proc/{escaped}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.split(' ').nth(3).map(str::to_string))
+        });
+    assert_eq!(
+        sid.as_deref(),
+        Some(escaped.to_string().as_str()),
+        "the grandchild leads its own session"
+    );
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        server.wait_exit(deadline()).is_some(),
+        "the server stops:\n{}",
+        server.log()
+    );
+    wait_until("the escaped grandchild is gone", deadline(), || {
+        !pid_alive(escaped)
+    });
+    // Gone: its pid may be someone else's now, so the guard must not fire.
+    std::mem::forget(guard);
+}
