@@ -67,12 +67,13 @@ fn vhost_root(app: &Path, extra: &str) -> String {
     )
 }
 
-fn app_pids(dir: &TestDir) -> Vec<i32> {
+/// The test's own processes (by its marker) whose title starts with `title`, sorted.
+fn marked_pids_titled(dir: &TestDir, title: &str) -> Vec<i32> {
     let mut pids: Vec<i32> = marked_pids(dir.marker())
         .into_iter()
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with("Passenger "))
+                .map(|c| c.starts_with(title))
                 .unwrap_or(false)
         })
         .collect();
@@ -80,17 +81,14 @@ fn app_pids(dir: &TestDir) -> Vec<i32> {
     pids
 }
 
+/// App processes (their titles start with `Passenger `).
+fn app_pids(dir: &TestDir) -> Vec<i32> {
+    marked_pids_titled(dir, "Passenger ")
+}
+
+/// The watchdog and core (titles `passenger-rs ...`).
 fn core_pids(dir: &TestDir) -> Vec<i32> {
-    let mut pids: Vec<i32> = marked_pids(dir.marker())
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with("passenger-rs"))
-                .unwrap_or(false)
-        })
-        .collect();
-    pids.sort_unstable();
-    pids
+    marked_pids_titled(dir, "passenger-rs")
 }
 
 #[test]
