@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType, SpawnMethod};
+use passenger_core::pool::{Gupid, ProcessAddress};
 use passenger_core::spawn::{
-    connect_password_for, DirectSpawner, ExitInfo, Gupid, ProcessAddress, SpawnError, SpawnStep,
-    SpawnedProcess, Spawner, SpawnerOptions,
+    connect_password_for, DirectSpawner, ExitInfo, SpawnError, SpawnStep, SpawnedProcess, Spawner,
+    SpawnerOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType};
+use passenger_core::pool::{Gupid, ProcessAddress};
 use passenger_core::spawn::{
-    DirectSpawner, ExitInfo, Gupid, ProcessAddress, SpawnError, SpawnStep, SpawnedProcess, Spawner,
-    SpawnerOptions,
+    DirectSpawner, ExitInfo, SpawnError, SpawnStep, SpawnedProcess, Spawner, SpawnerOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
+use crate::pool::ids::{Gupid, ProcessAddress};
 use crate::spawn::pipeline::{Claim, Claims};
-use crate::spawn::{Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnedProcess, Spawner};
+use crate::spawn::{ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
 use super::state::{Pool, PoolAction, PoolInput, RequestId, SessionOutcome, SpawnId, SpawnedInfo};

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::spawn::Gupid;
+use crate::pool::ids::Gupid;
 
 /// How often the memory of limited processes is read: a throttled check, as the
 /// original's metrics collection (every 5 s). `PASSENGER_MEMORY_CHECK_INTERVAL_MS`

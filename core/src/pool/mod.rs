@@ -15,6 +15,7 @@
 
 pub mod actor;
 mod group;
+pub mod ids;
 pub mod memory_watch;
 mod process;
 pub mod snapshot;
@@ -23,4 +24,5 @@ pub mod state;
 pub use actor::{
     start, CheckoutError, CheckoutKind, PoolError, PoolHandle, PoolOptions, RestartMethod, Session,
 };
+pub use ids::{Gupid, ProcessAddress};
 pub use snapshot::{GroupOptions, GroupSnapshot, PoolSnapshot, ProcessSnapshot};

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::spawn::{Gupid, ProcessAddress};
+use crate::pool::ids::{Gupid, ProcessAddress};
 
 use super::snapshot::ProcessSnapshot;
 use super::state::PIPELINE_DEPTH;

@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::app::AppSpec;
-use crate::spawn::{Gupid, ProcessAddress, SpawnError};
+use crate::pool::ids::{Gupid, ProcessAddress};
+use crate::spawn::SpawnError;
 
 use super::actor::{CheckoutError, PoolOptions, RestartMethod};
 use super::group::{Group, Rolling, SpawnKind};

@@ -33,8 +33,8 @@ use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionP
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
+use crate::pool::{Gupid, ProcessAddress};
 use crate::spawn::pipeline::ClaimState;
-use crate::spawn::{Gupid, ProcessAddress};
 use crate::stats::{Counters, RequestTicket};
 
 /// How many times a request is re-routed when the chosen process cannot be reached

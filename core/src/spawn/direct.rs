@@ -88,10 +88,9 @@ use super::plan::{self, PlanInputs, Readiness, SessionSetup, StdinMode};
 use super::readiness;
 use super::smart::{self, Preloaders};
 use super::unix::{self, GroupControl};
-use super::{
-    ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner,
-};
+use super::{ExitInfo, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner};
 use crate::app::{AppSpec, AppType, SpawnMethod};
+use crate::pool::{Gupid, ProcessAddress};
 use crate::resources;
 
 /// Time the output readers get to drain the pipes after a failed spawn.

@@ -13,10 +13,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{oneshot, Notify};
 
 use crate::app::AppSpec;
+use crate::pool::{Gupid, ProcessAddress};
 
-use super::{
-    ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner,
-};
+use super::{ExitInfo, ProcessControl, SpawnError, SpawnStep, SpawnedProcess, Spawner};
 
 /// What the fake knows about one pretend process.
 #[derive(Debug, Clone, PartialEq, Eq)]

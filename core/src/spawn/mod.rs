@@ -23,6 +23,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::app::AppSpec;
+use crate::pool::{Gupid, ProcessAddress};
 
 pub mod direct;
 pub mod helper;
@@ -36,38 +37,6 @@ pub mod unix;
 pub use direct::{DirectSpawner, SpawnerOptions};
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
-
-/// Group-unique process id, Passenger's `gupid`: stable name of one process.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Gupid(pub String);
-
-impl fmt::Display for Gupid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Where a ready process accepts HTTP requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum ProcessAddress {
-    /// A TCP address, normally on 127.0.0.1.
-    Tcp(SocketAddr),
-    /// A unix socket path speaking HTTP/1.1.
-    Unix(PathBuf),
-    /// A unix socket path speaking the session protocol of our Ruby and Python
-    /// loaders (see ARCHITECTURE.md, "Session protocol").
-    Session(PathBuf),
-}
-
-impl fmt::Display for ProcessAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProcessAddress::Tcp(addr) => write!(f, "tcp://{addr}"),
-            ProcessAddress::Unix(path) => write!(f, "unix:{}", path.display()),
-            ProcessAddress::Session(path) => write!(f, "session:{}", path.display()),
-        }
-    }
-}
 
 /// How a process ended, as reported by the reaper.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

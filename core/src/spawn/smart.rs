@@ -65,10 +65,9 @@ use tokio::time::Instant;
 use super::direct::{self, AppsDir, Journey, Mode, SpawnerOptions, OUTPUT_GRACE};
 use super::output::OutputCapture;
 use super::unix::signal_group;
-use super::{
-    ExitInfo, Gupid, ProcessAddress, ProcessControl, SpawnError, SpawnStep, SpawnedProcess,
-};
+use super::{ExitInfo, ProcessControl, SpawnError, SpawnStep, SpawnedProcess};
 use crate::app::AppSpec;
+use crate::pool::{Gupid, ProcessAddress};
 
 /// Longest line accepted from a preloader or worker.
 const MAX_REPLY: u64 = 64 * 1024;
