@@ -470,6 +470,11 @@ pub struct StartArgs {
     #[arg(long, value_name = "PATH", hide = true)]
     pub web_server_secret_file: Option<PathBuf>,
 
+    /// A URL the core requests (HEAD) once it is up, so its app is started before
+    /// the first visitor (`PassengerPreStart`). Repeatable. Set by mod_passenger.
+    #[arg(long = "prestart-url", value_name = "URL", hide = true)]
+    pub prestart_urls: Vec<String>,
+
     /// Run CMD when the watchdog starts, before it opens its log
     #[arg(
         long = "hook-before-watchdog-initialization",
@@ -773,6 +778,7 @@ impl StartArgs {
             engine: self.engine.clone(),
             integration_mode: self.integration_mode.clone(),
             web_server_secret_file: self.web_server_secret_file.clone(),
+            prestart_urls: self.prestart_urls.clone(),
             show_version_in_header,
             hooks,
             response_buffer_high_watermark: self.response_buffer_high_watermark,

@@ -190,7 +190,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd____core)
-            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --group --user-switching --no-user-switching --default-user --default-group --core-user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --max-request-body-size --max-header-size --max-request-line-size --header-read-timeout --keep-alive-timeout --max-request-time --memory-limit --stat-throttle-rate --request-pipelining --no-request-pipelining --buffer-response --no-buffer-response --buffer-upload --no-buffer-upload --response-buffer-high-watermark --data-buffer-dir --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --integration-mode --web-server-secret-file --hook-before-watchdog-initialization --hook-after-watchdog-initialization --hook-before-watchdog-shutdown --hook-after-watchdog-shutdown --hook-attached-process --hook-detached-process --hook-spawn-failed --hook-queue-full-error --hook-after-install-prerequisites --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --auto --no-install-runtime --no-compile-runtime --help"
+            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --group --user-switching --no-user-switching --default-user --default-group --core-user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --max-request-body-size --max-header-size --max-request-line-size --header-read-timeout --keep-alive-timeout --max-request-time --memory-limit --stat-throttle-rate --request-pipelining --no-request-pipelining --buffer-response --no-buffer-response --buffer-upload --no-buffer-upload --response-buffer-high-watermark --data-buffer-dir --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --integration-mode --web-server-secret-file --prestart-url --hook-before-watchdog-initialization --hook-after-watchdog-initialization --hook-before-watchdog-shutdown --hook-after-watchdog-shutdown --hook-attached-process --hook-detached-process --hook-spawn-failed --hook-queue-full-error --hook-after-install-prerequisites --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +401,10 @@ _passenger() {
                     return 0
                     ;;
                 --web-server-secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prestart-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1180,7 +1184,7 @@ _passenger() {
             return 0
             ;;
         passenger__subcmd__start)
-            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --group --user-switching --no-user-switching --default-user --default-group --core-user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --max-request-body-size --max-header-size --max-request-line-size --header-read-timeout --keep-alive-timeout --max-request-time --memory-limit --stat-throttle-rate --request-pipelining --no-request-pipelining --buffer-response --no-buffer-response --buffer-upload --no-buffer-upload --response-buffer-high-watermark --data-buffer-dir --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --integration-mode --web-server-secret-file --hook-before-watchdog-initialization --hook-after-watchdog-initialization --hook-before-watchdog-shutdown --hook-after-watchdog-shutdown --hook-attached-process --hook-detached-process --hook-spawn-failed --hook-queue-full-error --hook-after-install-prerequisites --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --auto --no-install-runtime --no-compile-runtime --help"
+            opts="-a -p -S -d -e -R -h --config --address --port --socket --daemonize --user --group --user-switching --no-user-switching --default-user --default-group --core-user --pid-file --instance-registry-dir --shutdown-timeout --environment --ruby --python --nodejs --app-type --rackup --startup-file --app-start-command --spawn-method --restart-dir --envvar --friendly-error-pages --no-friendly-error-pages --max-pool-size --min-instances --max-instances-per-app --pool-idle-time --max-preloader-idle-time --force-max-concurrent-requests-per-process --start-timeout --max-requests --max-request-queue-size --max-request-body-size --max-header-size --max-request-line-size --header-read-timeout --keep-alive-timeout --max-request-time --memory-limit --stat-throttle-rate --request-pipelining --no-request-pipelining --buffer-response --no-buffer-response --buffer-upload --no-buffer-upload --response-buffer-high-watermark --data-buffer-dir --log-level --log-file --show-version-in-header --no-show-version-in-header --engine --integration-mode --web-server-secret-file --prestart-url --hook-before-watchdog-initialization --hook-after-watchdog-initialization --hook-before-watchdog-shutdown --hook-after-watchdog-shutdown --hook-attached-process --hook-detached-process --hook-spawn-failed --hook-queue-full-error --hook-after-install-prerequisites --disable-security-update-check --security-update-check-proxy --disable-anonymous-telemetry --anonymous-telemetry-proxy --load-shell-envvars --sticky-sessions --sticky-sessions-cookie-name --socket-backlog --auto --no-install-runtime --no-compile-runtime --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1391,6 +1395,10 @@ _passenger() {
                     return 0
                     ;;
                 --web-server-secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prestart-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

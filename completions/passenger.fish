@@ -91,6 +91,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand start" -l log-file -
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l integration-mode -d 'Run as the core of a web server module (`apache`): no app is configured up front, each request names its app. Set by mod_passenger, not by people' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l web-server-secret-file -d 'The file holding the web server module\'s per-instance secret (0600)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand start" -l prestart-url -d 'A URL the core requests (HEAD) once it is up, so its app is started before the first visitor (`PassengerPreStart`). Repeatable. Set by mod_passenger' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
 complete -c passenger -n "__fish_passenger_using_subcommand start" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r
@@ -203,6 +204,7 @@ complete -c passenger -n "__fish_passenger_using_subcommand __core" -l log-file 
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l engine -d 'Underlying HTTP engine. Only builtin exists: passenger-rs serves HTTP itself; nginx is refused. Default: builtin' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l integration-mode -d 'Run as the core of a web server module (`apache`): no app is configured up front, each request names its app. Set by mod_passenger, not by people' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l web-server-secret-file -d 'The file holding the web server module\'s per-instance secret (0600)' -r -F
+complete -c passenger -n "__fish_passenger_using_subcommand __core" -l prestart-url -d 'A URL the core requests (HEAD) once it is up, so its app is started before the first visitor (`PassengerPreStart`). Repeatable. Set by mod_passenger' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-initialization -d 'Run CMD when the watchdog starts, before it opens its log' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-after-watchdog-initialization -d 'Run CMD once the watchdog is set up, before the core and any app process start' -r
 complete -c passenger -n "__fish_passenger_using_subcommand __core" -l hook-before-watchdog-shutdown -d 'Run CMD when the watchdog is asked to stop, before it stops the core' -r

@@ -172,6 +172,7 @@ typedef struct {
     int user_switching;
     int show_version_in_header;
     apr_array_header_t *warnings; /* const char *, logged once the error log is open */
+    apr_array_header_t *prestart_urls; /* const char *, PassengerPreStart */
     /* Set by post_config: */
     int core_ok;
     const char *core_problem;
@@ -192,6 +193,7 @@ static void reset_globals(apr_pool_t *p)
     g.user_switching = 1;
     g.show_version_in_header = 1;
     g.warnings = apr_array_make(p, 4, sizeof(const char *));
+    g.prestart_urls = apr_array_make(p, 2, sizeof(const char *));
     g.core_problem = "the passenger-rs core is not running";
 }
 
@@ -369,6 +371,32 @@ static const char *set_no_effect(cmd_parms *cmd, void *cfg, const char *args)
     return NULL;
 }
 
+/* PassengerPreStart URL: the core requests it once it is up, so the app starts before the
+ * first visitor. Only http:// with a host; https:// is skipped with a warning (the core
+ * asks Apache's plain port of the URL, 80 unless it names one). */
+static const char *add_prestart_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    const char *host;
+    size_t host_len;
+    (void)cfg;
+    if (strncasecmp(arg, "https://", 8) == 0) {
+        warn_later(cmd, apr_psprintf(cmd->pool, "%s %s: https:// URLs are not pre-started; "
+                                     "use the http:// URL of the same app", cmd->cmd->name, arg));
+        return NULL;
+    }
+    if (strncasecmp(arg, "http://", 7) != 0) {
+        return apr_psprintf(cmd->pool, "%s needs an http:// URL, got '%s'.", cmd->cmd->name, arg);
+    }
+    host = arg + 7;
+    host_len = strcspn(host, "/?#");
+    if (host_len == 0 || host[0] == ':' || strcspn(host, " \t\r\n") < strlen(host)) {
+        return apr_psprintf(cmd->pool, "%s needs a URL with a host name, got '%s'.",
+                            cmd->cmd->name, arg);
+    }
+    APR_ARRAY_PUSH(g.prestart_urls, const char *) = arg;
+    return NULL;
+}
+
 static const char *set_enterprise(cmd_parms *cmd, void *cfg, const char *args)
 {
     (void)cfg;
@@ -414,7 +442,8 @@ static const command_rec passenger_cmds[] = {
     NO_EFFECT("PassengerDisableAnonymousTelemetry", RSRC_CONF),
     NO_EFFECT("PassengerDataBufferDir", RSRC_CONF),
     NO_EFFECT("PassengerSocketBacklog", RSRC_CONF),
-    NO_EFFECT("PassengerPreStart", RSRC_CONF),
+    AP_INIT_TAKE1("PassengerPreStart", add_prestart_url, NULL, RSRC_CONF,
+                  "an http:// URL requested once the core is up, so its app starts early"),
     /* Per app. */
     S("PassengerAppRoot", S_APP_ROOT, DIRH, "the app's directory (default: the parent of DocumentRoot)"),
     AP_INIT_TAKE1("PassengerAppEnv", set_app_env, NULL, DIRH, "the app's environment (default production)"),
@@ -621,7 +650,7 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
     apr_array_header_t *argv = apr_array_make(p, 24, sizeof(const char *));
     pid_t master = getpid(), pid;
     const char *binary;
-    int fd, sig;
+    int fd, sig, k;
 
     st->generation++;
     apr_snprintf(st->socket_path, sizeof(st->socket_path), "%s/core.%u.sock", st->dir,
@@ -667,6 +696,10 @@ static int start_core(core_state *st, apr_pool_t *p, server_rec *s)
     if (g.default_group) {
         add_arg(argv, "--default-group");
         add_arg(argv, g.default_group);
+    }
+    for (k = 0; k < g.prestart_urls->nelts; k++) {
+        add_arg(argv, "--prestart-url");
+        add_arg(argv, APR_ARRAY_IDX(g.prestart_urls, k, const char *));
     }
     APR_ARRAY_PUSH(argv, const char *) = NULL;
 

@@ -396,6 +396,14 @@ fn a_bad_directive_value_fails_configtest_with_its_message() {
             "PassengerMinInstances many",
             "PassengerMinInstances must be a whole number",
         ),
+        (
+            "PassengerPreStart shop.example/",
+            "PassengerPreStart needs an http:// URL, got 'shop.example/'.",
+        ),
+        (
+            "PassengerPreStart http:///status",
+            "PassengerPreStart needs a URL with a host name",
+        ),
     ] {
         let apache = Apache::configure(&dir, &module, "event", &vhost_root(&app, line));
         let out = apache.ctl("configtest");
@@ -418,6 +426,56 @@ fn a_bad_directive_value_fails_configtest_with_its_message() {
     );
     assert!(core_pids(&dir).is_empty(), "a config test starts no core");
     drop(apache);
+}
+
+#[test]
+fn passenger_pre_start_spawns_the_app_before_the_first_visitor() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "early");
+    let apache = Apache::configure(&dir, &module, "event", "");
+    let port = apache.addr.port();
+    let body = vhost_root(
+        &app,
+        &format!(
+            "PassengerPreStart http://127.0.0.1:{port}/warm\n\
+             PassengerPreStart https://127.0.0.1/skipped\n\
+             <VirtualHost 127.0.0.1:{port}>\n  ServerName other.test\n  \
+             PassengerPreStart http://other.test:{port}/\n</VirtualHost>"
+        ),
+    );
+    apache.rewrite(&module, "event", &body);
+    let out = apache.ctl("start");
+    assert!(out.status.success(), "{}", apache.error_log());
+
+    // No client has asked anything: the app process comes from the pre-start request.
+    wait_until(
+        "the pre-started app process",
+        Duration::from_secs(60),
+        || !app_pids(&dir).is_empty(),
+    );
+    wait_until("the pre-start log lines", Duration::from_secs(60), || {
+        let log = apache.error_log();
+        log.contains(&format!(
+            "PassengerPreStart http://127.0.0.1:{port}/warm: 200"
+        )) && log.contains(&format!("PassengerPreStart http://other.test:{port}/: 200"))
+    });
+    let log = apache.error_log();
+    assert!(
+        log.contains(
+            "PassengerPreStart https://127.0.0.1/skipped: https:// URLs are not pre-started"
+        ),
+        "{log}"
+    );
+    let first = get(apache.addr, "/hello").json();
+    assert!(
+        first["n"].as_i64().expect("n") >= 2,
+        "the pre-start requests came first: {first}"
+    );
+    assert!(
+        app_pids(&dir).contains(&(first["pid"].as_i64().expect("pid") as i32)),
+        "the first visitor is served by a pre-started process"
+    );
 }
 
 #[test]

@@ -570,6 +570,7 @@ fn load_web_server(opts: StartOptions, flags: &Layer) -> Result<ServerConfig, Co
         web_server: Some(super::WebServerMode {
             integration_mode: mode,
             secret,
+            prestart_urls: opts.prestart_urls.clone(),
         }),
         start_options: opts,
     })

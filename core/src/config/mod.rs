@@ -103,6 +103,9 @@ pub struct WebServerMode {
     pub integration_mode: String,
     /// The secret only the module and this core know.
     pub secret: String,
+    /// `PassengerPreStart` URLs: requested (HEAD, through the web server) once the
+    /// core is up, so their apps start before the first visitor.
+    pub prestart_urls: Vec<String>,
 }
 
 impl fmt::Debug for WebServerMode {
@@ -110,6 +113,7 @@ impl fmt::Debug for WebServerMode {
         f.debug_struct("WebServerMode")
             .field("integration_mode", &self.integration_mode)
             .field("secret", &"<hidden>")
+            .field("prestart_urls", &self.prestart_urls)
             .finish()
     }
 }
@@ -236,6 +240,9 @@ pub struct StartOptions {
     pub integration_mode: Option<String>,
     /// `--web-server-secret-file` (hidden): the module's per-instance secret.
     pub web_server_secret_file: Option<PathBuf>,
+    /// `--prestart-url` (hidden, repeatable): `PassengerPreStart` URLs the core
+    /// requests once it is up (web server mode only).
+    pub prestart_urls: Vec<String>,
     /// `--show-version-in-header` / `--no-show-version-in-header` (default: on).
     pub show_version_in_header: Option<bool>,
     /// `--hook-<name> CMD`, by hook name (`spawn_failed`), in order.

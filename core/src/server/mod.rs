@@ -36,6 +36,7 @@ pub mod limits;
 pub mod listen;
 mod metered;
 pub mod notify;
+pub(crate) mod prestart;
 mod signals;
 use limits::{ClockedBody, ClockedIo, ConnClock, HttpLimits, LimitedBody};
 use metered::MeteredPool;
@@ -418,6 +419,11 @@ impl Server {
         }
         drop(conn_token);
         tracing::info!("passenger-rs core online, PID {}", std::process::id());
+        let prestart_task = self
+            .config
+            .web_server
+            .as_ref()
+            .and_then(|w| prestart::spawn(w.prestart_urls.clone()));
 
         let kind = tokio::select! {
             kind = signals.next() => {
@@ -455,6 +461,9 @@ impl Server {
         admin_task.abort();
         usr1_task.abort();
         hup_task.abort();
+        if let Some(task) = prestart_task {
+            task.abort();
+        }
         if let Err(err) = self.instance.remove() {
             tracing::warn!("cannot remove the instance directory: {err}");
         }
