@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::admin::instance_dir;
-use crate::apps::{copy_app, require_python, require_rack, start_app};
+use crate::support::apps::{copy_app, require_python, require_rack, start_app};
 use crate::support::http::read_response;
 use crate::support::process::proc_kb;
 use crate::support::{deadline, wait_until, Request, Server, TestDir};

@@ -886,13 +886,13 @@ fn direct_access(text: &str) -> Vec<(u64, String, Option<String>)> {
 /// without that password, and `/pool.json` carries the same password.
 #[test]
 fn verbose_status_gives_each_process_a_url_that_wants_its_password() {
-    crate::apps::require_rack();
-    crate::apps::require_python();
+    crate::support::apps::require_rack();
+    crate::support::apps::require_python();
     // Smart spawning (Ruby's default) and direct spawning.
     for (app, processes) in [("rack_hello", "2"), ("wsgi_hello", "1")] {
         let dir = TestDir::new();
-        let root = crate::apps::copy_app(&dir, app);
-        let _server = crate::apps::start_app(&dir, &root, &["--min-instances", processes]);
+        let root = crate::support::apps::copy_app(&dir, app);
+        let _server = crate::support::apps::start_app(&dir, &root, &["--min-instances", processes]);
         let mut text = String::new();
         wait_until("every process has a URL and a password", deadline(), || {
             text = out(&run_as(&dir, "passenger-status", &["--verbose"]));

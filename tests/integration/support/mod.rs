@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Not every test module uses every helper.
 
 pub mod apache;
+pub mod apps;
 pub mod dir;
 pub mod http;
 pub mod process;
