@@ -478,7 +478,7 @@ static const command_rec passenger_cmds[] = {
     F("PassengerBufferUpload", F_BUFFER_UPLOAD, DIRA, "read uploads whole in the core before an app process is taken (default on)"),
     F("PassengerHighPerformance", F_HIGH_PERFORMANCE, DIRA, "skip the hooks other modules need"),
     F("PassengerErrorOverride", F_ERROR_OVERRIDE, DIRA, "let ErrorDocument handle app errors"),
-    F("PassengerAllowEncodedSlashes", F_ALLOW_ENCODED_SLASHES, DIRH, "allow %2f in app URLs"),
+    F("PassengerAllowEncodedSlashes", F_ALLOW_ENCODED_SLASHES, DIRH, "send the URI as the client wrote it (%2f kept; mod_rewrite [PT] not seen)"),
     F("PassengerLoadShellEnvvars", F_LOAD_SHELL_ENVVARS, DIRX, "accepted; use SetEnv"),
     F("PassengerStickySessions", F_STICKY_SESSIONS, DIRA, "accepted; not implemented"),
     /* Obsolete: accepted with a warning, so old configs still start. */
@@ -1255,7 +1255,18 @@ static int passenger_handler(request_rec *r)
 
     sb_add(&head, r->method);
     sb_add(&head, " ");
-    sb_add(&head, r->unparsed_uri);
+    if (dc->f[F_ALLOW_ENCODED_SLASHES] == 1) {
+        /* As the client sent it: `%2f` stays one segment (needs Apache's own
+         * AllowEncodedSlashes), but a mod_rewrite passthrough ([PT]) is not seen. */
+        sb_add(&head, r->unparsed_uri);
+    } else {
+        /* The URI after Apache's translation (mod_rewrite [PT] included), re-encoded. */
+        sb_add(&head, ap_escape_uri(r->pool, r->uri));
+        if (r->args) {
+            sb_add(&head, "?");
+            sb_add(&head, r->args);
+        }
+    }
     sb_add(&head, " HTTP/1.1\r\n");
     sb_header(&head, "!~secret", g.secret);
     sb_header(&head, "!~root", m->app_root);

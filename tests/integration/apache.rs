@@ -29,7 +29,8 @@ run lambda { |e|
     [200, {"content-type" => "application/json"}, [JSON.generate(
       pid: Process.pid, n: $n, script_name: e["SCRIPT_NAME"], path_info: e["PATH_INFO"],
       remote_addr: e["REMOTE_ADDR"], remote_user: e["REMOTE_USER"], foo: ENV["FOO"],
-      env: ENV["PASSENGER_APP_ENV"], cwd: Dir.pwd, forged: e["HTTP_X_FORGED"])]]
+      env: ENV["PASSENGER_APP_ENV"], cwd: Dir.pwd, forged: e["HTTP_X_FORGED"],
+      request_uri: e["REQUEST_URI"], query: e["QUERY_STRING"])]]
   end
 }
 "#;
@@ -476,6 +477,50 @@ fn passenger_pre_start_spawns_the_app_before_the_first_visitor() {
         app_pids(&dir).contains(&(first["pid"].as_i64().expect("pid") as i32)),
         "the first visitor is served by a pre-started process"
     );
+}
+
+#[test]
+fn mod_rewrite_reaches_the_app_and_encoded_slashes_follow_the_directive() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "rewritten");
+    let apache = Apache::start(
+        &dir,
+        &module,
+        "event",
+        &vhost_root(
+            &app,
+            "AllowEncodedSlashes On\nRewriteEngine on\nRewriteRule ^/about$ /info/about [PT]\n\
+             <Location /users>\n  PassengerAllowEncodedSlashes on\n</Location>",
+        ),
+    );
+    // A passthrough rewrite: the app gets the rewritten URI (the directive is off here).
+    let about = get(apache.addr, "/about?x=1");
+    assert_eq!(
+        about.status,
+        200,
+        "{}\n{}",
+        about.text(),
+        apache.error_log()
+    );
+    let j = about.json();
+    assert_eq!(j["path_info"], "/info/about", "{j}");
+    assert_eq!(j["query"], "x=1", "{j}");
+    // PassengerAllowEncodedSlashes on: the URI as the client wrote it; the core does not
+    // take `%2f` for a file path (no 404), the app gets it.
+    let users = get(apache.addr, "/users/fujikura%2fyuu");
+    assert_eq!(
+        users.status,
+        200,
+        "{}\n{}",
+        users.text(),
+        apache.error_log()
+    );
+    assert_eq!(users.json()["request_uri"], "/users/fujikura%2fyuu");
+    // Off: Apache's decoded URI, re-encoded (the slash is a slash).
+    let other = get(apache.addr, "/other/a%2fb");
+    assert_eq!(other.status, 200, "{}", other.text());
+    assert_eq!(other.json()["request_uri"], "/other/a/b");
 }
 
 #[test]

@@ -103,7 +103,8 @@ pub async fn serve(
     let path = strip_base(path, base_uri)?;
     let segments = match decode_path(path) {
         Ok(segments) => segments,
-        Err(()) => {
+        Err(NotAFile::Separator) => return None,
+        Err(NotAFile::Traversal) => {
             tracing::debug!(path = path_and_query, "rejected static file path");
             return Some(error_page::not_found());
         }
@@ -147,30 +148,48 @@ fn strip_base<'a>(path: &'a str, base_uri: Option<&str>) -> Option<&'a str> {
     }
 }
 
+/// Why a request path names no file of `public/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotAFile {
+    /// An encoded separator (`%2f`, `%5c`) or a backslash: one URL segment that would be
+    /// two path segments. No file is named that way; the app gets the request (Rails'
+    /// `/users/fujikura%2fyuu`, with `PassengerAllowEncodedSlashes`).
+    Separator,
+    /// `..` (literal, encoded, or made by decoding) or a NUL byte: refused with a 404.
+    Traversal,
+}
+
 /// Percent-decodes `path` into its non-empty segments, refusing anything that could
 /// name a file outside the directory it is joined to.
-pub(crate) fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, ()> {
-    // An encoded slash would make one URL segment two path segments; encoded dots are
-    // only ever used to sneak `..` past a filter. Neither has a legitimate use here.
+pub(crate) fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, NotAFile> {
+    // Encoded dots are only ever used to sneak `..` past a filter.
     let raw = path.as_bytes();
     let encoded = |w: &[u8], code: &[u8]| w[0] == b'%' && w[1..3].eq_ignore_ascii_case(code);
+    let mut separator = false;
     for (i, w) in raw.windows(3).enumerate() {
-        if encoded(w, b"2f") || encoded(w, b"5c") {
-            return Err(());
-        }
+        separator |= encoded(w, b"2f") || encoded(w, b"5c");
         if encoded(w, b"2e") && raw.get(i + 3..i + 6).is_some_and(|n| encoded(n, b"2e")) {
-            return Err(());
+            return Err(NotAFile::Traversal);
         }
     }
     let decoded: Vec<u8> = percent_decode_str(path).collect();
-    if decoded.contains(&0) || decoded.contains(&b'\\') {
-        return Err(());
+    if decoded.contains(&0) {
+        return Err(NotAFile::Traversal);
+    }
+    // `..` between any separators, encoded or not, is a traversal attempt first.
+    if decoded
+        .split(|&b| b == b'/' || b == b'\\')
+        .any(|seg| seg == b"..")
+    {
+        return Err(NotAFile::Traversal);
+    }
+    if separator || decoded.contains(&b'\\') {
+        return Err(NotAFile::Separator);
     }
     let mut segments = Vec::new();
     for seg in decoded.split(|&b| b == b'/') {
         match seg {
             b"" | b"." => continue,
-            b".." => return Err(()),
             _ => segments.push(seg.to_vec()),
         }
     }
@@ -1120,9 +1139,8 @@ mod tests {
             "/a/%2E%2E/%2e%2e/x",
             "/.%2e/outside/secret.txt",
             "/%2e./outside/secret.txt",
-            "/a%2fb",
-            "/docs%2Findex.html",
             "/..%2f..%2fetc%2fpasswd",
+            "/a/..%2fb",
             "/%00",
             "/hello.txt%00.png",
             "/..%5coutside%5csecret.txt",
@@ -1137,6 +1155,30 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn encoded_separators_name_no_file_and_go_to_the_app() {
+        let site = site();
+        for path in [
+            "/a%2fb",
+            "/docs%2Findex.html",
+            "/hello.txt%5c",
+            "/a\\b",
+            "/users/x%2F",
+        ] {
+            assert!(get(&site, path).await.is_none(), "{path} was not forwarded");
+        }
+        assert_eq!(decode_path("/u/a%2fb"), Err(NotAFile::Separator));
+        assert_eq!(decode_path("/u/a%5Cb"), Err(NotAFile::Separator));
+        assert_eq!(decode_path("/u/..%2fb"), Err(NotAFile::Traversal));
+        assert_eq!(decode_path("/u/%2e%2e%5cb"), Err(NotAFile::Traversal));
+        assert_eq!(decode_path("/u/..\\b"), Err(NotAFile::Traversal));
+        assert_eq!(decode_path("/u/x%00"), Err(NotAFile::Traversal));
+        assert_eq!(
+            decode_path("/u/./a%20b/"),
+            Ok(vec![b"u".to_vec(), b"a b".to_vec()])
+        );
     }
 
     #[test]

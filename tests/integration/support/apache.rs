@@ -74,6 +74,7 @@ pub fn config_text(root: &Path, module: &Path, mpm: &str, port: u16, body: &str)
         ("dir_module".into(), "mod_dir.so".into()),
         ("env_module".into(), "mod_env.so".into()),
         ("autoindex_module".into(), "mod_autoindex.so".into()),
+        ("rewrite_module".into(), "mod_rewrite.so".into()),
     ] {
         mods.push_str(&format!("LoadModule {name} {MODULES}/{file}\n"));
     }
