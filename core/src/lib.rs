@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod resources;
+mod serve;
 pub mod server;
 pub mod spawn;
 pub mod starter;

@@ -314,45 +314,31 @@ pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
 pub async fn serve(
     listener: UnixListener,
     state: Arc<AdminState>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let peer_uid = match stream.peer_cred() {
-                        Ok(cred) => Some(cred.uid()),
-                        Err(err) => {
-                            tracing::debug!("admin API: no peer credentials: {err}");
-                            None
-                        }
-                    };
-                    tokio::spawn(serve_connection(stream, peer_uid, state.clone(), shutdown.clone()));
-                }
-                Err(err) => {
-                    // Usually EMFILE: back off instead of spinning on the error.
-                    tracing::warn!("admin API: accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            changed = shutdown.changed() => {
-                if changed.is_err() {
-                    break;
-                }
+    crate::serve::accept_until_stopped(&listener, "admin API", shutdown.clone(), |stream| {
+        let peer_uid = match stream.peer_cred() {
+            Ok(cred) => Some(cred.uid()),
+            Err(err) => {
+                tracing::debug!("admin API: no peer credentials: {err}");
+                None
             }
-        }
-    }
-    tracing::debug!("admin API stopped accepting connections");
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            peer_uid,
+            state.clone(),
+            shutdown.clone(),
+        ));
+    })
+    .await;
 }
 
 async fn serve_connection(
     stream: tokio::net::UnixStream,
     peer_uid: Option<u32>,
     state: Arc<AdminState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req| {
         let state = state.clone();
@@ -364,21 +350,15 @@ async fn serve_connection(
         .header_read_timeout(Duration::from_secs(30))
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    if *stop.borrow() {
-        conn.as_mut().graceful_shutdown();
-    }
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(err) = res {
-                tracing::debug!("admin connection ended: {err}");
-            }
-            return;
-        }
-        _ = stop.changed() => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    if let Err(err) = conn.await {
-        tracing::debug!("admin connection ended during shutdown: {err}");
-    }
+    crate::serve::serve_until_stopped(
+        conn,
+        stop,
+        crate::serve::Ending {
+            name: "admin connection",
+            deadline: std::future::pending(),
+            on_stop: || {},
+            linger: Duration::ZERO,
+        },
+    )
+    .await;
 }
