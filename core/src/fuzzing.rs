@@ -43,7 +43,7 @@ pub fn loader_head(data: &[u8]) {
             let (mut read, _write) = core.into_split();
             let _ = loader.write_all(data).await;
             drop(loader);
-            let _ = crate::proxy::session::read_head(&mut read, false).await;
+            let _ = crate::loader::read_head(&mut read, false).await;
         });
 }
 

@@ -12,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod hooks;
 pub mod instance;
+pub mod loader;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;

@@ -38,10 +38,10 @@ mod http_front {
     use hyper::body::Frame;
     use proptest::prelude::*;
 
+    use crate::loader::{header_block, RequestInfo};
     use crate::proxy::forward::{
         build_upstream_request, keep_only_end_to_end, PeerInfo, HOP_BY_HOP,
     };
-    use crate::proxy::session::{header_block, RequestInfo};
     use crate::server::limits::{check_head, HttpLimits, LimitedBody};
 
     fn header_name() -> impl Strategy<Value = String> {
@@ -154,7 +154,9 @@ mod http_front {
             let info = RequestInfo {
                 parts: &parts,
                 base_uri: base.as_deref(),
-                peer: PeerInfo::new(Some(([127, 0, 0, 1], 4000).into()), https),
+                remote: Some(([127, 0, 0, 1], 4000).into()),
+                https,
+                vars: &[],
                 connect_password: Some("secret"),
                 upgrade: false,
                 keep_alive: true,
@@ -413,7 +415,7 @@ mod paths_and_files {
                 let (bytes, valid) = raw;
                 loader.write_all(&bytes).await.expect("write");
                 drop(loader);
-                (crate::proxy::session::read_head(&mut read, false).await.map(|(h, rest)| (h.status, h.headers.len(), h.keep_alive, rest.len())), valid)
+                (crate::loader::read_head(&mut read, false).await.map(|(h, rest)| (h.status, h.headers.len(), h.keep_alive, rest.len())), valid)
             });
             if let Some((status, headers, keep_alive, rest)) = valid {
                 let (s, h, k, r) = parsed.map_err(|e| TestCaseError::fail(format!("valid head refused: {e}")))?;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppSpec;
+use crate::loader::{Claim, Claims};
 use crate::pool::ids::{Gupid, ProcessAddress};
-use crate::spawn::pipeline::{Claim, Claims};
 use crate::spawn::{ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
 use super::snapshot::PoolSnapshot;
@@ -391,7 +391,7 @@ impl Session {
     pub fn request_oob_work(&mut self) {
         self.oob = true;
     }
-    /// The claim of a pipelined request, `None` for any other (`spawn::pipeline`):
+    /// The claim of a pipelined request, `None` for any other (`loader::pipeline`):
     /// the process is busy and starts the request when free, unless the pool takes it
     /// back first. The proxy names it to the loader, and whoever unlinks it first
     /// decides whether the request runs.
@@ -852,8 +852,13 @@ impl Actor {
             PoolAction::RunOobWork { gupid, address } => {
                 let weak = self.weak.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = run_oob_work(&address).await {
-                        tracing::warn!(%gupid, "out-of-band work failed: {err}");
+                    // Only our loaders do out-of-band work; other apps are done at once.
+                    if let ProcessAddress::Session(socket) = address {
+                        let password = crate::spawn::connect_password_for(&socket);
+                        let work = crate::loader::run_oob_work(&socket, password.as_deref());
+                        if let Err(err) = work.await {
+                            tracing::warn!(%gupid, "out-of-band work failed: {err}");
+                        }
                     }
                     if let Some(tx) = weak.upgrade() {
                         let _ = tx.send(Msg::OobDone { gupid });
@@ -942,30 +947,3 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 
 #[cfg(test)]
 mod tests;
-
-/// Longest out-of-band work we wait for before putting the process back.
-const OOB_WORK_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Asks a loader to run its `:oob_work` handlers: an `OOBW` request over the session
-/// protocol, finished when the loader closes the connection. Apps that are not run by
-/// our loaders have no out-of-band work; for them this returns at once.
-async fn run_oob_work(address: &ProcessAddress) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let ProcessAddress::Session(path) = address else {
-        return Ok(());
-    };
-    let password = crate::spawn::connect_password_for(path);
-    let block = crate::spawn::pipeline::control_block("OOBW", password.as_deref());
-    let work = async {
-        let mut stream = tokio::net::UnixStream::connect(path).await?;
-        stream.write_all(&block).await?;
-        let mut sink = Vec::new();
-        stream.read_to_end(&mut sink).await?;
-        Ok(())
-    };
-    tokio::time::timeout(OOB_WORK_TIMEOUT, work)
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "out-of-band work timed out")
-        })?
-}

@@ -29,12 +29,12 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::buffer::{self, BufferSettings};
 use super::route::Router;
-use super::session::{self, IdleSessions, LoaderConnection, RequestInfo, SessionProtocolError};
+use super::session::{self, IdleSessions, LoaderConnection};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
+use crate::loader::{self, ClaimState, RequestInfo, SessionProtocolError};
 use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
 use crate::pool::{Gupid, ProcessAddress};
-use crate::spawn::pipeline::ClaimState;
 use crate::stats::{Counters, RequestTicket};
 
 /// How many times a request is re-routed when the chosen process cannot be reached
@@ -424,7 +424,7 @@ impl Proxy {
             if let ProcessAddress::Session(path) = session.address().clone() {
                 let upgrade = client_upgrade.is_some();
                 // A pipelined request waits on its own connection until the busy
-                // process is free, unless the pool takes it back (spawn::pipeline).
+                // process is free, unless the pool takes it back (loader::pipeline).
                 let claim = session.claim().cloned();
                 if let Some(claim) = &claim {
                     if claim.state() == ClaimState::Withdrawn {
@@ -434,7 +434,7 @@ impl Proxy {
                         self.counters.pipelined();
                     }
                 }
-                let keep_alive = session::can_keep_alive(&parts, body_is_empty, upgrade);
+                let keep_alive = loader::can_keep_alive(&parts, body_is_empty, upgrade);
                 let password = crate::spawn::connect_password_for(&path);
                 // A bodyless request on an idle connection the loader closed
                 // meanwhile is sent again on a new one (nothing was consumed); a
@@ -471,7 +471,9 @@ impl Proxy {
                     let info = RequestInfo {
                         parts: &parts,
                         base_uri: route.base_uri.as_deref(),
-                        peer: peer.clone(),
+                        remote: peer.remote,
+                        https: peer.https,
+                        vars: &peer.vars,
                         connect_password: password.as_deref(),
                         upgrade,
                         keep_alive,

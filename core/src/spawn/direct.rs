@@ -562,7 +562,11 @@ impl Journey {
             Outcome::Ready => {
                 let pipeline = match (&address, mode) {
                     (ProcessAddress::Session(socket), Mode::Direct) => {
-                        super::pipeline::claims_for(app, apps_dir.claims_base(options), socket)
+                        crate::loader::pipeline::claims_for(
+                            app,
+                            apps_dir.claims_base(options),
+                            socket,
+                        )
                     }
                     _ => None,
                 };

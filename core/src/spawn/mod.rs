@@ -28,7 +28,6 @@ use crate::pool::{Gupid, ProcessAddress};
 pub mod direct;
 pub mod helper;
 pub mod output;
-pub mod pipeline;
 pub mod plan;
 pub mod readiness;
 pub mod smart;
@@ -73,7 +72,7 @@ pub struct SpawnedProcess {
     /// How to stop it.
     pub control: Arc<dyn ProcessControl>,
     /// The loader's claims pipe, when it takes pipelined requests.
-    pub pipeline: Option<Arc<pipeline::Claims>>,
+    pub pipeline: Option<Arc<crate::loader::Claims>>,
     /// The secret a loader process expects from anyone who talks to it, the core
     /// included; `None` for generic and Node apps, which check none.
     pub connect_password: Option<String>,

@@ -96,7 +96,7 @@ pub struct SessionSetup {
     /// Where a failing loader writes its JSON report (`PASSENGER_REPORT_FILE`).
     pub report_file: PathBuf,
     /// Where a loader that takes pipelined requests makes its claims pipe
-    /// (`PASSENGER_CLAIMS`; `spawn::pipeline`).
+    /// (`PASSENGER_CLAIMS`; `loader::pipeline`).
     pub claims_base: Option<PathBuf>,
     /// The loopback port of the process's direct-access HTTP socket
     /// (`PASSENGER_DIRECT_PORT`): requests there must carry the connect password in

@@ -572,7 +572,8 @@ async fn spawn_worker(
             capture.stop_capturing();
             guard.0 = None;
             tracing::info!(pid, %gupid, app = %app.name, preloader = preloader.pid, "app process is ready");
-            let pipeline = super::pipeline::claims_for(app, apps_dir.claims_base(options), &socket);
+            let pipeline =
+                crate::loader::pipeline::claims_for(app, apps_dir.claims_base(options), &socket);
             return Ok(SpawnedProcess {
                 pid,
                 address: ProcessAddress::Session(socket),

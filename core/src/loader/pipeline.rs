@@ -13,9 +13,9 @@
 //! again. A pipe costs one short `write(2)` and `read(2)` per request and no
 //! file-system work.
 //!
-//! Owns the claims (issuing, taking back, waiting for a withdrawal) and the small
-//! control header blocks the core sends to loaders. It does not decide when to
-//! pipeline or withdraw (the pool does) nor send requests (the proxy does).
+//! Owns the claims (issuing, taking back, waiting for a withdrawal). It does not
+//! decide when to pipeline or withdraw (the pool does) nor send requests (the proxy
+//! does).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -39,24 +39,6 @@ pub fn claims_path(dir: &Path, socket: &Path) -> PathBuf {
     let mut name = socket.file_name().unwrap_or_default().to_os_string();
     name.push(".c");
     dir.join(name)
-}
-
-/// A header block (ARCHITECTURE.md, "Session protocol") for a control request with
-/// `method`, carrying the connect password if the loader has one.
-pub fn control_block(method: &str, password: Option<&str>) -> Vec<u8> {
-    let mut block = Vec::with_capacity(128);
-    block.extend_from_slice(&[0, 0, 0, 0]);
-    block.extend_from_slice(b"REQUEST_METHOD\0");
-    block.extend_from_slice(method.as_bytes());
-    block.push(0);
-    if let Some(password) = password {
-        block.extend_from_slice(b"PASSENGER_CONNECT_PASSWORD\0");
-        block.extend_from_slice(password.as_bytes());
-        block.push(0);
-    }
-    let len = u32::try_from(block.len() - 4).expect("invariant: a control block is tiny");
-    block[..4].copy_from_slice(&len.to_be_bytes());
-    block
 }
 
 /// The claims pipe of one loader process, and the claims issued on it that may
@@ -288,7 +270,7 @@ pub fn claims_for(
     dir: Option<PathBuf>,
     socket: &Path,
 ) -> Option<Arc<Claims>> {
-    if !super::plan::pipelines(app) {
+    if !crate::spawn::plan::pipelines(app) {
         return None;
     }
     let claims = Claims::open(&dir?, socket);
@@ -310,17 +292,6 @@ mod tests {
                 Path::new("/tmp/i/apps.s/ruby.00ff")
             ),
             PathBuf::from("/tmp/i/apps.s/ruby.00ff.c")
-        );
-    }
-
-    #[test]
-    fn control_block_is_length_prefixed_pairs() {
-        let block = control_block("PING", Some("pw"));
-        let len = u32::from_be_bytes([block[0], block[1], block[2], block[3]]) as usize;
-        assert_eq!(len, block.len() - 4);
-        assert_eq!(
-            &block[4..],
-            b"REQUEST_METHOD\0PING\0PASSENGER_CONNECT_PASSWORD\0pw\0"
         );
     }
 
