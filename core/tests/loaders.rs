@@ -2,87 +2,28 @@
 //! with the real interpreters (`ruby` with the `rack` gem, `python3`, `node`). A
 //! missing interpreter fails the test with a clear message rather than skipping it.
 //!
-//! Session-protocol apps are driven by a tiny client in this file that sends a header
-//! block (ARCHITECTURE.md, "Session protocol") and reads the response until EOF. Every
-//! spawned process is killed on drop by [`Running`], and each test checks that its
-//! processes are gone from `/proc` before it ends.
+//! Session-protocol apps are driven by the client in `support/session.rs` (one request per
+//! connection) and, for keep-alive, by the framed reads in this file. Every spawned process is
+//! killed on drop by [`support::Running`], and each test checks that its processes are gone from `/proc`
+//! before it ends.
+
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType, SpawnMethod};
-use passenger_core::pool::{Gupid, ProcessAddress};
-use passenger_core::spawn::{
-    connect_password_for, DirectSpawner, ExitInfo, SpawnError, SpawnStep, SpawnedProcess, Spawner,
-    SpawnerOptions,
-};
+use passenger_core::pool::ProcessAddress;
+use passenger_core::spawn::{connect_password_for, ExitInfo, SpawnError, SpawnStep};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-/// Start timeout for apps expected to start: generous, the test machine is shared.
-const START: Duration = Duration::from_secs(30);
-
-/// Kills the process group on drop, so a failing test leaks nothing.
-struct Running(Option<SpawnedProcess>);
-
-impl Running {
-    fn process(&self) -> &SpawnedProcess {
-        self.0.as_ref().expect("invariant: taken only by stop")
-    }
-
-    fn socket(&self) -> PathBuf {
-        match &self.process().address {
-            ProcessAddress::Session(path) => path.clone(),
-            other => panic!("expected a session socket, got {other}"),
-        }
-    }
-
-    /// Asks the process to stop (stdin EOF for loaders) and waits for it to exit.
-    async fn stop(mut self) -> (u32, ExitInfo) {
-        let process = self.0.take().expect("invariant: stop is called once");
-        process.control.terminate();
-        let pid = process.pid;
-        let control = Arc::clone(&process.control);
-        match tokio::time::timeout(Duration::from_secs(15), process.exited).await {
-            Ok(Ok(info)) => {
-                assert_gone(pid);
-                (pid, info)
-            }
-            _ => {
-                control.kill();
-                panic!("process {pid} did not exit within 15 s of terminate()");
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            p.control.kill();
-        }
-    }
-}
-
-fn require_tool(cmd: &str, args: &[&str], what: &str) {
-    let ok = std::process::Command::new(cmd)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{what} is required by this test but `{cmd} {args:?}` failed; install it"
-    );
-}
-
-fn require_ruby() {
-    require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
-}
+use support::session::{parse, read_all, Request};
+use support::{
+    app_dir, cmdline, require_node, require_python, require_ruby, spawn_err, spawn_ok, write, START,
+};
 
 /// The app's `/echo` answers a body of known length and a framed chunked one.
 async fn assert_echoes_bodies(socket: &Path) {
@@ -96,166 +37,12 @@ async fn assert_echoes_bodies(socket: &Path) {
     assert_eq!(body, "got:streamed until EOF");
 }
 
-fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(Instant::now() < deadline, "process {pid} is still alive");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A temp app root readable by everyone (the app runs as `nobody` when tests run as root).
-fn app_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("create temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod temp dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create fixture dir");
-    }
-    std::fs::write(&path, text).expect("write fixture");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-}
-
 fn spec(dir: &Path, app_type: AppType) -> AppSpec {
     let mut app = AppSpec::new("loader-app", dir.to_path_buf(), app_type);
     app.start_timeout = START;
     // These tests cover the loaders started directly; smart spawning is in smart.rs.
     app.spawn_method = SpawnMethod::Direct;
     app
-}
-
-async fn spawn(app: AppSpec) -> Result<SpawnedProcess, SpawnError> {
-    DirectSpawner::new(SpawnerOptions::default())
-        .spawn(Arc::new(app), Gupid("loader-1".to_string()))
-        .await
-}
-
-async fn spawn_ok(app: AppSpec) -> Running {
-    match spawn(app).await {
-        Ok(p) => Running(Some(p)),
-        Err(e) => panic!("spawn failed: {e}\noutput:\n{}", e.output),
-    }
-}
-
-async fn spawn_err(app: AppSpec) -> SpawnError {
-    match spawn(app).await {
-        Ok(p) => {
-            let pid = p.pid;
-            drop(Running(Some(p)));
-            panic!("spawn of process {pid} succeeded but was expected to fail");
-        }
-        Err(e) => e,
-    }
-}
-
-/// One request over the session protocol.
-struct Request<'a> {
-    method: &'a str,
-    path: &'a str,
-    headers: Vec<(&'a str, String)>,
-    body: &'a [u8],
-    /// Send the body de-chunked and framed (`PASSENGER_BODY_FRAMED`), without CONTENT_LENGTH.
-    chunked: bool,
-    /// Override of the connect password (default: the registered one).
-    password: Option<String>,
-    /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`).
-    keep_alive: bool,
-}
-
-impl<'a> Request<'a> {
-    fn get(path: &'a str) -> Request<'a> {
-        Request {
-            method: "GET",
-            path,
-            headers: Vec::new(),
-            body: b"",
-            chunked: false,
-            password: None,
-            keep_alive: false,
-        }
-    }
-
-    fn post(path: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request {
-            method: "POST",
-            body,
-            ..Request::get(path)
-        }
-    }
-
-    fn header_block(&self, socket: &Path) -> Vec<u8> {
-        let password = self
-            .password
-            .clone()
-            .or_else(|| connect_password_for(socket))
-            .expect("the spawner registered a connect password for the socket");
-        let (path, query) = self.path.split_once('?').unwrap_or((self.path, ""));
-        let mut fields: Vec<(&str, String)> = vec![
-            ("REQUEST_METHOD", self.method.to_string()),
-            ("SCRIPT_NAME", String::new()),
-            ("PATH_INFO", path.to_string()),
-            ("QUERY_STRING", query.to_string()),
-            ("REQUEST_URI", self.path.to_string()),
-            ("SERVER_NAME", "localhost".to_string()),
-            ("SERVER_PORT", "80".to_string()),
-            ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
-            ("REMOTE_ADDR", "127.0.0.1".to_string()),
-            ("REMOTE_PORT", "5555".to_string()),
-            ("HTTP_HOST", "localhost".to_string()),
-        ];
-        if self.chunked {
-            fields.push(("HTTP_TRANSFER_ENCODING", "chunked".to_string()));
-            fields.push(("PASSENGER_BODY_FRAMED", "1".to_string()));
-        } else if !self.body.is_empty() {
-            fields.push(("CONTENT_LENGTH", self.body.len().to_string()));
-            fields.push(("CONTENT_TYPE", "text/plain".to_string()));
-        }
-        fields.extend(self.headers.iter().cloned());
-        fields.push(("PASSENGER_CONNECT_PASSWORD", password));
-        if self.keep_alive {
-            fields.push(("PASSENGER_KEEP_ALIVE", "1".to_string()));
-        }
-        let mut block = Vec::new();
-        for (name, value) in fields {
-            block.extend_from_slice(name.as_bytes());
-            block.push(0);
-            block.extend_from_slice(value.as_bytes());
-            block.push(0);
-        }
-        let mut out = (block.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(&block);
-        out
-    }
-
-    /// Sends the request and returns the raw response (head and body) read until EOF.
-    async fn send(&self, socket: &Path) -> String {
-        let mut stream = UnixStream::connect(socket)
-            .await
-            .expect("connect to the loader socket");
-        stream
-            .write_all(&self.header_block(socket))
-            .await
-            .expect("send header block");
-        if self.chunked {
-            // Framed: each piece a 4-byte big-endian length, a zero length last.
-            for piece in self.body.chunks(7) {
-                stream
-                    .write_all(&(piece.len() as u32).to_be_bytes())
-                    .await
-                    .expect("send a piece length");
-                stream.write_all(piece).await.expect("send a piece");
-            }
-            stream.write_all(&[0, 0, 0, 0]).await.expect("end the body");
-        } else {
-            stream.write_all(self.body).await.expect("send body");
-        }
-        read_all(&mut stream).await
-    }
 }
 
 /// One response read from a connection that may stay open: the head, then exactly
@@ -566,7 +353,7 @@ async fn ruby_loader_keeps_session_connections_alive() {
 
 #[tokio::test]
 async fn python_loader_keeps_session_connections_alive() {
-    require_tool("python3", &["-c", "pass"], "python3");
+    require_python();
     let dir = app_dir();
     write(dir.path(), "passenger_wsgi.py", WSGI_KEEP_ALIVE_APP);
     let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
@@ -578,7 +365,7 @@ async fn python_loader_keeps_session_connections_alive() {
 #[tokio::test]
 async fn loader_with_an_idle_connection_stops_on_stdin_eof() {
     require_ruby();
-    require_tool("python3", &["-c", "pass"], "python3");
+    require_python();
     let dir = app_dir();
     write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
     write(dir.path(), "passenger_wsgi.py", WSGI_KEEP_ALIVE_APP);
@@ -593,33 +380,6 @@ async fn loader_with_an_idle_connection_stops_on_stdin_eof() {
         assert_eq!(info, ExitInfo::Code(0));
         assert!(closed_by_loader(&mut stream).await);
     }
-}
-
-async fn read_all(stream: &mut UnixStream) -> String {
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut response))
-        .await
-        .expect("response within 15 s")
-        .expect("read response");
-    String::from_utf8_lossy(&response).into_owned()
-}
-
-/// Splits a response into status line, header lines and body.
-fn parse(response: &str) -> (String, Vec<String>, String) {
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header/body separator in {response:?}"));
-    let mut lines = head.split("\r\n").map(str::to_string);
-    let status = lines.next().unwrap_or_default();
-    (status, lines.collect(), body.to_string())
-}
-
-fn cmdline(pid: u32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
-    String::from_utf8_lossy(&raw)
-        .replace('\0', " ")
-        .trim()
-        .to_string()
 }
 
 const RACK_APP: &str = r##"
@@ -919,7 +679,7 @@ def application(environ, start_response):
 
 #[tokio::test]
 async fn python_wsgi_app_serves_the_session_protocol() {
-    require_tool("python3", &["-c", "pass"], "python3");
+    require_python();
     let dir = app_dir();
     write(dir.path(), "passenger_wsgi.py", WSGI_APP);
     let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
@@ -956,7 +716,7 @@ async fn python_wsgi_app_serves_the_session_protocol() {
 
 #[tokio::test]
 async fn python_import_error_reports_app_load() {
-    require_tool("python3", &["-c", "pass"], "python3");
+    require_python();
     let dir = app_dir();
     write(
         dir.path(),
@@ -972,7 +732,7 @@ async fn python_import_error_reports_app_load() {
 
 #[tokio::test]
 async fn node_app_runs_under_the_loader_with_a_title() {
-    require_tool("node", &["--version"], "node");
+    require_node();
     let dir = app_dir();
     write(
         dir.path(),
@@ -1015,7 +775,7 @@ async fn node_app_runs_under_the_loader_with_a_title() {
 #[test]
 fn loaders_do_not_start_when_their_direct_access_port_is_taken() {
     require_ruby();
-    require_tool("python3", &["-c", "pass"], "python3");
+    require_python();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     let port = taken
         .local_addr()

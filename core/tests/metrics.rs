@@ -3,6 +3,8 @@
 //! Every process started here runs in its own process group, which a guard kills
 //! (SIGKILL to the whole group) and reaps on drop, so a failing assertion leaks nothing.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +15,8 @@ use passenger_core::metrics::{
     list_processes, memory_stats, process_metrics, process_tree, CpuSampler, InstanceRoots,
     MemoryStatsOptions, MetricsError, CORE_TITLE, WATCHDOG_TITLE,
 };
+
+use support::poll;
 
 /// A child in its own process group; the group is killed and the child reaped on drop.
 struct Group(Child);
@@ -42,18 +46,6 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         self.kill_and_reap();
-    }
-}
-
-/// Polls `check` until it returns `Some` or the deadline passes.
-fn poll<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

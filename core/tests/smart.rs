@@ -4,166 +4,30 @@
 //! idle stop, restarts, load errors and cleanup. A missing interpreter fails the test
 //! with a clear message rather than skipping it.
 //!
-//! Every worker is killed on drop by [`Running`]; each test checks `/proc` for the
+//! Every worker is killed on drop by [`support::Running`]; each test checks `/proc` for the
 //! processes it saw before it ends.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType, SpawnMethod};
-use passenger_core::pool::{Gupid, ProcessAddress};
-use passenger_core::spawn::{
-    connect_password_for, DirectSpawner, SpawnError, SpawnStep, SpawnedProcess, Spawner,
-    SpawnerOptions,
+use passenger_core::pool::Gupid;
+use passenger_core::spawn::{DirectSpawner, SpawnError, SpawnStep, Spawner, SpawnerOptions};
+
+use support::session::{parse, Request};
+use support::{
+    app_dir, assert_gone, cmdline, gone, ppid, processes_titled, require_python, require_ruby,
+    write, Running, START,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
-
-/// Start timeout: generous, the test machine is shared.
-const START: Duration = Duration::from_secs(30);
-
-/// Kills the worker's process group on drop, so a failing test leaks nothing.
-struct Running(Option<SpawnedProcess>);
-
-impl Running {
-    fn process(&self) -> &SpawnedProcess {
-        self.0.as_ref().expect("invariant: taken only by stop")
-    }
-
-    fn pid(&self) -> u32 {
-        self.process().pid
-    }
-
-    fn socket(&self) -> PathBuf {
-        match &self.process().address {
-            ProcessAddress::Session(path) => path.clone(),
-            other => panic!("expected a session socket, got {other}"),
-        }
-    }
-
-    /// terminate() (stdin EOF) and wait for `exited`.
-    async fn stop(mut self) {
-        let process = self.0.take().expect("invariant: stop is called once");
-        let pid = process.pid;
-        let control = Arc::clone(&process.control);
-        control.terminate();
-        match tokio::time::timeout(Duration::from_secs(15), process.exited).await {
-            Ok(Ok(_)) => assert_gone(pid),
-            _ => {
-                control.kill();
-                panic!("worker {pid} did not exit within 15 s of terminate()");
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            p.control.kill();
-        }
-    }
-}
-
-fn require_tool(cmd: &str, args: &[&str], what: &str) {
-    let ok = std::process::Command::new(cmd)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{what} is required by this test but `{cmd} {args:?}` failed; install it"
-    );
-}
-
-fn require_ruby() {
-    require_tool("ruby", &["-e", "require 'rack'"], "ruby with the rack gem");
-}
-
-fn require_python() {
-    require_tool(
-        "python3",
-        &["-c", "import socket; socket.recv_fds"],
-        "python3 >= 3.9",
-    );
-}
-
-/// Alive and not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| !rest.starts_with('Z'))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
-fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) {
-        assert!(Instant::now() < deadline, "process {pid} is still alive");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn ppid(pid: u32) -> u32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let (_, rest) = stat.rsplit_once(") ").expect("stat has a comm");
-    rest.split(' ')
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .expect("stat has a ppid")
-}
-
-fn cmdline(pid: u32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
-    String::from_utf8_lossy(&raw)
-        .replace('\0', " ")
-        .trim()
-        .to_string()
-}
 
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .expect("read comm")
         .trim()
         .to_string()
-}
-
-/// Live processes whose command line starts with `prefix`.
-fn processes_titled(prefix: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&raw).starts_with(prefix) && alive(pid) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn app_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("create temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod temp dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write fixture");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 }
 
 const RACK_APP: &str = r#"
@@ -222,59 +86,20 @@ async fn spawn_timed(spawner: &DirectSpawner, app: &AppSpec, what: &str) -> Runn
                 p.pid,
                 started.elapsed().as_millis()
             );
-            Running(Some(p))
+            Running::new(p)
         }
         Err(e) => panic!("{what} spawn failed: {e}\noutput:\n{}", e.output),
     }
 }
 
-/// GET / over the session protocol; returns the body.
+/// GET / over the session protocol; asserts a 200 and returns the body.
 async fn get(socket: &Path) -> String {
-    let password = connect_password_for(socket).expect("password registered for the socket");
-    let fields = [
-        ("REQUEST_METHOD", "GET"),
-        ("SCRIPT_NAME", ""),
-        ("PATH_INFO", "/"),
-        ("QUERY_STRING", ""),
-        ("REQUEST_URI", "/"),
-        ("SERVER_NAME", "localhost"),
-        ("SERVER_PORT", "80"),
-        ("SERVER_PROTOCOL", "HTTP/1.1"),
-        ("REMOTE_ADDR", "127.0.0.1"),
-        ("REMOTE_PORT", "5555"),
-        ("HTTP_HOST", "localhost"),
-        ("PASSENGER_CONNECT_PASSWORD", password.as_str()),
-    ];
-    let mut block = Vec::new();
-    for (name, value) in fields {
-        block.extend_from_slice(name.as_bytes());
-        block.push(0);
-        block.extend_from_slice(value.as_bytes());
-        block.push(0);
-    }
-    let mut out = u32::try_from(block.len())
-        .expect("small block")
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(&block);
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .expect("connect to worker");
-    stream.write_all(&out).await.expect("send header block");
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut response))
-        .await
-        .expect("response within 15 s")
-        .expect("read response");
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header/body separator in {response:?}"));
+    let (status, _, body) = parse(&Request::get("/").send(socket).await);
     assert!(
-        head.starts_with("HTTP/1.1 200"),
-        "unexpected response {response:?}"
+        status.starts_with("HTTP/1.1 200"),
+        "unexpected status {status:?}"
     );
-    body.to_string()
+    body
 }
 
 fn preloader_of(spawner: &DirectSpawner, app: &AppSpec) -> u32 {
@@ -323,7 +148,7 @@ async fn ruby_smart_spawn_forks_workers_from_one_preloader() {
     // terminate() closes the worker's stdin; `exited` resolves; the other one serves on.
     let first_pid = first.pid();
     first.stop().await;
-    assert!(!alive(first_pid));
+    assert!(gone(first_pid));
     assert!(get(&second.socket()).await.starts_with("forked=true"));
 
     // A restart replaces the preloader; the running worker is not touched.
@@ -541,7 +366,7 @@ async fn smart_load_error_reports_app_load() {
     {
         Ok(p) => {
             let pid = p.pid;
-            drop(Running(Some(p)));
+            drop(Running::new(p));
             panic!("spawn of {pid} succeeded but the app cannot load");
         }
         Err(e) => e,

@@ -1,8 +1,10 @@
 //! Integration tests of [`DirectSpawner`] with real generic (python3) and Node apps.
 //!
 //! Every fixture is a small stdlib-only script written into a temp dir. Every spawned
-//! process is killed on drop by [`Running`], and each test asserts that the processes it
+//! process is killed on drop by [`support::Running`], and each test asserts that the processes it
 //! started are gone from `/proc` before it ends.
+
+mod support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -13,13 +15,12 @@ use std::time::{Duration, Instant};
 use passenger_core::app::{AppSpec, AppType};
 use passenger_core::pool::{Gupid, ProcessAddress};
 use passenger_core::spawn::{
-    DirectSpawner, ExitInfo, SpawnError, SpawnStep, SpawnedProcess, Spawner, SpawnerOptions,
+    DirectSpawner, ExitInfo, SpawnError, SpawnStep, Spawner, SpawnerOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Start timeout for apps expected to start: generous, the test machine is shared.
-const START: Duration = Duration::from_secs(20);
+use support::{app_dir, assert_gone_async, gone, poll_async, spawn, spawn_ok, write, START};
 
 /// A python3 HTTP app: `/` says hello, `/env` dumps env and cwd, `/child` gives the
 /// pid of a forked child when `FORK_CHILD` is in the prelude.
@@ -44,29 +45,6 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()
 "#;
 
-/// Kills the process group on drop, so a failing test leaks nothing.
-struct Running(SpawnedProcess);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.control.kill();
-    }
-}
-
-/// A temp app root readable by everyone (the app runs as `nobody` when tests run as root).
-fn app_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("create temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod temp dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write fixture");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-}
-
 fn python_app(dir: &Path, script: &str, start_timeout: Duration) -> Arc<AppSpec> {
     write(dir, "app.py", script);
     let mut app = AppSpec::new(
@@ -82,19 +60,6 @@ fn python_app(dir: &Path, script: &str, start_timeout: Duration) -> Arc<AppSpec>
 
 fn server(prelude: &str) -> String {
     SERVER.replace("PRELUDE", prelude)
-}
-
-async fn spawn(app: Arc<AppSpec>) -> Result<SpawnedProcess, SpawnError> {
-    DirectSpawner::new(SpawnerOptions::default())
-        .spawn(app, Gupid("test-1".to_string()))
-        .await
-}
-
-async fn spawn_ok(app: Arc<AppSpec>) -> Running {
-    match spawn(app).await {
-        Ok(p) => Running(p),
-        Err(e) => panic!("spawn failed: {e}\noutput:\n{}", e.output),
-    }
 }
 
 async fn get(address: &ProcessAddress, path: &str) -> String {
@@ -118,33 +83,6 @@ async fn get(address: &ProcessAddress, path: &str) -> String {
         .split_once("\r\n\r\n")
         .expect("response has a header/body separator");
     body.to_string()
-}
-
-/// True when `pid` no longer exists. A zombie counts as gone: its reparented parent
-/// (PID 1 of the container) may never reap it, but it runs no code.
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-            .unwrap_or(false),
-    }
-}
-
-async fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gone(pid) {
-        assert!(Instant::now() < deadline, "process {pid} is still alive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn wait_exit(process: &mut Running) -> ExitInfo {
-    tokio::time::timeout(Duration::from_secs(10), &mut process.0.exited)
-        .await
-        .expect("process exits within 10 s")
-        .expect("reaper reports the exit")
 }
 
 fn first_number(text: &str) -> u32 {
@@ -171,12 +109,15 @@ async fn hello_app_answers_over_tcp() {
     let dir = app_dir();
     let app = python_app(dir.path(), &server(""), START);
     let process = spawn_ok(app).await;
-    assert_eq!(process.0.concurrency, -1);
-    assert!(process.0.spawn_started <= process.0.spawn_ended);
-    assert_eq!(get(&process.0.address, "/").await, "hello from python");
-    let pid = process.0.pid;
+    assert_eq!(process.process().concurrency, -1);
+    assert!(process.process().spawn_started <= process.process().spawn_ended);
+    assert_eq!(
+        get(&process.process().address, "/").await,
+        "hello from python"
+    );
+    let pid = process.process().pid;
     drop(process);
-    assert_gone(pid).await;
+    assert_gone_async(pid).await;
 }
 
 #[tokio::test]
@@ -190,11 +131,11 @@ async fn app_gets_passenger_env_and_its_own_vars() {
         ("RACK_ENV".to_string(), "override".to_string()),
     ];
     let process = spawn_ok(Arc::new(app)).await;
-    let body = get(&process.0.address, "/env").await;
+    let body = get(&process.process().address, "/env").await;
     let dump: serde_json::Value = serde_json::from_str(&body).expect("env dump is JSON");
     let env: HashMap<String, String> =
         serde_json::from_value(dump["env"].clone()).expect("env is a string map");
-    let port = match &process.0.address {
+    let port = match &process.process().address {
         ProcessAddress::Tcp(addr) => addr.port().to_string(),
         other => panic!("unexpected address {other}"),
     };
@@ -230,7 +171,7 @@ async fn app_gets_passenger_env_and_its_own_vars() {
     } else {
         nix::unistd::Uid::effective()
     };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", process.0.pid))
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.process().pid))
         .expect("read app status");
     let uid_line = status
         .lines()
@@ -243,9 +184,9 @@ async fn app_gets_passenger_env_and_its_own_vars() {
             .all(|u| u == expected_uid.to_string()),
         "app runs as uid {expected_uid}: {uid_line}"
     );
-    let pid = process.0.pid;
+    let pid = process.process().pid;
     drop(process);
-    assert_gone(pid).await;
+    assert_gone_async(pid).await;
 }
 
 #[tokio::test]
@@ -268,7 +209,7 @@ async fn early_exit_fails_with_output_and_status() {
         err.output
     );
     assert_error_fields(&err, dir.path());
-    assert_gone(first_number(&err.output)).await;
+    assert_gone_async(first_number(&err.output)).await;
 }
 
 #[tokio::test]
@@ -291,7 +232,7 @@ async fn app_that_never_listens_times_out() {
     assert!(err.summary.contains("start timeout"), "{}", err.summary);
     assert_eq!(err.step, SpawnStep::HandshakePerform);
     assert_error_fields(&err, dir.path());
-    assert_gone(first_number(&err.output)).await;
+    assert_gone_async(first_number(&err.output)).await;
 }
 
 #[tokio::test]
@@ -299,15 +240,12 @@ async fn terminate_stops_the_app_and_exited_resolves() {
     let dir = app_dir();
     let app = python_app(dir.path(), &server(""), START);
     let mut process = spawn_ok(app).await;
-    process.0.control.terminate();
-    assert_eq!(
-        wait_exit(&mut process).await,
-        ExitInfo::Signal(libc::SIGTERM)
-    );
-    assert_gone(process.0.pid).await;
+    process.process().control.terminate();
+    assert_eq!(process.wait_exit().await, ExitInfo::Signal(libc::SIGTERM));
+    assert_gone_async(process.process().pid).await;
     // Signalling a reaped process is a harmless no-op.
-    process.0.control.terminate();
-    process.0.control.kill();
+    process.process().control.terminate();
+    process.process().control.kill();
 }
 
 #[tokio::test]
@@ -316,17 +254,21 @@ async fn kill_stops_an_app_ignoring_sigterm() {
     let prelude = "signal.signal(signal.SIGTERM, signal.SIG_IGN)";
     let app = python_app(dir.path(), &server(prelude), START);
     let mut process = spawn_ok(app).await;
-    process.0.control.terminate();
+    process.process().control.terminate();
     // The app ignores SIGTERM: it must still be there a moment later.
-    let early = tokio::time::timeout(Duration::from_millis(300), &mut process.0.exited).await;
+    let early = tokio::time::timeout(
+        Duration::from_millis(300),
+        &mut process.process_mut().exited,
+    )
+    .await;
     assert!(early.is_err(), "app exited despite ignoring SIGTERM");
-    assert_eq!(get(&process.0.address, "/").await, "hello from python");
-    process.0.control.kill();
     assert_eq!(
-        wait_exit(&mut process).await,
-        ExitInfo::Signal(libc::SIGKILL)
+        get(&process.process().address, "/").await,
+        "hello from python"
     );
-    assert_gone(process.0.pid).await;
+    process.process().control.kill();
+    assert_eq!(process.wait_exit().await, ExitInfo::Signal(libc::SIGKILL));
+    assert_gone_async(process.process().pid).await;
 }
 
 #[tokio::test]
@@ -335,16 +277,16 @@ async fn kill_takes_the_whole_process_group() {
     let prelude = "CHILD = os.fork()\nif CHILD == 0:\n    time.sleep(300)\n    os._exit(0)";
     let app = python_app(dir.path(), &server(prelude), START);
     let mut process = spawn_ok(app).await;
-    let child: u32 = get(&process.0.address, "/child")
+    let child: u32 = get(&process.process().address, "/child")
         .await
         .trim()
         .parse()
         .expect("child pid");
     assert!(!gone(child), "forked child should be running");
-    process.0.control.kill();
-    wait_exit(&mut process).await;
-    assert_gone(process.0.pid).await;
-    assert_gone(child).await;
+    process.process().control.kill();
+    process.wait_exit().await;
+    assert_gone_async(process.process().pid).await;
+    assert_gone_async(child).await;
 }
 
 #[tokio::test]
@@ -354,14 +296,14 @@ async fn leader_exit_kills_leftover_group_members() {
     let prelude = "CHILD = os.fork()\nif CHILD == 0:\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n    time.sleep(300)\n    os._exit(0)";
     let app = python_app(dir.path(), &server(prelude), START);
     let mut process = spawn_ok(app).await;
-    let child: u32 = get(&process.0.address, "/child")
+    let child: u32 = get(&process.process().address, "/child")
         .await
         .trim()
         .parse()
         .expect("child pid");
-    process.0.control.terminate();
-    wait_exit(&mut process).await;
-    assert_gone(child).await;
+    process.process().control.terminate();
+    process.wait_exit().await;
+    assert_gone_async(child).await;
 }
 
 #[tokio::test]
@@ -383,11 +325,14 @@ async fn node_app_answers_over_tcp() {
     let mut app = AppSpec::new("node-app", dir.path().to_path_buf(), AppType::Node);
     app.start_timeout = START;
     let process = spawn_ok(Arc::new(app)).await;
-    assert_eq!(process.0.concurrency, 0);
-    assert_eq!(get(&process.0.address, "/").await, "hello from node");
-    let pid = process.0.pid;
+    assert_eq!(process.process().concurrency, 0);
+    assert_eq!(
+        get(&process.process().address, "/").await,
+        "hello from node"
+    );
+    let pid = process.process().pid;
     drop(process);
-    assert_gone(pid).await;
+    assert_gone_async(pid).await;
 }
 
 #[tokio::test]
@@ -416,19 +361,16 @@ async fn dropping_the_spawn_future_kills_the_process() {
     let app = python_app(dir.path(), script, START);
     let pid_file = dir.path().join("pid");
     let spawning = spawn(app);
-    let wait_for_pid = async {
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&pid_file) {
-                if let Ok(pid) = text.trim().parse::<u32>() {
-                    return pid;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let wait_for_pid = poll_async("the app to write its pid", START, || {
+        std::fs::read_to_string(&pid_file)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    });
     let pid = tokio::select! {
         result = spawning => panic!("spawn resolved: {:?}", result.map(|p| p.pid)),
-        pid = tokio::time::timeout(Duration::from_secs(20), wait_for_pid) => pid.expect("app writes its pid"),
+        pid = wait_for_pid => pid,
     };
-    assert_gone(pid).await;
+    assert_gone_async(pid).await;
 }
