@@ -2,12 +2,14 @@
 //!
 //! Owns the I/O around the state machine: calling the [`Spawner`], holding each
 //! process's [`ProcessControl`] and forwarding its exit, answering waiting checkouts,
-//! the restart-file check (`restart.txt`, `always_restart.txt`) and the timer that
-//! drives [`PoolInput::Tick`]. Every pool decision is made by the state machine; this
-//! module only carries them out. Everyone else talks to it through [`PoolHandle`].
+//! the restart-file check (`restart.txt`, `always_restart.txt`: read on a blocking
+//! thread, see [`restart_file`]) and the timer that drives [`PoolInput::Tick`]. Every
+//! pool decision is made by the state machine; this module only carries them out.
+//! Everyone else talks to it through [`PoolHandle`]. The actor task makes no blocking
+//! call: file system reads, spawns, hooks and out-of-band work run elsewhere and come
+//! back as messages.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,93 +21,13 @@ use crate::loader::{Claim, Claims};
 use crate::pool::ids::{Gupid, ProcessAddress};
 use crate::spawn::{ProcessControl, SpawnError, SpawnedProcess, Spawner};
 
+use super::error::{CheckoutError, PoolError};
+use super::options::{CheckoutKind, PoolOptions, RestartMethod};
+use super::restart_file::{self, Gate, RestartFiles};
 use super::snapshot::PoolSnapshot;
 use super::state::{Pool, PoolAction, PoolInput, RequestId, SessionOutcome, SpawnId, SpawnedInfo};
 
-/// Global pool settings.
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    /// Maximum processes across all groups.
-    pub max_pool_size: u32,
-    /// Idle time after which processes above `min_instances` stop; zero = never.
-    pub pool_idle_time: Duration,
-    /// Time a terminated process gets before SIGKILL.
-    pub process_shutdown_timeout: Duration,
-    /// Where the actor counts spawns (shared with the admin API).
-    pub counters: Arc<crate::stats::Counters>,
-    /// How recently a lone busy process must have begun its current work to be
-    /// handed a pipelined request ([`state::PIPELINE_WINDOW`](super::state::PIPELINE_WINDOW)).
-    pub pipeline_window: Duration,
-    /// How long a pipelined request waits before it is taken back
-    /// ([`state::PIPELINE_PATIENCE`](super::state::PIPELINE_PATIENCE)).
-    pub pipeline_patience: Duration,
-    /// Lifecycle hooks; the actor fires the process and queue events, each on a
-    /// thread of its own ([`Hooks::spawn`](crate::hooks::Hooks::spawn)).
-    pub hooks: Arc<crate::hooks::Hooks>,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            max_pool_size: 6,
-            pool_idle_time: Duration::from_secs(300),
-            process_shutdown_timeout: Duration::from_secs(60),
-            counters: Arc::default(),
-            pipeline_window: super::state::PIPELINE_WINDOW,
-            pipeline_patience: super::state::PIPELINE_PATIENCE,
-            hooks: Arc::default(),
-        }
-    }
-}
-
-/// How `restart_group` replaces processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartMethod {
-    /// Detach everything, then spawn anew (requests wait meanwhile).
-    Blocking,
-    /// Replace processes one by one; old ones serve until their replacement is ready.
-    Rolling,
-}
-
-/// Why a request could not get a process.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CheckoutError {
-    /// The group's request queue is full.
-    #[error("request queue of {group} is full")]
-    QueueFull {
-        /// The group name.
-        group: String,
-    },
-    /// Spawning a process failed.
-    #[error("could not spawn a process: {0}")]
-    SpawnFailed(Arc<SpawnError>),
-    /// The pool is shutting down (or its actor has stopped).
-    #[error("the pool is shutting down")]
-    ShuttingDown,
-}
-
-/// Errors of pool management calls.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PoolError {
-    /// No group has that name.
-    #[error("no application group named {0}")]
-    NoSuchGroup(String),
-    /// The actor task is gone.
-    #[error("the pool has stopped")]
-    Stopped,
-}
-
 type CheckoutReply = oneshot::Sender<Result<Session, CheckoutError>>;
-
-/// What a checkout may be given besides a free slot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CheckoutKind {
-    /// The request has no body and no upgrade: it may be pipelined to a busy loader
-    /// process (ARCHITECTURE.md, "Request pipelining").
-    pub pipelinable: bool,
-    /// The request's pipelined session was withdrawn: it keeps its place in the queue.
-    pub retry: bool,
-}
 
 /// Messages to the actor.
 #[derive(Debug)]
@@ -147,6 +69,11 @@ enum Msg {
     },
     OobDone {
         gupid: Gupid,
+    },
+    /// A restart-file check ended (`None`: it could not run).
+    RestartFilesSeen {
+        group: String,
+        seen: Option<restart_file::Seen>,
     },
     MemoryOver {
         gupid: Gupid,
@@ -194,7 +121,7 @@ pub fn start(options: PoolOptions, spawner: Arc<dyn Spawner>) -> PoolHandle {
         controls: HashMap::new(),
         pipelines: HashMap::new(),
         shutdown_waiters: Vec::new(),
-        restart_checks: HashMap::new(),
+        restart_files: RestartFiles::default(),
         app_roots: HashMap::new(),
         attached: HashMap::new(),
         memory_limits: HashMap::new(),
@@ -429,12 +356,13 @@ impl Drop for Session {
     }
 }
 
-/// What the restart-file check remembers per group.
+/// A checkout waiting for its group's restart-file check (its reply is in
+/// `Actor::waiters` meanwhile).
 #[derive(Debug)]
-struct RestartCheck {
-    last_check: Instant,
-    restart_mtime: Option<SystemTime>,
-    always_existed: bool,
+struct WaitingCheckout {
+    request: RequestId,
+    app: Arc<AppSpec>,
+    kind: CheckoutKind,
 }
 
 struct Actor {
@@ -448,7 +376,7 @@ struct Actor {
     /// claims issued on it.
     pipelines: HashMap<Gupid, Arc<Claims>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
-    restart_checks: HashMap<String, RestartCheck>,
+    restart_files: RestartFiles<WaitingCheckout>,
     /// App root of each group that has spawned, for the hooks' `PASSENGER_APP_ROOT`.
     app_roots: HashMap<String, String>,
     /// Pid and group of each live process, for `detached_process`.
@@ -522,27 +450,39 @@ impl Actor {
                 kind,
                 reply,
             } => {
-                if self.restart_file_says_restart(&app)
-                    && self.pool.has_group(&app.name)
-                    && !self.pool.is_restarting(&app.name)
+                self.waiters.insert(request, reply);
+                let waiting = WaitingCheckout { request, app, kind };
+                let app = Arc::clone(&waiting.app);
+                match self.restart_files.checkout(&app, waiting, now()) {
+                    Gate::Pass(waiting) => self.checkout(waiting),
+                    Gate::Wait { start_check } => {
+                        if start_check {
+                            self.check_restart_files(&app);
+                        }
+                    }
+                }
+            }
+            Msg::Cancel { request } => {
+                if self.waiters.remove(&request).is_some()
+                    && self
+                        .restart_files
+                        .cancel(|w| w.request == request)
+                        .is_none()
                 {
-                    tracing::info!(group = %app.name, "restart file changed; restarting the group");
+                    self.apply(PoolInput::CancelCheckout { request });
+                }
+            }
+            Msg::RestartFilesSeen { group, seen } => {
+                let (restart, waiting) = self.restart_files.observed(&group, seen);
+                if restart && self.pool.has_group(&group) && !self.pool.is_restarting(&group) {
+                    tracing::info!(group, "restart file changed; restarting the group");
                     self.apply(PoolInput::RestartGroup {
-                        name: app.name.clone(),
+                        name: group,
                         method: RestartMethod::Blocking,
                     });
                 }
-                self.waiters.insert(request, reply);
-                self.apply(PoolInput::Checkout {
-                    request,
-                    app,
-                    pipelinable: kind.pipelinable,
-                    retry: kind.retry,
-                });
-            }
-            Msg::Cancel { request } => {
-                if self.waiters.remove(&request).is_some() {
-                    self.apply(PoolInput::CancelCheckout { request });
+                for waiting in waiting {
+                    self.checkout(waiting);
                 }
             }
             Msg::SessionClosed {
@@ -620,7 +560,9 @@ impl Actor {
             }
             Msg::Prestart { app } => {
                 // Records restart.txt as it is now, so that touching it later counts.
-                self.restart_file_says_restart(&app);
+                if self.restart_files.baseline(&app, now()) {
+                    self.check_restart_files(&app);
+                }
                 self.apply(PoolInput::Prestart { app });
             }
             Msg::RemoveGroup { name, reply } => {
@@ -905,44 +847,33 @@ impl Actor {
         None
     }
 
-    /// Passenger's `needsRestart`: restart.txt mtime changes (checked at most every
-    /// `stat_throttle_rate`) and always_restart.txt.
-    fn restart_file_says_restart(&mut self, app: &AppSpec) -> bool {
-        let now = now();
-        // Paths are built only when a check is due: inside the throttle window this is
-        // a map lookup on every request.
-        let restart_txt = || app.restart_dir.join("restart.txt");
-        let always_txt = || app.restart_dir.join("always_restart.txt");
-        let Some(check) = self.restart_checks.get_mut(&app.name) else {
-            self.restart_checks.insert(
-                app.name.clone(),
-                RestartCheck {
-                    last_check: now,
-                    restart_mtime: mtime(&restart_txt()),
-                    always_existed: always_txt().exists(),
-                },
-            );
-            return false;
-        };
-        if now.saturating_duration_since(check.last_check) >= app.stat_throttle_rate {
-            check.last_check = now;
-            let current = mtime(&restart_txt());
-            // Deleting restart.txt is not a restart; touching it again later is.
-            let touched = current.is_some() && current != check.restart_mtime;
-            check.restart_mtime = current;
-            check.always_existed = always_txt().exists();
-            touched || check.always_existed
-        } else if check.always_existed {
-            check.always_existed = always_txt().exists();
-            check.always_existed
-        } else {
-            false
-        }
+    /// Hands a checkout whose restart-file check is done (or not due) to the state
+    /// machine.
+    fn checkout(&mut self, waiting: WaitingCheckout) {
+        let WaitingCheckout { request, app, kind } = waiting;
+        self.apply(PoolInput::Checkout {
+            request,
+            app,
+            pipelinable: kind.pipelinable,
+            retry: kind.retry,
+        });
     }
-}
 
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    /// Reads `app`'s restart files on a blocking thread; the result comes back as
+    /// [`Msg::RestartFilesSeen`].
+    fn check_restart_files(&self, app: &AppSpec) {
+        let group = app.name.clone();
+        let dir = app.restart_dir.clone();
+        let weak = self.weak.clone();
+        tokio::spawn(async move {
+            let seen = tokio::task::spawn_blocking(move || restart_file::observe(&dir))
+                .await
+                .ok();
+            if let Some(tx) = weak.upgrade() {
+                let _ = tx.send(Msg::RestartFilesSeen { group, seen });
+            }
+        });
+    }
 }
 
 #[cfg(test)]

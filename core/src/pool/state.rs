@@ -19,7 +19,10 @@
 //! - After a failed spawn the group does not spawn again until its next Checkout,
 //!   so a broken app never causes a spawn loop.
 //! - Every Checkout is answered exactly once (Assign or Reject) unless cancelled.
-//! - Groups are created on first Checkout and never removed (as in Passenger).
+//! - Groups are created on first Checkout or Prestart. RemoveGroup (its app left the
+//!   configuration) detaches its processes; the group leaves once the last of them has
+//!   exited and no spawn is in flight, unless a Checkout for it came first (which
+//!   keeps it). Nothing else removes a group.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -29,8 +32,9 @@ use crate::app::AppSpec;
 use crate::pool::ids::{Gupid, ProcessAddress};
 use crate::spawn::SpawnError;
 
-use super::actor::{CheckoutError, PoolOptions, RestartMethod};
+use super::error::CheckoutError;
 use super::group::{Group, Rolling, SpawnKind};
+use super::options::{PoolOptions, RestartMethod};
 use super::process::{Enabled, Life, Oob, Process};
 use super::snapshot::PoolSnapshot;
 

@@ -323,6 +323,35 @@ async fn restart_txt_retouched_restarts_the_group_each_time() {
     assert_eq!(fake.spawn_calls(), 3, "one spawn per touch");
 }
 
+/// The restart files are read off the actor task; a checkout waits for its group's
+/// check. One withdrawn during that wait never reaches the state machine: no spawn
+/// for a client that left, and the wait holds nothing back afterwards.
+#[tokio::test]
+async fn a_checkout_dropped_during_the_restart_file_check_never_reaches_the_pool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeSpawner::new();
+    let handle = pool(&fake, PoolOptions::default());
+    let a = app("a", |s| s.restart_dir = dir.path().to_path_buf());
+    // Polled once (the checkout is sent and waits), then dropped (Cancel is sent)
+    // before the actor task has run at all: both are queued ahead of the check's result.
+    let gone = futures_util::FutureExt::now_or_never(handle.checkout(Arc::clone(&a)));
+    assert!(
+        gone.is_none(),
+        "the first checkout waits for the first check"
+    );
+    let snap = handle.snapshot().await.expect("pool running");
+    assert!(snap.groups.is_empty(), "{snap:?}");
+    assert_eq!(
+        fake.spawn_calls(),
+        0,
+        "no spawn for a checkout withdrawn while it waited"
+    );
+    let session = handle.checkout(Arc::clone(&a)).await.expect("checkout");
+    assert_eq!(fake.spawn_calls(), 1);
+    drop(session);
+    eventually(&handle, "no session leaked", |s| sessions(s) == 0).await;
+}
+
 #[tokio::test]
 async fn shutdown_kills_stubborn_processes_and_waits() {
     let fake = FakeSpawner::new();
