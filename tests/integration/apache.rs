@@ -335,22 +335,103 @@ fn graceful_and_restart_keep_the_core_and_app_pids_and_apply_min_instances() {
     assert!(app_pids(&dir).contains(&(first as i32)));
     assert!(apache.error_log().contains("keeping the core"));
 
-    // A changed PassengerAppEnv: the app is served in its new environment and the
-    // processes of the old one leave.
+    // A changed PassengerAppEnv: the app is served in its new environment (once its
+    // processes are replaced, rolling) and the processes of the old one leave.
     apache.rewrite(
         &module,
         "event",
         &vhost_root(&app, "PassengerAppEnv staging"),
     );
     assert!(apache.ctl("graceful").status.success());
-    let staged = get(apache.addr, "/").json();
-    assert_eq!(staged["env"], "staging");
+    wait_until("the app runs in staging", Duration::from_secs(30), || {
+        get(apache.addr, "/").json()["env"] == "staging"
+    });
     assert_eq!(core_pids(&dir), cores, "same core after graceful");
     wait_until(
         "the production processes leave",
         Duration::from_secs(30),
         || !pid_alive(first as i32),
     );
+}
+
+#[test]
+fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "rolling");
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let first = get(apache.addr, "/").json();
+    assert_eq!(first["env"], "production");
+    let old_pid = first["pid"].as_i64().expect("pid") as i32;
+
+    // A client loop: every answer must be a 200 from the app, old env or new.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
+    let client = {
+        let (stop, seen, addr) = (stop.clone(), seen.clone(), apache.addr);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let got = match Request::new("GET", "/").send(addr) {
+                    Ok(r) if r.status == 200 => {
+                        (200, r.json()["env"].as_str().unwrap_or("").to_string())
+                    }
+                    Ok(r) => (r.status, r.text()),
+                    Err(e) => (0, e.to_string()),
+                };
+                seen.lock().expect("lock").push(got);
+            }
+        })
+    };
+    wait_until("the loop runs", Duration::from_secs(10), || {
+        seen.lock().expect("lock").len() >= 5
+    });
+    apache.rewrite(
+        &module,
+        "event",
+        &vhost_root(&app, "PassengerAppEnv staging"),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    wait_until(
+        "the old process is replaced",
+        Duration::from_secs(60),
+        || !pid_alive(old_pid),
+    );
+    let before = seen.lock().expect("lock").len();
+    wait_until(
+        "more answers after the restart",
+        Duration::from_secs(10),
+        || seen.lock().expect("lock").len() >= before + 5,
+    );
+    stop.store(true, Ordering::Relaxed);
+    client.join().expect("client loop");
+    let seen = seen.lock().expect("lock").clone();
+    let failed: Vec<_> = seen.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "failed requests during the restart: {failed:?}"
+    );
+    assert_eq!(seen.last().map(|(_, env)| env.as_str()), Some("staging"));
+    assert!(seen.iter().any(|(_, env)| env == "production"));
+    let last = get(apache.addr, "/").json();
+    assert_eq!(last["env"], "staging");
+    assert!(app_pids(&dir).contains(&(last["pid"].as_i64().expect("pid") as i32)));
+
+    // One group, with the name it had.
+    let mut status = passenger(&dir);
+    status.env(
+        "PASSENGER_INSTANCE_REGISTRY_DIR",
+        apache.root.join("registry"),
+    );
+    status.arg("status");
+    let out = run_with_deadline(&dir, &mut status, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{} (production)", app.display())),
+        "{text}"
+    );
+    assert!(!text.contains("(staging)"), "{text}");
 }
 
 #[test]

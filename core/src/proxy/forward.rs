@@ -308,13 +308,16 @@ impl Proxy {
                     p.client = peer.client.clone();
                     p.vars = web.vars;
                     web_peer = p;
-                    if let Some(old) = web.replaced {
-                        // The app's group was renamed (another environment): the old
-                        // group's processes finish their requests and stop.
-                        tracing::info!(group = %old, "app options renamed its group; removing the old one");
+                    if let Some(app) = web.restart {
+                        // The app's processes would start differently now (another
+                        // environment): replace them one at a time, serving meanwhile.
+                        tracing::info!(group = %app.name, "the web server changed the app's options; restarting it (rolling)");
                         let pool = self.pool.clone();
                         tokio::spawn(async move {
-                            let _ = pool.remove_group(&old).await;
+                            let _ = pool.update_app(app.clone());
+                            let _ = pool
+                                .restart_group(&app.name, crate::pool::RestartMethod::Rolling)
+                                .await;
                         });
                     }
                     let base_uri = web.app.base_uri.clone();

@@ -45,9 +45,11 @@ pub struct WebServerRequest {
     pub https: bool,
     /// CGI variables for the app beyond the request's own (`REMOTE_USER`).
     pub vars: Vec<(String, String)>,
-    /// The group this app was served by until its options renamed it (a changed
-    /// `PassengerAppEnv`): the caller removes it, its processes finish their requests.
-    pub replaced: Option<String>,
+    /// Set when this request is the first with options that change what the app's
+    /// processes are (another `PassengerAppEnv`, `SetEnv`, interpreter, user...): the
+    /// caller hands the group the new spec and restarts it rolling. The group keeps
+    /// its name, so one app stays one group whatever its environment.
+    pub restart: Option<Arc<AppSpec>>,
 }
 
 /// Why a request from (or pretending to be from) the module is refused.
@@ -68,10 +70,16 @@ pub enum ChannelError {
 #[derive(Debug)]
 pub struct Channel {
     secret: String,
-    specs: Mutex<HashMap<String, Arc<AppSpec>>>,
-    /// App root and base URI -> the group name last used for them.
-    names: Mutex<HashMap<(std::path::PathBuf, Option<String>), String>>,
+    /// The raw bytes of a request's option headers (names and values as sent) -> the
+    /// spec they describe: an unchanged request is one lookup, nothing is parsed.
+    specs: Mutex<HashMap<Vec<u8>, Arc<AppSpec>>>,
+    /// App root and base URI -> the spec last served for them (its name is the
+    /// group's, kept when the default name would change with the environment).
+    current: Mutex<HashMap<AppId, Arc<AppSpec>>>,
 }
+
+/// What identifies one app of the web server: its root and base URI.
+type AppId = (std::path::PathBuf, Option<String>);
 
 impl Channel {
     /// A channel that trusts requests carrying `secret`.
@@ -79,7 +87,7 @@ impl Channel {
         Channel {
             secret,
             specs: Mutex::new(HashMap::new()),
-            names: Mutex::new(HashMap::new()),
+            current: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,8 +96,7 @@ impl Channel {
     pub fn take(&self, headers: &mut HeaderMap) -> Result<WebServerRequest, ChannelError> {
         let mut secret_ok = false;
         let mut seen = 0usize;
-        let mut options: Vec<(String, String)> = Vec::new();
-        let mut key = String::new();
+        let mut key: Vec<u8> = Vec::with_capacity(512);
         let mut remote_ip: Option<IpAddr> = None;
         let mut remote_port: u16 = 0;
         let mut https = false;
@@ -108,29 +115,20 @@ impl Channel {
                 secret_ok = constant_time_eq(value.as_bytes(), self.secret.as_bytes());
                 continue;
             }
-            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
             if REQUEST_KEYS.contains(&n) {
+                let text = String::from_utf8_lossy(value.as_bytes());
                 match n {
                     "!~remote_addr" => remote_ip = text.parse().ok(),
                     "!~remote_port" => remote_port = text.parse().unwrap_or(0),
                     "!~https" => https = text == "on",
-                    _ => vars.push(("REMOTE_USER".to_string(), text)),
+                    _ => vars.push(("REMOTE_USER".to_string(), text.into_owned())),
                 }
                 continue;
             }
-            let option = &n[RESERVED_PREFIX.len()..];
-            let text = if option == "env" {
-                percent_encoding::percent_decode_str(&text)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            } else {
-                text
-            };
-            key.push_str(option);
-            key.push('\0');
-            key.push_str(&text);
-            key.push('\0');
-            options.push((option.to_string(), text));
+            key.extend_from_slice(n.as_bytes());
+            key.push(0);
+            key.extend_from_slice(value.as_bytes());
+            key.push(0);
         }
         if seen == 0 {
             return Err(ChannelError::NotFromModule);
@@ -138,8 +136,7 @@ impl Channel {
         if !secret_ok {
             return Err(ChannelError::Forged);
         }
-        let app = self.spec(key, &options)?;
-        let replaced = self.rename(&app);
+        let (app, restart) = self.spec(key, headers)?;
         let reserved: Vec<_> = headers
             .keys()
             .filter(|k| k.as_str().starts_with(RESERVED_PREFIX))
@@ -153,46 +150,97 @@ impl Channel {
             remote: remote_ip.map(|ip| SocketAddr::new(ip, remote_port)),
             https,
             vars,
-            replaced,
+            restart,
         })
     }
 
-    /// Records the group name of `app`'s root and base URI; returns the previous one
-    /// when it changed.
-    fn rename(&self, app: &AppSpec) -> Option<String> {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let id = (app.app_root.clone(), app.base_uri.clone());
-        if names.get(&id).is_some_and(|n| *n == app.name) {
-            return None;
-        }
-        if names.len() >= MAX_CACHED {
-            names.clear();
-        }
-        names
-            .insert(id, app.name.clone())
-            .filter(|old| *old != app.name)
-    }
-
-    /// The spec for these options, built once and then shared: the same `Arc` for
-    /// the same options, so the pool sees an unchanged app as unchanged.
+    /// The spec for these option headers (`key`: their raw bytes), built once and then
+    /// shared: the same `Arc` for the same headers, so the pool sees an unchanged app
+    /// as unchanged. A new spec for an app root and base URI already served keeps the
+    /// group name served before (unless `PassengerAppGroupName` names one), and is
+    /// returned a second time when its processes must be replaced.
     fn spec(
         &self,
-        key: String,
-        options: &[(String, String)],
-    ) -> Result<Arc<AppSpec>, ChannelError> {
+        key: Vec<u8>,
+        headers: &HeaderMap,
+    ) -> Result<(Arc<AppSpec>, Option<Arc<AppSpec>>), ChannelError> {
         let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(spec) = specs.get(&key) {
-            return Ok(Arc::clone(spec));
+        let spec = match specs.get(&key) {
+            Some(spec) => Arc::clone(spec),
+            None => {
+                let options = options(headers);
+                let mut spec = crate::config::app_from_web_server(&options)
+                    .map_err(|e| ChannelError::BadOptions(e.to_string()))?;
+                let named = options.iter().any(|(k, _)| k == "name");
+                let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(before) = current.get(&(spec.app_root.clone(), spec.base_uri.clone())) {
+                    if !named {
+                        spec.name.clone_from(&before.name);
+                    }
+                }
+                drop(current);
+                let spec = Arc::new(spec);
+                if specs.len() >= MAX_CACHED {
+                    specs.clear();
+                }
+                specs.insert(key, Arc::clone(&spec));
+                spec
+            }
+        };
+        drop(specs);
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (spec.app_root.clone(), spec.base_uri.clone());
+        let restart = match current.get(&id) {
+            Some(before) if Arc::ptr_eq(before, &spec) => return Ok((spec, None)),
+            Some(before) => (before.name == spec.name && processes_differ(before, &spec))
+                .then(|| Arc::clone(&spec)),
+            None => None,
+        };
+        if current.len() >= MAX_CACHED {
+            current.clear();
         }
-        let spec = crate::config::app_from_web_server(options)
-            .map_err(|e| ChannelError::BadOptions(e.to_string()))?;
-        let spec = Arc::new(spec);
-        if specs.len() >= MAX_CACHED {
-            specs.clear();
-        }
-        specs.insert(key, Arc::clone(&spec));
-        Ok(spec)
+        current.insert(id, Arc::clone(&spec));
+        Ok((spec, restart))
     }
+}
+
+/// The (config key, value) pairs of a request's option headers; `env` percent-decoded.
+fn options(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut options = Vec::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        let Some(option) = n.strip_prefix(RESERVED_PREFIX) else {
+            continue;
+        };
+        if n == SECRET || REQUEST_KEYS.contains(&n) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let text = if option == "env" {
+            percent_encoding::percent_decode_str(&text)
+                .decode_utf8_lossy()
+                .into_owned()
+        } else {
+            text
+        };
+        options.push((option.to_string(), text));
+    }
+    options
+}
+
+/// Whether processes started from `new` would differ from those of `old` (so the
+/// running ones must be replaced), rather than only how the pool treats them.
+fn processes_differ(old: &AppSpec, new: &AppSpec) -> bool {
+    old.environment != new.environment
+        || old.env_vars != new.env_vars
+        || old.app_type != new.app_type
+        || old.startup_file != new.startup_file
+        || old.spawn_method != new.spawn_method
+        || old.user != new.user
+        || old.group != new.group
+        || old.ruby != new.ruby
+        || old.python != new.python
+        || old.nodejs != new.nodejs
 }
 
 /// Compares without an early exit, so timing tells nothing about the secret.
@@ -262,15 +310,30 @@ mod tests {
         ]);
         let again = ch.take(&mut h2).expect("accepted");
         assert!(Arc::ptr_eq(&req.app, &again.app));
-        assert_eq!(again.replaced, None);
-        // Another environment is another group; the old one is named for removal.
-        let mut h3 = headers(&[
+        assert!(again.restart.is_none());
+        // Another environment: the same group, restarted once (by the first request).
+        let staging = [
             ("!~secret", "s3cret-s3cret-s3cret"),
             ("!~root", root),
             ("!~environment", "staging"),
-        ]);
-        let staged = ch.take(&mut h3).expect("accepted");
-        assert_eq!(staged.replaced, Some(format!("{root} (production)")));
+        ];
+        let staged = ch.take(&mut headers(&staging)).expect("accepted");
+        assert_eq!(staged.app.environment, "staging");
+        assert_eq!(staged.app.name, format!("{root} (production)"));
+        let restart = staged.restart.expect("a restart");
+        assert!(Arc::ptr_eq(&restart, &staged.app));
+        let next = ch.take(&mut headers(&staging)).expect("accepted");
+        assert!(next.restart.is_none() && Arc::ptr_eq(&next.app, &staged.app));
+        // A change the pool applies by itself restarts nothing.
+        let more = [
+            ("!~secret", "s3cret-s3cret-s3cret"),
+            ("!~root", root),
+            ("!~environment", "staging"),
+            ("!~min_instances", "3"),
+        ];
+        let more = ch.take(&mut headers(&more)).expect("accepted");
+        assert_eq!(more.app.min_instances, 3);
+        assert!(more.restart.is_none());
     }
 
     #[test]
