@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{read_response, Response};
 use crate::support::{
-    app_root, deadline, fixture, run_with_deadline, start_fixture, wait_until, Request, Server,
-    TestDir,
+    app_root, deadline, fixture, run_with_deadline, start_fixture, start_hello_app, wait_until,
+    Request, Server, TestDir,
 };
 
 /// The uid of `nobody`, the unprivileged client of the auth tests.
@@ -278,9 +278,7 @@ fn wait_for_processes(server: &Server, instance: &Path, n: usize) -> Vec<u32> {
 /// included: tools run right after `passenger start --daemonize` returns.
 #[test]
 fn the_admin_socket_is_up_when_the_server_reports_ready() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (dir, _root, server) = start_hello_app(&[]);
     let dirs = instance_dirs(&dir);
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let socket = api_socket(&dirs[0]);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::apache::{build_module, resources_dir, Apache};
-use crate::support::process::marked_pids;
+use crate::support::process::{marked_pids, pids_titled};
 use crate::support::{
     get, get_host, passenger, pid_alive, run_with_deadline, wait_until, Request, TestDir,
 };
@@ -68,28 +68,14 @@ fn vhost_root(app: &Path, extra: &str) -> String {
     )
 }
 
-/// The test's own processes (by its marker) whose title starts with `title`, sorted.
-fn marked_pids_titled(dir: &TestDir, title: &str) -> Vec<i32> {
-    let mut pids: Vec<i32> = marked_pids(dir.marker())
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with(title))
-                .unwrap_or(false)
-        })
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 /// App processes (their titles start with `Passenger `).
 fn app_pids(dir: &TestDir) -> Vec<i32> {
-    marked_pids_titled(dir, "Passenger ")
+    pids_titled(dir, "Passenger ")
 }
 
 /// The watchdog and core (titles `passenger-rs ...`).
 fn core_pids(dir: &TestDir) -> Vec<i32> {
-    marked_pids_titled(dir, "passenger-rs")
+    pids_titled(dir, "passenger-rs")
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::process::Output;
 
 use crate::support::{
     app_root, deadline, free_port, get, passenger, pid_alive, py_command, run_with_deadline,
-    start_fixture, wait_until, TestDir,
+    start_hello_app, wait_until, TestDir,
 };
 
 /// stdout and stderr of a finished command, for assertions and failure messages.
@@ -181,9 +181,7 @@ fn start_on_a_directory_without_an_app_fails() {
 /// `passenger stop --instance NAME` finds the server through the instance registry.
 #[test]
 fn stop_by_instance_name() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (dir, _root, mut server) = start_hello_app(&[]);
     let registry = dir.join("registry");
     let name = wait_for_instance_name(&registry);
     let mut cmd = passenger(&dir);

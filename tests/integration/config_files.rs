@@ -1,7 +1,7 @@
 //! Configuration files: `Passengerfile.json` in the app root.
 
 use crate::support::{
-    app_root, deadline, get, passenger, py_command, run_with_deadline, start_fixture, Server,
+    app_root, deadline, get, passenger, py_command, run_with_deadline, start_hello_app, Server,
     TestDir,
 };
 
@@ -54,24 +54,17 @@ fn passengerfile_json_with_an_unknown_key_is_rejected() {
 
 #[test]
 fn standalone_flags_scripts_carry_are_accepted_and_noted_once() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &[
-            "--engine=builtin",
-            "--disable-security-update-check",
-            "--disable-anonymous-telemetry",
-            "--load-shell-envvars",
-            "--sticky-sessions",
-            "--sticky-sessions-cookie-name",
-            "_route",
-            "--socket-backlog",
-            "1024",
-        ],
-    );
+    let (_dir, _root, server) = start_hello_app(&[
+        "--engine=builtin",
+        "--disable-security-update-check",
+        "--disable-anonymous-telemetry",
+        "--load-shell-envvars",
+        "--sticky-sessions",
+        "--sticky-sessions-cookie-name",
+        "_route",
+        "--socket-backlog",
+        "1024",
+    ]);
     assert_eq!(get(server.addr, "/").status, 200);
 
     let log = server.log();

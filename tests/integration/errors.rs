@@ -1,13 +1,11 @@
 //! Failures: apps crashing mid-request, apps that never listen, apps that exit at startup, and the
 //! friendly versus production error pages.
 
-use crate::support::{app_pid, app_root, get, start_fixture, TestDir};
+use crate::support::{app_pid, app_root, get, start_fixture, start_hello_app, TestDir};
 
 #[test]
 fn crash_mid_response_gives_502_then_recovers() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
     let first = app_pid(&server, "/");
 
     let resp = get(server.addr, "/crash");

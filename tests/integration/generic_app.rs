@@ -1,18 +1,14 @@
 //! Serving a generic app (`--app-start-command`): the environment it gets, request forwarding, app
 //! output logging.
 
-use crate::support::{app_root, deadline, get, start_fixture, wait_until, Request, TestDir};
+use crate::support::{
+    app_root, deadline, get, start_fixture, start_hello_app, wait_until, Request, TestDir,
+};
 
 #[test]
 fn serves_a_generic_app_with_its_environment() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &["-e", "staging", "--envvar", "CUSTOM_VAR=custom value"],
-    );
+    let (dir, _root, server) =
+        start_hello_app(&["-e", "staging", "--envvar", "CUSTOM_VAR=custom value"]);
 
     let resp = get(server.addr, "/env");
     assert_eq!(resp.status, 200, "{}", resp.text());
@@ -38,9 +34,7 @@ fn serves_a_generic_app_with_its_environment() {
 
 #[test]
 fn forwards_request_headers_and_bodies() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
 
     let resp = Request::new("GET", "/headers?x=1")
         .header("X-Custom-Header", "custom-value")
@@ -66,9 +60,7 @@ fn forwards_request_headers_and_bodies() {
 
 #[test]
 fn logs_app_output_with_its_pid() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
     let pid = crate::support::app_pid(&server, "/");
     let expected = format!("App {pid} output: hello.py pid {pid} listening");
     wait_until("the app's startup line is logged", deadline(), || {

@@ -7,7 +7,9 @@ use std::thread;
 
 use nix::sys::signal::Signal;
 
-use crate::support::{app_pid, app_root, deadline, get, start_fixture, wait_until, TestDir};
+use crate::support::{
+    app_pid, app_root, deadline, get, start_fixture, start_hello_app, wait_until, TestDir,
+};
 
 /// A hook command appending `NAME pid=.. root=.. err=..` to `out`.
 fn recorder(out: &Path) -> String {
@@ -186,19 +188,12 @@ fn queue_full_error_fires_when_a_request_is_refused() {
 
 #[test]
 fn failing_and_hanging_hooks_do_not_stop_the_server() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &[
-            "--hook-after-watchdog-initialization",
-            "exit 7",
-            "--hook-attached-process",
-            "sleep 60",
-        ],
-    );
+    let (_dir, _root, mut server) = start_hello_app(&[
+        "--hook-after-watchdog-initialization",
+        "exit 7",
+        "--hook-attached-process",
+        "sleep 60",
+    ]);
     // The hanging attached_process hook does not hold up requests.
     let started = std::time::Instant::now();
     app_pid(&server, "/");

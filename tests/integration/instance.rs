@@ -10,9 +10,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::admin::{api, instance_dir, instance_dirs, pool_pids, properties, Load};
+use crate::support::process::{cmdline, parent_pid};
 use crate::support::{
-    app_root, deadline, get, get_host, pid_alive, py_command, start_fixture, wait_until, Server,
-    TestDir,
+    app_root, deadline, get, get_host, pid_alive, py_command, start_fixture, start_hello_app,
+    wait_until, Server, TestDir,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -20,20 +21,6 @@ fn mode(path: &Path) -> u32 {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .mode()
         & 0o7777
-}
-
-fn ppid(pid: i64) -> Option<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn cmdline(pid: i64) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
 }
 
 fn core_pid(instance: &Path) -> i32 {
@@ -45,9 +32,7 @@ fn core_pid(instance: &Path) -> i32 {
 
 #[test]
 fn instance_dir_layout_modes_and_properties() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (dir, _root, mut server) = start_hello_app(&[]);
     let instance = instance_dir(&dir, &server);
     assert_eq!(instance_dirs(&dir), vec![instance.clone()], "one instance");
     let name = instance
@@ -141,15 +126,16 @@ fn instance_dir_layout_modes_and_properties() {
         .unwrap_or_else(|| panic!("no watchdog_pid in {props}"));
     let core = props["core_pid"]
         .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
         .unwrap_or_else(|| panic!("no core_pid in {props}"));
     assert_eq!(
         watchdog,
         i64::from(server.pid()),
         "watchdog_pid is `passenger start`"
     );
-    assert_ne!(core, watchdog, "the core is a separate process");
+    assert_ne!(i64::from(core), watchdog, "the core is a separate process");
     assert_eq!(
-        ppid(core),
+        parent_pid(core).map(i64::from),
         Some(watchdog),
         "the core is the watchdog's child"
     );
@@ -168,7 +154,7 @@ fn instance_dir_layout_modes_and_properties() {
     assert_eq!(file("core.pid"), core.to_string());
     assert_eq!(
         api(&instance, "GET", "/info.json", None).json()["pid"].as_i64(),
-        Some(core)
+        Some(i64::from(core))
     );
 
     server.signal(Signal::SIGTERM);
@@ -178,7 +164,7 @@ fn instance_dir_layout_modes_and_properties() {
         !instance.exists(),
         "the instance directory is removed on shutdown"
     );
-    assert!(!pid_alive(core as i32), "the core is gone");
+    assert!(!pid_alive(core), "the core is gone");
 }
 
 /// There is no registry-scanning command on this branch yet (`passenger status` /
@@ -255,14 +241,7 @@ fn two_instances_side_by_side() {
 
 #[test]
 fn core_sigkilled_under_load_fails_few_requests_and_recovers() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &["--min-instances", "2", "--max-pool-size", "2"],
-    );
+    let (dir, _root, server) = start_hello_app(&["--min-instances", "2", "--max-pool-size", "2"]);
     let instance = instance_dir(&dir, &server);
     assert_eq!(get(server.addr, "/").status, 200);
     let first_core = core_pid(&instance);
@@ -302,8 +281,8 @@ fn core_sigkilled_under_load_fails_few_requests_and_recovers() {
         stats.failed
     );
     assert_eq!(
-        ppid(i64::from(second_core)),
-        Some(i64::from(server.pid())),
+        parent_pid(second_core),
+        Some(server.pid()),
         "the new core is the watchdog's child"
     );
     assert_eq!(

@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 
 use crate::support::{
     app_pid, app_root, deadline, get, passenger, pid_alive, py_command, run_with_deadline,
-    start_fixture, wait_until, TestDir,
+    start_fixture, start_hello_app, wait_until, TestDir,
 };
 
 /// Starts a server with a slow request in flight (`/sleep?s=<secs>`, seen by the app) and
@@ -111,9 +111,7 @@ fn a_second_group_wide_sigint_stops_now() {
 
 #[test]
 fn sigint_stops_the_server() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, mut server) = start_hello_app(&[]);
     let app = app_pid(&server, "/");
     server.signal(Signal::SIGINT);
     assert!(server.wait_exit(deadline()).is_some(), "exits after SIGINT");
@@ -122,9 +120,7 @@ fn sigint_stops_the_server() {
 
 #[test]
 fn apps_exit_when_the_server_is_sigkilled() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let mut server = start_fixture(&dir, &root, "hello.py", &["--min-instances", "2"]);
+    let (_dir, _root, mut server) = start_hello_app(&["--min-instances", "2"]);
     let app = app_pid(&server, "/");
 
     server.signal(Signal::SIGKILL);

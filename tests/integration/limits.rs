@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::http::read_response;
 use crate::support::wait::poll;
 use crate::support::{
-    app_pid, app_root, deadline, get, pid_of, start_fixture, wait_until, Server, TestDir,
+    app_pid, app_root, deadline, get, pid_of, start_hello_app, wait_until, Server, TestDir,
 };
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -55,19 +55,12 @@ fn time_until_closed(stream: &mut TcpStream, mut tick: impl FnMut(&mut TcpStream
 
 #[test]
 fn oversized_heads_get_431_and_long_request_lines_414() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &[
-            "--max-header-size",
-            "16384",
-            "--max-request-line-size",
-            "1024",
-        ],
-    );
+    let (_dir, _root, server) = start_hello_app(&[
+        "--max-header-size",
+        "16384",
+        "--max-request-line-size",
+        "1024",
+    ]);
     let addr = server.addr;
 
     let big = format!(
@@ -103,14 +96,8 @@ fn oversized_heads_get_431_and_long_request_lines_414() {
 
 #[test]
 fn slow_heads_and_idle_keep_alive_connections_are_closed() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &["--header-read-timeout", "1", "--keep-alive-timeout", "3"],
-    );
+    let (_dir, _root, server) =
+        start_hello_app(&["--header-read-timeout", "1", "--keep-alive-timeout", "3"]);
     let addr = server.addr;
 
     // A connection that never sends a byte owes its head within the header timeout.
@@ -288,9 +275,7 @@ fn a_request_over_max_request_time_gets_504_and_a_new_process() {
 
 #[test]
 fn max_request_time_covers_generic_apps_too() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--max-request-time", "1"]);
+    let (_dir, _root, server) = start_hello_app(&["--max-request-time", "1"]);
     let first = app_pid(&server, "/pid");
     let resp = crate::support::Request::new("GET", "/sleep?s=60")
         .send(server.addr)

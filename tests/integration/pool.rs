@@ -4,29 +4,22 @@
 use std::thread;
 
 use crate::support::{
-    app_pid, app_root, deadline, get, get_host, pid_alive, py_command, start_fixture, wait_until,
+    app_pid, app_root, deadline, get, get_host, pid_alive, py_command, start_hello_app, wait_until,
     Server, TestDir,
 };
 
 #[test]
 fn full_request_queue_gives_503() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &[
-            "--force-max-concurrent-requests-per-process",
-            "1",
-            "--max-pool-size",
-            "1",
-            "--min-instances",
-            "1",
-            "--max-request-queue-size",
-            "1",
-        ],
-    );
+    let (_dir, _root, server) = start_hello_app(&[
+        "--force-max-concurrent-requests-per-process",
+        "1",
+        "--max-pool-size",
+        "1",
+        "--min-instances",
+        "1",
+        "--max-request-queue-size",
+        "1",
+    ]);
     // Warm up so the slow requests do not race the first spawn.
     app_pid(&server, "/");
 
@@ -90,14 +83,7 @@ fn a_full_pool_evicts_another_groups_idle_process() {
 
 #[test]
 fn idle_processes_are_cleaned_up() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &["--pool-idle-time", "1", "--min-instances", "0"],
-    );
+    let (_dir, _root, server) = start_hello_app(&["--pool-idle-time", "1", "--min-instances", "0"]);
     let pid = app_pid(&server, "/");
     wait_until("the idle process is shut down", deadline() * 2, || {
         !pid_alive(pid)
@@ -108,9 +94,7 @@ fn idle_processes_are_cleaned_up() {
 
 #[test]
 fn max_requests_recycles_the_process() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--max-requests", "2"]);
+    let (_dir, _root, server) = start_hello_app(&["--max-requests", "2"]);
     let first = app_pid(&server, "/");
     let second = app_pid(&server, "/");
     assert_eq!(first, second);
@@ -133,9 +117,7 @@ fn eight_concurrent_requests_succeed(addr: std::net::SocketAddr) {
 
 #[test]
 fn concurrent_requests_all_succeed() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--max-pool-size", "2"]);
+    let (_dir, _root, server) = start_hello_app(&["--max-pool-size", "2"]);
     eight_concurrent_requests_succeed(server.addr);
 }
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::support::http::read_response;
 use crate::support::{
-    app_pid, app_root, deadline, fixture, get, passenger, pid_alive, start_fixture, wait_until,
-    ProcGuard, Request, Server, TestDir,
+    app_pid, app_root, deadline, fixture, get, passenger, pid_alive, start_fixture,
+    start_hello_app, wait_until, ProcGuard, Request, Server, TestDir,
 };
 
 /// The byte at offset `i` of every generated test body: not a repeating power of two, so a dropped,
@@ -292,9 +292,7 @@ fn a_chunked_request_body_without_content_length_reaches_the_app() {
 
 #[test]
 fn forwarded_headers_are_added_and_host_is_kept() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
 
     let resp = Request::new("GET", "/headers")
         .header("Host", "shop.example.test:8123")
@@ -309,9 +307,7 @@ fn forwarded_headers_are_added_and_host_is_kept() {
 
 #[test]
 fn hop_by_hop_headers_are_not_forwarded() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
 
     let resp = Request::new("GET", "/headers")
         .header("Connection", "close, x-foo")
@@ -340,9 +336,7 @@ fn hop_by_hop_headers_are_not_forwarded() {
 
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (_dir, _root, server) = start_hello_app(&[]);
 
     let stream = connect(server.addr);
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
@@ -461,21 +455,14 @@ fn concurrent_pids(addr: SocketAddr, n: usize, secs: &str) -> Vec<i32> {
 
 #[test]
 fn an_app_dying_mid_request_fails_only_that_request() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(
-        &dir,
-        &root,
-        "hello.py",
-        &[
-            "--min-instances",
-            "3",
-            "--max-pool-size",
-            "3",
-            "--force-max-concurrent-requests-per-process",
-            "1",
-        ],
-    );
+    let (dir, _root, server) = start_hello_app(&[
+        "--min-instances",
+        "3",
+        "--max-pool-size",
+        "3",
+        "--force-max-concurrent-requests-per-process",
+        "1",
+    ]);
     let addr = server.addr;
     // Wait until three processes serve at once (min-instances starts them with the server).
     let mut before = BTreeSet::new();

@@ -1,12 +1,10 @@
 //! Restarting an app through `tmp/restart.txt` and `tmp/always_restart.txt`.
 
-use crate::support::{app_pid, app_root, start_fixture, TestDir};
+use crate::support::{app_pid, app_root, start_fixture, start_hello_app, TestDir};
 
 #[test]
 fn touching_restart_txt_restarts_the_app() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--stat-throttle-rate", "0"]);
+    let (_dir, root, server) = start_hello_app(&["--stat-throttle-rate", "0"]);
     let first = app_pid(&server, "/");
     assert_eq!(
         app_pid(&server, "/"),
@@ -68,9 +66,7 @@ fn touching_an_existing_restart_txt_again_restarts_the_app() {
 
 #[test]
 fn always_restart_txt_restarts_on_every_request() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--stat-throttle-rate", "0"]);
+    let (_dir, root, server) = start_hello_app(&["--stat-throttle-rate", "0"]);
     let first = app_pid(&server, "/");
 
     let always = root.join("tmp/always_restart.txt");

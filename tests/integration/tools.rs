@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use crate::support::process::proc_kb;
 use crate::support::{
     app_root, deadline, get, get_host, passenger, py_command, run_with_deadline, start_fixture,
-    wait_until, Server, TestDir,
+    start_hello_app, wait_until, Server, TestDir,
 };
 
 const APPLETS: &[&str] = &[
@@ -788,9 +788,7 @@ fn status_as_an_unprivileged_user_is_not_authorized() {
         nix::unistd::geteuid().is_root(),
         "this test switches to uid 65534 and needs root: run the suite as root, as CI does"
     );
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (dir, _root, server) = start_hello_app(&[]);
     assert_eq!(get(server.addr, "/").status, 200);
     // A copy of the binary where uid 65534 can run it (the build dir may be private).
     let bin = dir.join("passenger-status");
@@ -847,9 +845,7 @@ fn tools_clean_a_stale_instance_directory() {
 /// `passenger-status` lists `--min-instances` of them before any request.
 #[test]
 fn status_lists_the_apps_processes_before_any_request() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &["--min-instances", "2"]);
+    let (dir, _root, server) = start_hello_app(&["--min-instances", "2"]);
     let mut text = String::new();
     wait_until("passenger-status lists two processes", deadline(), || {
         text = out(&run_as(&dir, "passenger-status", &[]));
@@ -1300,9 +1296,7 @@ fn status_xml_has_the_original_fields_for_an_odd_app_root() {
 /// `--show=server` counts it under the original's keys; both empty out once it ends.
 #[test]
 fn status_lists_the_requests_in_flight() {
-    let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let server = start_fixture(&dir, &root, "hello.py", &[]);
+    let (dir, _root, server) = start_hello_app(&[]);
     let pid = get(server.addr, "/pid").json()["pid"]
         .as_u64()
         .expect("the app answers with its pid");

@@ -2,9 +2,10 @@
 //! header names as each kind of app spelled them.
 
 use crate::support::apps::{
-    copy_app, get_json, parent_pid, pid_of, require_node, require_python, require_rack, start_app,
-    the_preloader, title,
+    copy_app, get_json, pid_of, require_node, require_python, require_rack, start_app,
+    the_preloader,
 };
+use crate::support::process::{cmdline, parent_pid};
 use crate::support::{get, pid_alive, Server, TestDir};
 
 fn rack_hello(spawn_method: &str) {
@@ -21,7 +22,7 @@ fn rack_hello(spawn_method: &str) {
     );
     assert_eq!(v["env"], "development", "the default environment");
     let expected = format!("Passenger RubyApp: {} (development)", root.display());
-    assert_eq!(title(pid), expected, "process title");
+    assert_eq!(cmdline(pid), expected, "process title");
     assert_eq!(v["title"], expected.as_str(), "$0 as the app sees it");
     assert_eq!(
         pid_of(&get_json(&server, "/")),
@@ -57,7 +58,7 @@ fn rack_environment_flag_reaches_the_app_and_the_title() {
     let v = get_json(&server, "/");
     assert_eq!(v["env"], "staging");
     assert_eq!(
-        title(pid_of(&v)),
+        cmdline(pid_of(&v)),
         format!("Passenger RubyApp: {} (staging)", root.display())
     );
 }
@@ -104,9 +105,9 @@ fn node_hello() {
     let pid = pid_of(&v);
     let expected = format!("Passenger NodeApp: {}", root.display());
     assert!(
-        title(pid).starts_with(&expected),
+        cmdline(pid).starts_with(&expected),
         "process title {:?}, expected {expected:?}",
-        title(pid)
+        cmdline(pid)
     );
 }
 

@@ -2,9 +2,9 @@
 //! restart.txt replacing the preloader or loading new code.
 
 use crate::support::apps::{
-    copy_app, events, get_json, parent_pid, pid_of, pids_titled, require_rack, start_app,
-    the_preloader, title, two_ruby_processes,
+    copy_app, events, get_json, pid_of, require_rack, start_app, the_preloader, two_ruby_processes,
 };
+use crate::support::process::{cmdline, parent_pid, pids_titled};
 use crate::support::{deadline, pid_alive, wait_until, TestDir};
 
 #[test]
@@ -15,9 +15,9 @@ fn direct_spawning_loads_the_app_in_every_process() {
     for pid in pids_titled(&dir, "Passenger RubyApp:") {
         let parent = parent_pid(pid).unwrap_or_else(|| panic!("no parent of {pid}"));
         assert!(
-            !title(parent).starts_with("Passenger"),
+            !cmdline(parent).starts_with("Passenger"),
             "worker {pid} is not forked from an app process ({})",
-            title(parent)
+            cmdline(parent)
         );
     }
 }

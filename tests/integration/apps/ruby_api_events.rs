@@ -4,9 +4,9 @@
 use nix::sys::signal::Signal;
 
 use crate::support::apps::{
-    copy_app, events, get_json, parent_pid, pid_of, pids_titled, require_rack, start_app,
-    the_preloader, title,
+    copy_app, events, get_json, pid_of, require_rack, start_app, the_preloader,
 };
+use crate::support::process::{cmdline, parent_pid, pids_titled};
 use crate::support::{deadline, TestDir};
 
 #[test]
@@ -66,7 +66,7 @@ fn events_smart_starting_worker_process_forked() {
     assert_eq!(ev[0]["forked"], true);
     assert_eq!(ev[0]["pid"], pid, "the handler ran in the worker");
     assert_eq!(
-        title(pid),
+        cmdline(pid),
         format!("Passenger RubyApp: {} (development)", root.display())
     );
 

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::process::marked_pids;
+use crate::support::process::pids_titled;
 use crate::support::{deadline, get, wait_until, Server, TestDir};
 
 /// The python that has Debian's `python3-flask` (not a pyenv shim).
@@ -97,28 +97,6 @@ pub fn pid_of(v: &serde_json::Value) -> i32 {
         .unwrap_or_else(|| panic!("no pid in {v}"))
 }
 
-/// `/proc/<pid>/cmdline` with NULs as spaces: what `ps` shows as the process title.
-pub fn title(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .replace('\0', " ")
-                .trim()
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-/// Live processes of this test whose title starts with `prefix`.
-pub fn pids_titled(dir: &TestDir, prefix: &str) -> Vec<i32> {
-    let mut pids: Vec<i32> = marked_pids(dir.marker())
-        .into_iter()
-        .filter(|pid| title(*pid).starts_with(prefix))
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 pub fn preloader_title(root: &Path) -> String {
     format!("Passenger AppPreloader: {}", root.display())
 }
@@ -136,12 +114,6 @@ pub fn the_preloader(dir: &TestDir, root: &Path) -> i32 {
         "expected one process titled {prefix:?}, found {found:?}"
     );
     found[0]
-}
-
-pub fn parent_pid(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub fn events(v: &serde_json::Value) -> Vec<serde_json::Value> {

@@ -77,6 +77,16 @@ pub fn start_fixture(dir: &TestDir, root: &Path, fixture_name: &str, extra: &[&s
     start_fixture_with_env(dir, root, fixture_name, extra, &[])
 }
 
+/// A test dir whose app root `app` is served by the `hello.py` fixture, started with `extra`
+/// flags: what most tests need first. Returns the dir, the app root and the server (bind them in
+/// that order, so the server stops before the dir checks for leaks).
+pub fn start_hello_app(extra: &[&str]) -> (TestDir, PathBuf, Server) {
+    let dir = TestDir::new();
+    let root = app_root(&dir, "app");
+    let server = start_fixture(&dir, &root, "hello.py", extra);
+    (dir, root, server)
+}
+
 /// [`start_fixture`] with `env` set for `passenger start`.
 pub fn start_fixture_with_env(
     dir: &TestDir,

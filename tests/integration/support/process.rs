@@ -93,7 +93,9 @@ pub fn marked_pids(marker: &str) -> Vec<i32> {
     found
 }
 
-fn cmdline(pid: i32) -> String {
+/// `/proc/<pid>/cmdline` with NULs as spaces: what `ps` shows as the process title (empty once
+/// the process is gone).
+pub fn cmdline(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             String::from_utf8_lossy(&b)
@@ -102,6 +104,23 @@ fn cmdline(pid: i32) -> String {
                 .to_string()
         })
         .unwrap_or_default()
+}
+
+/// The parent of `pid`, while it lives.
+pub fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Live processes of this test (by its marker) whose title starts with `prefix`, sorted.
+pub fn pids_titled(dir: &TestDir, prefix: &str) -> Vec<i32> {
+    let mut pids: Vec<i32> = marked_pids(dir.marker())
+        .into_iter()
+        .filter(|pid| cmdline(*pid).starts_with(prefix))
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// Fails the test when any process carrying `marker` is still alive after a short grace period;
