@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{read_response, Response};
 use crate::support::{
-    app_root, deadline, fixture, run_with_deadline, start_fixture, start_hello_app, wait_until,
-    Request, Server, TestDir,
+    app_root, deadline, fixture, generic_start_args, run_with_deadline, start_fixture,
+    start_hello_app, wait_until, Request, Server, TestDir,
 };
 
 /// The uid of `nobody`, the unprivileged client of the auth tests.
@@ -714,26 +714,22 @@ fn start_breakable(dir: &TestDir) -> (Server, String, PathBuf, PathBuf) {
         marker.display(),
         slow_marker(dir).display()
     );
-    let root_arg = root.to_string_lossy().into_owned();
     let server = Server::start(
         dir,
-        &[
-            "start",
-            &root_arg,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
+        &generic_start_args(
+            &root,
             &cmd,
-            "--min-instances",
-            "3",
-            "--max-pool-size",
-            "3",
-            "--start-timeout",
-            "10",
-        ],
+            &[
+                "--min-instances",
+                "3",
+                "--max-pool-size",
+                "3",
+                "--start-timeout",
+                "10",
+            ],
+        ),
     );
+    let root_arg = root.to_string_lossy().into_owned();
     let instance = instance_dir(dir, &server);
     (server, root_arg, instance, marker)
 }

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::admin::instance_dir;
-use crate::support::apps::{copy_app, require_python, require_rack, start_app};
+use crate::support::apps::{copy_app, require_python, require_rack};
 use crate::support::http::read_response;
 use crate::support::process::proc_kb;
-use crate::support::{deadline, wait_until, Request, Server, TestDir};
+use crate::support::{deadline, start_app, wait_until, Request, Server, TestDir};
 
 /// How long a request may take while another client is slow: far below the minutes the slow
 /// client would hold the process for.

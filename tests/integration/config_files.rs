@@ -1,8 +1,8 @@
 //! Configuration files: `Passengerfile.json` in the app root.
 
 use crate::support::{
-    app_root, deadline, get, passenger, py_command, run_with_deadline, start_hello_app, Server,
-    TestDir,
+    app_root, deadline, get, passenger, py_command, run_with_deadline, start_app, start_args,
+    start_hello_app, Server, TestDir,
 };
 
 #[test]
@@ -33,9 +33,8 @@ fn passengerfile_json_with_an_unknown_key_is_rejected() {
     });
     std::fs::write(root.join("Passengerfile.json"), passengerfile.to_string())
         .expect("write Passengerfile.json");
-    let root_arg = root.to_string_lossy().into_owned();
     let mut cmd = passenger(&dir);
-    cmd.args(["start", &root_arg, "--address", "127.0.0.1", "--port", "0"]);
+    cmd.args(start_args(&root, &[]));
     let out = run_with_deadline(&dir, &mut cmd, deadline());
 
     let all = format!(
@@ -125,9 +124,5 @@ fn start_with_passengerfile(
 ) -> Server {
     std::fs::write(root.join("Passengerfile.json"), passengerfile.to_string())
         .expect("write Passengerfile.json");
-    let root_arg = root.to_string_lossy().into_owned();
-    Server::start(
-        dir,
-        &["start", &root_arg, "--address", "127.0.0.1", "--port", "0"],
-    )
+    start_app(dir, root, &[])
 }

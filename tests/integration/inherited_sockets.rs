@@ -16,7 +16,8 @@ use nix::sys::signal::Signal;
 
 use crate::support::process::{parse_accessible_via, ProcGuard};
 use crate::support::{
-    app_root, deadline, get, passenger, py_command, wait_until, Request, TestDir,
+    app_root, deadline, get, passenger, py_command, start_fixture, start_fixture_with_env,
+    wait_until, Request, TestDir,
 };
 
 fn read_file(path: &std::path::Path) -> String {
@@ -62,19 +63,7 @@ impl Load {
 /// `passenger start` with the hello fixture on a free loopback port.
 fn start_hello(dir: &TestDir) -> crate::support::Server {
     let root = app_root(dir, "app");
-    crate::support::Server::start(
-        dir,
-        &[
-            "start",
-            root.to_str().expect("invariant: utf-8 test dir"),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &py_command("hello.py"),
-        ],
-    )
+    start_fixture(dir, &root, "hello.py", &[])
 }
 
 /// The app's pid from `/pid`, or None when the request failed.
@@ -271,18 +260,11 @@ fn listen_fds_meant_for_another_process_are_ignored() {
     let dir = TestDir::new();
     let root = app_root(&dir, "app");
     // A parent's leftover variables (LISTEN_PID is not ours): bind as the flags say.
-    let server = crate::support::Server::start_with_env(
+    let server = start_fixture_with_env(
         &dir,
-        &[
-            "start",
-            root.to_str().expect("invariant: utf-8 test dir"),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &py_command("hello.py"),
-        ],
+        &root,
+        "hello.py",
+        &[],
         &[("LISTEN_FDS", "1"), ("LISTEN_PID", "1")],
     );
     assert_eq!(get(server.addr, "/").status, 200);

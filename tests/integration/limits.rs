@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::support::http::read_response;
 use crate::support::wait::poll;
 use crate::support::{
-    app_pid, app_root, deadline, get, pid_of, start_hello_app, wait_until, Server, TestDir,
+    app_pid, app_root, deadline, get, pid_of, start_args, start_hello_app, wait_until, Server,
+    TestDir,
 };
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -171,10 +172,7 @@ def application(environ, start_response):
 fn start_wsgi(dir: &TestDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let root = app_root(dir, "wsgi");
     std::fs::write(root.join("passenger_wsgi.py"), WSGI_LIMITS_APP).expect("write app");
-    let root = root.to_string_lossy().into_owned();
-    let mut args = vec!["start", &root, "--address", "127.0.0.1", "--port", "0"];
-    args.extend_from_slice(extra);
-    Server::start_with_env(dir, &args, env)
+    Server::start_with_env(dir, &start_args(&root, extra), env)
 }
 
 fn chunked_post(addr: SocketAddr, chunks: &[usize]) -> crate::support::http::Response {

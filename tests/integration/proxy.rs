@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::support::http::read_response;
 use crate::support::{
-    app_pid, app_root, deadline, fixture, get, passenger, pid_alive, start_fixture,
-    start_hello_app, wait_until, ProcGuard, Request, Server, TestDir,
+    app_pid, app_root, deadline, fixture, generic_start_args, get, passenger, pid_alive,
+    start_fixture, start_hello_app, wait_until, ProcGuard, Request, Server, TestDir,
 };
 
 /// The byte at offset `i` of every generated test body: not a repeating power of two, so a dropped,
@@ -572,21 +572,9 @@ fn a_failed_spawn_is_retried_on_a_later_request_not_in_a_loop() {
         counter.display(),
         broken.display()
     );
-    let root_arg = root.to_string_lossy().into_owned();
     let server = Server::start(
         &dir,
-        &[
-            "start",
-            &root_arg,
-            "--address",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--app-start-command",
-            &start_cmd,
-            "--min-instances",
-            "2",
-        ],
+        &generic_start_args(&root, &start_cmd, &["--min-instances", "2"]),
     );
     let attempts = || {
         std::fs::read_to_string(&counter)

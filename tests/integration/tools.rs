@@ -888,7 +888,7 @@ fn verbose_status_gives_each_process_a_url_that_wants_its_password() {
     for (app, processes) in [("rack_hello", "2"), ("wsgi_hello", "1")] {
         let dir = TestDir::new();
         let root = crate::support::apps::copy_app(&dir, app);
-        let _server = crate::support::apps::start_app(&dir, &root, &["--min-instances", processes]);
+        let _server = crate::support::start_app(&dir, &root, &["--min-instances", processes]);
         let mut text = String::new();
         wait_until("every process has a URL and a password", deadline(), || {
             text = out(&run_as(&dir, "passenger-status", &["--verbose"]));

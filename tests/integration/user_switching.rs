@@ -14,7 +14,8 @@ use crate::support::users::{
     APP_USER, EXTRA_GROUP, OTHER_USER,
 };
 use crate::support::{
-    app_pid, fixture, generic_start_args, get, passenger, run_with_deadline, Server, TestDir,
+    app_pid, fixture, generic_start_args, get, passenger, run_with_deadline, start_args, Server,
+    TestDir,
 };
 
 /// A generic app in `dir/<name>` running a copy of `hello.py` (a copy: the checkout may not be
@@ -113,17 +114,7 @@ fn a_wsgi_app_and_its_preloader_run_as_the_owner_of_its_startup_file() {
         root.join("passenger_wsgi.py"),
     )
     .expect("copy the WSGI app");
-    let root_arg = root.to_string_lossy().into_owned();
-    let args = [
-        "start",
-        &root_arg,
-        "--address",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--spawn-method",
-        "smart",
-    ];
+    let args = start_args(&root, &["--spawn-method", "smart"]);
     if !is_root() {
         assert_not_switched(&Server::start(&dir, &args));
         return;

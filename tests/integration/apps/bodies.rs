@@ -4,8 +4,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::apps::{copy_app, require_rack, start_app};
-use crate::support::{deadline, get, Request, TestDir};
+use crate::support::apps::{copy_app, require_rack};
+use crate::support::{deadline, get, start_app, Request, TestDir};
 
 #[test]
 fn rack_streaming_body_arrives_chunk_by_chunk() {

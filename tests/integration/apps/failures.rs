@@ -1,7 +1,7 @@
 //! App loading failures, with friendly and plain error pages.
 
-use crate::support::apps::{copy_app, require_python, require_rack, start_app};
-use crate::support::{deadline, get, Request, TestDir};
+use crate::support::apps::{copy_app, require_python, require_rack};
+use crate::support::{deadline, get, start_app, Request, TestDir};
 
 /// One way for an app to fail to start, and what its pages must show.
 struct Failure {

@@ -1,9 +1,9 @@
 //! Frameworks: Sinatra (direct and smart) and Flask.
 
 use crate::support::apps::{
-    copy_app, get_json, require_flask, require_sinatra, start_app, the_preloader, DEBIAN_PYTHON,
+    copy_app, get_json, require_flask, require_sinatra, the_preloader, DEBIAN_PYTHON,
 };
-use crate::support::{get, Request, Server, TestDir};
+use crate::support::{get, start_app, Request, Server, TestDir};
 
 fn framework_checks(server: &Server, framework: &str, name: &str) {
     let v = get_json(server, "/");

@@ -2,11 +2,10 @@
 //! header names as each kind of app spelled them.
 
 use crate::support::apps::{
-    copy_app, get_json, pid_of, require_node, require_python, require_rack, start_app,
-    the_preloader,
+    copy_app, get_json, pid_of, require_node, require_python, require_rack, the_preloader,
 };
 use crate::support::process::{cmdline, parent_pid};
-use crate::support::{get, pid_alive, Server, TestDir};
+use crate::support::{get, pid_alive, start_app, Server, TestDir};
 
 fn rack_hello(spawn_method: &str) {
     require_rack();

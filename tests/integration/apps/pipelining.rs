@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::apps::require_rack;
-use crate::support::{deadline, get, wait_until, Server, TestDir};
+use crate::support::{deadline, get, start_args, wait_until, Server, TestDir};
 
 /// Logs every request's path to `hits.log` (one line each, appended before the
 /// answer) so a test can count how often the app ran each request; `/slow` takes a
@@ -57,8 +57,7 @@ fn start_hit_counter_app(
     // The app (as root: `nobody`, user switching) writes hits.log next to its config.ru.
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
         .expect("invariant: test dir is writable");
-    let root_arg = root.to_string_lossy().into_owned();
-    let mut args = vec!["start", &root_arg, "--address", "127.0.0.1", "--port", "0"];
+    let mut args = start_args(&root, &[]);
     if extra.is_empty() {
         args.extend_from_slice(&["--max-pool-size", "1", "--spawn-method", "direct"]);
     }

@@ -2,10 +2,10 @@
 //! restart.txt replacing the preloader or loading new code.
 
 use crate::support::apps::{
-    copy_app, events, get_json, pid_of, require_rack, start_app, the_preloader, two_ruby_processes,
+    copy_app, events, get_json, pid_of, require_rack, the_preloader, two_ruby_processes,
 };
 use crate::support::process::{cmdline, parent_pid, pids_titled};
-use crate::support::{deadline, pid_alive, wait_until, TestDir};
+use crate::support::{deadline, pid_alive, start_app, wait_until, TestDir};
 
 #[test]
 fn direct_spawning_loads_the_app_in_every_process() {

@@ -3,11 +3,9 @@
 
 use nix::sys::signal::Signal;
 
-use crate::support::apps::{
-    copy_app, events, get_json, pid_of, require_rack, start_app, the_preloader,
-};
+use crate::support::apps::{copy_app, events, get_json, pid_of, require_rack, the_preloader};
 use crate::support::process::{cmdline, parent_pid, pids_titled};
-use crate::support::{deadline, TestDir};
+use crate::support::{deadline, start_app, TestDir};
 
 #[test]
 fn events_direct_starting_worker_process_not_forked() {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::apps::{require_python, require_rack, start_app};
-use crate::support::{get, Request, TestDir};
+use crate::support::apps::{require_python, require_rack};
+use crate::support::{get, start_app, Request, TestDir};
 
 /// Each request's answer names the loader-side connection it came on (the socket's
 /// inode, read through the loader's input object), so the test can count connections.

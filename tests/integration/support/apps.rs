@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::support::process::pids_titled;
-use crate::support::{deadline, get, wait_until, Server, TestDir};
+use crate::support::{deadline, get, start_app, wait_until, Server, TestDir};
 
 /// The python that has Debian's `python3-flask` (not a pyenv shim).
 pub const DEBIAN_PYTHON: &str = "/usr/bin/python3";
@@ -73,14 +73,6 @@ pub fn copy_app(dir: &TestDir, name: &str) -> PathBuf {
         std::fs::create_dir_all(root.join(sub)).expect("invariant: test dir is writable");
     }
     root
-}
-
-/// `passenger start <root> --address 127.0.0.1 --port 0 <extra>`.
-pub fn start_app(dir: &TestDir, root: &Path, extra: &[&str]) -> Server {
-    let root = root.to_string_lossy().into_owned();
-    let mut args: Vec<&str> = vec!["start", &root, "--address", "127.0.0.1", "--port", "0"];
-    args.extend_from_slice(extra);
-    Server::start(dir, &args)
 }
 
 /// `GET path`, asserting a 200 with a JSON body.

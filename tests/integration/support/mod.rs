@@ -99,19 +99,24 @@ pub fn start_fixture_with_env(
     Server::start_with_env(dir, &generic_start_args(root, &cmd, extra), env)
 }
 
+/// `start <root> --address 127.0.0.1 --port 0` plus `extra`: serving `root` on a free loopback
+/// port.
+pub fn start_args<'a>(root: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let root = root.to_str().expect("test paths are UTF-8");
+    let mut args: Vec<&str> = vec!["start", root, "--address", "127.0.0.1", "--port", "0"];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `passenger start <root> --address 127.0.0.1 --port 0 <extra>`: the app type is detected from
+/// what `root` holds.
+pub fn start_app(dir: &TestDir, root: &Path, extra: &[&str]) -> Server {
+    Server::start(dir, &start_args(root, extra))
+}
+
 /// `start <root> --address 127.0.0.1 --port 0 --app-start-command <command>` plus `extra`.
 pub fn generic_start_args<'a>(root: &'a Path, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let root = root.to_str().expect("test paths are UTF-8");
-    let mut args: Vec<&str> = vec![
-        "start",
-        root,
-        "--address",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--app-start-command",
-        command,
-    ];
+    let mut args = start_args(root, &["--app-start-command", command]);
     args.extend_from_slice(extra);
     args
 }
