@@ -8,7 +8,7 @@ use std::thread;
 use nix::sys::signal::Signal;
 
 use crate::support::{
-    app_pid, app_root, deadline, get, start_fixture, start_hello_app, wait_until, TestDir,
+    app_pid, app_root, deadline, get, start_fixture, start_hello_app, wait_until, Server, TestDir,
 };
 
 /// A hook command appending `NAME pid=.. root=.. err=..` to `out`.
@@ -45,12 +45,29 @@ fn out_file(dir: &TestDir) -> PathBuf {
     dir.join("hooks.out")
 }
 
+/// Serves `dir/app` with the fixture `fixture`, every hook in `hooks` recording into the
+/// returned file, plus `extra` flags. Returns the app root, the record file and the server.
+fn start_recording(
+    dir: &TestDir,
+    fixture: &str,
+    hooks: &[&str],
+    extra: &[&str],
+) -> (PathBuf, PathBuf, Server) {
+    let root = app_root(dir, "app");
+    let out = out_file(dir);
+    let flags = hook_flags(hooks, &recorder(&out));
+    let mut flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    flags.extend_from_slice(extra);
+    let server = start_fixture(dir, &root, fixture, &flags);
+    (root, out, server)
+}
+
 #[test]
 fn hooks_fire_in_life_order_with_their_variables() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let out = out_file(&dir);
-    let flags = hook_flags(
+    let (root, out, mut server) = start_recording(
+        &dir,
+        "hello.py",
         &[
             "before_watchdog_initialization",
             "after_watchdog_initialization",
@@ -59,10 +76,8 @@ fn hooks_fire_in_life_order_with_their_variables() {
             "before_watchdog_shutdown",
             "after_watchdog_shutdown",
         ],
-        &recorder(&out),
+        &[],
     );
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut server = start_fixture(&dir, &root, "hello.py", &flags);
     let pid = app_pid(&server, "/");
     wait_until("attached_process ran", deadline(), || {
         names(&out).contains(&"attached_process".to_string())
@@ -123,11 +138,7 @@ fn hooks_fire_in_life_order_with_their_variables() {
 #[test]
 fn spawn_failed_names_the_app_and_the_error() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let out = out_file(&dir);
-    let flags = hook_flags(&["spawn_failed"], &recorder(&out));
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = start_fixture(&dir, &root, "exit_early.py", &flags);
+    let (root, out, server) = start_recording(&dir, "exit_early.py", &["spawn_failed"], &[]);
     let resp = get(server.addr, "/");
     assert!(resp.status >= 500, "a failed spawn is an error page");
     wait_until("spawn_failed ran", deadline(), || !lines(&out).is_empty());
@@ -224,9 +235,9 @@ fn failing_and_hanging_hooks_do_not_stop_the_server() {
 #[test]
 fn hooks_follow_the_mod_perl_server_life_cycle_with_two_processes() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let out = out_file(&dir);
-    let mut flags = hook_flags(
+    let (root, out, mut server) = start_recording(
+        &dir,
+        "hello.py",
         &[
             "before_watchdog_initialization",
             "after_watchdog_initialization",
@@ -235,11 +246,8 @@ fn hooks_follow_the_mod_perl_server_life_cycle_with_two_processes() {
             "before_watchdog_shutdown",
             "after_watchdog_shutdown",
         ],
-        &recorder(&out),
+        &["--min-instances", "2"],
     );
-    flags.extend(["--min-instances".to_string(), "2".to_string()]);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut server = start_fixture(&dir, &root, "hello.py", &flags);
     let count = |name: &str| names(&out).iter().filter(|n| *n == name).count();
     wait_until("both processes attached", deadline(), || {
         count("attached_process") == 2
@@ -293,18 +301,16 @@ fn hooks_follow_the_mod_perl_server_life_cycle_with_two_processes() {
 #[test]
 fn after_watchdog_shutdown_runs_when_the_core_exits_by_itself() {
     let dir = TestDir::new();
-    let root = app_root(&dir, "app");
-    let out = out_file(&dir);
-    let flags = hook_flags(
+    let (_root, out, mut server) = start_recording(
+        &dir,
+        "hello.py",
         &[
             "detached_process",
             "before_watchdog_shutdown",
             "after_watchdog_shutdown",
         ],
-        &recorder(&out),
+        &[],
     );
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut server = start_fixture(&dir, &root, "hello.py", &flags);
     app_pid(&server, "/");
     let instance = crate::admin::instance_dir(&dir, &server);
     let core = crate::admin::properties(&instance)["core_pid"]
