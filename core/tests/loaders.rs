@@ -1,4 +1,4 @@
-//! Integration tests of the Ruby, Python and Node loaders through [`DirectSpawner`],
+//! Integration tests of the Ruby, Python and Node loaders through [`SpawnerFactory`],
 //! with the real interpreters (`ruby` with the `rack` gem, `python3`, `node`). A
 //! missing interpreter fails the test with a clear message rather than skipping it.
 //!

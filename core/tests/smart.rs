@@ -1,4 +1,4 @@
-//! Integration tests of smart spawning through [`DirectSpawner`] with the real
+//! Integration tests of smart spawning through [`SpawnerFactory`] with the real
 //! interpreters (`ruby` with the `rack` gem, `python3`): preloaders, forked workers and
 //! the memory they share with the preloader,
 //! idle stop, restarts, load errors and cleanup. A missing interpreter fails the test
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType, SpawnMethod};
 use passenger_core::pool::Gupid;
-use passenger_core::spawn::{DirectSpawner, SpawnError, SpawnStep, Spawner, SpawnerOptions};
+use passenger_core::spawn::{SpawnError, SpawnStep, Spawner, SpawnerFactory, SpawnerOptions};
 
 use support::session::{parse, Request};
 use support::{
@@ -72,7 +72,7 @@ fn python_app(name: &str) -> (tempfile::TempDir, AppSpec) {
     (dir, app)
 }
 
-async fn spawn_timed(spawner: &DirectSpawner, app: &AppSpec, what: &str) -> Running {
+async fn spawn_timed(spawner: &SpawnerFactory, app: &AppSpec, what: &str) -> Running {
     let started = Instant::now();
     let result = spawner
         .spawn(Arc::new(app.clone()), Gupid(format!("{}-{what}", app.name)))
@@ -102,7 +102,7 @@ async fn get(socket: &Path) -> String {
     body
 }
 
-fn preloader_of(spawner: &DirectSpawner, app: &AppSpec) -> u32 {
+fn preloader_of(spawner: &SpawnerFactory, app: &AppSpec) -> u32 {
     spawner
         .preloader_pid(&app.name)
         .expect("the app has a running preloader")
@@ -112,7 +112,7 @@ fn preloader_of(spawner: &DirectSpawner, app: &AppSpec) -> u32 {
 async fn ruby_smart_spawn_forks_workers_from_one_preloader() {
     let (dir, app) = ruby_app("smart-ruby");
     let root = dir.path().display().to_string();
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
 
     let first = spawn_timed(&spawner, &app, "first (starts the preloader)").await;
     let preloader = preloader_of(&spawner, &app);
@@ -185,7 +185,7 @@ async fn ruby_smart_spawn_forks_workers_from_one_preloader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_smart_spawn_forks_workers_from_one_preloader() {
     let (_dir, app) = python_app("smart-python");
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
 
     let first = spawn_timed(&spawner, &app, "first (starts the preloader)").await;
     let preloader = preloader_of(&spawner, &app);
@@ -253,7 +253,7 @@ async fn smart_workers_share_the_preloaded_memory() {
     let mut direct = app.clone();
     direct.name = "smart-ballast-direct".into();
     direct.spawn_method = SpawnMethod::Direct;
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
 
     let workers = [
         spawn_timed(&spawner, &app, "worker 1").await,
@@ -314,7 +314,7 @@ async fn smart_workers_share_the_preloaded_memory() {
 async fn idle_preloader_stops_and_is_replaced() {
     let (_dir, mut app) = ruby_app("smart-idle");
     app.max_preloader_idle_time = Duration::from_secs(1);
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
     let worker = spawn_timed(&spawner, &app, "first").await;
     let preloader = preloader_of(&spawner, &app);
     assert_gone(preloader);
@@ -336,7 +336,7 @@ async fn idle_preloader_stops_and_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashed_preloader_is_replaced() {
     let (_dir, app) = python_app("smart-crash");
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
     let first = spawn_timed(&spawner, &app, "first").await;
     let preloader = preloader_of(&spawner, &app);
     nix::sys::signal::kill(
@@ -359,7 +359,7 @@ async fn smart_load_error_reports_app_load() {
     let dir = app_dir();
     write(dir.path(), "config.ru", "raise 'boom at load time'\n");
     let app = spec("smart-broken", dir.path(), AppType::Ruby);
-    let spawner = DirectSpawner::new(SpawnerOptions::default());
+    let spawner = SpawnerFactory::new(SpawnerOptions::default());
     let err: SpawnError = match spawner
         .spawn(Arc::new(app.clone()), Gupid("broken-1".into()))
         .await
@@ -389,7 +389,7 @@ fn dropping_everything_leaves_no_process() {
         .build()
         .expect("build runtime");
     let pids = runtime.block_on(async {
-        let spawner = DirectSpawner::new(SpawnerOptions::default());
+        let spawner = SpawnerFactory::new(SpawnerOptions::default());
         let a = spawner
             .spawn(Arc::new(app.clone()), Gupid("drop-1".into()))
             .await

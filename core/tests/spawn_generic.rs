@@ -1,4 +1,4 @@
-//! Integration tests of [`DirectSpawner`] with real generic (python3) and Node apps.
+//! Integration tests of [`SpawnerFactory`] with real generic (python3) and Node apps.
 //!
 //! Every fixture is a small stdlib-only script written into a temp dir. Every spawned
 //! process is killed on drop by [`support::Running`], and each test asserts that the processes it
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use passenger_core::app::{AppSpec, AppType};
 use passenger_core::pool::{Gupid, ProcessAddress};
 use passenger_core::spawn::{
-    DirectSpawner, ExitInfo, SpawnError, SpawnStep, Spawner, SpawnerOptions,
+    ExitInfo, SpawnError, SpawnStep, Spawner, SpawnerFactory, SpawnerOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -339,7 +339,7 @@ async fn node_app_answers_over_tcp() {
 async fn loader_app_types_need_the_resources_dir() {
     let dir = app_dir();
     let app = AppSpec::new("rack", PathBuf::from(dir.path()), AppType::Ruby);
-    let spawner = DirectSpawner::new(SpawnerOptions {
+    let spawner = SpawnerFactory::new(SpawnerOptions {
         resources_dir: None,
         ..SpawnerOptions::default()
     });

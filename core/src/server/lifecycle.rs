@@ -24,8 +24,8 @@ use crate::instance::{Instance, InstanceProperties};
 use crate::pool::{self, PoolHandle, PoolOptions};
 use crate::proxy::forward::Proxy;
 use crate::proxy::route::Router;
-use crate::spawn::direct::{DirectSpawner, SpawnerOptions};
 use crate::spawn::Spawner;
+use crate::spawn::{SpawnerFactory, SpawnerOptions};
 
 /// Time an app process gets between SIGTERM and SIGKILL, on shutdown and when
 /// detached. Passenger waits 60 s; a process that ignores SIGTERM for 10 s is stuck.
@@ -107,7 +107,7 @@ impl Server {
         // is made 01733 so that apps of every user can create theirs there.
         let users = config.users.clone();
         let spawner = move |instance: &Instance| -> Arc<dyn Spawner> {
-            Arc::new(DirectSpawner::new(SpawnerOptions {
+            Arc::new(SpawnerFactory::new(SpawnerOptions {
                 user_switching: users.enabled,
                 default_user: users.default_user,
                 default_group: users.default_group,
@@ -197,7 +197,7 @@ impl Server {
         let work = self
             .instance
             .path()
-            .join(crate::spawn::direct::WORK_DIR_BASE);
+            .join(crate::spawn::journey::WORK_DIR_BASE);
         let made = std::fs::create_dir_all(&work)
             .and_then(|()| {
                 std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o711))

@@ -3,7 +3,7 @@
 //! Owns the translation of an [`AppSpec`] into a [`LaunchPlan`]: the shell command
 //! line, the environment variables Passenger sets (internals §3.6), the stdin mode and
 //! the readiness mode. It does not fork, switch users or wait for anything: that is
-//! [`direct`](super::direct)'s and [`unix`](super::unix)'s job.
+//! [`journey`](super::journey)'s and [`unix`](super::unix)'s job.
 //!
 //! Ruby and Python apps run under a loader from the installation's resources
 //! (`<resources>/helper-scripts/rack-loader.rb`, `wsgi-loader.py`) that speaks the

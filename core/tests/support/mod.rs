@@ -2,7 +2,7 @@
 //! includes this module with `mod support;`.
 //!
 //! What is here: app roots in temp dirs ([`app_dir`], [`write`]), interpreter checks that fail
-//! with what to install ([`require_ruby`], ...), spawning through a default [`DirectSpawner`]
+//! with what to install ([`require_ruby`], ...), spawning through a default [`SpawnerFactory`]
 //! into a kill-on-drop guard ([`Running`]), what `/proc` says about a pid ([`gone`],
 //! [`cmdline`], ...), deadline polls ([`poll`], [`assert_gone`]) and, in [`session`], a client of
 //! the loaders' session protocol. What is not: fakes of the pool or the admin API (they live
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use passenger_core::app::AppSpec;
 use passenger_core::pool::{Gupid, ProcessAddress};
 use passenger_core::spawn::{
-    DirectSpawner, ExitInfo, SpawnError, SpawnedProcess, Spawner, SpawnerOptions,
+    ExitInfo, SpawnError, SpawnedProcess, Spawner, SpawnerFactory, SpawnerOptions,
 };
 
 /// Start timeout for apps expected to start: generous, the test machine is shared.
@@ -159,9 +159,9 @@ impl Drop for Running {
     }
 }
 
-/// Spawns `app` through a [`DirectSpawner`] with default options.
+/// Spawns `app` through a [`SpawnerFactory`] with default options.
 pub async fn spawn(app: impl Into<Arc<AppSpec>>) -> Result<SpawnedProcess, SpawnError> {
-    DirectSpawner::new(SpawnerOptions::default())
+    SpawnerFactory::new(SpawnerOptions::default())
         .spawn(app.into(), Gupid("test-1".to_string()))
         .await
 }
