@@ -476,7 +476,7 @@ static const command_rec passenger_cmds[] = {
     F("PassengerFriendlyErrorPages", F_FRIENDLY_ERROR_PAGES, DIRH, "detailed spawn error pages"),
     F("PassengerBufferResponse", F_BUFFER_RESPONSE, DIRA, "buffer app responses in the core (default: buffered, so a slow client holds no app process)"),
     F("PassengerBufferUpload", F_BUFFER_UPLOAD, DIRA, "read uploads whole in the core before an app process is taken (default on)"),
-    F("PassengerHighPerformance", F_HIGH_PERFORMANCE, DIRA, "skip the hooks other modules need"),
+    F("PassengerHighPerformance", F_HIGH_PERFORMANCE, DIRA, "decide app requests before the directory walk (server/vhost); <Directory>, .htaccess and per-directory mod_rewrite do not apply to them"),
     F("PassengerErrorOverride", F_ERROR_OVERRIDE, DIRA, "let ErrorDocument handle app errors"),
     F("PassengerAllowEncodedSlashes", F_ALLOW_ENCODED_SLASHES, DIRH, "send the URI as the client wrote it (%2f kept; mod_rewrite [PT] not seen)"),
     F("PassengerLoadShellEnvvars", F_LOAD_SHELL_ENVVARS, DIRX, "accepted; use SetEnv"),
@@ -932,10 +932,47 @@ static int find_app(request_rec *r, dir_conf *dc, app_match *m)
     return looks_like_app(r->pool, dc, m->app_root);
 }
 
+/* Whether `path` (or, for GET, its page-cache file) is a file Apache should serve. */
+static int serves_file(request_rec *r, const char *path)
+{
+    size_t len = strlen(path);
+    if (is_file(path)) return 1;
+    if (r->method_number != M_GET || len == 0) return 0;
+    if (path[len - 1] == '/') return is_file(apr_pstrcat(r->pool, path, "index.html", NULL));
+    return is_file(apr_pstrcat(r->pool, path, ".html", NULL));
+}
+
+/* PassengerHighPerformance on (server or vhost): an app request is decided here, before
+ * Apache's directory walk, and returning OK skips that walk, <Directory> sections,
+ * .htaccess files and the per-directory hooks that follow from them. Files that exist
+ * under the document root (and the page cache) still go the ordinary way. */
+static int passenger_map_to_storage(request_rec *r)
+{
+    dir_conf *dc = ap_get_module_config(r->per_dir_config, &passenger_module);
+    app_match *m;
+    if (dc->f[F_HIGH_PERFORMANCE] != 1 || dc->f[F_ENABLED] == 0 || r->main) return DECLINED;
+    if (!r->uri || r->uri[0] != '/' || strstr(r->uri, "/../") || strstr(r->uri, "/./")) {
+        return DECLINED;
+    }
+    m = apr_pcalloc(r->pool, sizeof(*m));
+    if (!find_app(r, dc, m)) return DECLINED;
+    if (serves_file(r, apr_pstrcat(r->pool, ap_document_root(r), r->uri, NULL))) return DECLINED;
+    r->filename = apr_pstrcat(r->pool, "passenger-rs:", r->uri, NULL);
+    r->finfo.filetype = APR_NOFILE;
+    r->handler = HANDLER_NAME;
+    ap_set_module_config(r->request_config, &passenger_module, m);
+    return OK;
+}
+
 static int passenger_fixups(request_rec *r)
 {
     dir_conf *dc = ap_get_module_config(r->per_dir_config, &passenger_module);
     app_match *m;
+    if (ap_get_module_config(r->request_config, &passenger_module)) {
+        /* Decided in map_to_storage (PassengerHighPerformance). */
+        r->handler = HANDLER_NAME;
+        return OK;
+    }
     if (dc->f[F_ENABLED] == 0) return DECLINED;
     if (r->main) return DECLINED; /* subrequests: let Apache answer */
     m = apr_pcalloc(r->pool, sizeof(*m));
@@ -1494,6 +1531,8 @@ static void passenger_register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_pre_config(passenger_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(passenger_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Before core's map_to_storage (the directory walk), for PassengerHighPerformance. */
+    ap_hook_map_to_storage(passenger_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     /* Before mod_dir's fixups (its trailing-slash redirect) and mod_rewrite's. */
     ap_hook_fixups(passenger_fixups, NULL, NULL, APR_HOOK_FIRST);
     /* Before mod_autoindex and the default handler. */

@@ -591,6 +591,48 @@ fn mod_rewrite_reaches_the_app_and_encoded_slashes_follow_the_directive() {
 }
 
 #[test]
+fn high_performance_mode_skips_the_directory_walk_for_app_requests() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "fast");
+    std::fs::create_dir_all(app.join("public/secret")).expect("mkdir");
+    std::fs::write(app.join("public/secret/file.txt"), "kept\n").expect("write");
+    std::fs::write(app.join("public/robots.txt"), "static\n").expect("write");
+    let deny = format!(
+        "<Directory {}/public/secret>\n  Require all denied\n</Directory>",
+        app.display()
+    );
+    // Without it, the directory walk applies <Directory> to app URLs too.
+    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, &deny));
+    assert_eq!(get(apache.addr, "/secret/page").status, 403);
+    assert_eq!(get(apache.addr, "/other").status, 200);
+
+    apache.rewrite(
+        &module,
+        "event",
+        &vhost_root(&app, &format!("PassengerHighPerformance on\n{deny}")),
+    );
+    assert!(apache.ctl("graceful").status.success());
+    wait_until(
+        "high performance mode applies",
+        Duration::from_secs(20),
+        || get(apache.addr, "/secret/page").status == 200,
+    );
+    let page = get(apache.addr, "/secret/page").json();
+    assert_eq!(page["path_info"], "/secret/page");
+    // Files that exist still go Apache's ordinary way, rules included.
+    assert_eq!(get(apache.addr, "/secret/file.txt").status, 403);
+    assert_eq!(get(apache.addr, "/robots.txt").text(), "static\n");
+    let n = get(apache.addr, "/count").json()["n"].as_i64().expect("n");
+    assert_eq!(get(apache.addr, "/robots.txt").status, 200);
+    assert_eq!(
+        get(apache.addr, "/count").json()["n"].as_i64(),
+        Some(n + 1),
+        "the static file did not reach the app"
+    );
+}
+
+#[test]
 fn a_bad_passenger_root_gives_a_log_line_and_503() {
     let dir = TestDir::new();
     let module = build_module(&dir);

@@ -357,7 +357,10 @@ impl Proxy {
         };
         let app = route.app;
 
+        // Behind a web server, its module has already served the files that exist (and
+        // the page cache): a second lookup here would only find nothing again.
         if (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
+            && self.web_server.is_none()
             && self.may_have_public_dir(&app)
         {
             let public = app.app_root.join("public");
