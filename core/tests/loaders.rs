@@ -22,8 +22,16 @@ use tokio::net::UnixStream;
 
 use support::session::{parse, read_all, Request};
 use support::{
-    app_dir, cmdline, require_node, require_python, require_ruby, spawn_err, spawn_ok, write, START,
+    app_dir, app_with, cmdline, require_node, require_python, require_ruby, spawn_err, spawn_ok,
+    write, Running, START,
 };
+
+/// Spawns (directly) an app whose root holds only `file` with `text`.
+async fn spawn_app(file: &str, text: &str, app_type: AppType) -> (tempfile::TempDir, Running) {
+    let dir = app_with(file, text);
+    let running = spawn_ok(spec(dir.path(), app_type)).await;
+    (dir, running)
+}
 
 /// The app's `/echo` answers a body of known length and a framed chunked one.
 async fn assert_echoes_bodies(socket: &Path) {
@@ -239,9 +247,7 @@ def application(environ, start_response):
 #[tokio::test]
 async fn ruby_loader_closes_a_connection_that_sent_two_requests_at_once() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
-    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_dir, running) = spawn_app("config.ru", RACK_KEEP_ALIVE_APP, AppType::Ruby).await;
     let socket = running.socket();
     let mut stream = UnixStream::connect(&socket)
         .await
@@ -277,9 +283,7 @@ async fn ruby_loader_closes_a_connection_that_sent_two_requests_at_once() {
 #[tokio::test]
 async fn ruby_loader_runs_a_pipelined_request_only_with_its_claim() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
-    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
+    let (_dir, running) = spawn_app("config.ru", RACK_KEEP_ALIVE_APP, AppType::Ruby).await;
     let socket = running.socket();
     let claims = Arc::clone(
         running
@@ -340,26 +344,35 @@ async fn ruby_loader_runs_a_pipelined_request_only_with_its_claim() {
     running.stop().await;
 }
 
-#[tokio::test]
-async fn ruby_loader_keeps_session_connections_alive() {
-    require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", RACK_KEEP_ALIVE_APP);
-    let running = spawn_ok(spec(dir.path(), AppType::Ruby)).await;
-    keep_alive_scenario(&running.socket(), false).await;
+/// Spawns the keep-alive app `text` (in `file`), runs [`keep_alive_scenario`] on it and stops it.
+async fn keeps_session_connections_alive(
+    file: &str,
+    text: &str,
+    app_type: AppType,
+    closes_idle_on_new_connection: bool,
+) {
+    let (_dir, running) = spawn_app(file, text, app_type).await;
+    keep_alive_scenario(&running.socket(), closes_idle_on_new_connection).await;
     let (_, info) = running.stop().await;
     assert_eq!(info, ExitInfo::Code(0));
 }
 
 #[tokio::test]
+async fn ruby_loader_keeps_session_connections_alive() {
+    require_ruby();
+    keeps_session_connections_alive("config.ru", RACK_KEEP_ALIVE_APP, AppType::Ruby, false).await;
+}
+
+#[tokio::test]
 async fn python_loader_keeps_session_connections_alive() {
     require_python();
-    let dir = app_dir();
-    write(dir.path(), "passenger_wsgi.py", WSGI_KEEP_ALIVE_APP);
-    let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
-    keep_alive_scenario(&running.socket(), true).await;
-    let (_, info) = running.stop().await;
-    assert_eq!(info, ExitInfo::Code(0));
+    keeps_session_connections_alive(
+        "passenger_wsgi.py",
+        WSGI_KEEP_ALIVE_APP,
+        AppType::Python,
+        true,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -429,8 +442,7 @@ end)
 #[tokio::test]
 async fn ruby_rack_app_serves_the_session_protocol() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", RACK_APP);
+    let dir = app_with("config.ru", RACK_APP);
     // Writable by `nobody`, whom the app runs as when the tests run as root.
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).expect("mkdir tmp");
@@ -538,12 +550,7 @@ async fn ruby_rack_app_serves_the_session_protocol() {
 #[tokio::test]
 async fn ruby_process_title_names_app_root_and_environment() {
     require_ruby();
-    let dir = app_dir();
-    write(
-        dir.path(),
-        "config.ru",
-        "run ->(env) { [200, {}, ['ok']] }\n",
-    );
+    let dir = app_with("config.ru", "run ->(env) { [200, {}, ['ok']] }\n");
     let mut app = spec(dir.path(), AppType::Ruby);
     app.environment = "staging".into();
     let running = spawn_ok(app).await;
@@ -583,12 +590,7 @@ async fn ruby_setup_load_paths_replaces_bundler() {
 #[tokio::test]
 async fn ruby_bundle_environment_and_rails2_apps_load() {
     require_ruby();
-    let dir = app_dir();
-    write(
-        dir.path(),
-        ".bundle/environment.rb",
-        "$via = 'bundle_environment'\n",
-    );
+    let dir = app_with(".bundle/environment.rb", "$via = 'bundle_environment'\n");
     write(dir.path(), "Gemfile", "gem 'nonexistent_gem_xyz'\n");
     write(
         dir.path(),
@@ -601,9 +603,7 @@ async fn ruby_bundle_environment_and_rails2_apps_load() {
     running.stop().await;
 
     // Rails 2: no config.ru, config/environment.rb defines the dispatcher.
-    let dir = app_dir();
-    write(
-        dir.path(),
+    let dir = app_with(
         "config/environment.rb",
         "module ActionController\n  class Dispatcher\n    def call(env)\n      [200, {}, ['rails2 ' + env['PATH_INFO']]]\n    end\n  end\nend\n",
     );
@@ -614,8 +614,7 @@ async fn ruby_bundle_environment_and_rails2_apps_load() {
 }
 
 async fn ruby_load_failure(config_ru: &str) -> SpawnError {
-    let dir = app_dir();
-    write(dir.path(), "config.ru", config_ru);
+    let dir = app_with("config.ru", config_ru);
     spawn_err(spec(dir.path(), AppType::Ruby)).await
 }
 
@@ -647,8 +646,7 @@ async fn ruby_load_failures_report_app_load_with_the_exception() {
 #[tokio::test]
 async fn ruby_app_that_never_listens_times_out() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", "sleep 60\nrun nil\n");
+    let dir = app_with("config.ru", "sleep 60\nrun nil\n");
     let mut app = spec(dir.path(), AppType::Ruby);
     app.start_timeout = Duration::from_secs(2);
     let err = spawn_err(app).await;
@@ -680,9 +678,7 @@ def application(environ, start_response):
 #[tokio::test]
 async fn python_wsgi_app_serves_the_session_protocol() {
     require_python();
-    let dir = app_dir();
-    write(dir.path(), "passenger_wsgi.py", WSGI_APP);
-    let running = spawn_ok(spec(dir.path(), AppType::Python)).await;
+    let (_dir, running) = spawn_app("passenger_wsgi.py", WSGI_APP, AppType::Python).await;
     assert_eq!(running.process().concurrency, 1);
     let socket = running.socket();
     assert!(socket
@@ -717,9 +713,7 @@ async fn python_wsgi_app_serves_the_session_protocol() {
 #[tokio::test]
 async fn python_import_error_reports_app_load() {
     require_python();
-    let dir = app_dir();
-    write(
-        dir.path(),
+    let dir = app_with(
         "passenger_wsgi.py",
         "import nonexistent_module_xyz\napplication = None\n",
     );
@@ -733,9 +727,7 @@ async fn python_import_error_reports_app_load() {
 #[tokio::test]
 async fn node_app_runs_under_the_loader_with_a_title() {
     require_node();
-    let dir = app_dir();
-    write(
-        dir.path(),
+    let dir = app_with(
         "app.js",
         "require('http').createServer((q, s) => s.end(String(require.main === module)))\n  .listen(Number(process.env.PORT), '127.0.0.1');\n",
     );
@@ -797,9 +789,8 @@ fn loaders_do_not_start_when_their_direct_access_port_is_taken() {
             "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'x']\n",
         ),
     ] {
-        let dir = app_dir();
-        write(dir.path(), file, text);
-        let socket = dir.path().join("loader.sock");
+        let dir = app_with(file, text);
+                let socket = dir.path().join("loader.sock");
         let mut child = std::process::Command::new(interpreter)
             .arg(scripts.join(script))
             .current_dir(dir.path())

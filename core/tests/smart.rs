@@ -19,8 +19,8 @@ use passenger_core::spawn::{SpawnError, SpawnStep, Spawner, SpawnerFactory, Spaw
 
 use support::session::{parse, Request};
 use support::{
-    app_dir, assert_gone, cmdline, gone, ppid, processes_titled, require_python, require_ruby,
-    write, Running, START,
+    app_with, assert_gone, cmdline, gone, ppid, processes_titled, require_python, require_ruby,
+    Running, START,
 };
 
 fn comm(pid: u32) -> String {
@@ -58,16 +58,14 @@ fn spec(name: &str, dir: &Path, app_type: AppType) -> AppSpec {
 
 fn ruby_app(name: &str) -> (tempfile::TempDir, AppSpec) {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", RACK_APP);
+    let dir = app_with("config.ru", RACK_APP);
     let app = spec(name, dir.path(), AppType::Ruby);
     (dir, app)
 }
 
 fn python_app(name: &str) -> (tempfile::TempDir, AppSpec) {
     require_python();
-    let dir = app_dir();
-    write(dir.path(), "passenger_wsgi.py", WSGI_APP);
+    let dir = app_with("passenger_wsgi.py", WSGI_APP);
     let app = spec(name, dir.path(), AppType::Python);
     (dir, app)
 }
@@ -247,8 +245,7 @@ fn smaps_kb(pid: u32, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_workers_share_the_preloaded_memory() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", BALLAST_APP);
+    let dir = app_with("config.ru", BALLAST_APP);
     let app = spec("smart-ballast", dir.path(), AppType::Ruby);
     let mut direct = app.clone();
     direct.name = "smart-ballast-direct".into();
@@ -356,8 +353,7 @@ async fn crashed_preloader_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_load_error_reports_app_load() {
     require_ruby();
-    let dir = app_dir();
-    write(dir.path(), "config.ru", "raise 'boom at load time'\n");
+    let dir = app_with("config.ru", "raise 'boom at load time'\n");
     let app = spec("smart-broken", dir.path(), AppType::Ruby);
     let spawner = SpawnerFactory::new(SpawnerOptions::default());
     let err: SpawnError = match spawner

@@ -55,6 +55,13 @@ pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 }
 
+/// An [`app_dir`] holding one file, `name`, with `text`.
+pub fn app_with(name: &str, text: &str) -> tempfile::TempDir {
+    let dir = app_dir();
+    write(dir.path(), name, text);
+    dir
+}
+
 /// Fails the test, naming `what` to install, unless `cmd args` succeeds.
 pub fn require_tool(cmd: &str, args: &[&str], what: &str) {
     let ok = std::process::Command::new(cmd)
