@@ -159,96 +159,156 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
         resources_dir,
         session,
     } = inputs;
-    let mut loader_env: Vec<(String, String)> = Vec::new();
-    let (command, concurrency, stdin, readiness) = match &app.app_type {
-        AppType::Generic { start_command } => (
-            start_command.clone(),
-            -1,
-            StdinMode::Null,
-            Readiness::PortAccepts { port },
-        ),
-        AppType::Node => {
-            let startup = app
-                .startup_file
-                .clone()
-                .unwrap_or_else(|| app.app_root.join("app.js"));
-            // Without resources the app still runs, just without its process title.
-            let command = match &resources_dir {
-                Some(dir) => format!(
-                    "{} {} {}",
-                    sh_quote(&app.nodejs),
-                    sh_quote_path(&resources::helper_script(dir, NODE_LOADER)),
-                    sh_quote_path(&startup)
-                ),
-                None => format!("{} {}", sh_quote(&app.nodejs), sh_quote_path(&startup)),
-            };
-            loader_env.push((
-                "PASSENGER_APP_ROOT".into(),
-                app.app_root.to_string_lossy().into_owned(),
-            ));
-            (command, 0, StdinMode::Null, Readiness::PortAccepts { port })
-        }
+    let start = match &app.app_type {
+        AppType::Generic { start_command } => Start::generic(start_command, port),
+        AppType::Node => Start::node(app, resources_dir.as_deref(), port),
         AppType::Ruby | AppType::Python => {
-            let app_type = app.app_type.name();
-            let script = session_loader(&app.app_type)
-                .expect("invariant: ruby and python have a session loader");
-            let dir = resources_dir
-                .as_ref()
-                .ok_or(PlanError::NoResources { app_type, script })?;
-            let session = session.ok_or(PlanError::NoSession { app_type })?;
-            let interpreter = if app.app_type == AppType::Ruby {
-                &app.ruby
-            } else {
-                &app.python
-            };
-            let mut command = format!(
-                "{} {}",
-                sh_quote(interpreter),
-                sh_quote_path(&resources::helper_script(dir, script))
-            );
-            if app.app_type == AppType::Ruby {
-                // Ruby writes `$0` into the argv area and spills into the environment
-                // strings when the title is longer, garbling /proc/PID/environ. A blank
-                // argument reserves room for "Passenger AppPreloader: <app root> (<env>)",
-                // as Passenger pads its own agents' argv.
-                let room = app.app_root.as_os_str().len() + app.environment.len() + 48;
-                command.push_str(&format!(" '{}'", " ".repeat(room)));
-            }
-            let path = |p: &Path| p.to_string_lossy().into_owned();
-            loader_env.push(("PASSENGER_SOCKET".into(), path(&session.socket)));
-            loader_env.push((
-                "PASSENGER_CONNECT_PASSWORD".into(),
-                session.connect_password.clone(),
-            ));
-            loader_env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
-            if let Some(port) = session.direct_port {
-                loader_env.push(("PASSENGER_DIRECT_PORT".into(), port.to_string()));
-            }
-            if let Some(base) = session.claims_base.as_deref().filter(|_| pipelines(app)) {
-                loader_env.push(("PASSENGER_CLAIMS".into(), path(base)));
-            }
-            loader_env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
-            if let Some(file) = &app.startup_file {
-                loader_env.push((
-                    "PASSENGER_STARTUP_FILE".into(),
-                    path(&app.app_root.join(file)),
-                ));
-            }
-            (
-                command,
-                1,
-                StdinMode::Pipe,
-                Readiness::LoaderHandshake {
-                    socket: session.socket,
-                },
-            )
+            Start::session_loader(app, resources_dir.as_deref(), session)?
         }
     };
     let concurrency = app
         .force_max_concurrent_requests_per_process
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-        .unwrap_or(concurrency);
+        .unwrap_or(start.concurrency);
+    let (mut env, env_remove) = passenger_env(app, &start.readiness);
+    env.extend(start.loader_env);
+    env.extend(identity_env);
+    env.extend(app.env_vars.iter().cloned());
+    Ok(LaunchPlan {
+        command: start.command,
+        env,
+        env_remove,
+        stdin: start.stdin,
+        readiness: start.readiness,
+        concurrency,
+    })
+}
 
+/// How one app type is started: the part of a plan that depends on it.
+struct Start {
+    command: String,
+    /// Before `force_max_concurrent_requests_per_process`.
+    concurrency: i32,
+    stdin: StdinMode,
+    readiness: Readiness,
+    /// What the loader gets besides Passenger's variables.
+    loader_env: Vec<(String, String)>,
+}
+
+impl Start {
+    /// A generic app: its own command, ready when `PORT` accepts.
+    fn generic(start_command: &str, port: u16) -> Start {
+        Start {
+            command: start_command.to_string(),
+            concurrency: -1,
+            stdin: StdinMode::Null,
+            readiness: Readiness::PortAccepts { port },
+            loader_env: Vec::new(),
+        }
+    }
+
+    /// A Node app under `node-loader.js`, ready when `PORT` accepts.
+    fn node(app: &AppSpec, resources_dir: Option<&Path>, port: u16) -> Start {
+        let startup = app
+            .startup_file
+            .clone()
+            .unwrap_or_else(|| app.app_root.join("app.js"));
+        // Without resources the app still runs, just without its process title.
+        let command = match resources_dir {
+            Some(dir) => format!(
+                "{} {} {}",
+                sh_quote(&app.nodejs),
+                sh_quote_path(&resources::helper_script(dir, NODE_LOADER)),
+                sh_quote_path(&startup)
+            ),
+            None => format!("{} {}", sh_quote(&app.nodejs), sh_quote_path(&startup)),
+        };
+        Start {
+            command,
+            concurrency: 0,
+            stdin: StdinMode::Null,
+            readiness: Readiness::PortAccepts { port },
+            loader_env: vec![(
+                "PASSENGER_APP_ROOT".into(),
+                app.app_root.to_string_lossy().into_owned(),
+            )],
+        }
+    }
+
+    /// A Ruby or Python app under our session-protocol loader, ready when its socket
+    /// accepts.
+    fn session_loader(
+        app: &AppSpec,
+        resources_dir: Option<&Path>,
+        session: Option<SessionSetup>,
+    ) -> Result<Start, PlanError> {
+        let app_type = app.app_type.name();
+        let script = session_loader(&app.app_type)
+            .expect("invariant: ruby and python have a session loader");
+        let dir = resources_dir.ok_or(PlanError::NoResources { app_type, script })?;
+        let session = session.ok_or(PlanError::NoSession { app_type })?;
+        let interpreter = if app.app_type == AppType::Ruby {
+            &app.ruby
+        } else {
+            &app.python
+        };
+        let mut command = format!(
+            "{} {}",
+            sh_quote(interpreter),
+            sh_quote_path(&resources::helper_script(dir, script))
+        );
+        if app.app_type == AppType::Ruby {
+            // Ruby writes `$0` into the argv area and spills into the environment
+            // strings when the title is longer, garbling /proc/PID/environ. A blank
+            // argument reserves room for "Passenger AppPreloader: <app root> (<env>)",
+            // as Passenger pads its own agents' argv.
+            let room = app.app_root.as_os_str().len() + app.environment.len() + 48;
+            command.push_str(&format!(" '{}'", " ".repeat(room)));
+        }
+        Ok(Start {
+            command,
+            concurrency: 1,
+            stdin: StdinMode::Pipe,
+            loader_env: session_loader_env(app, &session),
+            readiness: Readiness::LoaderHandshake {
+                socket: session.socket,
+            },
+        })
+    }
+}
+
+/// What a session-protocol loader is told: where to listen, its password, where to
+/// report, its direct-access port, its claims pipe, the app root and startup file.
+fn session_loader_env(app: &AppSpec, session: &SessionSetup) -> Vec<(String, String)> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let mut env: Vec<(String, String)> = Vec::new();
+    env.push(("PASSENGER_SOCKET".into(), path(&session.socket)));
+    env.push((
+        "PASSENGER_CONNECT_PASSWORD".into(),
+        session.connect_password.clone(),
+    ));
+    env.push(("PASSENGER_REPORT_FILE".into(), path(&session.report_file)));
+    if let Some(port) = session.direct_port {
+        env.push(("PASSENGER_DIRECT_PORT".into(), port.to_string()));
+    }
+    if let Some(base) = session.claims_base.as_deref().filter(|_| pipelines(app)) {
+        env.push(("PASSENGER_CLAIMS".into(), path(base)));
+    }
+    env.push(("PASSENGER_APP_ROOT".into(), path(&app.app_root)));
+    if let Some(file) = &app.startup_file {
+        env.push((
+            "PASSENGER_STARTUP_FILE".into(),
+            path(&app.app_root.join(file)),
+        ));
+    }
+    env
+}
+
+/// The variables Passenger sets for every app (internals §3.6), and those it removes.
+fn passenger_env(
+    app: &AppSpec,
+    readiness: &Readiness,
+) -> (Vec<(String, String)>, Vec<&'static str>) {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: &str| env.push((k.to_string(), v.to_string()));
     set("IN_PASSENGER", "1");
@@ -276,18 +336,7 @@ pub fn build(app: &AppSpec, inputs: PlanInputs) -> Result<LaunchPlan, PlanError>
         _ => env_remove.extend(BASE_URI_VARS),
     }
     set("PWD", &app.app_root.to_string_lossy());
-    env.extend(loader_env);
-    env.extend(identity_env);
-    env.extend(app.env_vars.iter().cloned());
-
-    Ok(LaunchPlan {
-        command,
-        env,
-        env_remove,
-        stdin,
-        readiness,
-        concurrency,
-    })
+    (env, env_remove)
 }
 
 /// Quotes `s` as one word for `/bin/sh`.
