@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use passenger_core::app::{AppSpec, AppType, SpawnMethod};
 use passenger_core::pool::ProcessAddress;
-use passenger_core::spawn::{connect_password_for, ExitInfo, SpawnError, SpawnStep};
+use passenger_core::spawn::{ExitInfo, SpawnError, SpawnStep};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use support::session::{parse, read_all, Request};
+use support::session::{parse, read_all, LoaderSocket, Request};
 use support::{
     app_dir, app_with, cmdline, require_node, require_python, require_ruby, spawn_err, spawn_ok,
     write, Running, START,
@@ -34,7 +34,7 @@ async fn spawn_app(file: &str, text: &str, app_type: AppType) -> (tempfile::Temp
 }
 
 /// The app's `/echo` answers a body of known length and a framed chunked one.
-async fn assert_echoes_bodies(socket: &Path) {
+async fn assert_echoes_bodies(socket: &LoaderSocket) {
     let (_, _, body) = parse(&Request::post("/echo", b"posted body").send(socket).await);
     assert_eq!(body, "got:posted body");
     let chunked = Request {
@@ -101,7 +101,7 @@ async fn read_framed(stream: &mut UnixStream) -> Framed {
 }
 
 /// Sends `req` with keep-alive offered on an open connection.
-async fn send_on(stream: &mut UnixStream, socket: &Path, req: Request<'_>) -> Framed {
+async fn send_on(stream: &mut UnixStream, socket: &LoaderSocket, req: Request<'_>) -> Framed {
     let req = Request {
         keep_alive: true,
         ..req
@@ -126,7 +126,7 @@ async fn closed_by_loader(stream: &mut UnixStream) -> bool {
 /// The keep-alive checks shared by the Rack and WSGI loaders, against apps that
 /// answer the same: `/` "hello" and `/echo` "got:<body>" as lists, `/cl` "abcd"
 /// streamed with a Content-Length, `/stream` "abcd" streamed without one.
-async fn keep_alive_scenario(socket: &Path, closes_idle_on_new_connection: bool) {
+async fn keep_alive_scenario(socket: &LoaderSocket, closes_idle_on_new_connection: bool) {
     let connect = || async {
         UnixStream::connect(socket)
             .await
@@ -544,7 +544,6 @@ async fn ruby_rack_app_serves_the_session_protocol() {
         ":stopping_worker_process ran"
     );
     assert!(!socket.exists(), "socket file removed after exit");
-    assert_eq!(connect_password_for(&socket), None);
 }
 
 #[tokio::test]

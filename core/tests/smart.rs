@@ -17,7 +17,7 @@ use passenger_core::app::{AppSpec, AppType, SpawnMethod};
 use passenger_core::pool::Gupid;
 use passenger_core::spawn::{SpawnError, SpawnStep, Spawner, SpawnerFactory, SpawnerOptions};
 
-use support::session::{parse, Request};
+use support::session::{parse, LoaderSocket, Request};
 use support::{
     app_with, assert_gone, cmdline, gone, ppid, processes_titled, require_python, require_ruby,
     Running, START,
@@ -91,7 +91,7 @@ async fn spawn_timed(spawner: &SpawnerFactory, app: &AppSpec, what: &str) -> Run
 }
 
 /// GET / over the session protocol; asserts a 200 and returns the body.
-async fn get(socket: &Path) -> String {
+async fn get(socket: &LoaderSocket) -> String {
     let (status, _, body) = parse(&Request::get("/").send(socket).await);
     assert!(
         status.starts_with("HTTP/1.1 200"),

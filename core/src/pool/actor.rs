@@ -285,6 +285,7 @@ pub struct Session {
     pid: u32,
     gupid: Gupid,
     address: ProcessAddress,
+    connect_password: Option<Arc<str>>,
     failed: bool,
     oob: bool,
     withdrawn: bool,
@@ -304,6 +305,11 @@ impl Session {
     /// Where to send the request.
     pub fn address(&self) -> &ProcessAddress {
         &self.address
+    }
+    /// The secret the process checks (loaders only): every header block sent to it
+    /// carries it (`PASSENGER_CONNECT_PASSWORD`).
+    pub fn connect_password(&self) -> Option<&Arc<str>> {
+        self.connect_password.as_ref()
     }
     /// The app group name.
     pub fn group_name(&self) -> &str {
@@ -648,7 +654,7 @@ impl Actor {
                         spawn_started: process.spawn_started,
                         spawn_ended: process.spawn_ended,
                         pipeline,
-                        connect_password: process.connect_password,
+                        connect_password: process.connect_password.map(Arc::from),
                         direct_address: process.direct_address,
                     },
                 });
@@ -765,6 +771,7 @@ impl Actor {
                     pid: process.pid,
                     gupid: process.gupid,
                     address: process.address,
+                    connect_password: process.connect_password,
                     failed: false,
                     oob: false,
                     withdrawn: false,
@@ -791,13 +798,17 @@ impl Actor {
                 Some(control) => control.terminate(),
                 None => tracing::debug!(%gupid, "terminate: process already gone"),
             },
-            PoolAction::RunOobWork { gupid, address } => {
+            PoolAction::RunOobWork {
+                gupid,
+                address,
+                connect_password,
+            } => {
                 let weak = self.weak.clone();
                 tokio::spawn(async move {
                     // Only our loaders do out-of-band work; other apps are done at once.
                     if let ProcessAddress::Session(socket) = address {
-                        let password = crate::spawn::connect_password_for(&socket);
-                        let work = crate::loader::run_oob_work(&socket, password.as_deref());
+                        let work =
+                            crate::loader::run_oob_work(&socket, connect_password.as_deref());
                         if let Err(err) = work.await {
                             tracing::warn!(%gupid, "out-of-band work failed: {err}");
                         }

@@ -56,8 +56,9 @@ pub(crate) struct Process {
     /// The process takes pipelined requests: while busy it may be handed one more
     /// bodyless request (ARCHITECTURE.md, "Request pipelining").
     pub pipeline: bool,
-    /// The secret the process checks (loaders only): it travels with the process.
-    pub connect_password: Option<String>,
+    /// The secret the process checks (loaders only): it travels with the process
+    /// and its sessions.
+    pub connect_password: Option<std::sync::Arc<str>>,
     /// The loader's direct-access HTTP socket.
     pub direct_address: Option<std::net::SocketAddr>,
     /// When the process last made progress: finished a session, or became busy
@@ -168,7 +169,7 @@ impl Process {
             // reads no /proc.
             cpu_percent: None,
             real_memory_kb: None,
-            connect_password: self.connect_password.clone(),
+            connect_password: self.connect_password.as_deref().map(str::to_owned),
             direct_url: self
                 .direct_address
                 .map(|a| format!("http://{a}"))

@@ -88,8 +88,9 @@ pub struct SpawnedInfo {
     pub spawn_ended: SystemTime,
     /// Whether the process takes pipelined requests (see [`PIPELINE_WINDOW`]).
     pub pipeline: bool,
-    /// The secret the process checks (loaders only), shown to operators.
-    pub connect_password: Option<String>,
+    /// The secret the process checks (loaders only): sessions carry it to the
+    /// loader, and operators see it.
+    pub connect_password: Option<Arc<str>>,
     /// The process's direct-access HTTP socket (loaders only).
     pub direct_address: Option<std::net::SocketAddr>,
 }
@@ -212,6 +213,8 @@ pub struct AssignedProcess {
     pub gupid: Gupid,
     /// Where to send the request.
     pub address: ProcessAddress,
+    /// The secret the process checks (loaders only), for the header block.
+    pub connect_password: Option<Arc<str>>,
     /// Pipelined: the process is busy and starts
     /// this request when it is free, unless the pool takes it back first.
     pub pipelined: bool,
@@ -274,6 +277,8 @@ pub enum PoolAction {
         gupid: Gupid,
         /// Where it listens.
         address: ProcessAddress,
+        /// The secret it checks (loaders only).
+        connect_password: Option<Arc<str>>,
     },
     /// Take back the pipelined request waiting in this process, if it has not
     /// started it yet (its session then closes as [`SessionOutcome::Withdrawn`]).
@@ -1191,6 +1196,7 @@ fn start_oob_work(g: &mut Group, out: &mut Vec<PoolAction>) {
     out.push(PoolAction::RunOobWork {
         gupid: p.gupid.clone(),
         address: p.address.clone(),
+        connect_password: p.connect_password.clone(),
     });
 }
 
@@ -1215,6 +1221,7 @@ fn assign(
             pid: p.pid,
             gupid: p.gupid.clone(),
             address: p.address.clone(),
+            connect_password: p.connect_password.clone(),
             pipelined,
         },
     });

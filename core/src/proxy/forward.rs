@@ -441,7 +441,7 @@ impl Proxy {
                     }
                 }
                 let keep_alive = loader::can_keep_alive(&parts, body_is_empty, upgrade);
-                let password = crate::spawn::connect_password_for(&path);
+                let password = session.connect_password().cloned();
                 // A bodyless request on an idle connection the loader closed
                 // meanwhile is sent again on a new one (nothing was consumed); a
                 // pipelined one is taken back and checked out again. A request with
@@ -449,8 +449,8 @@ impl Proxy {
                 // still open.
                 let mut cached = match (keep_alive, body_is_empty) {
                     (false, _) => None,
-                    (true, true) => self.loader_conns.take(&path, password.as_deref()),
-                    (true, false) => self.loader_conns.take_open(&path, password.as_deref()),
+                    (true, true) => self.loader_conns.take(&path),
+                    (true, false) => self.loader_conns.take_open(&path),
                 };
                 while !session.is_withdrawn() {
                     let reused = cached.is_some();

@@ -42,32 +42,50 @@ const MAX_IDLE_PER_SOCKET: usize = crate::pool::state::PIPELINE_DEPTH as usize +
 /// return after the response ended, before it is closed instead of reused.
 const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Above this many sockets in the idle cache, entries of exited processes are swept.
+/// Above this many sockets in the idle cache, closed connections (those of exited
+/// processes among them) are swept out.
 const SWEEP_ABOVE: usize = 64;
 
+/// Idle kept-alive connections to session-protocol processes, by socket path.
 ///
 /// Cheap to clone (shared). A connection is put back only after its response body
 /// was read completely, while the pool session is still held, so the next session
-/// of that process finds it.
+/// of that process finds it. Only a session of a live process takes one out, so the
+/// connections of a process that exited are never used; they are dropped when the
+/// cache grows (the process closed them when it exited).
 #[derive(Debug, Default, Clone)]
 pub struct IdleSessions {
-    idle: Arc<Mutex<HashMap<PathBuf, Vec<UnixStream>>>>,
+    idle: Arc<Mutex<IdleMap>>,
+}
+
+/// The cached connections, and the size above which closed ones are swept out.
+#[derive(Debug, Default)]
+struct IdleMap {
+    by_socket: HashMap<PathBuf, Vec<UnixStream>>,
+    /// [`SWEEP_ABOVE`], or twice the sockets left by the last sweep if that is more:
+    /// a cache of many live processes is not swept at every request.
+    sweep_above: usize,
+}
+
+impl IdleMap {
+    /// Drops every connection the loader closed, and the sockets left with none.
+    fn sweep(&mut self) {
+        self.by_socket.retain(|_, list| {
+            list.retain(still_open);
+            !list.is_empty()
+        });
+        self.sweep_above = SWEEP_ABOVE.max(2 * self.by_socket.len());
+    }
 }
 
 impl IdleSessions {
-    /// An idle connection to the loader at `path`, if one is cached. Connections of
-    /// a process that has exited (`password` is `None`: nothing is registered for
-    /// the socket any more) are dropped.
-    pub fn take(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
+    /// An idle connection to the loader at `path`, if one is cached.
+    pub fn take(&self, path: &Path) -> Option<UnixStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if password.is_none() {
-            idle.remove(path);
-            return None;
-        }
-        let list = idle.get_mut(path)?;
+        let list = idle.by_socket.get_mut(path)?;
         let stream = list.pop();
         if list.is_empty() {
-            idle.remove(path);
+            idle.by_socket.remove(path);
         }
         stream
     }
@@ -75,10 +93,10 @@ impl IdleSessions {
     /// Caches `stream`, idle after a complete response, for the loader at `path`.
     pub fn put(&self, path: &Path, stream: UnixStream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() > SWEEP_ABOVE {
-            idle.retain(|p, _| crate::spawn::connect_password_for(p).is_some());
+        if idle.by_socket.len() > idle.sweep_above.max(SWEEP_ABOVE) {
+            idle.sweep();
         }
-        let list = idle.entry(path.to_path_buf()).or_default();
+        let list = idle.by_socket.entry(path.to_path_buf()).or_default();
         if list.len() >= MAX_IDLE_PER_SOCKET {
             // The oldest is the likeliest to be dead: a loader closes its oldest
             // idle connections when it holds too many.
@@ -90,8 +108,8 @@ impl IdleSessions {
     /// An idle connection to the loader at `path` that is still open right now,
     /// for requests with a body: those cannot be sent again if the loader turns out
     /// to have closed the connection, so closed ones are skipped first.
-    pub fn take_open(&self, path: &Path, password: Option<&str>) -> Option<UnixStream> {
-        while let Some(stream) = self.take(path, password) {
+    pub fn take_open(&self, path: &Path) -> Option<UnixStream> {
+        while let Some(stream) = self.take(path) {
             if still_open(&stream) {
                 return Some(stream);
             }
@@ -102,7 +120,7 @@ impl IdleSessions {
     /// How many idle connections are cached for `path`.
     pub fn count(&self, path: &Path) -> usize {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.get(path).map_or(0, Vec::len)
+        idle.by_socket.get(path).map_or(0, Vec::len)
     }
 }
 
@@ -565,9 +583,7 @@ mod tests {
             1,
             "the connection went back to the idle cache"
         );
-        let mut kept = idle
-            .take(path, Some("password"))
-            .expect("cached connection");
+        let mut kept = idle.take(path).expect("cached connection");
         let mut next = [0u8; 6];
         let n = kept.read(&mut next).await.unwrap();
         assert_eq!(&next[..n], b"dNEXT", "nothing past the frame was consumed");
@@ -583,9 +599,7 @@ mod tests {
         let (closed, closed_peer) = UnixStream::pair().unwrap();
         idle.put(path, closed);
         drop(closed_peer);
-        let taken = idle
-            .take_open(path, Some("pw"))
-            .expect("the open connection");
+        let taken = idle.take_open(path).expect("the open connection");
         assert!(still_open(&taken));
         assert_eq!(idle.count(path), 0, "the closed one was dropped");
     }
@@ -602,7 +616,7 @@ mod tests {
         }
         assert_eq!(idle.count(path), MAX_IDLE_PER_SOCKET);
         let mut newest = peers.pop().unwrap();
-        let taken = idle.take(path, Some("pw")).expect("cached");
+        let taken = idle.take(path).expect("cached");
         drop(taken);
         let mut buf = [0u8; 1];
         assert_eq!(
@@ -620,11 +634,27 @@ mod tests {
         let body = loader_body(a, Some(0), b"", &idle, path);
         assert!(body.is_end_stream());
         assert_eq!(idle.count(path), 1);
-        assert!(
-            idle.take(path, None).is_none(),
-            "connections of an exited process (no password) are dropped"
-        );
-        assert_eq!(idle.count(path), 0);
+    }
+
+    #[tokio::test]
+    async fn a_growing_cache_drops_the_connections_of_exited_processes() {
+        let idle = IdleSessions::default();
+        let mut live = Vec::new();
+        for i in 0..=SWEEP_ABOVE {
+            let (a, b) = UnixStream::pair().unwrap();
+            idle.put(&PathBuf::from(format!("/nonexistent/ruby.{i}")), a);
+            if i % 2 == 0 {
+                live.push(b); // The others' processes exited: their ends are closed.
+            }
+        }
+        let newest = Path::new("/nonexistent/ruby.new");
+        let (a, _b) = UnixStream::pair().unwrap();
+        idle.put(newest, a);
+        let sockets = idle.idle.lock().unwrap().by_socket.len();
+        assert_eq!(sockets, live.len() + 1, "the closed connections were swept");
+        assert_eq!(idle.count(Path::new("/nonexistent/ruby.0")), 1);
+        assert_eq!(idle.count(Path::new("/nonexistent/ruby.1")), 0);
+        assert_eq!(idle.count(newest), 1);
     }
 
     #[tokio::test]

@@ -29,13 +29,12 @@
 //! For the session-protocol types, preparation also creates a private work dir
 //! (`$TMPDIR/passenger.spawn.<random>`, mode 0700, owned by the run-as user) holding
 //! the report file, picks the socket `<apps dir>/<ruby|wsgi>.<random>` (see
-//! [`AppsDir`]) and a random connect password (registered for
-//! [`connect_password_for`](super::connect_password_for)), and the fork gives the loader
-//! a stdin pipe. The handshake waits for the socket to accept a connection. If the
+//! [`AppsDir`]) and a random connect password (returned in
+//! [`SpawnedProcess::connect_password`]; it travels with the process), and the fork
+//! gives the loader a stdin pipe. The handshake waits for the socket to accept a connection. If the
 //! loader exits first, its report (`{"step", "summary", "backtrace"}`) becomes the
 //! [`SpawnError`] (step [`SpawnStep::AppLoad`] for a failed app load). The work dir is
-//! removed when the spawn ends; the socket file and the password when the process is
-//! reaped. [`ProcessControl::terminate`] closes stdin.
+//! removed when the spawn ends; the socket file when the process is reaped. [`ProcessControl::terminate`] closes stdin.
 //!
 //! # What runs after fork
 //!
@@ -85,7 +84,6 @@ use tokio::time::Instant;
 use super::apps_dir::{make_dir, AppsDir};
 use super::helper::{self, HelperClient};
 use super::output::OutputCapture;
-use super::passwords::{forget_connect_password, register_connect_password};
 use super::plan::{self, LaunchPlan, PlanInputs, Readiness, SessionSetup, StdinMode};
 use super::unix::{self, GroupControl, RunAs};
 use super::{
@@ -597,9 +595,6 @@ fn watch(forked: Forked, session: Option<&SessionSetup>, apps_dir: &Arc<AppsDir>
         exit,
     } = forked;
     let capture = OutputCapture::start(pid, streams);
-    if let Some(session) = session {
-        register_connect_password(session.socket.clone(), session.connect_password.clone());
-    }
     // The reaper keeps the apps dir alive: a private one is removed once the spawner
     // and every process using it are gone.
     let socket = session.map(|s| (s.socket.clone(), Arc::clone(apps_dir)));
@@ -803,7 +798,6 @@ async fn reap(
     };
     control.leader_reaped();
     if let Some((socket, _apps_dir)) = socket {
-        forget_connect_password(&socket);
         let _ = std::fs::remove_file(&socket);
     }
     tracing::debug!(exit = ?info, "app process reaped");

@@ -17,7 +17,7 @@
 pub mod session;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,10 +122,13 @@ impl Running {
         &self.process().address
     }
 
-    /// The loader's session socket.
-    pub fn socket(&self) -> PathBuf {
+    /// The loader's session socket, with the connect password the process expects.
+    pub fn socket(&self) -> session::LoaderSocket {
         match self.address() {
-            ProcessAddress::Session(path) => path.clone(),
+            ProcessAddress::Session(path) => session::LoaderSocket {
+                path: path.clone(),
+                password: self.process().connect_password.clone(),
+            },
             other => panic!("expected a session socket, got {other}"),
         }
     }

@@ -1,12 +1,31 @@
 //! A client of the loaders' session protocol (ARCHITECTURE.md, "Session protocol"): a header
 //! block of CGI-style variables, the body (plain or framed), and the response read until EOF.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use passenger_core::spawn::connect_password_for;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+
+/// A loader's session socket and the connect password its process expects (from its
+/// `SpawnedProcess`). Derefs to the socket's path.
+pub struct LoaderSocket {
+    pub path: PathBuf,
+    pub password: Option<String>,
+}
+
+impl std::ops::Deref for LoaderSocket {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for LoaderSocket {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
 
 /// One request over the session protocol.
 pub struct Request<'a> {
@@ -16,7 +35,7 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// Send the body de-chunked and framed (`PASSENGER_BODY_FRAMED`), without CONTENT_LENGTH.
     pub chunked: bool,
-    /// Override of the connect password (default: the registered one).
+    /// Override of the connect password (default: the process's).
     pub password: Option<String>,
     /// Offer keep-alive (`PASSENGER_KEEP_ALIVE=1`).
     pub keep_alive: bool,
@@ -44,12 +63,12 @@ impl<'a> Request<'a> {
     }
 
     /// The header block: its length (4 bytes, big-endian), then NUL-separated names and values.
-    pub fn header_block(&self, socket: &Path) -> Vec<u8> {
+    pub fn header_block(&self, socket: &LoaderSocket) -> Vec<u8> {
         let password = self
             .password
             .clone()
-            .or_else(|| connect_password_for(socket))
-            .expect("the spawner registered a connect password for the socket");
+            .or_else(|| socket.password.clone())
+            .expect("the spawner returned a connect password for the loader");
         let (path, query) = self.path.split_once('?').unwrap_or((self.path, ""));
         let mut fields: Vec<(&str, String)> = vec![
             ("REQUEST_METHOD", self.method.to_string()),
@@ -89,7 +108,7 @@ impl<'a> Request<'a> {
     }
 
     /// Sends the request and returns the raw response (head and body) read until EOF.
-    pub async fn send(&self, socket: &Path) -> String {
+    pub async fn send(&self, socket: &LoaderSocket) -> String {
         let mut stream = UnixStream::connect(socket)
             .await
             .expect("connect to the loader socket");

@@ -17,7 +17,6 @@ use tokio::io::Interest;
 use tokio::sync::oneshot;
 
 use crate::spawn::apps_dir::AppsDir;
-use crate::spawn::passwords::forget_connect_password;
 use crate::spawn::unix::signal_group;
 use crate::spawn::{ExitInfo, ProcessControl};
 
@@ -128,7 +127,6 @@ impl ExitWatcher {
             None => poll_until_gone(self.pid).await,
         }
         control.exited();
-        forget_connect_password(&socket);
         let _ = std::fs::remove_file(&socket);
         let info = self.exit_status();
         tracing::debug!(pid = self.pid, exit = ?info, "app process exited");

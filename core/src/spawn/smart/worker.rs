@@ -26,7 +26,6 @@ use crate::pool::{Gupid, ProcessAddress};
 use crate::spawn::apps_dir::AppsDir;
 use crate::spawn::journey::{describe_exit, new_connect_password, KillGuard, OUTPUT_GRACE};
 use crate::spawn::output::OutputCapture;
-use crate::spawn::passwords::{forget_connect_password, register_connect_password};
 use crate::spawn::{
     readiness, ExitInfo, ProcessControl, SpawnStep, SpawnedProcess, SpawnerOptions,
 };
@@ -85,31 +84,6 @@ struct Reply {
     message: String,
 }
 
-/// Removes a worker's password registration unless the spawn got as far as its exit
-/// watcher (which then owns it).
-struct PasswordGuard(Option<PathBuf>);
-
-impl PasswordGuard {
-    /// Registers the order's password for its socket.
-    fn register(order: &Order) -> PasswordGuard {
-        register_connect_password(order.socket.clone(), order.password.clone());
-        PasswordGuard(Some(order.socket.clone()))
-    }
-
-    /// The exit watcher forgets the password now.
-    fn hand_over(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for PasswordGuard {
-    fn drop(&mut self) {
-        if let Some(socket) = self.0.take() {
-            forget_connect_password(&socket);
-        }
-    }
-}
-
 /// One worker spawn through `preloader`: what its steps share.
 struct WorkerSpawn<'a> {
     preloader: &'a Preloader,
@@ -134,10 +108,8 @@ pub(super) async fn spawn_worker(
     };
     let (order, sent, kept) = spawn.prepare(options, apps_dir)?;
     let mut reader = spawn.send_command(&order, sent).await?;
-    let mut password = PasswordGuard::register(&order);
     let pid = spawn.read_pid(&mut reader).await?;
     let mut worker = watch(pid, kept, &order.socket, apps_dir);
-    password.hand_over();
     tracing::debug!(pid, %gupid, app = %app.name, preloader = preloader.pid, "forked app process, waiting for it to listen");
     let outcome = wait_until_listening(&mut reader, &mut worker.exited, deadline).await;
     match outcome {
@@ -334,7 +306,7 @@ impl WorkerSpawn<'_> {
 }
 
 /// Starts capturing the worker's output and watching its exit; its exit watcher
-/// forgets its password and removes its socket.
+/// removes its socket.
 fn watch(pid: u32, kept: KeptEnds, socket: &Path, apps_dir: &Arc<AppsDir>) -> Watched {
     let capture = match tokio::net::unix::pipe::Receiver::from_owned_fd(kept.output) {
         Ok(receiver) => OutputCapture::start(pid, [receiver]),
