@@ -4,8 +4,6 @@
 //! Start reading at [`Server::start`]. Everything here is blocking std code on purpose: the tests drive
 //! the product from the outside, like a user with `curl` would, and must not share a runtime with it.
 
-#![allow(dead_code)] // Not every test module uses every helper.
-
 pub mod apache;
 pub mod apps;
 pub mod dir;

@@ -302,7 +302,6 @@ pub struct Server {
     pub addr: SocketAddr,
     guard: ProcGuard,
     log: PathBuf,
-    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -372,17 +371,7 @@ impl Server {
                 }
             }
         };
-        Server {
-            addr,
-            guard,
-            log,
-            stdout: lines,
-        }
-    }
-
-    /// `http://ADDR<path>`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Server { addr, guard, log }
     }
 
     /// The server's pid.
@@ -403,11 +392,6 @@ impl Server {
     /// Everything the server wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Every stdout line so far.
-    pub fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 

@@ -29,7 +29,6 @@ macro_rules! check {
 
 /// One input the harness can make, with indices resolved against its state.
 #[derive(Debug, Clone)]
-#[allow(missing_docs)]
 pub enum Op {
     Checkout {
         app: usize,
