@@ -173,84 +173,101 @@ pub struct RunAsRules<'a> {
 /// Only an explicitly configured `user`, `group` or default names root; owners and
 /// primary groups never make an app root.
 pub fn resolve_run_as(rules: RunAsRules<'_>) -> Result<RunAs, UserError> {
-    let euid = Uid::effective();
     // A core that dropped root still switches, through its spawn helper.
-    if !euid.is_root() && super::helper::client().is_none() {
-        let gid = Gid::effective().as_raw();
-        let user_name = match User::from_uid(euid) {
-            Ok(Some(u)) => u.name,
-            _ => euid.to_string(),
-        };
-        return Ok(RunAs {
-            user_name,
-            uid: euid.as_raw(),
-            group_name: group_name(gid),
-            gid,
-            switch: None,
-        });
+    if !Uid::effective().is_root() && super::helper::client().is_none() {
+        return Ok(own_identity());
     }
-
-    let default_user = || -> Result<User, UserError> {
-        user_by_name(rules.default_user)?
-            .ok_or_else(|| UserError::NoSuchUser(rules.default_user.to_string()))
+    let (user, gid) = if rules.user_switching {
+        switched_user_and_group(&rules)?
+    } else {
+        let user = default_user(&rules)?;
+        let gid = default_gid(&rules, &user)?;
+        (user, gid)
     };
-    let default_gid = |user: &User| -> Result<Gid, UserError> {
-        match rules.default_group {
-            Some(name) => Ok(group_by_name(name)?
-                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
-                .gid),
-            None => Ok(user.gid),
+    switch_to(user, gid)
+}
+
+/// The core's own user and group: no switch.
+fn own_identity() -> RunAs {
+    let euid = Uid::effective();
+    let gid = Gid::effective().as_raw();
+    let user_name = match User::from_uid(euid) {
+        Ok(Some(u)) => u.name,
+        _ => euid.to_string(),
+    };
+    RunAs {
+        user_name,
+        uid: euid.as_raw(),
+        group_name: group_name(gid),
+        gid,
+        switch: None,
+    }
+}
+
+/// The `default_user` account.
+fn default_user(rules: &RunAsRules<'_>) -> Result<User, UserError> {
+    user_by_name(rules.default_user)?
+        .ok_or_else(|| UserError::NoSuchUser(rules.default_user.to_string()))
+}
+
+/// `default_group`, else the primary group of `user`.
+fn default_gid(rules: &RunAsRules<'_>, user: &User) -> Result<Gid, UserError> {
+    match rules.default_group {
+        Some(name) => Ok(group_by_name(name)?
+            .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
+            .gid),
+        None => Ok(user.gid),
+    }
+}
+
+/// `lstat` of the reference file (its owner and group).
+fn reference_meta(rules: &RunAsRules<'_>) -> Result<std::fs::Metadata, UserError> {
+    std::fs::symlink_metadata(rules.reference).map_err(|source| UserError::Lookup {
+        what: format!("owner of {}", rules.reference.display()),
+        source,
+    })
+}
+
+/// User switching on: the user and group by the rules above.
+fn switched_user_and_group(rules: &RunAsRules<'_>) -> Result<(User, Gid), UserError> {
+    // (user, whether it is the default user, whether it was named explicitly)
+    let (user, is_default, explicit) = match rules.user {
+        Some(name) => (
+            user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
+            false,
+            true,
+        ),
+        None => {
+            let uid = reference_meta(rules)?.uid();
+            match User::from_uid(Uid::from_raw(uid)).map_err(lookup_err(format!("uid {uid}")))? {
+                Some(owner) if !owner.uid.is_root() => (owner, false, false),
+                _ => (default_user(rules)?, true, false),
+            }
         }
     };
-    let reference_meta = || {
-        std::fs::symlink_metadata(rules.reference).map_err(|source| UserError::Lookup {
-            what: format!("owner of {}", rules.reference.display()),
-            source,
-        })
+    let gid = match rules.group {
+        Some(STARTUP_FILE_GROUP) => Gid::from_raw(reference_meta(rules)?.gid()),
+        Some(name) => {
+            group_by_name(name)?
+                .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
+                .gid
+        }
+        None if is_default => default_gid(rules, &user)?,
+        None => user.gid,
     };
-
-    let (user, gid) = if !rules.user_switching {
-        let user = default_user()?;
-        let gid = default_gid(&user)?;
-        (user, gid)
+    let explicit_root_group =
+        rules.group.is_some_and(|g| g != STARTUP_FILE_GROUP) || (explicit && user.uid.is_root());
+    let gid = if gid.as_raw() == 0 && !explicit_root_group {
+        default_gid(rules, &default_user(rules)?)?
     } else {
-        // (user, whether it is the default user, whether it was named explicitly)
-        let (user, is_default, explicit) = match rules.user {
-            Some(name) => (
-                user_by_name(name)?.ok_or_else(|| UserError::NoSuchUser(name.to_string()))?,
-                false,
-                true,
-            ),
-            None => {
-                let uid = reference_meta()?.uid();
-                match User::from_uid(Uid::from_raw(uid))
-                    .map_err(lookup_err(format!("uid {uid}")))?
-                {
-                    Some(owner) if !owner.uid.is_root() => (owner, false, false),
-                    _ => (default_user()?, true, false),
-                }
-            }
-        };
-        let gid = match rules.group {
-            Some(STARTUP_FILE_GROUP) => Gid::from_raw(reference_meta()?.gid()),
-            Some(name) => {
-                group_by_name(name)?
-                    .ok_or_else(|| UserError::NoSuchGroup(name.to_string()))?
-                    .gid
-            }
-            None if is_default => default_gid(&user)?,
-            None => user.gid,
-        };
-        let explicit_root_group = rules.group.is_some_and(|g| g != STARTUP_FILE_GROUP)
-            || (explicit && user.uid.is_root());
-        let gid = if gid.as_raw() == 0 && !explicit_root_group {
-            default_gid(&default_user()?)?
-        } else {
-            gid
-        };
-        (user, gid)
+        gid
     };
+    Ok((user, gid))
+}
 
+/// Running as `user` with primary group `gid`: its supplementary groups, home and
+/// shell.
+fn switch_to(user: User, gid: Gid) -> Result<RunAs, UserError> {
     let cname = CString::new(user.name.clone()).map_err(|e| UserError::Lookup {
         what: format!("user name '{}'", user.name),
         source: io::Error::new(io::ErrorKind::InvalidInput, e),
