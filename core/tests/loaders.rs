@@ -62,7 +62,8 @@ struct Framed {
     keep_alive: Option<usize>,
 }
 
-async fn read_framed(stream: &mut UnixStream) -> Framed {
+/// Reads a response head byte by byte (no further: the body stays in `stream`), within 15 s.
+async fn read_head(stream: &mut UnixStream) -> Vec<u8> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -73,6 +74,11 @@ async fn read_framed(stream: &mut UnixStream) -> Framed {
         assert_eq!(n, 1, "EOF before the end of the head: {head:?}");
         head.push(byte[0]);
     }
+    head
+}
+
+async fn read_framed(stream: &mut UnixStream) -> Framed {
+    let head = read_head(stream).await;
     let head = String::from_utf8_lossy(&head).into_owned();
     let mut lines = head.trim_end().split("\r\n").map(str::to_string);
     let status = lines.next().unwrap_or_default();
@@ -515,16 +521,7 @@ async fn ruby_rack_app_serves_the_session_protocol() {
         .write_all(&Request::get("/hijack").header_block(&socket))
         .await
         .expect("send header block");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut byte))
-            .await
-            .expect("101 head within 15 s")
-            .expect("read head");
-        assert_eq!(n, 1, "EOF before the end of the 101 head: {head:?}");
-        head.push(byte[0]);
-    }
+    let head = read_head(&mut stream).await;
     assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
     stream
         .write_all(b"ping\n")

@@ -1,6 +1,8 @@
 //! Preloader lifecycle: direct versus smart spawning, the idle preloader stopping, and
 //! restart.txt replacing the preloader or loading new code.
 
+use std::path::Path;
+
 use crate::support::apps::{
     copy_app, events, get_json, pid_of, require_rack, the_preloader, two_ruby_processes,
 };
@@ -85,16 +87,7 @@ fn restart_txt_replaces_the_preloader() {
     assert_eq!(first["loaded_in"], old_preloader);
 
     // The app changes on disk; the restart must load the new code in a new preloader.
-    let config = std::fs::read_to_string(root.join("config.ru")).expect("read config.ru");
-    std::fs::write(
-        root.join("config.ru"),
-        config.replace(
-            "'pid' => Process.pid",
-            "'version' => 2, 'pid' => Process.pid",
-        ),
-    )
-    .expect("rewrite config.ru");
-    std::fs::write(root.join("tmp/restart.txt"), "").expect("touch restart.txt");
+    deploy_version_2(&root);
 
     let second = get_json(&server, "/");
     let new_pid = pid_of(&second);
@@ -121,6 +114,16 @@ fn restart_txt_direct_loads_new_code() {
         &["--spawn-method", "direct", "--stat-throttle-rate", "0"],
     );
     let old_pid = pid_of(&get_json(&server, "/"));
+    deploy_version_2(&root);
+    let v = get_json(&server, "/");
+    assert_ne!(pid_of(&v), old_pid);
+    assert_eq!(v["version"], 2);
+    wait_until("the old process exits", deadline(), || !pid_alive(old_pid));
+}
+
+/// Changes the `rack_events` app on disk (its answers gain `"version": 2`) and touches
+/// `tmp/restart.txt`.
+fn deploy_version_2(root: &Path) {
     let config = std::fs::read_to_string(root.join("config.ru")).expect("read config.ru");
     std::fs::write(
         root.join("config.ru"),
@@ -131,8 +134,4 @@ fn restart_txt_direct_loads_new_code() {
     )
     .expect("rewrite config.ru");
     std::fs::write(root.join("tmp/restart.txt"), "").expect("touch restart.txt");
-    let v = get_json(&server, "/");
-    assert_ne!(pid_of(&v), old_pid);
-    assert_eq!(v["version"], 2);
-    wait_until("the old process exits", deadline(), || !pid_alive(old_pid));
 }
