@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
@@ -28,7 +29,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use super::buffer::{self, BufferSettings};
-use super::route::Router;
+use super::route::{Route, Router};
 use super::session::{self, IdleSessions, LoaderConnection};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
@@ -290,6 +291,8 @@ impl Proxy {
         })
     }
 
+    /// The steps of one request: route it, serve a `public/` file, take its body,
+    /// forward it to a process.
     async fn answer<B>(
         &self,
         mut req: Request<B>,
@@ -300,97 +303,134 @@ impl Proxy {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let web_peer;
-        let (route, peer) = match &self.web_server {
-            Some(channel) => match channel.take(req.headers_mut()) {
-                Ok(web) => {
-                    let mut p = PeerInfo::new(web.remote, web.https);
-                    p.client = peer.client.clone();
-                    p.vars = web.vars;
-                    web_peer = p;
-                    if let Some(app) = web.restart {
-                        // The app's processes would start differently now (another
-                        // environment): replace them one at a time, serving meanwhile.
-                        tracing::info!(group = %app.name, "the web server changed the app's options; restarting it (rolling)");
-                        let pool = self.pool.clone();
-                        tokio::spawn(async move {
-                            let _ = pool.update_app(app.clone());
-                            let _ = pool
-                                .restart_group(&app.name, crate::pool::RestartMethod::Rolling)
-                                .await;
-                        });
-                    }
-                    let base_uri = web.app.base_uri.clone();
-                    (
-                        super::route::Route {
-                            app: web.app,
-                            base_uri,
-                        },
-                        &web_peer,
-                    )
-                }
-                Err(err @ super::web_server::ChannelError::BadOptions(_)) => {
-                    tracing::error!("the web server module sent bad app options: {err}");
-                    return error_page::internal_error(Some(&err.to_string()));
-                }
-                Err(err) => {
-                    tracing::warn!("refused a request: {err}");
-                    return error_page::bad_request();
-                }
-            },
-            None => {
-                let router = self
-                    .router
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .or_else(|| req.uri().host());
-                let Some(route) = router.route(host, req.uri().path()) else {
-                    return error_page::no_app();
-                };
-                (route, peer)
+        let (route, web_peer) = match self.route(&mut req, peer) {
+            Ok(routed) => routed,
+            Err(resp) => return resp,
+        };
+        let peer = web_peer.as_ref().unwrap_or(peer);
+        if let Some(resp) = self.serve_public(&req, &route).await {
+            return resp;
+        }
+        let outgoing = match self.request_body(req, &route.app).await {
+            Ok(outgoing) => outgoing,
+            Err(resp) => return resp,
+        };
+        self.forward(outgoing, &route, peer, ticket).await
+    }
+
+    /// The app of a request: named by the web server module's reserved headers (with
+    /// the client it describes), else by the routing table. `Err` is the answer for a
+    /// request no app takes.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error is the request's answer, returned at once; boxing it would only add an allocation"
+    )]
+    fn route<B>(
+        &self,
+        req: &mut Request<B>,
+        peer: &PeerInfo,
+    ) -> Result<(Route, Option<PeerInfo>), Response<ProxyBody>> {
+        let Some(channel) = &self.web_server else {
+            let router = self
+                .router
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().host());
+            return match router.route(host, req.uri().path()) {
+                Some(route) => Ok((route, None)),
+                None => Err(error_page::no_app()),
+            };
+        };
+        let web = match channel.take(req.headers_mut()) {
+            Ok(web) => web,
+            Err(err @ super::web_server::ChannelError::BadOptions(_)) => {
+                tracing::error!("the web server module sent bad app options: {err}");
+                return Err(error_page::internal_error(Some(&err.to_string())));
+            }
+            Err(err) => {
+                tracing::warn!("refused a request: {err}");
+                return Err(error_page::bad_request());
             }
         };
-        let app = route.app;
-
-        // Behind a web server, its module has already served the files that exist (and
-        // the page cache): a second lookup here would only find nothing again.
-        if (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
-            && self.web_server.is_none()
-            && self.may_have_public_dir(&app)
-        {
-            let public = app.app_root.join("public");
-            let pq = req
-                .uri()
-                .path_and_query()
-                .map(|pq| pq.as_str())
-                .unwrap_or("/");
-            if let Some(resp) = static_files::serve(
-                &public,
-                req.method(),
-                pq,
-                route.base_uri.as_deref(),
-                req.headers(),
-                &self.static_misses,
-            )
-            .await
-            {
-                return resp;
-            }
+        let mut web_peer = PeerInfo::new(web.remote, web.https);
+        web_peer.client = peer.client.clone();
+        web_peer.vars = web.vars;
+        if let Some(app) = web.restart {
+            // The app's processes would start differently now (another
+            // environment): replace them one at a time, serving meanwhile.
+            tracing::info!(group = %app.name, "the web server changed the app's options; restarting it (rolling)");
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                let _ = pool.update_app(app.clone());
+                let _ = pool
+                    .restart_group(&app.name, crate::pool::RestartMethod::Rolling)
+                    .await;
+            });
         }
+        let base_uri = web.app.base_uri.clone();
+        let route = Route {
+            app: web.app,
+            base_uri,
+        };
+        Ok((route, Some(web_peer)))
+    }
 
-        let mut client_upgrade =
+    /// The answer from the app's `public/` directory, if a file there takes a GET or
+    /// HEAD. Behind a web server, its module has already served the files that exist
+    /// (and the page cache): a second lookup here would only find nothing again.
+    async fn serve_public<B>(
+        &self,
+        req: &Request<B>,
+        route: &Route,
+    ) -> Option<Response<ProxyBody>> {
+        let app = &route.app;
+        if !(req.method() == http::Method::GET || req.method() == http::Method::HEAD)
+            || self.web_server.is_some()
+            || !self.may_have_public_dir(app)
+        {
+            return None;
+        }
+        let public = app.app_root.join("public");
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        static_files::serve(
+            &public,
+            req.method(),
+            pq,
+            route.base_uri.as_deref(),
+            req.headers(),
+            &self.static_misses,
+        )
+        .await
+    }
+
+    /// The request as it goes to a process. Unless it is an upgrade or the app
+    /// streams uploads, the whole body is read first, so a slow upload holds no
+    /// process and a broken one never reaches the app. `Err` is the answer for a body
+    /// that could not be read.
+    async fn request_body<B>(
+        &self,
+        mut req: Request<B>,
+        app: &AppSpec,
+    ) -> Result<Outgoing, Response<ProxyBody>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let client_upgrade =
             is_upgrade_request(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let mut body_is_empty = body.is_end_stream();
         let mut body = body.map_err(std::io::Error::other).boxed_unsync();
         if !body_is_empty && client_upgrade.is_none() && app.buffer_upload {
-            // The whole body first, so a slow upload holds no process, and a broken
-            // one never reaches the app.
             match buffer::spool_request(body, &self.buffering).await {
                 Ok((spooled, len)) => {
                     body = spooled;
@@ -402,17 +442,35 @@ impl Proxy {
                 }
                 Err(err @ buffer::BufferError::Body(_)) => {
                     tracing::info!(group = %app.name, "answering 400: {err}");
-                    return error_page::bad_request();
+                    return Err(error_page::bad_request());
                 }
                 Err(err @ buffer::BufferError::Spool(_)) => {
                     tracing::error!(group = %app.name, "{err}");
-                    return error_page::internal_error(None);
+                    return Err(error_page::internal_error(None));
                 }
             }
         }
-        let mut body = Some(body);
+        Ok(Outgoing {
+            parts,
+            body: Some(body),
+            body_is_empty,
+            client_upgrade,
+        })
+    }
 
-        let pipelinable = body_is_empty && client_upgrade.is_none();
+    /// Checks a process out and sends the request to it, over the session protocol
+    /// or HTTP; another process is tried when one cannot be reached before any of the
+    /// request was sent, and a withdrawn pipelined request asks again at the front
+    /// of the queue.
+    async fn forward(
+        &self,
+        mut out: Outgoing,
+        route: &Route,
+        peer: &PeerInfo,
+        ticket: &RequestTicket,
+    ) -> Response<ProxyBody> {
+        let app = &route.app;
+        let pipelinable = out.body_is_empty && out.client_upgrade.is_none();
         let mut retry = false;
         let mut attempts = 0;
         let mut withdrawals = 0;
@@ -422,122 +480,22 @@ impl Proxy {
             let kind = CheckoutKind { pipelinable, retry };
             let checkout = self.pool.checkout_with(app.clone(), kind).await;
             self.counters.checkout(asked.elapsed());
-            let mut session = match checkout {
+            let session = match checkout {
                 Ok(session) => session,
-                Err(err) => return checkout_error_response(&err, &app),
+                Err(err) => return checkout_error_response(&err, app),
             };
             ticket.set_process(session.pid());
-            if let ProcessAddress::Session(path) = session.address().clone() {
-                let upgrade = client_upgrade.is_some();
-                // A pipelined request waits on its own connection until the busy
-                // process is free, unless the pool takes it back (loader::pipeline).
-                let claim = session.claim().cloned();
-                if let Some(claim) = &claim {
-                    if claim.state() == ClaimState::Withdrawn {
-                        // It could not be pipelined after all: ask again.
-                        session.mark_withdrawn();
-                    } else {
-                        self.counters.pipelined();
-                    }
+            let sent = match session.address().clone() {
+                ProcessAddress::Session(path) => {
+                    self.send_to_loader(&mut out, session, &path, route, peer)
+                        .await
                 }
-                let keep_alive = loader::can_keep_alive(&parts, body_is_empty, upgrade);
-                let password = session.connect_password().cloned();
-                // A bodyless request on an idle connection the loader closed
-                // meanwhile is sent again on a new one (nothing was consumed); a
-                // pipelined one is taken back and checked out again. A request with
-                // a body cannot be, so it only takes a connection that is verifiably
-                // still open.
-                let mut cached = match (keep_alive, body_is_empty) {
-                    (false, _) => None,
-                    (true, true) => self.loader_conns.take(&path),
-                    (true, false) => self.loader_conns.take_open(&path),
-                };
-                while !session.is_withdrawn() {
-                    let reused = cached.is_some();
-                    let stream = match cached.take() {
-                        Some(stream) => stream,
-                        None => match UnixStream::connect(&path).await {
-                            Err(_) if claim.as_ref().is_some_and(|c| c.withdraw()) => {
-                                // Nothing was sent: ask again.
-                                session.mark_withdrawn();
-                                break;
-                            }
-                            Ok(stream) => stream,
-                            Err(err) => {
-                                unreachable_process(&mut session, &app, &err);
-                                break;
-                            }
-                        },
-                    };
-                    let upstream_body = match body.take() {
-                        Some(b) => b,
-                        None if body_is_empty => empty_body(),
-                        None => return error_page::incomplete_response(),
-                    };
-                    let info = RequestInfo {
-                        parts: &parts,
-                        base_uri: route.base_uri.as_deref(),
-                        remote: peer.remote,
-                        https: peer.https,
-                        vars: &peer.vars,
-                        connect_password: password.as_deref(),
-                        upgrade,
-                        keep_alive,
-                        claim: claim.as_ref().map(|c| c.number()),
-                    };
-                    let conn = LoaderConnection {
-                        stream,
-                        reused,
-                        path: path.clone(),
-                        idle: self.loader_conns.clone(),
-                    };
-                    let pid = session.pid();
-                    let exchange = session::exchange(
-                        conn,
-                        info,
-                        upstream_body,
-                        session,
-                        client_upgrade.take(),
-                    );
-                    tokio::pin!(exchange);
-                    let Some(result) = within(app.max_request_time, exchange.as_mut()).await else {
-                        // Detached before the exchange (and its session) is dropped,
-                        // so the process gets no other request meanwhile.
-                        return self.request_timed_out(pid, true, &app).await;
-                    };
-                    match result {
-                        Ok(resp) => return self.powered(resp, &app),
-                        Err((SessionProtocolError::Withdrawn, mut s)) => {
-                            s.mark_withdrawn();
-                            session = s;
-                            break;
-                        }
-                        Err((SessionProtocolError::Stale(err), s)) if reused && body_is_empty => {
-                            // The loader closed the idle connection (another connection
-                            // came in, or it restarted); it never saw this request.
-                            tracing::debug!(
-                                pid = s.pid(),
-                                "reused loader connection was closed: {err}"
-                            );
-                            session = s;
-                            continue;
-                        }
-                        Err((err, session)) => {
-                            // A stale connection with a body already consumed: the
-                            // process is fine, but the request cannot be sent again.
-                            tracing::warn!(
-                                pid = session.pid(),
-                                group = %app.name,
-                                "incomplete response from process {}: {err}",
-                                session.pid()
-                            );
-                            return error_page::incomplete_response();
-                        }
-                    }
-                }
-                if session.is_withdrawn() {
-                    // Taken back unstarted: ask again, keeping the place in the queue.
-                    drop(session);
+                _ => self.send_over_http(&mut out, session, peer, app).await,
+            };
+            match sent {
+                Sent::Answered(resp) => return resp,
+                Sent::TryAnother => {}
+                Sent::Withdrawn => {
                     withdrawals += 1;
                     if withdrawals > MAX_WITHDRAWALS {
                         return error_page::incomplete_response();
@@ -545,60 +503,192 @@ impl Proxy {
                     attempts -= 1;
                     retry = true;
                 }
-                continue;
+                Sent::GiveUp => break,
             }
-            let mut conn = match self.conns.checkout(&session).await {
-                Ok(conn) => conn,
-                Err(err) => {
-                    unreachable_process(&mut session, &app, &err);
-                    continue;
-                }
+        }
+        tracing::error!(group = %app.name, "no process of {} could be reached", app.name);
+        error_page::incomplete_response()
+    }
+
+    /// Sends the request to a loader process over the session protocol. A bodyless
+    /// request on an idle connection the loader closed meanwhile is sent again on a
+    /// new one (nothing was consumed); a pipelined one that is taken back is
+    /// [`Sent::Withdrawn`].
+    async fn send_to_loader(
+        &self,
+        out: &mut Outgoing,
+        mut session: Session,
+        path: &Path,
+        route: &Route,
+        peer: &PeerInfo,
+    ) -> Sent {
+        let app = &route.app;
+        let upgrade = out.client_upgrade.is_some();
+        // A pipelined request waits on its own connection until the busy process is
+        // free, unless the pool takes it back (loader::pipeline).
+        let claim = session.claim().cloned();
+        if let Some(claim) = &claim {
+            if claim.state() == ClaimState::Withdrawn {
+                // It could not be pipelined after all: ask again.
+                session.mark_withdrawn();
+            } else {
+                self.counters.pipelined();
+            }
+        }
+        let keep_alive = loader::can_keep_alive(&out.parts, out.body_is_empty, upgrade);
+        let password = session.connect_password().cloned();
+        let mut cached = self.idle_loader_connection(path, keep_alive, out.body_is_empty);
+        while !session.is_withdrawn() {
+            let reused = cached.is_some();
+            let stream = match cached.take() {
+                Some(stream) => stream,
+                None => match UnixStream::connect(path).await {
+                    Err(_) if claim.as_ref().is_some_and(|c| c.withdraw()) => {
+                        // Nothing was sent: ask again.
+                        session.mark_withdrawn();
+                        break;
+                    }
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        unreachable_process(&mut session, app, &err);
+                        break;
+                    }
+                },
             };
-            let upstream_body = match body.take() {
-                Some(b) => b,
-                None if body_is_empty => empty_body(),
-                None => break,
+            let Some(body) = out.take_body() else {
+                return Sent::Answered(error_page::incomplete_response());
             };
-            let upstream =
-                build_upstream_request(&parts, upstream_body, peer, client_upgrade.is_some());
-            let sent = within(app.max_request_time, conn.sender.send_request(upstream)).await;
-            let Some(sent) = sent else {
-                let pid = session.pid();
-                session.mark_process_failed();
-                drop(session);
-                return self.request_timed_out(pid, false, &app).await;
+            let info = RequestInfo {
+                parts: &out.parts,
+                base_uri: route.base_uri.as_deref(),
+                remote: peer.remote,
+                https: peer.https,
+                vars: &peer.vars,
+                connect_password: password.as_deref(),
+                upgrade,
+                keep_alive,
+                claim: claim.as_ref().map(|c| c.number()),
             };
-            match sent {
-                Ok(resp) => {
-                    let resp = self.respond(resp, session, conn, client_upgrade);
-                    return self.powered(resp, &app);
+            let conn = LoaderConnection {
+                stream,
+                reused,
+                path: path.to_path_buf(),
+                idle: self.loader_conns.clone(),
+            };
+            let pid = session.pid();
+            let exchange = session::exchange(conn, info, body, session, out.client_upgrade.take());
+            tokio::pin!(exchange);
+            let Some(result) = within(app.max_request_time, exchange.as_mut()).await else {
+                // Detached before the exchange (and its session) is dropped, so the
+                // process gets no other request meanwhile.
+                return Sent::Answered(self.request_timed_out(pid, true, app).await);
+            };
+            match result {
+                Ok(resp) => return Sent::Answered(self.powered(resp, app)),
+                Err((SessionProtocolError::Withdrawn, mut s)) => {
+                    s.mark_withdrawn();
+                    session = s;
                 }
-                Err(err) if conn.reused && body_is_empty && retryable(&err) => {
-                    // The app closed an idle keep-alive connection as we reused it;
-                    // nothing reached it, so the request is safe to send again.
-                    tracing::debug!(pid = session.pid(), "reused connection was closed: {err}");
-                    continue;
+                Err((SessionProtocolError::Stale(err), s)) if reused && out.body_is_empty => {
+                    // The loader closed the idle connection (another connection came
+                    // in, or it restarted); it never saw this request.
+                    tracing::debug!(pid = s.pid(), "reused loader connection was closed: {err}");
+                    session = s;
                 }
-                Err(err) if err.is_user() => {
-                    // The client's body failed (cut short, over the size limit): the
-                    // process did nothing wrong.
-                    tracing::debug!(pid = session.pid(), "request body failed: {err}");
-                    return error_page::bad_request();
-                }
-                Err(err) => {
+                Err((err, session)) => {
+                    // A stale connection with a body already consumed: the process is
+                    // fine, but the request cannot be sent again.
                     tracing::warn!(
                         pid = session.pid(),
                         group = %app.name,
                         "incomplete response from process {}: {err}",
                         session.pid()
                     );
-                    session.mark_process_failed();
-                    return error_page::incomplete_response();
+                    return Sent::Answered(error_page::incomplete_response());
                 }
             }
         }
-        tracing::error!(group = %app.name, "no process of {} could be reached", app.name);
-        error_page::incomplete_response()
+        if session.is_withdrawn() {
+            // Taken back unstarted: ask again, keeping the place in the queue.
+            Sent::Withdrawn
+        } else {
+            Sent::TryAnother
+        }
+    }
+
+    /// An idle kept-alive connection to the loader at `path`, when keep-alive is
+    /// offered. A request with a body cannot be sent twice, so it only takes a
+    /// connection that is verifiably still open.
+    fn idle_loader_connection(
+        &self,
+        path: &Path,
+        keep_alive: bool,
+        body_is_empty: bool,
+    ) -> Option<UnixStream> {
+        match (keep_alive, body_is_empty) {
+            (false, _) => None,
+            (true, true) => self.loader_conns.take(path),
+            (true, false) => self.loader_conns.take_open(path),
+        }
+    }
+
+    /// Sends the request to a process that speaks HTTP (generic and Node apps), on a
+    /// kept-alive connection when one is idle. A bodyless request whose reused
+    /// connection the app had closed goes to another attempt.
+    async fn send_over_http(
+        &self,
+        out: &mut Outgoing,
+        mut session: Session,
+        peer: &PeerInfo,
+        app: &AppSpec,
+    ) -> Sent {
+        let mut conn = match self.conns.checkout(&session).await {
+            Ok(conn) => conn,
+            Err(err) => {
+                unreachable_process(&mut session, app, &err);
+                return Sent::TryAnother;
+            }
+        };
+        let Some(body) = out.take_body() else {
+            return Sent::GiveUp;
+        };
+        let upgrade = out.client_upgrade.is_some();
+        let upstream = build_upstream_request(&out.parts, body, peer, upgrade);
+        let sent = within(app.max_request_time, conn.sender.send_request(upstream)).await;
+        let Some(sent) = sent else {
+            let pid = session.pid();
+            session.mark_process_failed();
+            drop(session);
+            return Sent::Answered(self.request_timed_out(pid, false, app).await);
+        };
+        match sent {
+            Ok(resp) => {
+                let resp = self.respond(resp, session, conn, out.client_upgrade.take());
+                Sent::Answered(self.powered(resp, app))
+            }
+            Err(err) if conn.reused && out.body_is_empty && retryable(&err) => {
+                // The app closed an idle keep-alive connection as we reused it;
+                // nothing reached it, so the request is safe to send again.
+                tracing::debug!(pid = session.pid(), "reused connection was closed: {err}");
+                Sent::TryAnother
+            }
+            Err(err) if err.is_user() => {
+                // The client's body failed (cut short, over the size limit): the
+                // process did nothing wrong.
+                tracing::debug!(pid = session.pid(), "request body failed: {err}");
+                Sent::Answered(error_page::bad_request())
+            }
+            Err(err) => {
+                tracing::warn!(
+                    pid = session.pid(),
+                    group = %app.name,
+                    "incomplete response from process {}: {err}",
+                    session.pid()
+                );
+                session.mark_process_failed();
+                Sent::Answered(error_page::incomplete_response())
+            }
+        }
     }
 
     /// 504 for a request that passed the app's `max_request_time`; the process `pid`
@@ -652,6 +742,41 @@ impl Proxy {
         };
         Response::from_parts(parts, body.boxed_unsync())
     }
+}
+
+/// A request on its way to a process.
+struct Outgoing {
+    parts: http::request::Parts,
+    /// Taken by the attempt that sends it.
+    body: Option<ProxyBody>,
+    /// Whether the body is empty: an empty body can be sent again.
+    body_is_empty: bool,
+    /// The client's side of an upgrade (`Upgrade`/`Connection: upgrade`).
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Outgoing {
+    /// The body for one attempt; `None` if an earlier attempt consumed it.
+    fn take_body(&mut self) -> Option<ProxyBody> {
+        match self.body.take() {
+            Some(body) => Some(body),
+            None if self.body_is_empty => Some(empty_body()),
+            None => None,
+        }
+    }
+}
+
+/// How one attempt to send a request to a process ended.
+enum Sent {
+    /// With this answer for the client.
+    Answered(Response<ProxyBody>),
+    /// The process could not be reached before any of the request was sent:
+    /// another attempt may check out another process.
+    TryAnother,
+    /// The pool took the pipelined request back unstarted: it asks again.
+    Withdrawn,
+    /// The body went with an earlier attempt; no other can be made.
+    GiveUp,
 }
 
 /// The checked-out process does not accept connections: it is detached when the
