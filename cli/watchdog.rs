@@ -12,9 +12,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +25,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use passenger_core::config::{ListenAddr, ServerConfig};
 use passenger_core::instance::Instance;
+use passenger_core::server::listen;
 
 /// Environment variables through which the watchdog hands things to the core.
 pub const ENV_LISTEN_FDS: &str = "PASSENGER_LISTEN_FDS";
@@ -37,8 +36,6 @@ pub const ENV_INSTANCE_DIR: &str = "PASSENGER_INSTANCE_DIR";
 /// The log file of a daemonized server (the core reopens it by name).
 pub const ENV_LOG_FILE: &str = "PASSENGER_CORE_LOG_FILE";
 
-/// Listen backlog, Passenger's `socket_backlog` default.
-const SOCKET_BACKLOG: i32 = 2048;
 /// A core that crashes sooner than this after starting is restarted after a pause, so
 /// a core that cannot start does not spin.
 const MIN_CORE_LIFETIME: Duration = Duration::from_secs(1);
@@ -747,47 +744,13 @@ pub fn bind_all(addrs: &[ListenAddr]) -> Result<(Vec<OwnedFd>, Vec<String>)> {
     let mut fds = Vec::new();
     let mut names = Vec::new();
     for addr in addrs {
-        match addr {
-            ListenAddr::Tcp(sock) => {
-                let listener =
-                    TcpListener::bind(sock).with_context(|| format!("cannot listen on {sock}"))?;
-                // std listens with a backlog of 128; raise it to Passenger's.
-                // SAFETY: listen(2) on a socket we own.
-                unsafe { libc::listen(listener.as_raw_fd(), SOCKET_BACKLOG) };
-                let local = listener.local_addr().context("local_addr")?;
-                names.push(format!("http://{local}"));
-                fds.push(OwnedFd::from(listener));
-            }
-            ListenAddr::Unix(path) => {
-                if let Ok(meta) = std::fs::symlink_metadata(path) {
-                    use std::os::unix::fs::FileTypeExt;
-                    if meta.file_type().is_socket() {
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
-                let listener = UnixListener::bind(path)
-                    .with_context(|| format!("cannot listen on {}", path.display()))?;
-                names.push(format!("unix:{}", path.display()));
-                fds.push(OwnedFd::from(listener));
-            }
-        }
+        let fd = listen::bind_listen_addr(addr).context("cannot listen")?;
+        // The socket's own address: port 0 became a real port.
+        let bound = listen::describe_listener(&fd).context("cannot listen")?;
+        names.push(listen::listen_url(&bound));
+        fds.push(fd);
     }
     Ok((fds, names))
-}
-
-/// The addresses of listening sockets, read from the sockets.
-pub fn describe_listeners(fds: &[OwnedFd]) -> Result<Vec<ListenAddr>> {
-    use passenger_core::server::listen::{describe_socket, SocketKind};
-    fds.iter()
-        .map(|fd| match describe_socket(fd.as_raw_fd())? {
-            SocketKind::TcpListener(a) => Ok(ListenAddr::Tcp(a)),
-            SocketKind::UnixListener(Some(p)) => Ok(ListenAddr::Unix(p)),
-            other => Err(anyhow!(
-                "fd {} is not a listening socket we serve: {other:?}",
-                fd.as_raw_fd()
-            )),
-        })
-        .collect()
 }
 
 /// In the core: takes the listeners, ready fd and instance directory the watchdog
@@ -797,28 +760,18 @@ pub fn take_inheritance() -> Result<(
     Option<File>,
     Option<PathBuf>,
 )> {
-    let count: Option<usize> = match std::env::var(ENV_LISTEN_FDS) {
-        Ok(v) => Some(
-            v.parse()
-                .map_err(|_| anyhow!("bad {ENV_LISTEN_FDS}: {v:?}"))?,
-        ),
+    let listeners = match std::env::var(ENV_LISTEN_FDS) {
+        Ok(v) => Some(listen::adopt_handed_over(ENV_LISTEN_FDS, &v)?),
         Err(_) => None,
     };
-    let listeners = count.map(|n| {
-        (0..n)
-            .map(|i| {
-                // SAFETY: the watchdog put exactly `n` listening sockets on fds 3..3+n
-                // for us, and nothing else in this process owns them.
-                unsafe { OwnedFd::from_raw_fd(3 + i as RawFd) }
-            })
-            .collect::<Vec<_>>()
-    });
     let ready = match std::env::var(ENV_READY_FD) {
         Ok(v) => {
             let fd: RawFd = v
                 .parse()
                 .map_err(|_| anyhow!("bad {ENV_READY_FD}: {v:?}"))?;
-            // SAFETY: the watchdog passed the write end of its ready pipe on this fd.
+            listen::check_inherited_fd(fd).map_err(|e| anyhow!("{ENV_READY_FD}: {e}"))?;
+            // SAFETY: checked open above; the watchdog passed the write end of its
+            // ready pipe on this fd, and nothing else in this process owns it.
             Some(unsafe { File::from_raw_fd(fd) })
         }
         Err(_) => None,

@@ -121,65 +121,24 @@ pub fn run(args: &StartArgs) -> Result<i32> {
 
 /// Inherited listening sockets, from a Server::Starter-compatible superdaemon
 /// (`SERVER_STARTER_PORT`) or systemd socket activation (`LISTEN_FDS` for this
-/// pid), described from the sockets themselves: `(fds, names, addresses, source)`.
-/// The variables are removed, so app processes do not inherit them. A socket that
-/// is not a listening stream socket (Server::Starter's UDP ports) is left alone.
+/// pid), described from the sockets themselves (`listen::inherited_listeners`):
+/// `(fds, names, addresses, source)`. The variables are removed, so app processes do
+/// not inherit them.
 type Inherited = (Vec<OwnedFd>, Vec<String>, Vec<ListenAddr>, &'static str);
 
 fn inherited_listeners() -> Result<Option<Inherited>> {
-    use passenger_core::server::listen::{self, SocketKind};
-    let var = |k: &str| std::env::var(k).ok();
-    let (entries, source) = if let Some(v) = var("SERVER_STARTER_PORT").filter(|v| !v.is_empty()) {
-        (
-            listen::parse_server_starter_port(&v)?,
-            "SERVER_STARTER_PORT",
-        )
-    } else if let Some(entries) = listen::parse_listen_fds(
-        var("LISTEN_FDS").as_deref(),
-        var("LISTEN_PID").as_deref(),
-        var("LISTEN_FDNAMES").as_deref(),
-        std::process::id(),
-    )? {
-        (entries, "LISTEN_FDS")
-    } else {
-        return Ok(None);
-    };
-    for k in [
-        "SERVER_STARTER_PORT",
-        "LISTEN_FDS",
-        "LISTEN_PID",
-        "LISTEN_FDNAMES",
-    ] {
-        // Single-threaded here (no runtime yet), so changing the environment is safe.
-        std::env::remove_var(k);
+    use passenger_core::server::listen;
+    let found = listen::inherited_listeners(|k| std::env::var(k).ok(), std::process::id())?;
+    if found.is_some() {
+        for k in listen::INHERITANCE_VARS {
+            // Single-threaded here (no runtime yet), so changing the environment is safe.
+            std::env::remove_var(k);
+        }
     }
-    let (mut fds, mut names, mut addrs) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, fd) in entries {
-        let (url, addr) = match listen::describe_socket(fd)? {
-            SocketKind::TcpListener(a) => (format!("http://{a}"), ListenAddr::Tcp(a)),
-            SocketKind::UnixListener(Some(p)) => {
-                (format!("unix:{}", p.display()), ListenAddr::Unix(p))
-            }
-            SocketKind::UnixListener(None) => {
-                anyhow::bail!(
-                    "{source}: {name} (fd {fd}) is an unnamed unix socket; give it a path"
-                )
-            }
-            SocketKind::Other(what) => {
-                tracing::debug!("{source}: {name} (fd {fd}) is not served ({what})");
-                continue;
-            }
-        };
-        // SAFETY: the fd was checked to be an open socket, named for us by the
-        // variable we just removed; nothing else in this process owns it.
-        fds.push(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-        names.push(url);
-        addrs.push(addr);
-    }
-    if fds.is_empty() {
-        anyhow::bail!("{source} names no listening stream socket to serve HTTP on");
-    }
-    Ok(Some((fds, names, addrs, source)))
+    Ok(found.map(|l| {
+        let names = l.addrs.iter().map(listen::listen_url).collect();
+        (l.fds, names, l.addrs, l.source)
+    }))
 }
 
 /// Says once, at startup, which of the given options change nothing here (the core
@@ -198,7 +157,7 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
     if let Some(fds) = &inherited.listeners {
         // The sockets say what they are: the watchdog may have inherited them from a
         // superdaemon or systemd rather than bound what the flags say.
-        config.listen = watchdog::describe_listeners(fds)?;
+        config.listen = passenger_core::server::listen::describe_listeners(fds)?;
     }
     let log_file = daemon_log.or_else(|| config.log_file.clone());
     let sink = match &log_file {

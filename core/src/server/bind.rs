@@ -1,15 +1,15 @@
-//! Binding the server's listening sockets, or adopting the ones a watchdog holds.
+//! The server's listening sockets as tokio listeners: bound from the configuration,
+//! or adopted from a watchdog. Binding and checking sockets is
+//! [`listen`](super::listen)'s; this file only turns the sockets into listeners.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use tokio::net::{TcpListener, TcpSocket, UnixListener};
+use tokio::net::{TcpListener, UnixListener};
 
+use super::listen::{self, ListenError};
 use super::ServerError;
 use crate::config::ListenAddr;
-
-/// Listen backlog, Passenger's `socket_backlog` default.
-const SOCKET_BACKLOG: u32 = 2048;
 
 /// A listening socket the server accepts clients on.
 pub(super) enum BoundListener {
@@ -24,74 +24,64 @@ pub(super) fn adopt_listeners(
     if fds.len() != addrs.len() {
         return Err(ServerError::Bind {
             addr: format!("{} inherited sockets", fds.len()),
-            source: std::io::Error::other(format!(
-                "expected {} inherited listening sockets, got {}",
-                addrs.len(),
-                fds.len()
-            )),
+            source: ListenError::Sys {
+                what: "adopting the inherited sockets".into(),
+                source: std::io::Error::other(format!(
+                    "expected {} inherited listening sockets, got {}",
+                    addrs.len(),
+                    fds.len()
+                )),
+            },
         });
     }
     addrs
         .iter()
         .zip(fds)
         .map(|(addr, fd)| {
-            let err = |source| ServerError::Bind {
-                addr: format!("inherited socket for {addr:?}"),
-                source,
-            };
-            match addr {
-                ListenAddr::Tcp(_) => {
-                    let std = std::net::TcpListener::from(fd);
-                    std.set_nonblocking(true).map_err(err)?;
-                    Ok(BoundListener::Tcp(TcpListener::from_std(std).map_err(err)?))
-                }
-                ListenAddr::Unix(path) => {
-                    let std = std::os::unix::net::UnixListener::from(fd);
-                    std.set_nonblocking(true).map_err(err)?;
-                    Ok(BoundListener::Unix(
-                        UnixListener::from_std(std).map_err(err)?,
-                        path.clone(),
-                    ))
-                }
-            }
+            listener(addr, fd).map_err(|source| ServerError::Bind {
+                addr: format!("inherited socket for {}", listen::listen_url(addr)),
+                source: ListenError::Sys {
+                    what: "adopting it".into(),
+                    source,
+                },
+            })
         })
         .collect()
 }
 
 pub(super) fn bind(addr: &ListenAddr) -> Result<BoundListener, ServerError> {
+    let name = || match addr {
+        ListenAddr::Tcp(a) => a.to_string(),
+        ListenAddr::Unix(p) => p.display().to_string(),
+    };
+    let fd = listen::bind_listen_addr(addr).map_err(|source| ServerError::Bind {
+        addr: name(),
+        source,
+    })?;
+    listener(addr, fd).map_err(|source| ServerError::Bind {
+        addr: name(),
+        source: ListenError::Sys {
+            what: "registering it with the runtime".into(),
+            source,
+        },
+    })
+}
+
+/// A tokio listener on `fd`, a listening socket of `addr`'s kind.
+fn listener(addr: &ListenAddr, fd: OwnedFd) -> std::io::Result<BoundListener> {
     match addr {
-        ListenAddr::Tcp(sock_addr) => {
-            let err = |source| ServerError::Bind {
-                addr: sock_addr.to_string(),
-                source,
-            };
-            let socket = if sock_addr.is_ipv4() {
-                TcpSocket::new_v4()
-            } else {
-                TcpSocket::new_v6()
-            }
-            .map_err(err)?;
-            socket.set_reuseaddr(true).map_err(err)?;
-            socket.bind(*sock_addr).map_err(err)?;
-            Ok(BoundListener::Tcp(
-                socket.listen(SOCKET_BACKLOG).map_err(err)?,
-            ))
+        ListenAddr::Tcp(_) => {
+            let std = std::net::TcpListener::from(fd);
+            std.set_nonblocking(true)?;
+            Ok(BoundListener::Tcp(TcpListener::from_std(std)?))
         }
         ListenAddr::Unix(path) => {
-            let err = |source| ServerError::Bind {
-                addr: path.display().to_string(),
-                source,
-            };
-            // A socket file left by a crashed server would make bind fail; only a
-            // socket is removed, never a regular file given by mistake.
-            if let Ok(meta) = std::fs::symlink_metadata(path) {
-                use std::os::unix::fs::FileTypeExt;
-                if meta.file_type().is_socket() {
-                    std::fs::remove_file(path).map_err(err)?;
-                }
-            }
-            let listener = UnixListener::bind(path).map_err(err)?;
-            Ok(BoundListener::Unix(listener, path.clone()))
+            let std = std::os::unix::net::UnixListener::from(fd);
+            std.set_nonblocking(true)?;
+            Ok(BoundListener::Unix(
+                UnixListener::from_std(std)?,
+                path.clone(),
+            ))
         }
     }
 }

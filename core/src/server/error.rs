@@ -10,7 +10,7 @@ pub enum ServerError {
         addr: String,
         /// The cause.
         #[source]
-        source: std::io::Error,
+        source: super::listen::ListenError,
     },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers")]

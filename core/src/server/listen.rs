@@ -1,12 +1,19 @@
-//! Listening sockets in the notations operators already use, and the environment
-//! protocols that hand them from one process to the next.
+//! Listening sockets: the one place that binds them and adopts inherited ones, for the
+//! server (`passenger start`'s watchdog and core) and `start_server`.
 //!
-//! Owns: parsing Server::Starter's `--port` notation (`8080`, `host:8080`,
-//! `[::1]:8080`, `8080=3`, `u8080`), binding TCP, UDP and unix sockets so that they
-//! survive `exec` (close-on-exec cleared, optionally moved to a chosen fd), and the
-//! `SERVER_STARTER_PORT` value (`addr=fd;addr=fd`) both ways, with every fd number
-//! validated before use. It does not own what is served on the sockets, nor any
-//! process supervision (see `crate::starter`).
+//! Owns: the listen backlog of our own sockets ([`SOCKET_BACKLOG`]); binding a
+//! configured [`ListenAddr`] ([`bind_listen_addr`]); parsing Server::Starter's `--port`
+//! notation (`8080`, `host:8080`, `[::1]:8080`, `8080=3`, `u8080`) and binding TCP, UDP
+//! and unix sockets so that they survive `exec` (close-on-exec cleared, optionally
+//! moved to a chosen fd); the hand-over protocols both ways: `SERVER_STARTER_PORT`
+//! (`addr=fd;addr=fd`), systemd's `LISTEN_FDS`/`LISTEN_PID`, and the watchdog's count
+//! of sockets on fds 3.. ([`adopt_handed_over`]); and describing an inherited socket
+//! from the socket itself, so no `--port` has to match it ([`inherited_listeners`],
+//! [`describe_listeners`]). Every fd number from the environment is checked to be an
+//! open socket above stdio, named once, before it is adopted. Every `listen(2)` is
+//! checked. It does not own what is served on the sockets (`server`), nor any process
+//! supervision (`crate::starter`), nor the process environment (callers pass values
+//! in and remove the variables).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -16,6 +23,13 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{
     self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, SockaddrIn6,
 };
+
+use crate::config::ListenAddr;
+
+/// Listen backlog of the server's own sockets: Passenger's `socket_backlog` default
+/// (the kernel caps it at `net.core.somaxconn`). `start_server` takes its own from
+/// `--backlog`.
+pub const SOCKET_BACKLOG: i32 = 2048;
 
 /// Errors of parsing socket notations and binding sockets.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +65,14 @@ pub enum ListenError {
         var: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// An inherited socket is not one the server can serve HTTP on.
+    #[error("fd {fd} is not a listening socket we serve ({what})")]
+    NotServed {
+        /// The fd.
+        fd: RawFd,
+        /// What it is instead.
+        what: String,
     },
 }
 
@@ -196,15 +218,86 @@ pub fn bind_port(spec: &PortSpec, backlog: i32) -> Result<OwnedFd, ListenError> 
     }
     .map_err(bind_err)?;
     if spec.transport == Transport::Tcp {
-        listen(&fd, backlog)?;
+        listen(&fd, backlog, &spec.name)?;
     }
     Ok(fd)
 }
 
-fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), ListenError> {
+/// `listen(2)`, its failure naming `addr`.
+fn listen(fd: &OwnedFd, backlog: i32, addr: &str) -> Result<(), ListenError> {
     // The kernel caps the backlog at net.core.somaxconn anyway.
     let backlog = Backlog::new(backlog).unwrap_or(Backlog::MAXCONN);
-    socket::listen(fd, backlog).map_err(sys("listen(2) failed"))
+    socket::listen(fd, backlog).map_err(sys(format!("listen(2) failed on {addr}")))
+}
+
+/// Binds one address of the server (`--address`/`--port`, `--socket`) and listens
+/// with [`SOCKET_BACKLOG`]. The socket is close-on-exec: the watchdog hands it to the
+/// core explicitly. TCP gets `SO_REUSEADDR`; a unix socket's mode follows the umask,
+/// and only a socket file found at its path is removed first (any other file is an
+/// error).
+pub fn bind_listen_addr(addr: &ListenAddr) -> Result<OwnedFd, ListenError> {
+    match addr {
+        ListenAddr::Tcp(sock) => {
+            let name = sock.to_string();
+            let family = if sock.is_ipv4() {
+                AddressFamily::Inet
+            } else {
+                AddressFamily::Inet6
+            };
+            let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+                .map_err(sys(format!("failed to create a socket for {name}")))?;
+            socket::setsockopt(&fd, sockopt::ReuseAddr, &true)
+                .map_err(sys(format!("failed to set SO_REUSEADDR on {name}")))?;
+            match sock {
+                SocketAddr::V4(a) => socket::bind(fd.as_raw_fd(), &SockaddrIn::from(*a)),
+                SocketAddr::V6(a) => socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(*a)),
+            }
+            .map_err(sys(format!("failed to bind to {name}")))?;
+            listen(&fd, SOCKET_BACKLOG, &name)?;
+            Ok(fd)
+        }
+        ListenAddr::Unix(path) => {
+            remove_stale_socket(path)?;
+            let name = path.display().to_string();
+            let fd = socket::socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .map_err(sys(format!("failed to create a socket for {name}")))?;
+            let unix = socket::UnixAddr::new(path.as_path())
+                .map_err(sys(format!("failed to bind to {name}")))?;
+            socket::bind(fd.as_raw_fd(), &unix)
+                .map_err(sys(format!("failed to bind to {name}")))?;
+            listen(&fd, SOCKET_BACKLOG, &name)?;
+            Ok(fd)
+        }
+    }
+}
+
+/// The name a bound [`ListenAddr`] is shown by: `http://ADDR` or `unix:PATH`.
+pub fn listen_url(addr: &ListenAddr) -> String {
+    match addr {
+        ListenAddr::Tcp(a) => format!("http://{a}"),
+        ListenAddr::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
+/// Removes a socket file at `path` (a previous run's); any other file is an error.
+/// Whether one was removed.
+fn remove_stale_socket(path: &Path) -> Result<bool, ListenError> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ListenError::NotASocket(path.to_path_buf()));
+    }
+    std::fs::remove_file(path).map_err(|source| ListenError::Sys {
+        what: format!("failed to remove existing socket file:{}", path.display()),
+        source,
+    })?;
+    Ok(true)
 }
 
 /// What [`bind_unix`] did before binding.
@@ -220,17 +313,11 @@ pub enum UnixBind {
 /// bind, as Server::Starter), with close-on-exec cleared. Only a socket file found
 /// at `path` is removed first; any other file is an error.
 pub fn bind_unix(path: &Path, backlog: i32) -> Result<(OwnedFd, UnixBind), ListenError> {
-    let mut how = UnixBind::Fresh;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(ListenError::NotASocket(path.to_path_buf()));
-        }
-        std::fs::remove_file(path).map_err(|source| ListenError::Sys {
-            what: format!("failed to remove existing socket file:{}", path.display()),
-            source,
-        })?;
-        how = UnixBind::ReplacedStaleSocket;
-    }
+    let how = if remove_stale_socket(path)? {
+        UnixBind::ReplacedStaleSocket
+    } else {
+        UnixBind::Fresh
+    };
     let fd = socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -247,7 +334,7 @@ pub fn bind_unix(path: &Path, backlog: i32) -> Result<(OwnedFd, UnixBind), Liste
     // SAFETY: as above.
     unsafe { libc::umask(saved) };
     bound.map_err(sys(format!("failed to listen to file {}", path.display())))?;
-    listen(&fd, backlog)?;
+    listen(&fd, backlog, &path.display().to_string())?;
     Ok((fd, how))
 }
 
@@ -291,7 +378,8 @@ pub fn format_server_starter_port(entries: &[(String, RawFd)]) -> String {
 }
 
 /// Parses a `SERVER_STARTER_PORT` value into `(name, fd)` pairs. Every fd must be a
-/// number above 2 (0-2 are stdio) and name an open socket of this process.
+/// number above 2 (0-2 are stdio), name an open socket of this process, and appear
+/// once.
 pub fn parse_server_starter_port(value: &str) -> Result<Vec<(String, RawFd)>, ListenError> {
     const VAR: &str = "SERVER_STARTER_PORT";
     let bad = |reason: String| ListenError::Inherited { var: VAR, reason };
@@ -303,6 +391,10 @@ pub fn parse_server_starter_port(value: &str) -> Result<Vec<(String, RawFd)>, Li
         let fd = parse_fd(fd)
             .ok_or_else(|| bad(format!("entry {entry:?}: {fd:?} is not an fd number")))?;
         check_inherited_socket(fd).map_err(|reason| bad(format!("entry {entry:?}: {reason}")))?;
+        if out.iter().any(|(_, seen)| *seen == fd) {
+            // Adopting one fd twice would close it twice.
+            return Err(bad(format!("entry {entry:?}: fd {fd} is named twice")));
+        }
         out.push((name.to_string(), fd));
     }
     Ok(out)
@@ -414,6 +506,138 @@ pub fn check_inherited_socket(fd: RawFd) -> Result<(), String> {
     }
 }
 
+/// Checks that `fd` is open and not stdio (a pipe handed over by number).
+pub fn check_inherited_fd(fd: RawFd) -> Result<(), String> {
+    if fd <= 2 {
+        return Err(format!("fd {fd} is standard input, output or error"));
+    }
+    nix::sys::stat::fstat(fd)
+        .map(|_| ())
+        .map_err(|e| format!("fd {fd} is not open ({e})"))
+}
+
+/// Takes ownership of an fd that [`check_inherited_socket`] accepted.
+fn adopt_checked(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers checked `fd` is an open socket named for us by a hand-over
+    // variable, each number once; nothing else in this process owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// What a listening socket serves, read from the socket: a TCP or named unix
+/// listener. Anything else is [`ListenError::NotServed`].
+pub fn describe_listener(fd: &OwnedFd) -> Result<ListenAddr, ListenError> {
+    let raw = fd.as_raw_fd();
+    match describe_socket(raw)? {
+        SocketKind::TcpListener(a) => Ok(ListenAddr::Tcp(a)),
+        SocketKind::UnixListener(Some(p)) => Ok(ListenAddr::Unix(p)),
+        SocketKind::UnixListener(None) => Err(ListenError::NotServed {
+            fd: raw,
+            what: "an unnamed unix socket; give it a path".into(),
+        }),
+        SocketKind::Other(what) => Err(ListenError::NotServed { fd: raw, what }),
+    }
+}
+
+/// The addresses of listening sockets, in order, read from the sockets.
+pub fn describe_listeners(fds: &[OwnedFd]) -> Result<Vec<ListenAddr>, ListenError> {
+    fds.iter().map(describe_listener).collect()
+}
+
+/// The variables that hand sockets to a server from outside: Server::Starter's, then
+/// systemd's. Whoever adopts them removes them, so app processes do not inherit them.
+pub const INHERITANCE_VARS: [&str; 4] = [
+    "SERVER_STARTER_PORT",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
+/// Listening sockets inherited from a Server::Starter-compatible superdaemon or
+/// systemd, adopted and described.
+#[derive(Debug)]
+pub struct InheritedListeners {
+    /// The sockets to serve, in the variable's order.
+    pub fds: Vec<OwnedFd>,
+    /// What each one is (the same order).
+    pub addrs: Vec<ListenAddr>,
+    /// The variable they came through.
+    pub source: &'static str,
+}
+
+/// Adopts the sockets a superdaemon (`SERVER_STARTER_PORT`) or systemd (`LISTEN_FDS`
+/// for `own_pid`) handed over, reading each one's address from the socket, so no
+/// `--port` has to match it. `var` looks a variable up (the process environment, or
+/// a test's table). `Ok(None)`: neither variable is for us. A socket that is not a
+/// listening stream socket (Server::Starter's UDP ports) is left alone; an unnamed
+/// unix socket, a bad fd or no socket to serve at all is an error.
+pub fn inherited_listeners(
+    var: impl Fn(&str) -> Option<String>,
+    own_pid: u32,
+) -> Result<Option<InheritedListeners>, ListenError> {
+    let (entries, source) = if let Some(v) = var("SERVER_STARTER_PORT").filter(|v| !v.is_empty()) {
+        (parse_server_starter_port(&v)?, "SERVER_STARTER_PORT")
+    } else if let Some(entries) = parse_listen_fds(
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        own_pid,
+    )? {
+        (entries, "LISTEN_FDS")
+    } else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ListenError::Inherited {
+        var: source,
+        reason,
+    };
+    // Every fd is described before any is adopted: a failure adopts (and closes) none.
+    let (mut raw, mut addrs) = (Vec::new(), Vec::new());
+    for (name, fd) in entries {
+        match describe_socket(fd)? {
+            SocketKind::TcpListener(a) => addrs.push(ListenAddr::Tcp(a)),
+            SocketKind::UnixListener(Some(p)) => addrs.push(ListenAddr::Unix(p)),
+            SocketKind::UnixListener(None) => {
+                return Err(bad(format!(
+                    "{name} (fd {fd}) is an unnamed unix socket; give it a path"
+                )))
+            }
+            SocketKind::Other(what) => {
+                tracing::debug!("{source}: {name} (fd {fd}) is not served ({what})");
+                continue;
+            }
+        }
+        raw.push(fd);
+    }
+    if raw.is_empty() {
+        return Err(bad(
+            "names no listening stream socket to serve HTTP on".into()
+        ));
+    }
+    let fds = raw.into_iter().map(adopt_checked).collect();
+    Ok(Some(InheritedListeners { fds, addrs, source }))
+}
+
+/// The watchdog's hand-over to its core: `value` (of variable `var`) sockets on fds
+/// 3, 4, ... Each is checked to be an open socket before it is adopted.
+pub fn adopt_handed_over(var: &'static str, value: &str) -> Result<Vec<OwnedFd>, ListenError> {
+    adopt_range(var, value, SYSTEMD_FIRST_FD)
+}
+
+fn adopt_range(var: &'static str, value: &str, first: RawFd) -> Result<Vec<OwnedFd>, ListenError> {
+    let bad = |reason: String| ListenError::Inherited { var, reason };
+    let count: RawFd = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (0..=4096).contains(n))
+        .ok_or_else(|| bad(format!("{value:?} is not a count of sockets (0-4096)")))?;
+    // Every fd is checked before any is adopted: a failure adopts (and closes) none.
+    for fd in first..first + count {
+        check_inherited_socket(fd).map_err(bad)?;
+    }
+    Ok((first..first + count).map(adopt_checked).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,11 +699,13 @@ mod tests {
             (r.0, dir)
         };
         let raw = fd.as_raw_fd();
-        let value = format_server_starter_port(&[("/x/s".into(), raw), ("8080".into(), raw)]);
-        assert_eq!(value, format!("/x/s={raw};8080={raw}"));
+        let tcp = bind_port(&spec("127.0.0.1:0"), 16).expect("tcp");
+        let t = tcp.as_raw_fd();
+        let value = format_server_starter_port(&[("/x/s".into(), raw), ("8080".into(), t)]);
+        assert_eq!(value, format!("/x/s={raw};8080={t}"));
         assert_eq!(
             parse_server_starter_port(&value).expect("valid"),
-            vec![("/x/s".to_string(), raw), ("8080".to_string(), raw)]
+            vec![("/x/s".to_string(), raw), ("8080".to_string(), t)]
         );
         assert!(parse_server_starter_port("")
             .expect("empty is none")
@@ -567,5 +793,168 @@ mod tests {
         }
         let ty: SockType = socket::getsockopt(&udp, sockopt::SockType).expect("type");
         assert_eq!(ty, SockType::Datagram);
+    }
+
+    /// Gives `fd` to the code under test as an inherited fd would be: by number.
+    fn hand_over(fd: OwnedFd) -> RawFd {
+        std::os::fd::IntoRawFd::into_raw_fd(fd)
+    }
+
+    fn table(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn inherited_sockets_are_described_without_a_matching_port() {
+        let dir = tempfile::tempdir().expect("invariant: temp dir");
+        let path = dir.path().join("s");
+        let tcp = hand_over(bind_port(&spec("127.0.0.1:0"), 16).expect("tcp"));
+        let udp = hand_over(bind_port(&spec("127.0.0.1:u0"), 16).expect("udp"));
+        let unix = hand_over(bind_unix(&path, 16).expect("unix").0);
+        let value = format!("127.0.0.1:9={tcp};127.0.0.1:10={udp};/elsewhere={unix}");
+        let found = inherited_listeners(table(&[("SERVER_STARTER_PORT", value)]), 1)
+            .expect("valid")
+            .expect("present");
+        assert_eq!(found.source, "SERVER_STARTER_PORT");
+        assert_eq!(found.fds.len(), 2, "the UDP socket is left alone");
+        match &found.addrs[..] {
+            [ListenAddr::Tcp(a), ListenAddr::Unix(p)] => {
+                assert!(a.ip().is_loopback() && a.port() != 0, "{a}");
+                assert_eq!(p, &path, "the socket's own address, not the name given");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            describe_listeners(&found.fds).expect("describe"),
+            found.addrs
+        );
+        assert_eq!(
+            listen_url(&found.addrs[1]),
+            format!("unix:{}", path.display())
+        );
+        assert!(inherited_listeners(table(&[]), 1).expect("none").is_none());
+        let other_pid = table(&[("LISTEN_FDS", "1".into()), ("LISTEN_PID", "2".into())]);
+        assert!(inherited_listeners(other_pid, 1)
+            .expect("not ours")
+            .is_none());
+    }
+
+    #[test]
+    fn inherited_sockets_we_cannot_serve_are_errors() {
+        let udp = hand_over(bind_port(&spec("127.0.0.1:u0"), 16).expect("udp"));
+        let err = inherited_listeners(table(&[("SERVER_STARTER_PORT", format!("53={udp}"))]), 1)
+            .expect_err("only UDP")
+            .to_string();
+        assert!(err.contains("no listening stream socket"), "{err}");
+        // A unix socket that listens without a path (autobound to an abstract name).
+        let unnamed = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .expect("socket");
+        let autobind = socket::UnixAddr::new_unnamed();
+        socket::bind(unnamed.as_raw_fd(), &autobind).expect("autobind");
+        listen(&unnamed, 16, "unnamed").expect("listen");
+        let err = describe_listener(&unnamed)
+            .expect_err("unnamed")
+            .to_string();
+        assert!(err.contains("unnamed unix socket"), "{err}");
+        let raw = hand_over(unnamed);
+        let err = inherited_listeners(table(&[("SERVER_STARTER_PORT", format!("x={raw}"))]), 1)
+            .expect_err("unnamed")
+            .to_string();
+        assert!(err.contains("give it a path"), "{err}");
+        let tcp = bind_port(&spec("127.0.0.1:0"), 16).expect("tcp");
+        let t = tcp.as_raw_fd();
+        let err = parse_server_starter_port(&format!("a={t};b={t}"))
+            .expect_err("twice")
+            .to_string();
+        assert!(err.contains("named twice"), "{err}");
+    }
+
+    #[test]
+    fn handed_over_fds_are_checked_before_they_are_adopted() {
+        for bad in ["x", "-1", "5000", ""] {
+            let err = adopt_handed_over("PASSENGER_LISTEN_FDS", bad)
+                .expect_err(bad)
+                .to_string();
+            assert!(err.starts_with("PASSENGER_LISTEN_FDS: "), "{err}");
+            assert!(err.contains("not a count"), "{err}");
+        }
+        assert!(adopt_handed_over("V", "0").expect("none").is_empty());
+        // Two listeners on consecutive high numbers, as the watchdog puts them on 3, 4.
+        let first: RawFd = 700;
+        let tcp =
+            bind_listen_addr(&ListenAddr::Tcp("127.0.0.1:0".parse().expect("addr"))).expect("tcp");
+        let tcp = move_to_fd(tcp, first).expect("dup2");
+        let dir = tempfile::tempdir().expect("invariant: temp dir");
+        let path = dir.path().join("s");
+        let unix = bind_listen_addr(&ListenAddr::Unix(path.clone())).expect("unix");
+        let unix = move_to_fd(unix, first + 1).expect("dup2");
+        let (tcp, unix) = (hand_over(tcp), hand_over(unix));
+        let fds = adopt_range("V", "2", first).expect("two sockets");
+        assert_eq!(
+            fds.iter().map(AsRawFd::as_raw_fd).collect::<Vec<_>>(),
+            vec![tcp, unix]
+        );
+        let addrs = describe_listeners(&fds).expect("describe");
+        assert!(
+            matches!(addrs[1], ListenAddr::Unix(ref p) if *p == path),
+            "{addrs:?}"
+        );
+        // A file where a socket should be, then a closed number: errors, no adoption.
+        let file = std::fs::File::open("/dev/null").expect("invariant: /dev/null");
+        let file = move_to_fd(OwnedFd::from(file), first + 2).expect("dup2");
+        let err = adopt_range("V", "3", first).expect_err("file").to_string();
+        assert!(
+            err.contains(&format!("fd {} is not a socket", first + 2)),
+            "{err}"
+        );
+        drop(file);
+        let err = adopt_range("V", "3", first)
+            .expect_err("closed")
+            .to_string();
+        assert!(err.contains("is not open"), "{err}");
+        let err = check_inherited_fd(first + 2).expect_err("closed");
+        assert!(err.contains("is not open"), "{err}");
+        assert!(
+            check_inherited_fd(1).is_err(),
+            "stdout is never a hand-over"
+        );
+    }
+
+    #[test]
+    fn server_sockets_are_close_on_exec_and_listen_with_the_backlog() {
+        let fd =
+            bind_listen_addr(&ListenAddr::Tcp("127.0.0.1:0".parse().expect("addr"))).expect("tcp");
+        let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::F_GETFD).expect("getfd");
+        assert_ne!(
+            flags & libc::FD_CLOEXEC,
+            0,
+            "handed on explicitly, never leaked"
+        );
+        assert!(matches!(describe_listener(&fd), Ok(ListenAddr::Tcp(_))));
+        let dir = tempfile::tempdir().expect("invariant: temp dir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "keep me").expect("invariant: write");
+        let err = bind_listen_addr(&ListenAddr::Unix(file.clone())).expect_err("a file");
+        assert!(matches!(err, ListenError::NotASocket(_)), "{err}");
+        let taken = bind_listen_addr(&ListenAddr::Tcp(
+            describe_listener(&fd)
+                .map(|a| match a {
+                    ListenAddr::Tcp(a) => a,
+                    ListenAddr::Unix(_) => unreachable!("bound TCP"),
+                })
+                .expect("addr"),
+        ));
+        // SO_REUSEADDR does not let two sockets listen on one port.
+        let err = taken.expect_err("in use").to_string();
+        assert!(err.starts_with("failed to bind to 127.0.0.1:"), "{err}");
     }
 }
