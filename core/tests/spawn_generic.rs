@@ -115,9 +115,7 @@ async fn hello_app_answers_over_tcp() {
         get(&process.process().address, "/").await,
         "hello from python"
     );
-    let pid = process.process().pid;
-    drop(process);
-    assert_gone_async(pid).await;
+    process.kill_and_wait_gone().await;
 }
 
 #[tokio::test]
@@ -184,9 +182,7 @@ async fn app_gets_passenger_env_and_its_own_vars() {
             .all(|u| u == expected_uid.to_string()),
         "app runs as uid {expected_uid}: {uid_line}"
     );
-    let pid = process.process().pid;
-    drop(process);
-    assert_gone_async(pid).await;
+    process.kill_and_wait_gone().await;
 }
 
 #[tokio::test]
@@ -330,9 +326,7 @@ async fn node_app_answers_over_tcp() {
         get(&process.process().address, "/").await,
         "hello from node"
     );
-    let pid = process.process().pid;
-    drop(process);
-    assert_gone_async(pid).await;
+    process.kill_and_wait_gone().await;
 }
 
 #[tokio::test]

@@ -141,6 +141,13 @@ impl Running {
             .expect("reaper reports the exit")
     }
 
+    /// Kills the process group, as dropping does, and waits until the process is [`gone`].
+    pub async fn kill_and_wait_gone(self) {
+        let pid = self.pid();
+        drop(self);
+        assert_gone_async(pid).await;
+    }
+
     /// Asks the process to stop (stdin EOF for loaders, else SIGTERM), waits for it to exit
     /// and checks it is gone.
     pub async fn stop(mut self) -> (u32, ExitInfo) {
