@@ -85,6 +85,7 @@ static const char *passenger_binary(void)
 #define IO_BUF (32 * 1024)
 #define MAX_HEAD (64 * 1024)
 #define CONNECT_RETRY_MS 5000
+#define FRESH_RETRIES 3 /* resends of a bodiless GET/HEAD/OPTIONS a new connection dropped */
 #define STOP_WAIT_MS 15000
 #define STATE_KEY "passenger_rs_core_state"
 
@@ -1271,7 +1272,7 @@ static int passenger_handler(request_rec *r)
     strbuf env;
     const char *cl, *te, *line, *ruby;
     int fd, chunked_up = 0, chunked_down = 0, k, flush, close_delimited = 1, last = 0;
-    int has_body, reused, body_ok = 1, keep = 1;
+    int has_body, reused, body_ok = 1, keep = 1, idempotent, fresh_tries = 0;
     apr_off_t remaining = 0;
     reader rd;
     apr_bucket_brigade *bb;
@@ -1363,6 +1364,7 @@ static int passenger_handler(request_rec *r)
     /* A kept-alive connection, or a new one. A bodyless request whose kept connection
      * turns out closed (the core closed it while idle) is sent again on a new one. */
     has_body = ap_should_client_block(r);
+    idempotent = r->method_number == M_GET || r->method_number == M_OPTIONS;
     fd = take_idle();
     reused = fd >= 0;
     if (!reused) fd = connect_core(r);
@@ -1371,7 +1373,8 @@ static int passenger_handler(request_rec *r)
 send_again:
     if (write_all(fd, head.buf, head.len) != 0) {
         close(fd);
-        if (reused) {
+        if (reused || (idempotent && !has_body && fresh_tries < FRESH_RETRIES)) {
+            if (!reused) fresh_tries++;
             reused = 0;
             fd = connect_core(r);
             if (fd >= 0) goto send_again;
@@ -1403,7 +1406,11 @@ send_again:
     rd.fd = fd;
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
-    if (!line && reused && !has_body) {
+    /* No answer at all: a kept connection the core had closed, or a new one the core
+     * closed at once (it was being replaced, or restarting its listener). A bodyless
+     * request that changes nothing is sent again, a few times at most. */
+    if (!line && !has_body && (reused || (idempotent && fresh_tries < FRESH_RETRIES))) {
+        if (!reused) fresh_tries++;
         close(fd);
         reused = 0;
         fd = connect_core(r);

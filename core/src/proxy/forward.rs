@@ -246,7 +246,7 @@ impl Proxy {
 
     /// Adds `X-Powered-By` to a response that came from an app, and buffers its
     /// body unless it is a stream or the app opted out (see [`buffer`]).
-    fn powered(&self, mut resp: Response<ProxyBody>, app: &AppSpec) -> Response<ProxyBody> {
+    async fn powered(&self, mut resp: Response<ProxyBody>, app: &AppSpec) -> Response<ProxyBody> {
         resp.headers_mut().append(
             header::HeaderName::from_static("x-powered-by"),
             self.powered_by.clone(),
@@ -257,7 +257,7 @@ impl Proxy {
             resp.headers(),
             resp.body(),
         );
-        buffer::buffer_response(resp, mode, &self.buffering)
+        buffer::respond(resp, mode, &self.buffering).await
     }
 
     /// Answers one client request. It is listed in flight until its response body
@@ -584,7 +584,7 @@ impl Proxy {
                 return Sent::Answered(self.request_timed_out(pid, true, app).await);
             };
             match result {
-                Ok(resp) => return Sent::Answered(self.powered(resp, app)),
+                Ok(resp) => return Sent::Answered(self.powered(resp, app).await),
                 Err((SessionProtocolError::Withdrawn, mut s)) => {
                     s.mark_withdrawn();
                     session = s;
@@ -664,7 +664,7 @@ impl Proxy {
         match sent {
             Ok(resp) => {
                 let resp = self.respond(resp, session, conn, out.client_upgrade.take());
-                Sent::Answered(self.powered(resp, app))
+                Sent::Answered(self.powered(resp, app).await)
             }
             Err(err) if conn.reused && out.body_is_empty && retryable(&err) => {
                 // The app closed an idle keep-alive connection as we reused it;
