@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use passenger_core::server::ServerHooks;
+use passenger_core::server::HostCallbacks;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -106,8 +106,8 @@ impl<'a> MakeWriter<'a> for LogSink {
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
-/// Returns the hooks the server uses to reopen the log file and change the level.
-pub fn install(level: u8, sink: LogSink) -> ServerHooks {
+/// Returns the callbacks the server uses to reopen the log file and change the level.
+pub fn install(level: u8, sink: LogSink) -> HostCallbacks {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(level_directive(level)));
     let builder = tracing_subscriber::fmt()
@@ -118,7 +118,7 @@ pub fn install(level: u8, sink: LogSink) -> ServerHooks {
         .with_filter_reloading();
     let reload = builder.reload_handle();
     let _ = builder.try_init();
-    ServerHooks {
+    HostCallbacks {
         reopen_logs: Arc::new(move || sink.reopen().map_err(|e| e.to_string())),
         set_log_level: Arc::new(move |level: u8| {
             reload

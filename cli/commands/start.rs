@@ -165,7 +165,7 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
             .with_context(|| format!("cannot open log file {}", path.display()))?,
         None => LogSink::stderr(),
     };
-    let hooks = logging::install(config.log_level, sink);
+    let callbacks = logging::install(config.log_level, sink);
     // `--core-user` as root: the root spawn helper is forked now, single-threaded, from the
     // thread that lives as long as the core; the core drops root once it is bound.
     let core_user = config
@@ -186,7 +186,7 @@ pub fn run_core(args: &StartArgs) -> Result<i32> {
         if let Some(fd) = helper {
             passenger_core::spawn::helper::install(fd).context("cannot use the spawn helper")?;
         }
-        let mut server = Server::bind_with(config, hooks, inherited)
+        let mut server = Server::bind_with(config, callbacks, inherited)
             .await
             .map_err(anyhow::Error::new)?;
         if let Some(user) = &core_user {

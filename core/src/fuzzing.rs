@@ -286,7 +286,7 @@ fn admin_fixture() -> &'static AdminFixture {
             std::sync::Arc::new(NoPool),
             &instance,
             info,
-            crate::admin::AdminHooks::noop(),
+            crate::admin::AdminCallbacks::noop(),
             crate::admin::LogLevel::Notice,
         ));
         let listener = rt

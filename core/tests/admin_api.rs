@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use passenger_core::admin::{self, AdminHooks, AdminState, LogLevel, PoolApi, ServerInfo};
+use passenger_core::admin::{self, AdminCallbacks, AdminState, LogLevel, PoolApi, ServerInfo};
 use passenger_core::instance::{Instance, InstanceProperties};
 use passenger_core::pool::{
     GroupOptions, GroupSnapshot, PoolError, PoolSnapshot, ProcessSnapshot, RestartMethod,
@@ -243,20 +243,20 @@ async fn start(opts: Options) -> Fixture {
     });
     let shutdowns = Arc::new(AtomicUsize::new(0));
     let levels = Arc::new(Mutex::new(Vec::new()));
-    let mut hooks = AdminHooks::noop();
+    let mut callbacks = AdminCallbacks::noop();
     let counter = shutdowns.clone();
-    hooks.shutdown = Arc::new(move || {
+    callbacks.shutdown = Arc::new(move || {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let seen = levels.clone();
-    hooks.set_log_level = Arc::new(move |level| {
+    callbacks.set_log_level = Arc::new(move |level| {
         seen.lock().expect("lock").push(level);
         Ok(())
     });
     if opts.reopen_fails {
-        hooks.reopen_logs = Arc::new(|| Err("no log file configured".into()));
+        callbacks.reopen_logs = Arc::new(|| Err("no log file configured".into()));
     }
-    hooks.server_stats = Some(Arc::new(|| serde_json::json!({"active_clients": 7})));
+    callbacks.server_stats = Some(Arc::new(|| serde_json::json!({"active_clients": 7})));
     let info = ServerInfo {
         pid: std::process::id(),
         version: passenger_core::VERSION.into(),
@@ -267,7 +267,7 @@ async fn start(opts: Options) -> Fixture {
         started_at: SystemTime::now() - Duration::from_secs(10),
     };
     let mut state =
-        AdminState::for_instance(pool.clone(), &instance, info, hooks, LogLevel::Notice);
+        AdminState::for_instance(pool.clone(), &instance, info, callbacks, LogLevel::Notice);
     if let Some(uid) = opts.owner_uid {
         state.owner_uid = uid;
     }

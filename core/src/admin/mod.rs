@@ -5,7 +5,7 @@
 //! who may do what ([`auth`]), and rendering the pool for tools (`/pool.txt`,
 //! `/pool.xml`, `/pool.json`, `/metrics`). It does not own the pool: it talks to it
 //! through the small [`PoolApi`] trait (implemented for [`PoolHandle`]), and it
-//! does not stop the server or reopen logs itself: it calls [`AdminHooks`].
+//! does not stop the server or reopen logs itself: it calls [`AdminCallbacks`].
 //!
 //! Start reading at [`serve`] and [`routes`].
 
@@ -184,34 +184,34 @@ pub struct ServerInfo {
 }
 
 /// Callback that triggers a graceful server shutdown.
-pub type ShutdownHook = Arc<dyn Fn() + Send + Sync>;
+pub type ShutdownCallback = Arc<dyn Fn() + Send + Sync>;
 /// Callback that reopens log files; the error text is returned to the client.
-pub type ReopenLogsHook = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+pub type ReopenLogsCallback = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Callback that applies a new log level (e.g. through a tracing reload handle).
-pub type SetLogLevelHook = Arc<dyn Fn(LogLevel) -> Result<(), String> + Send + Sync>;
+pub type SetLogLevelCallback = Arc<dyn Fn(LogLevel) -> Result<(), String> + Send + Sync>;
 /// Callback returning extra server-level JSON (connection counters...) for
 /// `/server.json`.
-pub type ServerStatsHook = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+pub type ServerStatsCallback = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 /// What the admin API asks the rest of the server to do.
 #[derive(Clone)]
-pub struct AdminHooks {
+pub struct AdminCallbacks {
     /// `POST /shutdown.json`.
-    pub shutdown: ShutdownHook,
+    pub shutdown: ShutdownCallback,
     /// `POST /reopen_logs.json`.
-    pub reopen_logs: ReopenLogsHook,
+    pub reopen_logs: ReopenLogsCallback,
     /// `PUT /config.json` with `log_level`.
-    pub set_log_level: SetLogLevelHook,
+    pub set_log_level: SetLogLevelCallback,
     /// Extra `server` object in `/server.json`, if the server keeps counters.
-    pub server_stats: Option<ServerStatsHook>,
+    pub server_stats: Option<ServerStatsCallback>,
     /// Request, wait and spawn counters for `/metrics` and `/server.json`.
     pub counters: Option<Arc<crate::stats::Counters>>,
 }
 
-impl AdminHooks {
-    /// Hooks that do nothing and succeed.
+impl AdminCallbacks {
+    /// Callbacks that do nothing and succeed.
     pub fn noop() -> Self {
-        AdminHooks {
+        AdminCallbacks {
             shutdown: Arc::new(|| {}),
             reopen_logs: Arc::new(|| Ok(())),
             set_log_level: Arc::new(|_| Ok(())),
@@ -235,7 +235,7 @@ pub struct AdminState {
     /// Facts for `/info.json` and `/server.json`.
     pub info: ServerInfo,
     /// Callbacks into the server.
-    pub hooks: AdminHooks,
+    pub callbacks: AdminCallbacks,
     /// Current log level; `PUT /config.json` changes it.
     pub log_level: Mutex<LogLevel>,
     /// Read-only configuration values shown by `GET /config.json`
@@ -250,7 +250,7 @@ impl AdminState {
         pool: Arc<dyn PoolApi>,
         instance: &Instance,
         mut info: ServerInfo,
-        hooks: AdminHooks,
+        callbacks: AdminCallbacks,
         log_level: LogLevel,
     ) -> AdminState {
         info.instance_name = instance.name().to_string();
@@ -265,7 +265,7 @@ impl AdminState {
                 .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
                 .unwrap_or_else(|_| nix::unistd::geteuid().as_raw()),
             info,
-            hooks,
+            callbacks,
             log_level: Mutex::new(log_level),
             static_config: serde_json::Map::new(),
         }

@@ -240,7 +240,7 @@ pub async fn handle(req: Request<Incoming>, state: &AdminState, peer_uid: Option
         Route::DetachProcess => detach_process(req, state).await,
         Route::Config if req.method() == Method::PUT => put_config(req, state).await,
         Route::Config => json_value(StatusCode::OK, &config_json(state)),
-        Route::ReopenLogs => match (state.hooks.reopen_logs)() {
+        Route::ReopenLogs => match (state.callbacks.reopen_logs)() {
             Ok(()) => json_text(StatusCode::OK, "{ \"status\": \"ok\" }\n".into()),
             Err(message) => json_value(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -249,7 +249,7 @@ pub async fn handle(req: Request<Incoming>, state: &AdminState, peer_uid: Option
         },
         Route::Shutdown => {
             tracing::info!("shutdown requested through the admin API");
-            (state.hooks.shutdown)();
+            (state.callbacks.shutdown)();
             json_text(StatusCode::OK, "{ \"status\": \"ok\" }\n".into())
         }
     }
@@ -313,10 +313,10 @@ async fn server_json(state: &AdminState) -> Resp {
         "uptime_sec": uptime,
         "pool": pool,
     });
-    if let (Some(hook), Some(map)) = (&state.hooks.server_stats, doc.as_object_mut()) {
-        map.insert("server".into(), hook());
+    if let (Some(stats), Some(map)) = (&state.callbacks.server_stats, doc.as_object_mut()) {
+        map.insert("server".into(), stats());
     }
-    if let (Some(counters), Some(map)) = (&state.hooks.counters, doc.as_object_mut()) {
+    if let (Some(counters), Some(map)) = (&state.callbacks.counters, doc.as_object_mut()) {
         // The original's per-event-loop object; we have one request path, so one
         // "thread", with the keys we have a figure for.
         map.insert("threads".into(), 1.into());
@@ -429,7 +429,7 @@ async fn metrics_endpoint(state: &AdminState, format: metrics::Format) -> Resp {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0),
-        counters: state.hooks.counters.as_ref().map(|c| c.snapshot()),
+        counters: state.callbacks.counters.as_ref().map(|c| c.snapshot()),
     };
     respond(
         StatusCode::OK,
@@ -566,7 +566,7 @@ async fn put_config(req: Request<Incoming>, state: &AdminState) -> Resp {
         }
     }
     if let Some(level) = new_level {
-        if let Err(message) = (state.hooks.set_log_level)(level) {
+        if let Err(message) = (state.callbacks.set_log_level)(level) {
             return reconfigure_error(message);
         }
         state.store_log_level(level);

@@ -30,7 +30,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::buffer::{self, BufferSettings};
 use super::route::{Route, Router};
-use super::session::{self, IdleSessions, LoaderConnection};
+use super::session::{self, IdleConnections, LoaderConnection};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
 use crate::loader::{self, ClaimState, RequestInfo, SessionProtocolError};
@@ -136,7 +136,7 @@ pub struct Proxy {
     pool: PoolHandle,
     conns: ConnectionCache,
     /// Idle kept-alive connections to session-protocol loaders.
-    loader_conns: IdleSessions,
+    loader_conns: IdleConnections,
     counters: Arc<Counters>,
     /// Whether each app has a `public/` directory, and when that was checked:
     /// rechecked once a second (see `may_have_public_dir`).
@@ -194,7 +194,7 @@ impl Proxy {
             router: RwLock::new(Arc::new(router)),
             pool,
             conns: ConnectionCache::default(),
-            loader_conns: IdleSessions::default(),
+            loader_conns: IdleConnections::default(),
             counters,
             public_dirs: Mutex::new(HashMap::new()),
             static_misses: static_files::Misses::default(),
@@ -211,7 +211,7 @@ impl Proxy {
     }
 
     /// Idle kept-alive connections to session-protocol loaders (for tests and stats).
-    pub fn idle_loader_connections(&self) -> &IdleSessions {
+    pub fn idle_loader_connections(&self) -> &IdleConnections {
         &self.loader_conns
     }
 

@@ -4,7 +4,7 @@
 //! Owns the exchange of one request over one connection (header block, body writer
 //! task, response head, then the body until EOF, or exactly the announced length on
 //! a kept-alive connection), the cache of idle kept-alive loader connections
-//! ([`IdleSessions`]), and tunnelling a `101` (rack.hijack) connection. What goes
+//! ([`IdleConnections`]), and tunnelling a `101` (rack.hijack) connection. What goes
 //! over the wire is the [`loader`](crate::loader) module's.
 //!
 //! It does not choose the process or retry: [`forward`](super::forward) does both.
@@ -54,7 +54,7 @@ const SWEEP_ABOVE: usize = 64;
 /// connections of a process that exited are never used; they are dropped when the
 /// cache grows (the process closed them when it exited).
 #[derive(Debug, Default, Clone)]
-pub struct IdleSessions {
+pub struct IdleConnections {
     idle: Arc<Mutex<IdleMap>>,
 }
 
@@ -78,7 +78,7 @@ impl IdleMap {
     }
 }
 
-impl IdleSessions {
+impl IdleConnections {
     /// An idle connection to the loader at `path`, if one is cached.
     pub fn take(&self, path: &Path) -> Option<UnixStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -145,12 +145,12 @@ fn still_open(stream: &UnixStream) -> bool {
 pub struct LoaderConnection {
     /// The connected stream.
     pub stream: UnixStream,
-    /// Whether it was taken from [`IdleSessions`] (it may have been closed since).
+    /// Whether it was taken from [`IdleConnections`] (it may have been closed since).
     pub reused: bool,
     /// The loader's socket, under which the connection is cached afterwards.
     pub path: PathBuf,
     /// Where the connection goes when the loader keeps it alive.
-    pub idle: IdleSessions,
+    pub idle: IdleConnections,
 }
 
 /// The request-writing side of a loader connection.
@@ -366,7 +366,7 @@ struct LoaderBody {
     session: Option<Session>,
     writer: Option<Writer>,
     /// Where a kept-alive connection goes back to.
-    idle: Option<(IdleSessions, PathBuf)>,
+    idle: Option<(IdleConnections, PathBuf)>,
     done: bool,
 }
 
@@ -545,7 +545,7 @@ mod tests {
         stream: UnixStream,
         framed: Option<u64>,
         first: &[u8],
-        idle: &IdleSessions,
+        idle: &IdleConnections,
         path: &Path,
     ) -> LoaderBody {
         let (read, write) = stream.into_split();
@@ -569,7 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn framed_body_ends_at_its_length_and_the_connection_is_kept() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.framed");
         let (a, mut b) = UnixStream::pair().unwrap();
         // The loader's body, then bytes that must stay unread (a next response).
@@ -592,7 +592,7 @@ mod tests {
 
     #[tokio::test]
     async fn take_open_skips_connections_the_loader_closed() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.open");
         let (open, _open_peer) = UnixStream::pair().unwrap();
         idle.put(path, open);
@@ -606,7 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_idle_list_drops_its_oldest_connection() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.full");
         let mut peers = Vec::new();
         for _ in 0..=MAX_IDLE_PER_SOCKET {
@@ -628,7 +628,7 @@ mod tests {
 
     #[tokio::test]
     async fn empty_framed_body_keeps_the_connection_at_once() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.empty");
         let (a, _b) = UnixStream::pair().unwrap();
         let body = loader_body(a, Some(0), b"", &idle, path);
@@ -638,7 +638,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_growing_cache_drops_the_connections_of_exited_processes() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let mut live = Vec::new();
         for i in 0..=SWEEP_ABOVE {
             let (a, b) = UnixStream::pair().unwrap();
@@ -659,7 +659,7 @@ mod tests {
 
     #[tokio::test]
     async fn unframed_body_ends_at_eof_and_is_not_kept() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.eof");
         let (a, mut b) = UnixStream::pair().unwrap();
         b.write_all(b"streamed").await.unwrap();
@@ -672,7 +672,7 @@ mod tests {
 
     #[tokio::test]
     async fn short_framed_body_is_an_error_and_not_kept() {
-        let idle = IdleSessions::default();
+        let idle = IdleConnections::default();
         let path = Path::new("/nonexistent/ruby.short");
         let (a, mut b) = UnixStream::pair().unwrap();
         b.write_all(b"abc").await.unwrap();

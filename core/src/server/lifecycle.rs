@@ -18,7 +18,7 @@ use super::metered::MeteredPool;
 use super::reload::reload_on_sighup;
 use super::signals::StopSignals;
 use super::ServerError;
-use crate::admin::{self, AdminHooks, AdminState, LogLevel, ReopenLogsHook, ServerInfo};
+use crate::admin::{self, AdminCallbacks, AdminState, LogLevel, ReopenLogsCallback, ServerInfo};
 use crate::config::{ListenAddr, ServerConfig};
 use crate::instance::{Instance, InstanceProperties};
 use crate::pool::{self, PoolHandle, PoolOptions};
@@ -33,16 +33,16 @@ const PROCESS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the server asks of the program around it (the CLI owns logging).
 #[derive(Clone)]
-pub struct ServerHooks {
+pub struct HostCallbacks {
     /// Reopens log files (SIGUSR1, `POST /reopen_logs.json`).
-    pub reopen_logs: ReopenLogsHook,
+    pub reopen_logs: ReopenLogsCallback,
     /// Applies a Passenger log level 0-7 (`PUT /config.json`).
     pub set_log_level: Arc<dyn Fn(u8) -> Result<(), String> + Send + Sync>,
 }
 
-impl Default for ServerHooks {
+impl Default for HostCallbacks {
     fn default() -> Self {
-        ServerHooks {
+        HostCallbacks {
             reopen_logs: Arc::new(|| Ok(())),
             set_log_level: Arc::new(|_| Ok(())),
         }
@@ -82,7 +82,7 @@ pub struct Server {
     listeners: Vec<BoundListener>,
     spawner: Arc<dyn Spawner>,
     instance: Instance,
-    hooks: ServerHooks,
+    callbacks: HostCallbacks,
     /// Bound before the server reports ready, so tools can talk to it at once.
     admin_listener: UnixListener,
     /// Request pipelining's window and patience (see [`PoolOptions`]).
@@ -92,15 +92,18 @@ pub struct Server {
 impl Server {
     /// Binds every listening address of `config` and creates the instance
     /// directory, with the default spawner.
-    pub async fn bind(config: ServerConfig, hooks: ServerHooks) -> Result<Server, ServerError> {
-        Server::bind_with(config, hooks, Inherited::default()).await
+    pub async fn bind(
+        config: ServerConfig,
+        callbacks: HostCallbacks,
+    ) -> Result<Server, ServerError> {
+        Server::bind_with(config, callbacks, Inherited::default()).await
     }
 
     /// Like [`Server::bind`], taking listeners and the instance directory from a
     /// watchdog when `inherited` says so.
     pub async fn bind_with(
         config: ServerConfig,
-        hooks: ServerHooks,
+        callbacks: HostCallbacks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
         // Loader sockets go into the instance's apps.s/, as in Passenger; as root it
@@ -115,7 +118,7 @@ impl Server {
                 ..SpawnerOptions::default()
             }))
         };
-        Server::bind_with_spawner(config, spawner, hooks, inherited).await
+        Server::bind_with_spawner(config, spawner, callbacks, inherited).await
     }
 
     /// Like [`Server::bind_with`]; processes come from the spawner `make_spawner`
@@ -123,7 +126,7 @@ impl Server {
     pub async fn bind_with_spawner(
         config: ServerConfig,
         make_spawner: impl FnOnce(&Instance) -> Arc<dyn Spawner>,
-        hooks: ServerHooks,
+        callbacks: HostCallbacks,
         inherited: Inherited,
     ) -> Result<Server, ServerError> {
         let listeners = match inherited.listeners {
@@ -150,7 +153,7 @@ impl Server {
             listeners,
             spawner,
             instance,
-            hooks,
+            callbacks,
             admin_listener,
             pipeline_timing: (
                 crate::pool::state::PIPELINE_WINDOW,
@@ -320,7 +323,7 @@ impl Server {
                 listen_addresses,
                 started_at: std::time::SystemTime::now(),
             },
-            admin_hooks(&self.hooks, shutdown_tx, counters.clone()),
+            admin_callbacks(&self.callbacks, shutdown_tx, counters.clone()),
             LogLevel::parse(&self.config.log_level.to_string()).unwrap_or(LogLevel::Notice),
         );
         let admin_task = tokio::spawn(admin::serve(
@@ -333,7 +336,7 @@ impl Server {
             proxy.clone(),
             pool.clone(),
         ));
-        let reopen = self.hooks.reopen_logs.clone();
+        let reopen = self.callbacks.reopen_logs.clone();
         let usr1_task = tokio::spawn(async move {
             let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
                 return;
@@ -435,17 +438,17 @@ fn describe(addrs: &[ListenAddr]) -> Vec<String> {
         .collect()
 }
 
-fn admin_hooks(
-    hooks: &ServerHooks,
+fn admin_callbacks(
+    callbacks: &HostCallbacks,
     shutdown: mpsc::Sender<()>,
     counters: Arc<crate::stats::Counters>,
-) -> AdminHooks {
-    let set_level = hooks.set_log_level.clone();
-    AdminHooks {
+) -> AdminCallbacks {
+    let set_level = callbacks.set_log_level.clone();
+    AdminCallbacks {
         shutdown: Arc::new(move || {
             let _ = shutdown.try_send(());
         }),
-        reopen_logs: hooks.reopen_logs.clone(),
+        reopen_logs: callbacks.reopen_logs.clone(),
         set_log_level: Arc::new(move |level: LogLevel| set_level(level.number())),
         server_stats: None,
         counters: Some(counters),

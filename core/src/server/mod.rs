@@ -21,4 +21,4 @@ mod reload;
 mod signals;
 
 pub use error::ServerError;
-pub use lifecycle::{instance_properties, Inherited, Server, ServerHooks, ShutdownKind};
+pub use lifecycle::{instance_properties, HostCallbacks, Inherited, Server, ShutdownKind};
