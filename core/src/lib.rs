@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod counters;
 pub mod hooks;
 pub mod instance;
 pub mod loader;
@@ -21,7 +22,6 @@ mod serve;
 pub mod server;
 pub mod spawn;
 pub mod starter;
-pub mod stats;
 
 #[cfg(test)]
 mod proptests;

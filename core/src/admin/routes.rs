@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::auth::{authorize, Access};
-use super::metrics::{self, ServerMetrics};
 use super::pool_text::{self, TextOptions};
+use super::prometheus::{self, ServerMetrics};
 use super::{pool_xml, AdminState, LogLevel};
 use crate::pool::{PoolError, PoolSnapshot, RestartMethod};
 
@@ -234,7 +234,7 @@ pub async fn handle(req: Request<Incoming>, state: &AdminState, peer_uid: Option
                 .headers()
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok());
-            metrics_endpoint(state, metrics::Format::negotiate(accept)).await
+            metrics_endpoint(state, prometheus::Format::negotiate(accept)).await
         }
         Route::RestartGroup => restart_group(req, state).await,
         Route::DetachProcess => detach_process(req, state).await,
@@ -341,7 +341,7 @@ fn time_json(at: SystemTime, ago: std::time::Duration) -> Value {
 
 /// The original's `thread1` object: client connections and the requests in flight
 /// (`active_clients` lists the connections that have one, keyed `1-<connection>`).
-fn clients_json(pid: u32, counters: &crate::stats::Counters) -> Value {
+fn clients_json(pid: u32, counters: &crate::counters::Counters) -> Value {
     let c = counters.snapshot();
     let now = SystemTime::now();
     let mut active = serde_json::Map::new();
@@ -415,7 +415,7 @@ async fn pool_view(route: Route, state: &AdminState, query: Option<&str>) -> Res
     resp
 }
 
-async fn metrics_endpoint(state: &AdminState, format: metrics::Format) -> Resp {
+async fn metrics_endpoint(state: &AdminState, format: prometheus::Format) -> Resp {
     let snapshot = match state.pool.snapshot().await {
         Ok(s) => s,
         Err(err) => return pool_error(&err),
@@ -434,7 +434,7 @@ async fn metrics_endpoint(state: &AdminState, format: metrics::Format) -> Resp {
     respond(
         StatusCode::OK,
         format.content_type(),
-        metrics::render(snapshot, server, format),
+        prometheus::render(snapshot, server, format),
     )
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::*;
-use crate::app::AppType;
+use crate::app::{AppType, SpawnMethod};
 
 /// A temp dir holding `files` (path, contents); parent directories are created.
 fn dir_with(files: &[(&str, &str)]) -> TempDir {

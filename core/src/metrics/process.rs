@@ -394,6 +394,17 @@ pub(crate) fn read_smaps(
     Ok(Some(totals))
 }
 
+/// The start time (clock ticks after boot) of `pid`, or `None` when no such process
+/// runs (a zombie counts as gone). With the pid it names one process for good: a pid
+/// reused later has another start time.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let proc_dir = open(pid).ok()?;
+    read_stat(pid, &proc_dir)
+        .ok()
+        .filter(|stat| !is_dead(stat))
+        .map(|stat| stat.starttime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

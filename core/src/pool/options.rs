@@ -16,7 +16,7 @@ pub struct PoolOptions {
     /// Time a terminated process gets before SIGKILL.
     pub process_shutdown_timeout: Duration,
     /// Where the actor counts spawns (shared with the admin API).
-    pub counters: Arc<crate::stats::Counters>,
+    pub counters: Arc<crate::counters::Counters>,
     /// How recently a lone busy process must have begun its current work to be
     /// handed a pipelined request ([`state::PIPELINE_WINDOW`](super::state::PIPELINE_WINDOW)).
     pub pipeline_window: Duration,

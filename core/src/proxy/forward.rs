@@ -33,10 +33,10 @@ use super::route::{Route, Router};
 use super::session::{self, IdleConnections, LoaderConnection};
 use super::{empty_body, error_page, static_files, ProxyBody};
 use crate::app::AppSpec;
+use crate::counters::{Counters, RequestTicket};
 use crate::loader::{self, ClaimState, RequestInfo, SessionProtocolError};
 use crate::pool::{CheckoutError, CheckoutKind, PoolHandle, Session};
 use crate::pool::{Gupid, ProcessAddress};
-use crate::stats::{Counters, RequestTicket};
 
 /// How many times a request is re-routed when the chosen process cannot be reached
 /// before any of the request was sent (Passenger retries up to 10 times).
@@ -77,7 +77,7 @@ pub struct PeerInfo {
     /// The client's IP as an `X-Forwarded-For` value, made once per connection.
     pub forwarded_for: Option<HeaderValue>,
     /// The connection as the server counts it (`/server.json`); `None` in tests.
-    pub client: Option<Arc<crate::stats::ClientGuard>>,
+    pub client: Option<Arc<crate::counters::ClientGuard>>,
     /// CGI variables for loader apps beyond the request's own (a web server
     /// module's `REMOTE_USER`).
     pub vars: Vec<(String, String)>,
@@ -97,7 +97,7 @@ impl PeerInfo {
     }
 
     /// The same, counted as the server's client connection `client`.
-    pub fn with_client(mut self, client: crate::stats::ClientGuard) -> PeerInfo {
+    pub fn with_client(mut self, client: crate::counters::ClientGuard) -> PeerInfo {
         self.client = Some(Arc::new(client));
         self
     }

@@ -6,6 +6,7 @@
 //! processes. It does not decide which process serves (the pool does) nor accept
 //! client connections (the server does).
 
+mod body;
 pub mod buffer;
 pub mod error_page;
 pub mod forward;
@@ -15,23 +16,4 @@ pub mod session;
 pub mod static_files;
 pub mod web_server;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-
-/// The body type of every response the proxy produces, whether built here, streamed
-/// from a file or forwarded from an app process.
-pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::io::Error>;
-
-/// A [`ProxyBody`] holding `b` in full.
-pub fn full_body(b: impl Into<bytes::Bytes>) -> ProxyBody {
-    Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// An empty [`ProxyBody`].
-pub fn empty_body() -> ProxyBody {
-    Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
+pub use body::{empty_body, full_body, ProxyBody};

@@ -14,13 +14,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::bind::{adopt_listeners, bind, BoundListener};
 use super::connection::accept_loop;
-use super::metered::MeteredPool;
 use super::reload::reload_on_sighup;
 use super::signals::StopSignals;
 use super::ServerError;
 use crate::admin::{self, AdminCallbacks, AdminState, LogLevel, ReopenLogsCallback, ServerInfo};
 use crate::config::{ListenAddr, ServerConfig};
 use crate::instance::{Instance, InstanceProperties};
+use crate::metrics::pool::MeteredPool;
 use crate::pool::{self, PoolHandle, PoolOptions};
 use crate::proxy::forward::Proxy;
 use crate::proxy::route::Router;
@@ -276,7 +276,7 @@ impl Server {
     /// Serves until a signal asks to stop, then shuts down and returns.
     pub async fn run(self) -> Result<(), ServerError> {
         let mut signals = StopSignals::install().map_err(ServerError::Signals)?;
-        let counters = Arc::new(crate::stats::Counters::default());
+        let counters = Arc::new(crate::counters::Counters::default());
         let pool = pool::start(
             PoolOptions {
                 max_pool_size: self.config.max_pool_size,
@@ -441,7 +441,7 @@ fn describe(addrs: &[ListenAddr]) -> Vec<String> {
 fn admin_callbacks(
     callbacks: &HostCallbacks,
     shutdown: mpsc::Sender<()>,
-    counters: Arc<crate::stats::Counters>,
+    counters: Arc<crate::counters::Counters>,
 ) -> AdminCallbacks {
     let set_level = callbacks.set_log_level.clone();
     AdminCallbacks {

@@ -14,7 +14,6 @@ mod error;
 mod lifecycle;
 pub mod limits;
 pub mod listen;
-mod metered;
 pub mod notify;
 pub(crate) mod prestart;
 mod reload;

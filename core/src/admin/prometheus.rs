@@ -81,7 +81,7 @@ pub struct ServerMetrics {
     /// Server start, seconds since the epoch.
     pub start_time_secs: f64,
     /// Request, wait and spawn counters, when the server keeps them.
-    pub counters: Option<crate::stats::CountersSnapshot>,
+    pub counters: Option<crate::counters::CountersSnapshot>,
 }
 
 /// Renders the exposition text of `snapshot` and `server` in `format`.
@@ -150,7 +150,7 @@ fn seconds(micros: u64) -> ConstCounter<f64> {
 impl PoolCollector {
     fn encode_counters(
         encoder: &mut DescriptorEncoder,
-        c: &crate::stats::CountersSnapshot,
+        c: &crate::counters::CountersSnapshot,
     ) -> fmt::Result {
         let classes: Vec<_> = (1..=5).map(|class| format!("{class}xx")).collect();
         family(
