@@ -5,7 +5,7 @@
 //! stdout and never exits the process: the `cli` crate does both. Logging goes
 //! through `tracing`; the subscriber is installed by `cli`.
 //!
-//! Start reading at [`server::run`], which wires the other modules together.
+//! Start reading at [`server::Server::run`], which wires the other modules together.
 
 pub mod admin;
 pub mod app;

@@ -37,7 +37,7 @@ pub enum AdminError {
 }
 
 /// Binds the admin socket at `path` (replacing a leftover socket file) with mode
-/// 0666: access is decided per request by [`auth`], as in the original.
+/// 0666: access is decided per request by [`auth`](super::auth), as in the original.
 pub fn bind(path: &Path) -> Result<UnixListener, AdminError> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
