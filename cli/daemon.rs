@@ -43,8 +43,11 @@ pub enum Forked {
 ///
 /// Must be called while the process has a single thread.
 pub fn daemonize(log_file: &Path) -> Result<Forked> {
+    // Close-on-exec: the child hands the write end on by an explicit dup2. A plain pipe's
+    // write end survived the exec whenever the caller's open fds pushed it past the
+    // numbers that hand-over reuses, and the parent then waited for an EOF forever.
     let (read_end, write_end): (OwnedFd, OwnedFd) =
-        nix::unistd::pipe().context("cannot create a pipe")?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
     // SAFETY: called before any other thread exists (no runtime yet), so the child
     // may run arbitrary code after fork.
     match unsafe { fork() }.context("cannot fork")? {

@@ -147,6 +147,20 @@ fn an_app_ignoring_sigterm_is_killed_on_shutdown() {
 
 #[test]
 fn daemonize_and_stop_with_the_pid_file() {
+    daemonize_serve_and_stop(false);
+}
+
+/// A caller's open descriptors (a shell's, `flock FILE -c`'s lock) must not keep the
+/// startup pipe's write end alive in the daemon: `start --daemonize` still returns once it
+/// serves (it hung until its deadline when the pipe was not close-on-exec).
+#[test]
+fn daemonize_returns_when_the_caller_leaves_descriptors_open() {
+    daemonize_serve_and_stop(true);
+}
+
+/// Starts a daemon (with fds 3-9 open and inheritable in it when `extra_fds`), checks it
+/// serves, stops it with its PID file and checks that it and its app are gone.
+fn daemonize_serve_and_stop(extra_fds: bool) {
     let dir = TestDir::new();
     let root = app_root(&dir, "app");
     // A daemon's stdout is detached, so pick the port up front (the tiny race is acceptable here).
@@ -166,6 +180,9 @@ fn daemonize_and_stop_with_the_pid_file() {
         .arg(&pid_file)
         .arg("--log-file")
         .arg(&log_file);
+    if extra_fds {
+        cmd = with_open_descriptors(&cmd);
+    }
     let out = run_with_deadline(&dir, &mut cmd, deadline());
     let show = |out: &std::process::Output| {
         format!(
@@ -193,4 +210,26 @@ fn daemonize_and_stop_with_the_pid_file() {
     assert!(out.status.success(), "passenger stop: {}", show(&out));
     wait_until("the daemon exits", deadline(), || !pid_alive(daemon));
     wait_until("its app exits", deadline(), || !pid_alive(app));
+}
+
+/// The same command run through `sh`, which opens fds 3 to 9 (inheritable) before it execs
+/// it: the daemon's pipe then gets a number the daemon's own fd hand-over does not reuse.
+fn with_open_descriptors(cmd: &std::process::Command) -> std::process::Command {
+    let mut wrapped = std::process::Command::new("sh");
+    wrapped
+        .arg("-c")
+        .arg("exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null; exec \"$@\"")
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
 }
