@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use crate::support::apps::{
-    copy_app, events, get_json, pid_of, require_rack, the_preloader, two_ruby_processes,
+    events, get_json, pid_of, require_rack, start_events_app, the_preloader, two_ruby_processes,
 };
 use crate::support::process::{cmdline, parent_pid, pids_titled};
-use crate::support::{deadline, pid_alive, start_app, wait_until, TestDir};
+use crate::support::{deadline, pid_alive, wait_until, TestDir};
 
 #[test]
 fn direct_spawning_loads_the_app_in_every_process() {
@@ -36,12 +36,9 @@ fn smart_spawning_forks_every_process_from_one_preloader() {
 
 #[test]
 fn idle_preloader_stops_and_the_workers_keep_serving() {
-    require_rack();
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let server = start_app(
+    let (root, server) = start_events_app(
         &dir,
-        &root,
         &[
             "--spawn-method",
             "smart",
@@ -73,12 +70,9 @@ fn idle_preloader_stops_and_the_workers_keep_serving() {
 
 #[test]
 fn restart_txt_replaces_the_preloader() {
-    require_rack();
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let server = start_app(
+    let (root, server) = start_events_app(
         &dir,
-        &root,
         &["--spawn-method", "smart", "--stat-throttle-rate", "0"],
     );
     let first = get_json(&server, "/");
@@ -105,12 +99,9 @@ fn restart_txt_replaces_the_preloader() {
 
 #[test]
 fn restart_txt_direct_loads_new_code() {
-    require_rack();
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let server = start_app(
+    let (root, server) = start_events_app(
         &dir,
-        &root,
         &["--spawn-method", "direct", "--stat-throttle-rate", "0"],
     );
     let old_pid = pid_of(&get_json(&server, "/"));

@@ -3,16 +3,14 @@
 
 use nix::sys::signal::Signal;
 
-use crate::support::apps::{copy_app, events, get_json, pid_of, require_rack, the_preloader};
+use crate::support::apps::{events, get_json, pid_of, start_events_app, the_preloader};
 use crate::support::process::{cmdline, parent_pid, pids_titled};
-use crate::support::{deadline, start_app, TestDir};
+use crate::support::{deadline, TestDir};
 
 #[test]
 fn events_direct_starting_worker_process_not_forked() {
-    require_rack();
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let mut server = start_app(&dir, &root, &["--spawn-method", "direct"]);
+    let (_root, mut server) = start_events_app(&dir, &["--spawn-method", "direct"]);
     let v = get_json(&server, "/");
     let pid = pid_of(&v);
     assert_eq!(
@@ -41,10 +39,8 @@ fn events_direct_starting_worker_process_not_forked() {
 
 #[test]
 fn events_smart_starting_worker_process_forked() {
-    require_rack();
     let dir = TestDir::new();
-    let root = copy_app(&dir, "rack_events");
-    let mut server = start_app(&dir, &root, &["--spawn-method", "smart"]);
+    let (root, mut server) = start_events_app(&dir, &["--spawn-method", "smart"]);
     let v = get_json(&server, "/");
     let pid = pid_of(&v);
     let preloader = the_preloader(&dir, &root);

@@ -48,6 +48,15 @@ pub fn require_node() {
     require("node", &["-e", "0"], "nodejs");
 }
 
+/// The `rack_events` fixture (it answers with its pid, where its code was loaded and the
+/// Ruby API events it saw) copied into `dir` and started with `extra` flags; needs Ruby + Rack.
+pub fn start_events_app(dir: &TestDir, extra: &[&str]) -> (PathBuf, crate::support::Server) {
+    require_rack();
+    let root = copy_app(dir, "rack_events");
+    let server = crate::support::start_app(dir, &root, extra);
+    (root, server)
+}
+
 /// Copies `tests/fixtures/apps/<name>` into the test dir (with `tmp/` and `public/`).
 pub fn copy_app(dir: &TestDir, name: &str) -> PathBuf {
     fn copy(from: &Path, to: &Path) {
