@@ -69,6 +69,20 @@ fn vhost_root(app: &Path, extra: &str) -> String {
 }
 
 /// App processes (their titles start with `Passenger `).
+/// Builds the module and starts Apache (`mpm`) with one vhost serving a new Rack app `name`
+/// (DocumentRoot its `public/`) plus the `extra` vhost lines: the module, the app root, Apache.
+fn start_rack_vhost(
+    dir: &TestDir,
+    name: &str,
+    mpm: &str,
+    extra: &str,
+) -> (PathBuf, PathBuf, Apache) {
+    let module = build_module(dir);
+    let app = rack_app(dir, name);
+    let apache = Apache::start(dir, &module, mpm, &vhost_root(&app, extra));
+    (module, app, apache)
+}
+
 fn app_pids(dir: &TestDir) -> Vec<i32> {
     pids_titled(dir, "Passenger ")
 }
@@ -280,9 +294,7 @@ fn reserved_headers_from_a_client_are_refused() {
 #[test]
 fn graceful_and_restart_keep_the_core_and_app_pids_and_apply_min_instances() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "app");
-    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let (module, app, apache) = start_rack_vhost(&dir, "app", "event", "");
     let first = get(apache.addr, "/").json()["pid"].as_i64().expect("pid");
     let cores = core_pids(&dir);
     let apps = app_pids(&dir);
@@ -345,9 +357,7 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "rolling");
-    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let (module, app, apache) = start_rack_vhost(&dir, "rolling", "event", "");
     let first = get(apache.addr, "/").json();
     assert_eq!(first["env"], "production");
     let old_pid = first["pid"].as_i64().expect("pid") as i32;
@@ -549,17 +559,12 @@ fn passenger_pre_start_spawns_the_app_before_the_first_visitor() {
 #[test]
 fn mod_rewrite_reaches_the_app_and_encoded_slashes_follow_the_directive() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "rewritten");
-    let apache = Apache::start(
+    let (_module, _app, apache) = start_rack_vhost(
         &dir,
-        &module,
+        "rewritten",
         "event",
-        &vhost_root(
-            &app,
-            "AllowEncodedSlashes On\nRewriteEngine on\nRewriteRule ^/about$ /info/about [PT]\n\
+        "AllowEncodedSlashes On\nRewriteEngine on\nRewriteRule ^/about$ /info/about [PT]\n\
              <Location /users>\n  PassengerAllowEncodedSlashes on\n</Location>",
-        ),
     );
     // A passthrough rewrite: the app gets the rewritten URI (the directive is off here).
     let about = get(apache.addr, "/about?x=1");
@@ -659,14 +664,7 @@ fn a_bad_passenger_root_gives_a_log_line_and_503() {
 #[test]
 fn large_upload_and_download_stream_with_bounded_memory() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "app");
-    let apache = Apache::start(
-        &dir,
-        &module,
-        "event",
-        &vhost_root(&app, "LimitRequestBody 0"),
-    );
+    let (_module, _app, apache) = start_rack_vhost(&dir, "app", "event", "LimitRequestBody 0");
     const SIZE: u64 = 1 << 30;
     use std::io::{BufRead, BufReader, Read, Write};
     // Download.
@@ -739,9 +737,7 @@ fn rss_total(dir: &TestDir) -> u64 {
 #[test]
 fn a_changed_global_directive_replaces_the_core_without_failing_requests() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "app");
-    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let (module, app, apache) = start_rack_vhost(&dir, "app", "event", "");
     assert_eq!(get(apache.addr, "/").status, 200);
     let old_cores = core_pids(&dir);
     apache.rewrite(
@@ -764,9 +760,7 @@ fn a_changed_global_directive_replaces_the_core_without_failing_requests() {
 #[test]
 fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "app");
-    let apache = Apache::start(&dir, &module, "event", &vhost_root(&app, ""));
+    let (_module, _app, apache) = start_rack_vhost(&dir, "app", "event", "");
     assert_eq!(get(apache.addr, "/").status, 200);
     for pid in core_pids(&dir) {
         let _ = nix::sys::signal::kill(
@@ -795,9 +789,7 @@ fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
 #[test]
 fn the_worker_mpm_serves_apps_too() {
     let dir = TestDir::new();
-    let module = build_module(&dir);
-    let app = rack_app(&dir, "app");
-    let mut apache = Apache::start(&dir, &module, "worker", &vhost_root(&app, ""));
+    let (_module, _app, mut apache) = start_rack_vhost(&dir, "app", "worker", "");
     let pids: std::collections::HashSet<String> = (0..20)
         .map(|i| {
             let resp = get(apache.addr, &format!("/w/{i}"));
