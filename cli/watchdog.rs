@@ -261,23 +261,44 @@ pub fn lean_main() -> i32 {
     if let Some(msg) = early_failure {
         log.warn(&msg);
     }
-    let count: usize = env(ENV_WD_FDS)
-        .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
-        .unwrap_or(0);
     let Some(instance_dir) = env(ENV_WD_INSTANCE_DIR).map(PathBuf::from) else {
         log.error("passenger __watchdog is internal; run `passenger start`");
         return crate::exit::USAGE;
     };
-    // SAFETY: `run` put exactly `count` listening sockets on fds 3.., the instance lock
-    // after them and, for a daemon, the startup pipe after that; nothing else owns them.
-    let listeners: Vec<OwnedFd> = (0..count)
-        .map(|i| unsafe { OwnedFd::from_raw_fd(3 + i as RawFd) })
-        .collect();
-    let parse_fd = |k: &str| env(k).and_then(|v| v.to_str().and_then(|v| v.parse::<RawFd>().ok()));
+    // `run` put the listening sockets on fds 3.., the instance lock after them and, for a
+    // daemon, the startup pipe after that. The numbers come from the environment, so each
+    // is checked (open, and a socket for the listeners) before it is adopted.
+    let count = env(ENV_WD_FDS)
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "0".to_string());
+    let listeners = match listen::adopt_handed_over(ENV_WD_FDS, &count) {
+        Ok(fds) => fds,
+        Err(err) => {
+            log.error(&format!("cannot adopt the listening sockets: {err}"));
+            return crate::exit::USAGE;
+        }
+    };
+    let checked_fd = |k: &str| -> Result<Option<RawFd>, String> {
+        let Some(v) = env(k) else { return Ok(None) };
+        let fd = v
+            .to_str()
+            .and_then(|v| v.parse::<RawFd>().ok())
+            .ok_or_else(|| format!("{k}: {v:?} is not a file descriptor number"))?;
+        listen::check_inherited_fd(fd).map_err(|e| format!("{k}: {e}"))?;
+        Ok(Some(fd))
+    };
+    let (lock_fd, announce_raw) = match (checked_fd(ENV_WD_LOCK_FD), checked_fd(ENV_WD_ANNOUNCE_FD))
+    {
+        (Ok(lock), Ok(announce)) => (lock, announce),
+        (Err(e), _) | (_, Err(e)) => {
+            log.error(&format!("passenger __watchdog: {e}"));
+            return crate::exit::USAGE;
+        }
+    };
+    // SAFETY: checked open just above; `run` handed it to this process alone.
+    let lock = lock_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
     // SAFETY: as above.
-    let lock = parse_fd(ENV_WD_LOCK_FD).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    // SAFETY: as above.
-    let announce_fd = parse_fd(ENV_WD_ANNOUNCE_FD).map(|fd| unsafe { File::from_raw_fd(fd) });
+    let announce_fd = announce_raw.map(|fd| unsafe { File::from_raw_fd(fd) });
     let announce = env(ENV_WD_ANNOUNCE)
         .map(|v| v.to_string_lossy().into_owned())
         .unwrap_or_default();

@@ -418,3 +418,41 @@ fn a_setsid_grandchild_of_an_app_is_stopped_with_the_server() {
     // Gone: its pid may be someone else's now, so the guard must not fire.
     std::mem::forget(guard);
 }
+
+/// The internal watchdog takes its fd numbers from the environment: a number that is not an
+/// open descriptor, or a socket count that is not a number, is refused with the variable named
+/// (exit 2), never adopted.
+#[test]
+fn the_internal_watchdog_refuses_fd_numbers_it_was_not_handed() {
+    let dir = TestDir::new();
+    let instance = dir.path().join("instance");
+    for (vars, expected) in [
+        (
+            vec![("PASSENGER_WD_LISTEN_FDS", "two")],
+            "PASSENGER_WD_LISTEN_FDS: \"two\" is not a count of sockets",
+        ),
+        (
+            vec![
+                ("PASSENGER_WD_LISTEN_FDS", "0"),
+                ("PASSENGER_WD_LOCK_FD", "1000"),
+            ],
+            "PASSENGER_WD_LOCK_FD: fd 1000 is not open",
+        ),
+        (
+            vec![
+                ("PASSENGER_WD_LISTEN_FDS", "0"),
+                ("PASSENGER_WD_ANNOUNCE_FD", "1"),
+            ],
+            "PASSENGER_WD_ANNOUNCE_FD: fd 1 is standard input, output or error",
+        ),
+    ] {
+        let mut cmd = passenger(&dir);
+        cmd.arg("__watchdog")
+            .env("PASSENGER_WD_INSTANCE_DIR", &instance)
+            .envs(vars.iter().copied());
+        let out = run_with_deadline(&dir, &mut cmd, deadline());
+        let all = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{vars:?}: {all}");
+        assert!(all.contains(expected), "{vars:?}: {all}");
+    }
+}
