@@ -86,6 +86,9 @@ module PassengerRs
     CLAIM_SIZE = 8
     # Most claims held for requests not read yet.
     MAX_HELD_CLAIMS = 1024
+    # The empty string an input starts with (never modified in place: @pending and
+    # @raw are only ever replaced), so that a request without a body allocates none.
+    EMPTY = ''.b.freeze
     # The parts of the Rack environment that are the same for every request.
     STATIC_ENV = {
       'rack.errors' => $stderr,
@@ -94,6 +97,27 @@ module PassengerRs
       'rack.run_once' => false,
       'rack.hijack?' => true
     }.freeze
+
+    # rack.hijack (full hijacking): `call` hands the app the socket, sets
+    # rack.hijack_io and returns it; the loader then leaves the socket to the app.
+    # An object rather than a lambda so that a request allocates one small object and
+    # its method's variables stay on the stack.
+    class Hijack
+      def initialize(env, client)
+        @env = env
+        @client = client
+        @hijacked = false
+      end
+
+      # Whether the app called it.
+      attr_reader :hijacked
+
+      def call
+        @hijacked = true
+        @env['rack.hijack_io'] = @client
+        @client
+      end
+    end
 
     # The request body ended before its end (the client went away or sent a broken
     # body): rack.input raises this rather than return a shorter body that looks whole.
@@ -108,9 +132,9 @@ module PassengerRs
       def initialize(io, length, early = nil, framed = false)
         @io = io
         @remaining = length # nil: framed
-        @pending = ''.b
+        @pending = EMPTY
         @framed = framed
-        @raw = ''.b # framed: socket bytes not yet de-framed
+        @raw = EMPTY # framed: socket bytes not yet de-framed
         @piece_left = 0
         @ended = false
         return if early.nil? || early.empty?
@@ -193,7 +217,7 @@ module PassengerRs
         end
         return false if @framed || @remaining > limit
 
-        @pending = ''.b
+        @pending = EMPTY
         nil while read_socket(READ_CHUNK)
         true
       rescue BodyCutOff
@@ -254,23 +278,25 @@ module PassengerRs
     end
 
     # rack.input for Rack 2, which requires `rewind`: everything read from the socket
-    # is also kept, in memory up to MEMORY_BUFFER_LIMIT and in a temp file beyond.
+    # is also kept, in memory up to MEMORY_BUFFER_LIMIT and in a temp file beyond. The
+    # buffer is made with the first byte kept (nil until then: nothing to replay).
     class RewindableInput < StreamInput
       def initialize(io, length, early = nil, framed = false)
         super
-        @buffer = StringIO.new(''.b)
+        @buffer = nil
         return if @pending.empty?
 
         # Early bytes are replayed from the buffer like any bytes read before a rewind.
+        @buffer = StringIO.new(''.b)
         @buffer.write(@pending)
         @buffer.rewind
-        @pending = ''.b
+        @pending = EMPTY
       end
 
       # Rack 2: rewind to the start of the body.
       def rewind
-        @pending = ''.b
-        @buffer.rewind
+        @pending = EMPTY
+        @buffer&.rewind
         0
       end
 
@@ -285,12 +311,12 @@ module PassengerRs
         return super unless @pending.empty?
 
         # Replay what was read before a rewind, then go on with the socket.
-        return @buffer.read(max) unless @buffer.eof?
+        return @buffer.read(max) unless @buffer.nil? || @buffer.eof?
 
         data = read_socket(max)
         return nil if data.nil?
 
-        @buffer.write(data)
+        (@buffer ||= StringIO.new(''.b)).write(data)
         spill if @buffer.is_a?(StringIO) && @buffer.size > MEMORY_BUFFER_LIMIT
         data
       end
@@ -828,8 +854,11 @@ module PassengerRs
       # with it are kept in @early for rack.input.
       def read_header_block(client)
         @early = nil
-        data = read_more(client, ''.b)
-        return nil if data.nil?
+        data = begin
+          client.readpartial(READ_CHUNK)
+        rescue EOFError, Errno::ECONNRESET
+          return nil
+        end
 
         while data.bytesize < 4
           return nil unless read_more(client, data)
@@ -841,10 +870,20 @@ module PassengerRs
           raise 'connection closed in the middle of the header block' unless read_more(client, data)
         end
         @early = data.byteslice(size + 4, data.bytesize) if data.bytesize > size + 4
-        fields = data.byteslice(4, size).split("\0", -1)
+        block = data.byteslice(4, size)
+        # What split("\0", -1) gives, in one C call: every NUL-terminated field, then
+        # the rest after the last NUL ('' when the block ends with one).
+        fields = block.unpack(field_format(block.count("\0") + 1))
         fields.pop if fields.size.odd? && fields.last == ''
         fields << '' if fields.size.odd?
         Hash[*fields]
+      end
+
+      # The unpack format of `count` NUL-separated fields (cached for usual counts).
+      def field_format(count)
+        return 'Z*' * count if count > 512
+
+        (@field_formats ||= [])[count] ||= ('Z*' * count).freeze
       end
 
       # Appends one read's worth to `data`; nil at EOF.
@@ -888,41 +927,50 @@ module PassengerRs
       def serve_request(client, headers)
         env = build_env(client, headers)
         input = @input
-        hijacked = false
-        env['rack.hijack'] = lambda do
-          hijacked = true
-          env['rack.hijack_io'] = client
-          client
-        end
+        hijack = Hijack.new(env, client)
+        env['rack.hijack'] = hijack
         head_written = false
         outcome = :close
         body = nil
         error = nil
         begin
           status, response_headers, body = @app.call(env)
-          return :hijacked if hijacked
+          return :hijacked if hijack.hijacked
 
           response_hijack = nil
           content_length = nil
           status = status.to_i
           # Binary, so header values and body chunks of any encoding can be joined.
-          head = String.new("HTTP/1.1 #{status} #{reason(status)}\r\n",
-                            encoding: Encoding::BINARY, capacity: 1024)
+          head = String.new(status_line(status), capacity: 1024)
           response_headers&.each do |name, value|
-            name = bin(name.to_s)
-            if name.casecmp?('rack.hijack')
-              response_hijack = value
-              next
+            name = name.to_s
+            name = name.b unless name.ascii_only? || name.encoding == Encoding::BINARY
+            # Names are ASCII or binary here, so casecmp is the ASCII-only comparison
+            # casecmp? would make, without folding copies of both strings; the length
+            # goes first so that most names are told apart without comparing.
+            case name.bytesize
+            when 11
+              if name.casecmp('rack.hijack') == 0
+                response_hijack = value
+                next
+              end
+            when 6
+              next if name.casecmp('status') == 0
+            when 14
+              content_length = value.to_s if name.casecmp('content-length') == 0
             end
-            next if name.casecmp?('status') || name.start_with?('!~')
+            next if name.start_with?('!~')
 
-            content_length = value.to_s if name.casecmp?('content-length')
             if value.is_a?(Array)
               value.each { |v| head << name << ': ' << bin(v.to_s) << "\r\n" }
-            elsif (value = bin(value.to_s)).include?("\n")
-              value.split("\n").each { |v| head << name << ': ' << v << "\r\n" }
             else
-              head << name << ': ' << value << "\r\n"
+              value = value.to_s
+              value = value.b unless value.ascii_only? || value.encoding == Encoding::BINARY
+              if value.include?("\n")
+                value.split("\n").each { |v| head << name << ': ' << v << "\r\n" }
+              else
+                head << name << ': ' << value << "\r\n"
+              end
             end
           end
           if response_hijack
@@ -966,12 +1014,12 @@ module PassengerRs
           error = e
           outcome = :close
           log_exception('Error in the Rack application', e)
-          write_500(client) unless head_written || hijacked
+          write_500(client) unless head_written || hijack.hijacked
         ensure
           close_body(body)
           run_response_finished(env, status, response_headers, error)
         end
-        hijacked ? :hijacked : outcome
+        hijack.hijacked ? :hijacked : outcome
       end
 
       # The body length a streamed response can be framed with for keep-alive, or nil.
@@ -1039,6 +1087,18 @@ module PassengerRs
       def reason(status)
         @reasons ||= defined?(Rack::Utils::HTTP_STATUS_CODES) ? Rack::Utils::HTTP_STATUS_CODES : {}
         @reasons[status] || 'Unknown'
+      end
+
+      # "HTTP/1.1 <status> <reason>\r\n", binary and frozen; kept with its reason for
+      # the statuses an app can mean (100-999), and built again if the reason changed.
+      def status_line(status)
+        reason = reason(status)
+        cached = (@status_lines ||= {})[status]
+        return cached[1] if cached && cached[0].equal?(reason)
+
+        line = "HTTP/1.1 #{status} #{reason}\r\n".b.freeze
+        @status_lines[status] = [reason, line].freeze if status >= 100 && status <= 999
+        line
       end
 
       def log_exception(what, error)
