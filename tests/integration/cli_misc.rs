@@ -394,17 +394,8 @@ fn a_setsid_grandchild_of_an_app_is_stopped_with_the_server() {
     let guard = KillOnDrop(escaped);
     assert!(pid_alive(escaped), "the grandchild runs");
     // `$!` is written right after the fork, before the child has called setsid(2): poll.
-    let session_of = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit(") ")
-                    .next()
-                    .and_then(|rest| rest.split(' ').nth(3).map(str::to_string))
-            })
-    };
     wait_until("the grandchild leads its own session", deadline(), || {
-        session_of(escaped).as_deref() == Some(escaped.to_string().as_str())
+        crate::support::process::leads_own_session(escaped)
     });
     server.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(

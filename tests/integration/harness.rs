@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
 
-use crate::support::process::{marked_pids, parse_accessible_via};
+use crate::support::process::{leads_own_session, marked_pids, parse_accessible_via};
 use crate::support::{
     deadline, fixture, free_port, get, pid_alive, wait_until, ProcGuard, TestDir,
 };
@@ -78,6 +78,11 @@ fn leak_check_catches_an_escaped_process() {
     let escaped = read_pids(&pids_file, 1)[0];
     wait_until("the escaped sleeper runs", deadline(), || {
         marked_pids(dir.marker()).contains(&escaped)
+    });
+    // `$!` is written right after the fork, before the child has called setsid(2): until
+    // it has, the group kill still reaches it and there is nothing to catch.
+    wait_until("the sleeper leads its own session", deadline(), || {
+        leads_own_session(escaped)
     });
 
     let outcome = catch_unwind(AssertUnwindSafe(move || drop(guard)));

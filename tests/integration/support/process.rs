@@ -41,6 +41,18 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Whether `pid` leads its own session (it has called setsid(2)), from `/proc/<pid>/stat`.
+pub fn leads_own_session(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(") ")
+                .next()
+                .and_then(|rest| rest.split(' ').nth(3).map(str::to_string))
+        })
+        .is_some_and(|sid| sid == pid.to_string())
+}
+
 /// One `kB` field of `/proc/<pid>/smaps_rollup` (`Pss`, `Private_Dirty`, ...) or, for names
 /// starting with `Vm`, of `/proc/<pid>/status`: the figures the memory tools must report, read
 /// independently of them.
