@@ -24,7 +24,6 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "ap_mpm.h"
-#include "scoreboard.h"
 #include "unixd.h"
 #include "apr_strings.h"
 #include "apr_tables.h"
@@ -88,8 +87,6 @@ static const char *passenger_binary(void)
 #define CONNECT_RETRY_MS 5000
 #define FRESH_RETRIES 3 /* resends of a bodiless GET/HEAD/OPTIONS a new connection dropped */
 #define STOP_WAIT_MS 15000
-/* How long a graceful restart waits for the first old worker process to exit. */
-#define SETTLE_WAIT_MS 250
 #define STATE_KEY "passenger_rs_core_state"
 
 module AP_MODULE_DECLARE_DATA passenger_module;
@@ -780,54 +777,6 @@ static int root_problem(apr_pool_t *p)
     return 0;
 }
 
-/* Whether `pid` has exited (a zombie not yet reaped by the master, or gone). */
-static int exited(pid_t pid)
-{
-    char path[64], buf[256];
-    const char *state;
-    ssize_t n;
-    int fd;
-    apr_snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 1;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0) return 1;
-    buf[n] = '\0';
-    state = strrchr(buf, ')');
-    return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
-}
-
-/* On a graceful restart, waits (at most SETTLE_WAIT_MS) until one worker process of the
- * old generation has exited. The MPM replaces an exited worker as soon as it enters its
- * main loop, but if none has exited by then it starts the new generation only on its next
- * once-a-second maintenance tick: without this wait about one graceful in four left every
- * URL, static files included, unanswered for a second. Only reads /proc; reaping stays
- * the MPM's. */
-static void settle_old_generation(server_rec *s)
-{
-    int limit = 0, waited = 0, k, any;
-    if (!ap_scoreboard_image) return; /* the first start: no workers yet */
-    if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS || limit <= 0) return;
-    for (;;) {
-        any = 0;
-        for (k = 0; k < limit; k++) {
-            pid_t pid = ap_scoreboard_image->parent[k].pid;
-            if (pid <= 0) continue;
-            if (exited(pid)) {
-                ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                             "passenger-rs: old worker %ld exited %d ms into the restart",
-                             (long)pid, waited);
-                return;
-            }
-            any = 1;
-        }
-        if (!any || waited >= SETTLE_WAIT_MS) return;
-        usleep(2 * 1000);
-        waited += 2;
-    }
-}
-
 static int passenger_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)plog;
@@ -909,7 +858,6 @@ static int passenger_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     g.socket_path = st->socket_path;
     g.secret = st->secret;
     g.core_ok = 1;
-    settle_old_generation(s);
     return OK;
 }
 
