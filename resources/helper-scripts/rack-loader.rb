@@ -698,11 +698,14 @@ module PassengerRs
       # belong to requests still in other connections; they are held, and those
       # requests run when their turn comes. Not found: the core took the request back.
       def win_claim(claim)
-        number = @claims && Integer(claim, 10, exception: false)
+        return false unless @claims
+
+        # Digits (what the core sends) convert with to_i alike; Integer() is slower.
+        number = claim.match?(/\A\d+\z/) ? claim.to_i : Integer(claim, 10, exception: false)
         return false unless number
         return true if @held_claims.delete(number)
 
-        loop do
+        while true # rubocop:disable Style/InfiniteLoop: loop's block costs per request
           record = @claims.read_nonblock(CLAIM_SIZE, @claim_record, exception: false)
           return false unless record.is_a?(String) && record.bytesize == CLAIM_SIZE
 
@@ -896,17 +899,17 @@ module PassengerRs
       def build_env(client, headers)
         env = headers
         @keep_alive = env.delete('PASSENGER_KEEP_ALIVE') == '1'
-        length = env['CONTENT_LENGTH']
+        given_length = env['CONTENT_LENGTH']
         framed = env.delete('PASSENGER_BODY_FRAMED') == '1'
         length =
           if framed
             nil # de-chunked by the core, framed
-          elsif length && !length.empty?
-            Integer(length, 10)
+          elsif given_length && !given_length.empty?
+            Integer(given_length, 10)
           else
             0
           end
-        env.delete('CONTENT_LENGTH') if env['CONTENT_LENGTH'] == ''
+        env.delete('CONTENT_LENGTH') if given_length == ''
         input = (@rack3 ? StreamInput : RewindableInput).new(client, length, @early, framed)
         @input = input
         env.merge!(STATIC_ENV)
@@ -941,7 +944,7 @@ module PassengerRs
           content_length = nil
           status = status.to_i
           # Binary, so header values and body chunks of any encoding can be joined.
-          head = String.new(status_line(status), capacity: 1024)
+          head = +status_line(status)
           response_headers&.each do |name, value|
             name = name.to_s
             name = name.b unless name.ascii_only? || name.encoding == Encoding::BINARY
@@ -984,7 +987,10 @@ module PassengerRs
           if body.is_a?(Array)
             # The common case: the whole response in one write(2), framed for
             # keep-alive by its length.
-            chunks = body.map { |chunk| bin(chunk.to_s) }
+            chunks = body.map do |chunk|
+              chunk = chunk.to_s
+              chunk.ascii_only? || chunk.encoding == Encoding::BINARY ? chunk : chunk.b
+            end
             if keep
               head << KEEP_ALIVE_HEADER << ': ' << chunks.sum(&:bytesize).to_s << "\r\n"
               outcome = :keep
@@ -1067,7 +1073,7 @@ module PassengerRs
 
       def run_response_finished(env, status, headers, error)
         callbacks = env['rack.response_finished']
-        return unless callbacks.is_a?(Array)
+        return unless callbacks.is_a?(Array) && !callbacks.empty?
 
         callbacks.reverse_each do |callback|
           callback.call(env, status, headers, error)
