@@ -946,8 +946,7 @@ module PassengerRs
           # Binary, so header values and body chunks of any encoding can be joined.
           head = +status_line(status)
           response_headers&.each do |name, value|
-            name = name.to_s
-            name = name.b unless name.ascii_only? || name.encoding == Encoding::BINARY
+            name = bin(name.to_s)
             # Names are ASCII or binary here, so casecmp is the ASCII-only comparison
             # casecmp? would make, without folding copies of both strings; the length
             # goes first so that most names are told apart without comparing.
@@ -967,8 +966,7 @@ module PassengerRs
             if value.is_a?(Array)
               value.each { |v| head << name << ': ' << bin(v.to_s) << "\r\n" }
             else
-              value = value.to_s
-              value = value.b unless value.ascii_only? || value.encoding == Encoding::BINARY
+              value = bin(value.to_s)
               if value.include?("\n")
                 value.split("\n").each { |v| head << name << ': ' << v << "\r\n" }
               else
@@ -987,10 +985,7 @@ module PassengerRs
           if body.is_a?(Array)
             # The common case: the whole response in one write(2), framed for
             # keep-alive by its length.
-            chunks = body.map do |chunk|
-              chunk = chunk.to_s
-              chunk.ascii_only? || chunk.encoding == Encoding::BINARY ? chunk : chunk.b
-            end
+            chunks = body.map { |chunk| bin(chunk.to_s) }
             if keep
               head << KEEP_ALIVE_HEADER << ': ' << chunks.sum(&:bytesize).to_s << "\r\n"
               outcome = :keep
