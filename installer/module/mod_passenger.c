@@ -861,6 +861,59 @@ static int passenger_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     return OK;
 }
 
+/* Apache's master replaces the old generation's children as it reaps them, but it looks
+ * for exited children only between one-second sleeps (ap_wait_or_timeout). After a
+ * graceful restart that leaves the port with nobody accepting for up to a second, every
+ * time the old children exit just after the master's last look. A SIGCHLD handler that
+ * does nothing ends that sleep (select() returns EINTR) as soon as a child exits, and the
+ * master starts the new generation at once. Only the master keeps it: children drop it in
+ * child_init. It is restored before this generation's pool goes away, because the pool's
+ * end unloads this DSO and with it the handler's code. */
+static void wake_on_child_exit(int sig)
+{
+    (void)sig;
+}
+
+static void set_sigchld(void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
+static apr_status_t restore_sigchld(void *data)
+{
+    (void)data;
+    set_sigchld(SIG_DFL);
+    return APR_SUCCESS;
+}
+
+/* Last of the post_config hooks, so that nothing another module forks from the master
+ * while configuring inherits the handler. */
+static int passenger_post_config_last(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                      server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    (void)s;
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) return OK;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    /* Registered after mod_so's unload cleanup on the same pool, so it runs before it. */
+    apr_pool_cleanup_register(pconf, NULL, restore_sigchld, apr_pool_cleanup_null);
+    set_sigchld(wake_on_child_exit);
+    return OK;
+}
+
+static void passenger_child_init(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    (void)s;
+    set_sigchld(SIG_DFL);
+}
+
 /* ------------------------------------------------------------------------- */
 /* Request path                                                              */
 /* ------------------------------------------------------------------------- */
@@ -1538,6 +1591,8 @@ static void passenger_register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_pre_config(passenger_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(passenger_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(passenger_post_config_last, NULL, NULL, APR_HOOK_REALLY_LAST);
+    ap_hook_child_init(passenger_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* Before core's map_to_storage (the directory walk), for PassengerHighPerformance. */
     ap_hook_map_to_storage(passenger_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     /* Before mod_dir's fixups (its trailing-slash redirect) and mod_rewrite's. */

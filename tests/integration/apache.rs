@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::apache::{build_module, resources_dir, Apache};
-use crate::support::process::{marked_pids, pids_titled};
+use crate::support::process::{cmdline, marked_pids, parent_pid, pids_titled};
 use crate::support::{
     get, get_host, passenger, pid_alive, run_with_deadline, wait_until, Request, TestDir,
 };
@@ -90,6 +90,25 @@ fn app_pids(dir: &TestDir) -> Vec<i32> {
 /// The watchdog and core (titles `passenger-rs ...`).
 fn core_pids(dir: &TestDir) -> Vec<i32> {
     pids_titled(dir, "passenger-rs")
+}
+
+/// Whether `pid` has a handler for SIGCHLD (its `SigCgt` mask in /proc).
+fn catches_sigchld(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
+    mask & (1 << (libc::SIGCHLD - 1)) != 0
+}
+
+/// Apache's worker processes: the master's children named `apache2`.
+fn apache_children(dir: &TestDir, master: i32) -> Vec<i32> {
+    marked_pids(dir.marker())
+        .into_iter()
+        .filter(|pid| parent_pid(*pid) == Some(master) && cmdline(*pid).starts_with("apache2"))
+        .collect()
 }
 
 #[test]
@@ -309,6 +328,22 @@ fn graceful_and_restart_keep_the_core_and_app_pids_and_apply_min_instances() {
     assert_eq!(core_pids(&dir), cores, "same core after graceful");
     assert_eq!(app_pids(&dir), apps);
     eprintln!("graceful: first app response after {first_answer:?}");
+    // The master is woken by its children's exits (so a graceful restart's new
+    // generation starts without waiting for its once-a-second check); the children
+    // themselves keep SIGCHLD's default.
+    let master = apache.master_pid().expect("Apache's master is running");
+    assert!(
+        catches_sigchld(master),
+        "the master has the module's SIGCHLD handler"
+    );
+    let children = apache_children(&dir, master);
+    assert!(!children.is_empty(), "Apache has worker processes");
+    for child in children {
+        assert!(
+            !catches_sigchld(child),
+            "worker {child} keeps SIGCHLD's default"
+        );
+    }
 
     apache.rewrite(
         &module,
