@@ -1156,12 +1156,16 @@ static int still_open(int fd)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-static int take_idle(void)
+/* This thread's idle connection, if it belongs to the current core. A request with a body
+ * cannot be sent twice, so it takes the connection only if it is verifiably open; a
+ * bodyless one skips that check (a closed connection fails its write or answers nothing,
+ * and the request goes again on a new one). */
+static int take_idle(int must_be_open)
 {
     int fd = idle_fd;
     idle_fd = -1;
     if (fd < 0) return -1;
-    if (strcmp(idle_path, g.socket_path) != 0 || !still_open(fd)) {
+    if (strcmp(idle_path, g.socket_path) != 0 || (must_be_open && !still_open(fd))) {
         close(fd);
         return -1;
     }
@@ -1418,7 +1422,7 @@ static int passenger_handler(request_rec *r)
      * turns out closed (the core closed it while idle) is sent again on a new one. */
     has_body = ap_should_client_block(r);
     idempotent = r->method_number == M_GET || r->method_number == M_OPTIONS;
-    fd = take_idle();
+    fd = take_idle(has_body);
     reused = fd >= 0;
     if (!reused) fd = connect_core(r);
     if (fd < 0) return unavailable(r, "cannot connect to the passenger-rs core");
