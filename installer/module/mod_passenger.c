@@ -785,6 +785,14 @@ static int passenger_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     return OK;
 }
 
+/* Whether this configuration pass is for serving: config tests and dumps (-t, -M, -S)
+ * start and change nothing, nor does the preflight pass. */
+static int serving_run(void)
+{
+    return ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_NORMAL
+        && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
 static int passenger_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -793,9 +801,7 @@ static int passenger_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     int k;
     (void)plog;
     (void)ptemp;
-    /* Config tests and dumps (-t, -M, -S) start nothing; nor does the preflight pass. */
-    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) return OK;
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    if (!serving_run()) return OK;
 
     for (k = 0; k < g.warnings->nelts; k++) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "passenger-rs: %s",
@@ -899,8 +905,7 @@ static int passenger_post_config_last(apr_pool_t *pconf, apr_pool_t *plog, apr_p
     (void)plog;
     (void)ptemp;
     (void)s;
-    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL) return OK;
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    if (!serving_run()) return OK;
     /* Registered after mod_so's unload cleanup on the same pool, so it runs before it. */
     apr_pool_cleanup_register(pconf, NULL, restore_sigchld, apr_pool_cleanup_null);
     set_sigchld(wake_on_child_exit);
@@ -911,7 +916,7 @@ static void passenger_child_init(apr_pool_t *p, server_rec *s)
 {
     (void)p;
     (void)s;
-    set_sigchld(SIG_DFL);
+    restore_sigchld(NULL);
 }
 
 /* ------------------------------------------------------------------------- */

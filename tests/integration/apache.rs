@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::apache::{build_module, resources_dir, Apache};
-use crate::support::process::{cmdline, marked_pids, parent_pid, pids_titled};
+use crate::support::process::{cmdline, marked_pids, parent_pid, pids_titled, status_field};
 use crate::support::{
     get, get_host, passenger, pid_alive, run_with_deadline, wait_until, Request, TestDir,
 };
@@ -94,11 +94,8 @@ fn core_pids(dir: &TestDir) -> Vec<i32> {
 
 /// Whether `pid` has a handler for SIGCHLD (its `SigCgt` mask in /proc).
 fn catches_sigchld(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigCgt:"))
-        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+    let mask = status_field(pid, "SigCgt")
+        .and_then(|m| u64::from_str_radix(&m, 16).ok())
         .unwrap_or(0);
     mask & (1 << (libc::SIGCHLD - 1)) != 0
 }
@@ -759,12 +756,11 @@ fn rss_total(dir: &TestDir) -> u64 {
         .into_iter()
         .filter(|p| pid_alive(*p))
         .filter_map(|p| {
-            let status = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-            status.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")
-                    .and_then(|v| v.trim().strip_suffix("kB"))
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            })
+            status_field(p, "VmRSS")?
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<u64>()
+                .ok()
         })
         .sum()
 }

@@ -72,6 +72,16 @@ pub fn proc_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/{file}:\n{text}"))
 }
 
+/// The value of field `name` in `/proc/<pid>/status` (`VmRSS`, `SigCgt`...), trimmed, while
+/// the process lives.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let value = l.strip_prefix(name)?.strip_prefix(':')?;
+        Some(value.trim().to_string())
+    })
+}
+
 /// Pids (other than ours) whose environment contains `PASSENGER_TEST_ID=<marker>`.
 pub fn marked_pids(marker: &str) -> Vec<i32> {
     let needle = format!("{MARKER_VAR}={marker}");
