@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1070,6 +1071,7 @@ static int passenger_fixups(request_rec *r)
 
 typedef struct {
     int fd;
+    int timeout_ms;
     char *buf;
     size_t start, end;
 } reader;
@@ -1088,6 +1090,14 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
+/* Apache's Timeout as poll()'s: 0 (none) waits forever, as SO_RCVTIMEO 0 does. */
+static int poll_timeout(apr_interval_time_t timeout)
+{
+    apr_int64_t ms = apr_time_as_msec(timeout);
+    if (ms <= 0) return -1;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 static int fill(reader *rd)
 {
     ssize_t n;
@@ -1098,10 +1108,26 @@ static int fill(reader *rd)
         rd->end -= rd->start;
         rd->start = 0;
     }
-    do {
-        n = recv(rd->fd, rd->buf + rd->end, IO_BUF - rd->end, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return n == 0 ? 0 : -1;
+    /* Wait in poll(), not in a blocking recv(): the kernel wakes a task blocked in recv()
+     * on a unix socket also when the peer consumes what it sent (write space), so every
+     * request would cost an extra wake-up and context switch; poll() wakes only for input. */
+    for (;;) {
+        n = recv(rd->fd, rd->buf + rd->end, IO_BUF - rd->end, MSG_DONTWAIT);
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd pfd;
+            int ready;
+            pfd.fd = rd->fd;
+            pfd.events = POLLIN;
+            pfd.revents = 0;
+            ready = poll(&pfd, 1, rd->timeout_ms);
+            if (ready > 0 || (ready < 0 && errno == EINTR)) continue;
+            if (ready == 0) errno = EAGAIN;
+        }
+        return -1;
+    }
+    if (n == 0) return 0;
     rd->end += (size_t)n;
     return 1;
 }
@@ -1466,6 +1492,7 @@ send_again:
 
     /* The response head. */
     rd.fd = fd;
+    rd.timeout_ms = poll_timeout(r->server->timeout);
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
     /* No answer at all: a kept connection the core had closed, or a new one the core
