@@ -1072,6 +1072,7 @@ static int passenger_fixups(request_rec *r)
 typedef struct {
     int fd;
     int timeout_ms;
+    int timed_out; /* set when a read waited timeout_ms for nothing */
     char *buf;
     size_t start, end;
 } reader;
@@ -1123,7 +1124,10 @@ static int fill(reader *rd)
             pfd.revents = 0;
             ready = poll(&pfd, 1, rd->timeout_ms);
             if (ready > 0 || (ready < 0 && errno == EINTR)) continue;
-            if (ready == 0) errno = EAGAIN;
+            if (ready == 0) {
+                rd->timed_out = 1;
+                errno = EAGAIN;
+            }
         }
         return -1;
     }
@@ -1493,8 +1497,18 @@ send_again:
     /* The response head. */
     rd.fd = fd;
     rd.timeout_ms = poll_timeout(r->server->timeout);
+    rd.timed_out = 0;
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
+    /* Nothing within Apache's Timeout: the app is still at it. Never sent again (it would
+     * run twice), and not a broken core: 504. */
+    if (!line && rd.timed_out) {
+        close(fd);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "passenger-rs: no response from the app within Timeout (%d ms)",
+                      rd.timeout_ms);
+        return HTTP_GATEWAY_TIME_OUT;
+    }
     /* No answer at all: a kept connection the core had closed, or a new one the core
      * closed at once (it was being replaced, or restarting its listener). A bodyless
      * request that changes nothing is sent again, a few times at most. */

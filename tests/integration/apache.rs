@@ -19,6 +19,10 @@ run lambda { |e|
     n = 0
     while (c = e["rack.input"].read(65536)); n += c.bytesize; end
     [200, {"content-type" => "text/plain"}, [n.to_s]]
+  when "/sleep"
+    File.open("sleeps.log", "a") { |f| f.puts Process.pid }
+    sleep e["QUERY_STRING"].to_i
+    [200, {"content-type" => "text/plain"}, ["slept"]]
   when "/download"
     size = e["QUERY_STRING"].to_i
     chunk = "x" * 65536
@@ -815,6 +819,36 @@ fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
     wait_until("a new core serves the app", Duration::from_secs(30), || {
         get(apache.addr, "/").status == 200
     });
+}
+
+/// A request the app does not answer within Apache's `Timeout` gets 504 once the Timeout
+/// has passed, and is not sent again: a GET resent after a timeout would run twice and
+/// answer only after several Timeouts.
+#[test]
+fn an_app_slower_than_apaches_timeout_gives_504_and_the_request_runs_once() {
+    let dir = TestDir::new();
+    let (_module, app, apache) = start_rack_vhost(&dir, "app", "event", "Timeout 2\n");
+    // The app runs as `nobody` (its files are root's): the log it appends to is writable.
+    let log = app.join("sleeps.log");
+    std::fs::write(&log, "").expect("create sleeps.log");
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .expect("chmod sleeps.log");
+    assert_eq!(get(apache.addr, "/").status, 200);
+    let started = std::time::Instant::now();
+    let resp = get(apache.addr, "/sleep?6");
+    let took = started.elapsed();
+    assert_eq!(resp.status, 504, "{}", resp.text());
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_millis(3900),
+        "answered after {took:?}, not once the 2 s Timeout passed"
+    );
+    assert!(
+        apache.error_log().contains("no response from the app within Timeout (2000 ms)"),
+        "{}",
+        apache.error_log()
+    );
+    let arrivals = std::fs::read_to_string(&log).expect("read sleeps.log");
+    assert_eq!(arrivals.lines().count(), 1, "the app got the request once: {arrivals:?}");
 }
 
 #[test]
