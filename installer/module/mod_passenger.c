@@ -1509,10 +1509,11 @@ send_again:
                       rd.timeout_ms);
         return HTTP_GATEWAY_TIME_OUT;
     }
-    /* No answer at all: a kept connection the core had closed, or a new one the core
-     * closed at once (it was being replaced, or restarting its listener). A bodyless
-     * request that changes nothing is sent again, a few times at most. */
-    if (!line && !has_body && (reused || (idempotent && fresh_tries < FRESH_RETRIES))) {
+    /* No answer at all (not a byte): a kept connection the core had closed, or a new one
+     * the core closed at once (it was being replaced, or restarting its listener). A
+     * bodyless request that changes nothing is sent again, a few times at most. */
+    if (!line && rd.end == 0 && !has_body &&
+        (reused || (idempotent && fresh_tries < FRESH_RETRIES))) {
         if (!reused) fresh_tries++;
         close(fd);
         reused = 0;

@@ -20,9 +20,12 @@ run lambda { |e|
     while (c = e["rack.input"].read(65536)); n += c.bytesize; end
     [200, {"content-type" => "text/plain"}, [n.to_s]]
   when "/sleep"
-    File.open("sleeps.log", "a") { |f| f.puts Process.pid }
+    File.open("arrivals.log", "a") { |f| f.puts "/sleep" }
     sleep e["QUERY_STRING"].to_i
     [200, {"content-type" => "text/plain"}, ["slept"]]
+  when "/big-header"
+    File.open("arrivals.log", "a") { |f| f.puts "/big-header" }
+    [200, {"content-type" => "text/plain", "x-big" => "b" * e["QUERY_STRING"].to_i}, ["big"]]
   when "/download"
     size = e["QUERY_STRING"].to_i
     chunk = "x" * 65536
@@ -821,19 +824,29 @@ fn an_unreachable_core_gives_503_and_the_next_graceful_starts_a_new_one() {
     });
 }
 
+/// An app log that a request appends its path to (`arrivals.log` in the app root), created
+/// writable for the app's user (`nobody`: the app's files are root's).
+fn arrivals_log(app: &Path) -> PathBuf {
+    let log = app.join("arrivals.log");
+    std::fs::write(&log, "").expect("create arrivals.log");
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .expect("chmod arrivals.log");
+    log
+}
+
 /// A request the app does not answer within Apache's `Timeout` gets 504 once the Timeout
 /// has passed, and is not sent again: a GET resent after a timeout would run twice and
-/// answer only after several Timeouts.
+/// answer only after several Timeouts. A response the module cannot take (a header line
+/// longer than its buffer) is a 502, not a reason to send the request again either.
 #[test]
-fn an_app_slower_than_apaches_timeout_gives_504_and_the_request_runs_once() {
+fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
     let dir = TestDir::new();
     let (_module, app, apache) = start_rack_vhost(&dir, "app", "event", "Timeout 2\n");
-    // The app runs as `nobody` (its files are root's): the log it appends to is writable.
-    let log = app.join("sleeps.log");
-    std::fs::write(&log, "").expect("create sleeps.log");
-    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .expect("chmod sleeps.log");
+    let log = arrivals_log(&app);
     assert_eq!(get(apache.addr, "/").status, 200);
+    // A header line of 40 KiB: more than the module reads at once.
+    let resp = get(apache.addr, "/big-header?40960");
+    assert_eq!(resp.status, 502, "{}", resp.text());
     let started = std::time::Instant::now();
     let resp = get(apache.addr, "/sleep?6");
     let took = started.elapsed();
@@ -847,8 +860,12 @@ fn an_app_slower_than_apaches_timeout_gives_504_and_the_request_runs_once() {
         "{}",
         apache.error_log()
     );
-    let arrivals = std::fs::read_to_string(&log).expect("read sleeps.log");
-    assert_eq!(arrivals.lines().count(), 1, "the app got the request once: {arrivals:?}");
+    let arrivals = std::fs::read_to_string(&log).expect("read arrivals.log");
+    assert_eq!(
+        arrivals.lines().collect::<Vec<_>>(),
+        ["/big-header", "/sleep"],
+        "each request reached the app once"
+    );
 }
 
 #[test]
