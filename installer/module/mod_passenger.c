@@ -1354,6 +1354,28 @@ static apr_status_t pass_data(request_rec *r, apr_bucket_brigade *bb, const char
     return rv;
 }
 
+/* The answer to a response head the core did not finish (the connection is closed here):
+ * 504 when Apache's Timeout passed, else 502, with a log line saying which. */
+static int broken_head(request_rec *r, reader *rd)
+{
+    close(rd->fd);
+    if (rd->timed_out) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "passenger-rs: no response from the app within Timeout (%d ms)",
+                      rd->timeout_ms);
+        return HTTP_GATEWAY_TIME_OUT;
+    }
+    if (rd->start == 0 && rd->end == IO_BUF) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "passenger-rs: a response header line from the app is longer than %d bytes",
+                      IO_BUF);
+    } else {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "passenger-rs: no complete response head from the core");
+    }
+    return HTTP_BAD_GATEWAY;
+}
+
 static int passenger_handler(request_rec *r)
 {
     app_match *m;
@@ -1502,13 +1524,7 @@ send_again:
     line = read_line(&rd, r->pool);
     /* Nothing within Apache's Timeout: the app is still at it. Never sent again (it would
      * run twice), and not a broken core: 504. */
-    if (!line && rd.timed_out) {
-        close(fd);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "passenger-rs: no response from the app within Timeout (%d ms)",
-                      rd.timeout_ms);
-        return HTTP_GATEWAY_TIME_OUT;
-    }
+    if (!line && rd.timed_out) return broken_head(r, &rd);
     /* No answer at all (not a byte): a kept connection the core had closed, or a new one
      * the core closed at once (it was being replaced, or restarting its listener). A
      * bodyless request that changes nothing is sent again, a few times at most. */
@@ -1521,31 +1537,25 @@ send_again:
         if (fd < 0) return unavailable(r, "cannot connect to the passenger-rs core");
         goto send_again;
     }
-    if (!line || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) {
-        close(fd);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "passenger-rs: no response from the core");
-        return HTTP_BAD_GATEWAY;
-    }
-    r->status = atoi(line + 9);
-    r->status_line = apr_pstrdup(r->pool, line + 9);
-    while (r->status >= 100 && r->status < 200) {
-        /* An interim response (100 Continue): skip it and read the final one. */
-        while ((line = read_line(&rd, r->pool)) && *line) {
-        }
-        line = line ? read_line(&rd, r->pool) : NULL;
-        if (!line || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) {
+    for (;;) {
+        if (!line) return broken_head(r, &rd);
+        if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12) {
             close(fd);
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "passenger-rs: a malformed status line from the core");
             return HTTP_BAD_GATEWAY;
         }
         r->status = atoi(line + 9);
         r->status_line = apr_pstrdup(r->pool, line + 9);
+        if (r->status >= 200 || r->status < 100) break;
+        /* An interim response (100 Continue): skip it and read the final one. */
+        while ((line = read_line(&rd, r->pool)) && *line) {
+        }
+        line = line ? read_line(&rd, r->pool) : NULL;
     }
     for (;;) {
         char *h = read_line(&rd, r->pool), *colon, *value;
-        if (!h) {
-            close(fd);
-            return HTTP_BAD_GATEWAY;
-        }
+        if (!h) return broken_head(r, &rd);
         if (*h == '\0') break;
         colon = strchr(h, ':');
         if (!colon) continue;

@@ -847,6 +847,11 @@ fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
     // A header line of 40 KiB: more than the module reads at once.
     let resp = get(apache.addr, "/big-header?40960");
     assert_eq!(resp.status, 502, "{}", resp.text());
+    assert!(
+        apache.error_log().contains("a response header line from the app is longer than 32768 bytes"),
+        "{}",
+        apache.error_log()
+    );
     let started = std::time::Instant::now();
     let resp = get(apache.addr, "/sleep?6");
     let took = started.elapsed();
