@@ -1640,7 +1640,13 @@ send_again:
     }
     return OK;
 broken:
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "passenger-rs: the core's response ended early");
+    if (rd.timed_out) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "passenger-rs: no more of the app's response within Timeout (%d ms)",
+                      rd.timeout_ms);
+    } else {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "passenger-rs: the core's response ended early");
+    }
     r->connection->aborted = 1;
 aborted:
     close(fd);

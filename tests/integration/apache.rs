@@ -23,6 +23,10 @@ run lambda { |e|
     File.open("arrivals.log", "a") { |f| f.puts "/sleep" }
     sleep e["QUERY_STRING"].to_i
     [200, {"content-type" => "text/plain"}, ["slept"]]
+  when "/stall"
+    File.open("arrivals.log", "a") { |f| f.puts "/stall" }
+    body = Enumerator.new { |y| y << "start\n"; sleep 6; y << "end\n" }
+    [200, {"content-type" => "text/plain"}, body]
   when "/big-header"
     File.open("arrivals.log", "a") { |f| f.puts "/big-header" }
     [200, {"content-type" => "text/plain", "x-big" => "b" * e["QUERY_STRING"].to_i}, ["big"]]
@@ -837,7 +841,8 @@ fn arrivals_log(app: &Path) -> PathBuf {
 /// A request the app does not answer within Apache's `Timeout` gets 504 once the Timeout
 /// has passed, and is not sent again: a GET resent after a timeout would run twice and
 /// answer only after several Timeouts. A response the module cannot take (a header line
-/// longer than its buffer) is a 502, not a reason to send the request again either.
+/// longer than its buffer) is a 502, not a reason to send the request again either, and
+/// one that stalls mid-body for longer than the Timeout is cut off. Each says why in the log.
 #[test]
 fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
     let dir = TestDir::new();
@@ -848,10 +853,46 @@ fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
     let resp = get(apache.addr, "/big-header?40960");
     assert_eq!(resp.status, 502, "{}", resp.text());
     assert!(
-        apache.error_log().contains("a response header line from the app is longer than 32768 bytes"),
+        apache
+            .error_log()
+            .contains("a response header line from the app is longer than 32768 bytes"),
         "{}",
         apache.error_log()
     );
+    // A response that stops in the middle for longer than Timeout: what came is passed on,
+    // then the client connection is closed (nothing marks the body complete).
+    let mut client = std::net::TcpStream::connect(apache.addr).expect("connect to Apache");
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    std::io::Write::write_all(
+        &mut client,
+        b"GET /stall HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .expect("send");
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut client, &mut got);
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.contains("start") && !got.contains("end\n") && !got.ends_with("0\r\n\r\n"),
+        "{got}"
+    );
+    assert!(
+        took < Duration::from_millis(5500),
+        "closed after {took:?}, not once Timeout passed"
+    );
+    wait_until("the stall is logged", Duration::from_secs(10), || {
+        apache
+            .error_log()
+            .contains("no more of the app's response within Timeout (2000 ms)")
+    });
+    // The stalled request holds the app process until it ends: wait for it to be free.
+    wait_until("the app answers again", Duration::from_secs(30), || {
+        get(apache.addr, "/").status == 200
+    });
     let started = std::time::Instant::now();
     let resp = get(apache.addr, "/sleep?6");
     let took = started.elapsed();
@@ -861,14 +902,16 @@ fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
         "answered after {took:?}, not once the 2 s Timeout passed"
     );
     assert!(
-        apache.error_log().contains("no response from the app within Timeout (2000 ms)"),
+        apache
+            .error_log()
+            .contains("no response from the app within Timeout (2000 ms)"),
         "{}",
         apache.error_log()
     );
     let arrivals = std::fs::read_to_string(&log).expect("read arrivals.log");
     assert_eq!(
         arrivals.lines().collect::<Vec<_>>(),
-        ["/big-header", "/sleep"],
+        ["/big-header", "/stall", "/sleep"],
         "each request reached the app once"
     );
 }
