@@ -10,8 +10,10 @@
  * authenticated by a per-instance secret), creates its group, spawns and restarts.
  *
  * Threads: directive handlers and post_config run single-threaded in the master;
- * after that the module's globals are only read. Every request uses memory from its
- * own pool and a socket of its own, so the event, worker and prefork MPMs all work.
+ * after that the module's globals are only read, except each child's app detection
+ * results (`detections`), which its threads share under a mutex. Every request uses
+ * memory from its own pool and a socket of its own, so the event, worker and prefork
+ * MPMs all work.
  *
  * Built by `passenger-install-apache2-module` with
  *   apxs -c -DPASSENGER_BINARY='"/path/to/passenger"' mod_passenger.c   (or unquoted once)
@@ -29,6 +31,8 @@
 #include "apr_tables.h"
 #include "apr_thread_proc.h"
 #include "apr_general.h"
+#include "apr_hash.h"
+#include "apr_thread_mutex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -913,11 +917,43 @@ static int passenger_post_config_last(apr_pool_t *pconf, apr_pool_t *plog, apr_p
     return OK;
 }
 
+/* App detection results of this child process, so that PassengerStatThrottleRate bounds
+ * the startup-file stat() calls as the guide says (at most one round per app root every
+ * that many seconds; 0 = every request). Worker threads share it under `lock`; without it
+ * (the master, a failed child_init) every request looks. */
+typedef struct {
+    apr_time_t checked;
+    int is_app;
+} detection;
+
+static struct {
+    apr_thread_mutex_t *lock;
+    apr_pool_t *pool; /* the keys and entries; cleared when the table is full */
+    apr_hash_t *roots;
+} detections;
+
+/* Roots remembered before the table starts over (mass virtual hosting has many). */
+#define DETECTIONS_MAX 1024
+
+static apr_status_t forget_detections(void *data)
+{
+    (void)data;
+    detections.lock = NULL;
+    return APR_SUCCESS;
+}
+
 static void passenger_child_init(apr_pool_t *p, server_rec *s)
 {
-    (void)p;
     (void)s;
     restore_sigchld(NULL);
+    detections.lock = NULL;
+    if (apr_pool_create(&detections.pool, p) != APR_SUCCESS) return;
+    detections.roots = apr_hash_make(detections.pool);
+    if (apr_thread_mutex_create(&detections.lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
+        detections.lock = NULL;
+        return;
+    }
+    apr_pool_cleanup_register(p, NULL, forget_detections, apr_pool_cleanup_null);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -936,13 +972,43 @@ static int is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static int looks_like_app(apr_pool_t *p, dir_conf *dc, const char *root)
+static int has_startup_file(apr_pool_t *p, const char *root)
 {
-    if (dc->s[S_APP_TYPE] || dc->s[S_START_COMMAND] || dc->s[S_STARTUP_FILE]) return 1;
     return is_file(apr_pstrcat(p, root, "/config.ru", NULL))
         || is_file(apr_pstrcat(p, root, "/passenger_wsgi.py", NULL))
         || is_file(apr_pstrcat(p, root, "/app.js", NULL))
         || is_file(apr_pstrcat(p, root, "/Passengerfile.json", NULL));
+}
+
+static int looks_like_app(apr_pool_t *p, dir_conf *dc, const char *root)
+{
+    apr_time_t now;
+    detection *d;
+    int is_app = -1;
+    if (dc->s[S_APP_TYPE] || dc->s[S_START_COMMAND] || dc->s[S_STARTUP_FILE]) return 1;
+    if (g.stat_throttle_rate <= 0 || !detections.lock) return has_startup_file(p, root);
+    now = apr_time_now();
+    apr_thread_mutex_lock(detections.lock);
+    d = apr_hash_get(detections.roots, root, APR_HASH_KEY_STRING);
+    if (d && now - d->checked < apr_time_from_sec(g.stat_throttle_rate)) is_app = d->is_app;
+    apr_thread_mutex_unlock(detections.lock);
+    if (is_app >= 0) return is_app;
+
+    is_app = has_startup_file(p, root);
+    apr_thread_mutex_lock(detections.lock);
+    d = apr_hash_get(detections.roots, root, APR_HASH_KEY_STRING);
+    if (!d) {
+        if (apr_hash_count(detections.roots) >= DETECTIONS_MAX) {
+            apr_pool_clear(detections.pool);
+            detections.roots = apr_hash_make(detections.pool);
+        }
+        d = apr_palloc(detections.pool, sizeof(*d));
+        apr_hash_set(detections.roots, apr_pstrdup(detections.pool, root), APR_HASH_KEY_STRING, d);
+    }
+    d->checked = now;
+    d->is_app = is_app;
+    apr_thread_mutex_unlock(detections.lock);
+    return is_app;
 }
 
 static char *parent_dir(apr_pool_t *p, const char *path)

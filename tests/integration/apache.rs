@@ -916,6 +916,40 @@ fn a_slow_or_unreadable_answer_is_an_error_and_the_request_runs_once() {
     );
 }
 
+/// `PassengerStatThrottleRate N`: the module looks for an app's startup file at most once
+/// every N seconds per app root, as the guide says, so a vhost that is not an app does not
+/// cost four failed stat() calls per request; an app that appears is served within N seconds.
+#[test]
+fn app_detection_is_throttled_by_passenger_stat_throttle_rate() {
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let site = crate::support::app_root(&dir, "site");
+    // One child process, so every request sees the same detection results.
+    let single_child = "StartServers 1\nServerLimit 1\nThreadsPerChild 25\n\
+                        MaxRequestWorkers 25\nMinSpareThreads 1\nMaxSpareThreads 25\n";
+    let apache = Apache::start(
+        &dir,
+        &module,
+        "event",
+        &format!("{single_child}PassengerStatThrottleRate 5\n{}", vhost_root(&site, "")),
+    );
+    assert_eq!(get(apache.addr, "/ping").status, 404, "not an app yet");
+    let written = std::time::Instant::now();
+    std::fs::write(site.join("config.ru"), RACK_APP).expect("write config.ru");
+    let resp = get(apache.addr, "/ping");
+    if written.elapsed() < Duration::from_secs(4) {
+        assert_eq!(resp.status, 404, "the startup file was looked for again within 5 s");
+    }
+    wait_until("the new app is served", Duration::from_secs(30), || {
+        get(apache.addr, "/ping").status == 200
+    });
+    assert!(
+        written.elapsed() < Duration::from_secs(25),
+        "detected {:?} after the startup file appeared",
+        written.elapsed()
+    );
+}
+
 #[test]
 fn the_worker_mpm_serves_apps_too() {
     let dir = TestDir::new();
