@@ -373,7 +373,12 @@ module PassengerRs
       # Workers outlive the preloader.
       def preload(app, socket_path, password)
         File.unlink(socket_path) if File.socket?(socket_path)
-        server = UNIXServer.new(socket_path)
+        begin
+          server = UNIXServer.new(socket_path)
+        rescue StandardError
+          remove_claims if @claims_path
+          raise
+        end
         open_to_core(socket_path)
         wake_r, wake_w = IO.pipe
         stopping = false
@@ -520,13 +525,12 @@ module PassengerRs
         @password = password
         @rack3 = defined?(Rack.release) && Rack.release.to_i >= 3
         direct = open_direct(direct_port)
-        File.unlink(socket_path) if File.socket?(socket_path)
-        server = UNIXServer.new(socket_path)
-        open_to_core(socket_path)
         # Request pipelining (ARCHITECTURE.md): while this process is busy, the core
         # may send more requests on other connections. It writes the claim of each
         # into this pipe first; a request runs only if this process reads its claim
         # from the pipe, since the core takes requests back by reading them first.
+        # The pipe exists before the socket: the core opens it as soon as the socket
+        # accepts.
         claims_base = ENV['PASSENGER_CLAIMS']
         if claims_base && !claims_base.empty?
           @claims_path = File.join(claims_base, "#{File.basename(socket_path)}.c")
@@ -538,6 +542,14 @@ module PassengerRs
           # Claims read from the pipe whose requests have not been read yet.
           @held_claims = {}
         end
+        File.unlink(socket_path) if File.socket?(socket_path)
+        begin
+          server = UNIXServer.new(socket_path)
+        rescue StandardError
+          remove_claims if @claims_path
+          raise
+        end
+        open_to_core(socket_path)
         yield if block_given?
         @stopping = false
         wake_r, wake_w = IO.pipe
