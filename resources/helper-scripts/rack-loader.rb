@@ -368,18 +368,23 @@ module PassengerRs
         File.chmod(mode.to_i(8), path) if mode && !mode.empty?
       end
 
+      # The loader's (or preloader's) listening socket, opened to the core. A claims
+      # pipe already made for it is removed again if the socket cannot be made.
+      def listen_on(socket_path)
+        File.unlink(socket_path) if File.socket?(socket_path)
+        server = UNIXServer.new(socket_path)
+        open_to_core(socket_path)
+        server
+      rescue StandardError
+        remove_claims if @claims_path
+        raise
+      end
+
       # The preloader (ARCHITECTURE.md, "Preloader protocol"): listens on `socket_path`
       # for spawn commands and forks a worker for each, until stdin closes or SIGTERM.
       # Workers outlive the preloader.
       def preload(app, socket_path, password)
-        File.unlink(socket_path) if File.socket?(socket_path)
-        begin
-          server = UNIXServer.new(socket_path)
-        rescue StandardError
-          remove_claims if @claims_path
-          raise
-        end
-        open_to_core(socket_path)
+        server = listen_on(socket_path)
         wake_r, wake_w = IO.pipe
         stopping = false
         trap('TERM') do
@@ -542,14 +547,7 @@ module PassengerRs
           # Claims read from the pipe whose requests have not been read yet.
           @held_claims = {}
         end
-        File.unlink(socket_path) if File.socket?(socket_path)
-        begin
-          server = UNIXServer.new(socket_path)
-        rescue StandardError
-          remove_claims if @claims_path
-          raise
-        end
-        open_to_core(socket_path)
+        server = listen_on(socket_path)
         yield if block_given?
         @stopping = false
         wake_r, wake_w = IO.pipe
