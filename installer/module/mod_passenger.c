@@ -31,6 +31,7 @@
 #include "apr_tables.h"
 #include "apr_thread_proc.h"
 #include "apr_general.h"
+#include "apr_allocator.h"
 #include "apr_hash.h"
 #include "apr_thread_mutex.h"
 
@@ -944,10 +945,18 @@ static apr_status_t forget_detections(void *data)
 
 static void passenger_child_init(apr_pool_t *p, server_rec *s)
 {
+    apr_allocator_t *allocator;
     (void)s;
     restore_sigchld(NULL);
     detections.lock = NULL;
-    if (apr_pool_create(&detections.pool, p) != APR_SUCCESS) return;
+    /* An allocator of its own: the child pool's is used by Apache's threads without this
+     * module's lock (and without one of its own), so a subpool sharing it would race. */
+    if (apr_allocator_create(&allocator) != APR_SUCCESS) return;
+    if (apr_pool_create_ex(&detections.pool, p, NULL, allocator) != APR_SUCCESS) {
+        apr_allocator_destroy(allocator);
+        return;
+    }
+    apr_allocator_owner_set(allocator, detections.pool);
     detections.roots = apr_hash_make(detections.pool);
     if (apr_thread_mutex_create(&detections.lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
         detections.lock = NULL;
