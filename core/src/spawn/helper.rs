@@ -44,7 +44,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::oneshot;
 
-use super::unix::RunAs;
+use super::identity::{self, RunAs};
 use super::ExitInfo;
 
 /// Largest message either side sends (an environment fits easily).
@@ -517,13 +517,13 @@ fn spawn_child(
         uid,
         group_name: String::new(),
         gid,
-        switch: Some(super::unix::Switch {
+        switch: Some(identity::Switch {
             groups,
             home: String::new(),
             shell: String::new(),
         }),
     };
-    let mut hook = super::unix::pre_exec_hook(&run_as);
+    let mut hook = identity::pre_exec_hook(&run_as);
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)

@@ -38,7 +38,7 @@
 //!
 //! # What runs after fork
 //!
-//! Only the [`pre_exec_hook`](super::unix::pre_exec_hook), which is async-signal-safe:
+//! Only the [`pre_exec_hook`](super::identity::pre_exec_hook), which is async-signal-safe:
 //! `setgroups`/`setgid`/`setuid` when switching users, then `PR_SET_PDEATHSIG(SIGKILL)`
 //! (after the switch, which would clear it), then a `getppid()` check that exits if
 //! the core already died. Everything it uses is computed before fork.
@@ -85,7 +85,8 @@ use super::apps_dir::{make_dir, AppsDir};
 use super::helper::{self, HelperClient};
 use super::output::OutputCapture;
 use super::plan::{self, LaunchPlan, PlanInputs, Readiness, SessionSetup, StdinMode};
-use super::unix::{self, GroupControl, RunAs};
+use super::identity::{self, RunAs};
+use super::unix::{self, GroupControl};
 use super::{
     readiness, redact_secrets, ExitInfo, ProcessControl, SpawnError, SpawnStep, SpawnedProcess,
     SpawnerOptions,
@@ -559,7 +560,7 @@ fn fork_here(app: &AppSpec, prepared: &Prepared) -> Result<Forked, StepFailed> {
     }
     // SAFETY: the hook only makes async-signal-safe calls on pre-computed data.
     unsafe {
-        cmd.pre_exec(unix::pre_exec_hook(&prepared.run_as));
+        cmd.pre_exec(identity::pre_exec_hook(&prepared.run_as));
     }
     let mut child = cmd
         .spawn()

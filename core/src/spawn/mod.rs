@@ -23,6 +23,7 @@ pub mod direct;
 mod error;
 pub mod factory;
 pub mod helper;
+pub mod identity;
 pub mod journey;
 mod options;
 pub mod output;
