@@ -931,14 +931,20 @@ fn app_detection_is_throttled_by_passenger_stat_throttle_rate() {
         &dir,
         &module,
         "event",
-        &format!("{single_child}PassengerStatThrottleRate 5\n{}", vhost_root(&site, "")),
+        &format!(
+            "{single_child}PassengerStatThrottleRate 5\n{}",
+            vhost_root(&site, "")
+        ),
     );
     assert_eq!(get(apache.addr, "/ping").status, 404, "not an app yet");
     let written = std::time::Instant::now();
     std::fs::write(site.join("config.ru"), RACK_APP).expect("write config.ru");
     let resp = get(apache.addr, "/ping");
     if written.elapsed() < Duration::from_secs(4) {
-        assert_eq!(resp.status, 404, "the startup file was looked for again within 5 s");
+        assert_eq!(
+            resp.status, 404,
+            "the startup file was looked for again within 5 s"
+        );
     }
     wait_until("the new app is served", Duration::from_secs(30), || {
         get(apache.addr, "/ping").status == 200

@@ -83,9 +83,9 @@ use tokio::time::Instant;
 
 use super::apps_dir::{make_dir, AppsDir};
 use super::helper::{self, HelperClient};
+use super::identity::{self, RunAs};
 use super::output::OutputCapture;
 use super::plan::{self, LaunchPlan, PlanInputs, Readiness, SessionSetup, StdinMode};
-use super::identity::{self, RunAs};
 use super::unix::{self, GroupControl};
 use super::{
     readiness, redact_secrets, ExitInfo, ProcessControl, SpawnError, SpawnStep, SpawnedProcess,
