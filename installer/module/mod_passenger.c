@@ -1199,10 +1199,7 @@ static int fill(reader *rd)
             pfd.revents = 0;
             ready = poll(&pfd, 1, rd->timeout_ms);
             if (ready > 0 || (ready < 0 && errno == EINTR)) continue;
-            if (ready == 0) {
-                rd->timed_out = 1;
-                errno = EAGAIN;
-            }
+            if (ready == 0) rd->timed_out = 1;
         }
         return -1;
     }
@@ -1239,9 +1236,9 @@ static int connect_core(request_rec *r)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return -1;
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+            /* Reads wait in poll() (fill); sends may block, up to Apache's Timeout. */
             tv.tv_sec = (time_t)apr_time_sec(r->server->timeout);
             tv.tv_usec = 0;
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
             return fd;
         }
@@ -1597,13 +1594,11 @@ send_again:
     rd.timed_out = 0;
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
-    /* Nothing within Apache's Timeout: the app is still at it. Never sent again (it would
-     * run twice), and not a broken core: 504. */
-    if (!line && rd.timed_out) return broken_head(r, &rd);
-    /* No answer at all (not a byte): a kept connection the core had closed, or a new one
-     * the core closed at once (it was being replaced, or restarting its listener). A
-     * bodyless request that changes nothing is sent again, a few times at most. */
-    if (!line && rd.end == 0 && !has_body &&
+    /* Closed without a byte: a kept connection the core had closed, or a new one the core
+     * closed at once (it was being replaced, or restarting its listener). A bodyless
+     * request that changes nothing is sent again, a few times at most. Not one that timed
+     * out: the app is still at it, and it would run twice (broken_head answers 504). */
+    if (!line && rd.end == 0 && !rd.timed_out && !has_body &&
         (reused || (idempotent && fresh_tries < FRESH_RETRIES))) {
         if (!reused) fresh_tries++;
         close(fd);
