@@ -1148,6 +1148,7 @@ typedef struct {
     int fd;
     int timeout_ms;
     int timed_out; /* set when a read waited timeout_ms for nothing */
+    int wait_first; /* the request was just sent: its answer cannot be there yet */
     char *buf;
     size_t start, end;
 } reader;
@@ -1177,6 +1178,7 @@ static int poll_timeout(apr_interval_time_t timeout)
 static int fill(reader *rd)
 {
     ssize_t n;
+    int waiting;
     if (rd->start > 0 && rd->start == rd->end) rd->start = rd->end = 0;
     if (rd->end == IO_BUF) {
         if (rd->start == 0) return -1;
@@ -1186,22 +1188,28 @@ static int fill(reader *rd)
     }
     /* Wait in poll(), not in a blocking recv(): the kernel wakes a task blocked in recv()
      * on a unix socket also when the peer consumes what it sent (write space), so every
-     * request would cost an extra wake-up and context switch; poll() wakes only for input. */
+     * request would cost an extra wake-up and context switch; poll() wakes only for input.
+     * Right after the request went out its answer is not there yet, so that first read
+     * starts in poll() rather than with a recv() that fails with EAGAIN. */
+    waiting = rd->wait_first;
+    rd->wait_first = 0;
     for (;;) {
-        n = recv(rd->fd, rd->buf + rd->end, IO_BUF - rd->end, MSG_DONTWAIT);
-        if (n >= 0) break;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (waiting) {
             struct pollfd pfd;
             int ready;
             pfd.fd = rd->fd;
             pfd.events = POLLIN;
             pfd.revents = 0;
             ready = poll(&pfd, 1, rd->timeout_ms);
-            if (ready > 0 || (ready < 0 && errno == EINTR)) continue;
             if (ready == 0) rd->timed_out = 1;
+            if (ready == 0 || (ready < 0 && errno != EINTR)) return -1;
+            if (ready < 0) continue;
         }
-        return -1;
+        n = recv(rd->fd, rd->buf + rd->end, IO_BUF - rd->end, MSG_DONTWAIT);
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        waiting = 1;
     }
     if (n == 0) return 0;
     rd->end += (size_t)n;
@@ -1592,6 +1600,7 @@ send_again:
     rd.fd = fd;
     rd.timeout_ms = poll_timeout(r->server->timeout);
     rd.timed_out = 0;
+    rd.wait_first = 1;
     rd.start = rd.end = 0;
     line = read_line(&rd, r->pool);
     /* Closed without a byte: a kept connection the core had closed, or a new one the core
