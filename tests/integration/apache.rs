@@ -956,6 +956,94 @@ fn app_detection_is_throttled_by_passenger_stat_throttle_rate() {
     );
 }
 
+/// Under the event MPM a kept-alive app connection stays with one worker between requests (the
+/// scoreboard shows it waiting in keep-alive, `K`), the hop through Apache's listener saved,
+/// but only while more than half of the child's workers are idle: with 8 threads and 8 idle
+/// kept-alive clients at most 4 workers are held, and a new client is answered at once rather
+/// than after KeepAliveTimeout.
+#[test]
+fn kept_alive_app_connections_stay_in_a_worker_while_half_the_workers_are_idle() {
+    use std::io::{BufReader, Write};
+    let dir = TestDir::new();
+    let module = build_module(&dir);
+    let app = rack_app(&dir, "app");
+    let body = format!(
+        "StartServers 1\nServerLimit 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n\
+         MinSpareThreads 1\nMaxSpareThreads 16\nKeepAliveTimeout 30\nMaxKeepAliveRequests 0\n\
+         LoadModule status_module /usr/lib/apache2/modules/mod_status.so\n\
+         <Location /server-status>\n  SetHandler server-status\n  PassengerEnabled off\n</Location>\n{}",
+        vhost_root(&app, "")
+    );
+    let apache = Apache::start(&dir, &module, "event", &body);
+    assert_eq!(
+        get(apache.addr, "/warm").status,
+        200,
+        "{}",
+        apache.error_log()
+    );
+    let keep_alive = |stream: &mut BufReader<std::net::TcpStream>, path: &str| {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", apache.addr);
+        stream.get_mut().write_all(head.as_bytes()).expect("send");
+        let resp = crate::support::http::read_response(stream, false).expect("response");
+        assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+        assert_ne!(
+            resp.header("connection")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("close"),
+            "{path}: the connection is kept alive"
+        );
+    };
+    // Eight clients, one after the other, two app requests each, then idle.
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let stream = std::net::TcpStream::connect(apache.addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("timeout");
+            let mut stream = BufReader::new(stream);
+            keep_alive(&mut stream, &format!("/c{i}/1"));
+            keep_alive(&mut stream, &format!("/c{i}/2"));
+            stream
+        })
+        .collect();
+    let held = || {
+        let text = get(apache.addr, "/server-status?auto").text();
+        let board = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Scoreboard: "))
+            .unwrap_or_else(|| panic!("no scoreboard in {text}"))
+            .to_string();
+        board.chars().filter(|c| *c == 'K').count()
+    };
+    wait_until(
+        "a kept-alive app connection waits in a worker",
+        Duration::from_secs(10),
+        || held() >= 1,
+    );
+    let k = held();
+    assert!(
+        k <= 4,
+        "{k} of 8 workers are held by idle kept-alive clients"
+    );
+    // A new client is served by a free worker, well within KeepAliveTimeout.
+    let started = std::time::Instant::now();
+    let resp = Request::new("GET", "/new")
+        .timeout(Duration::from_secs(10))
+        .send(apache.addr)
+        .expect("a new client is answered");
+    assert_eq!(resp.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The held connections still serve their clients.
+    for (i, mut stream) in clients.into_iter().enumerate() {
+        keep_alive(&mut stream, &format!("/c{i}/3"));
+    }
+}
+
 #[test]
 fn the_worker_mpm_serves_apps_too() {
     let dir = TestDir::new();
