@@ -993,7 +993,7 @@ static void passenger_child_init(apr_pool_t *p, server_rec *s)
 static void keep_connection_in_worker(request_rec *r)
 {
     int slot = my_slot, k, idle = 0, limit;
-    if (async_threads <= 0 || r->connection->clogging_input_filters) return;
+    if (async_threads <= 0 || r->connection->clogging_input_filters || !ap_scoreboard_image) return;
     if (slot < 0) {
         pid_t me = getpid();
         if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS) return;
@@ -1580,6 +1580,10 @@ static int passenger_handler(request_rec *r)
     }
     if (r->user) sb_header(&head, "!~remote_user", r->user);
     if (strcmp(ap_http_scheme(r), "https") == 0) sb_header(&head, "!~https", "on");
+    /* Which configuration these options come from: after a graceful restart, a kept-alive
+     * client's next request may still be served by an old worker with the old options,
+     * and the core must not take them for a change. */
+    sb_header(&head, "!~generation", apr_itoa(r->pool, ap_state_query(AP_SQ_CONFIG_GEN)));
 
     apr_table_do(copy_client_header, &hctx, r->headers_in, NULL);
     if (hctx.reserved) {

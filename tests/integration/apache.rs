@@ -426,6 +426,22 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     wait_until("the loop runs", Duration::from_secs(10), || {
         seen.lock().expect("lock").len() >= 5
     });
+    // A client that keeps its connection alive across the graceful: its next request is
+    // served by an old worker, with the old options.
+    let mut held =
+        std::io::BufReader::new(std::net::TcpStream::connect(apache.addr).expect("connect"));
+    held.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut held_get = |path: &str| {
+        use std::io::Write;
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", apache.addr);
+        held.get_mut().write_all(head.as_bytes()).expect("send");
+        crate::support::http::read_response(&mut held, false).expect("response")
+    };
+    for path in ["/held/1", "/held/2"] {
+        assert_eq!(held_get(path).json()["env"], "production");
+    }
     apache.rewrite(
         &module,
         "event",
@@ -445,6 +461,18 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     );
     stop.store(true, Ordering::Relaxed);
     client.join().expect("client loop");
+    // The old worker's request is answered by the app as it now is, and restarts nothing.
+    let staged_pids = app_pids(&dir);
+    let late = held_get("/held/3");
+    assert_eq!(late.status, 200, "{}", late.text());
+    assert_eq!(late.json()["env"], "staging");
+    let restarted =
+        crate::support::wait::poll(Duration::from_secs(3), || app_pids(&dir) != staged_pids);
+    assert!(
+        !restarted,
+        "the old generation's options restarted the app: {staged_pids:?} -> {:?}",
+        app_pids(&dir)
+    );
     let seen = seen.lock().expect("lock").clone();
     let failed: Vec<_> = seen.iter().filter(|(status, _)| *status != 200).collect();
     assert!(

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::HeaderMap;
@@ -29,7 +30,13 @@ pub const RESERVED_PREFIX: &str = "!~";
 const SECRET: &str = "!~secret";
 
 /// Reserved headers about the request, not the app.
-const REQUEST_KEYS: &[&str] = &["!~remote_addr", "!~remote_port", "!~remote_user", "!~https"];
+const REQUEST_KEYS: &[&str] = &[
+    "!~remote_addr",
+    "!~remote_port",
+    "!~remote_user",
+    "!~https",
+    "!~generation",
+];
 
 /// Specs kept before the cache starts over (apps come and go with the config).
 const MAX_CACHED: usize = 1024;
@@ -76,6 +83,10 @@ pub struct Channel {
     /// App root and base URI -> the spec last served for them (its name is the
     /// group's, kept when the default name would change with the environment).
     current: Mutex<HashMap<AppId, Arc<AppSpec>>>,
+    /// The newest web server configuration generation seen (`!~generation`; Apache's
+    /// `AP_SQ_CONFIG_GEN`). After a graceful restart an old worker may still serve a
+    /// kept-alive client's next request with the old options: those never change an app.
+    newest_generation: AtomicU64,
 }
 
 /// What identifies one app of the web server: its root and base URI.
@@ -88,6 +99,7 @@ impl Channel {
             secret,
             specs: Mutex::new(HashMap::new()),
             current: Mutex::new(HashMap::new()),
+            newest_generation: AtomicU64::new(0),
         }
     }
 
@@ -100,6 +112,7 @@ impl Channel {
         let mut remote_ip: Option<IpAddr> = None;
         let mut remote_port: u16 = 0;
         let mut https = false;
+        let mut generation: u64 = 0;
         let mut vars = Vec::new();
         for name in headers.keys() {
             let n = name.as_str();
@@ -121,6 +134,7 @@ impl Channel {
                     "!~remote_addr" => remote_ip = text.parse().ok(),
                     "!~remote_port" => remote_port = text.parse().unwrap_or(0),
                     "!~https" => https = text == "on",
+                    "!~generation" => generation = text.parse().unwrap_or(0),
                     _ => vars.push(("REMOTE_USER".to_string(), text.into_owned())),
                 }
                 continue;
@@ -136,7 +150,10 @@ impl Channel {
         if !secret_ok {
             return Err(ChannelError::Forged);
         }
-        let (app, restart) = self.spec(key, headers)?;
+        let newest = self
+            .newest_generation
+            .fetch_max(generation, Ordering::Relaxed);
+        let (app, restart) = self.spec(key, headers, generation < newest)?;
         let reserved: Vec<_> = headers
             .keys()
             .filter(|k| k.as_str().starts_with(RESERVED_PREFIX))
@@ -158,11 +175,14 @@ impl Channel {
     /// shared: the same `Arc` for the same headers, so the pool sees an unchanged app
     /// as unchanged. A new spec for an app root and base URI already served keeps the
     /// group name served before (unless `PassengerAppGroupName` names one), and is
-    /// returned a second time when its processes must be replaced.
+    /// returned a second time when its processes must be replaced. Options from an older
+    /// configuration generation (`stale`) change nothing: an app already served keeps
+    /// its current spec.
     fn spec(
         &self,
         key: Vec<u8>,
         headers: &HeaderMap,
+        stale: bool,
     ) -> Result<(Arc<AppSpec>, Option<Arc<AppSpec>>), ChannelError> {
         let mut specs = self.specs.lock().unwrap_or_else(|e| e.into_inner());
         let spec = match specs.get(&key) {
@@ -192,6 +212,7 @@ impl Channel {
         let id = (spec.app_root.clone(), spec.base_uri.clone());
         let restart = match current.get(&id) {
             Some(before) if Arc::ptr_eq(before, &spec) => return Ok((spec, None)),
+            Some(before) if stale => return Ok((Arc::clone(before), None)),
             Some(before) => (before.name == spec.name && processes_differ(before, &spec))
                 .then(|| Arc::clone(&spec)),
             None => None,
@@ -334,6 +355,46 @@ mod tests {
         let more = ch.take(&mut headers(&more)).expect("accepted");
         assert_eq!(more.app.min_instances, 3);
         assert!(more.restart.is_none());
+    }
+
+    #[test]
+    fn options_from_an_older_generation_change_no_app() {
+        let dir = app_dir();
+        let root = dir.path().to_str().expect("utf8");
+        let ch = Channel::new("s3cret-s3cret-s3cret".into());
+        let request = |generation: &str, env: &str| {
+            let mut h = headers(&[
+                ("!~secret", "s3cret-s3cret-s3cret"),
+                ("!~root", root),
+                ("!~environment", env),
+                ("!~generation", generation),
+            ]);
+            ch.take(&mut h).expect("accepted")
+        };
+        assert!(request("1", "production").restart.is_none());
+        // A graceful restart with another environment: the new generation restarts the app.
+        let staged = request("2", "staging");
+        assert!(staged.restart.is_some());
+        // An old worker still serving a kept-alive client sends the old options: served
+        // with the current spec, no restart back and forth.
+        let late = request("1", "production");
+        assert!(
+            late.restart.is_none(),
+            "an old generation restarted the app"
+        );
+        assert!(Arc::ptr_eq(&late.app, &staged.app));
+        let next = request("2", "staging");
+        assert!(next.restart.is_none() && Arc::ptr_eq(&next.app, &staged.app));
+        // The generation is not an app option: it reaches no app and changes no spec key.
+        let mut h = headers(&[
+            ("!~secret", "s3cret-s3cret-s3cret"),
+            ("!~root", root),
+            ("!~environment", "staging"),
+            ("!~generation", "3"),
+        ]);
+        let newer = ch.take(&mut h).expect("accepted");
+        assert!(newer.restart.is_none() && Arc::ptr_eq(&newer.app, &staged.app));
+        assert!(h.is_empty());
     }
 
     #[test]
