@@ -984,12 +984,14 @@ static void passenger_child_init(apr_pool_t *p, server_rec *s)
 
 /* Between two requests the event MPM hands a kept-alive connection back to its listener
  * thread, and the next request to whichever worker is idle: an epoll re-arm and a worker
- * wake-up (futexes) per request, about a fifth of Apache's CPU per app request. A connection
- * marked clogging is served by one worker from request to request instead, as under the
- * worker MPM (and as the original Passenger's app connections are). That worker waits for
- * the client's next request for up to KeepAliveTimeout, so a connection is kept only while
- * more than half of this child's workers are idle: idle kept-alive clients never tie up
- * more than about half of a child's threads, and the rest go the event MPM's way. */
+ * wake-up (futexes) per request, about a quarter of Apache's CPU per app request. (The
+ * original Passenger's workers often skip that hop by accident: they finish so long after
+ * writing the answer that the client's next request has arrived.) A connection marked
+ * clogging is served by one worker from request to request instead, as under the worker
+ * MPM. That worker waits for the client's next request for up to KeepAliveTimeout, so a
+ * connection is kept only while more than half of this child's workers are idle: idle
+ * kept-alive clients never tie up more than about half of a child's threads, and the rest
+ * go the event MPM's way. */
 static void keep_connection_in_worker(request_rec *r)
 {
     int slot = my_slot, k, idle = 0, limit;
