@@ -400,7 +400,8 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     let dir = TestDir::new();
-    let (module, app, apache) = start_rack_vhost(&dir, "rolling", "event", "");
+    // The held connection below must outlive the restart: a long KeepAliveTimeout.
+    let (module, app, apache) = start_rack_vhost(&dir, "rolling", "event", "KeepAliveTimeout 120");
     let first = get(apache.addr, "/").json();
     assert_eq!(first["env"], "production");
     let old_pid = first["pid"].as_i64().expect("pid") as i32;
@@ -445,7 +446,7 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     apache.rewrite(
         &module,
         "event",
-        &vhost_root(&app, "PassengerAppEnv staging"),
+        &vhost_root(&app, "PassengerAppEnv staging\nKeepAliveTimeout 120"),
     );
     assert!(apache.ctl("graceful").status.success());
     wait_until(
