@@ -948,6 +948,8 @@ static apr_status_t forget_detections(void *data)
 static int async_threads;
 /* This child's scoreboard slot once found, else -1. */
 static volatile int my_slot = -1;
+/* This child's configuration generation (AP_SQ_CONFIG_GEN), as the `!~generation` value. */
+static const char *generation_text = "0";
 
 static void passenger_child_init(apr_pool_t *p, server_rec *s)
 {
@@ -956,6 +958,7 @@ static void passenger_child_init(apr_pool_t *p, server_rec *s)
     (void)s;
     restore_sigchld(NULL);
     my_slot = -1;
+    generation_text = apr_itoa(p, ap_state_query(AP_SQ_CONFIG_GEN));
     async_threads = 0;
     if (ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) == APR_SUCCESS && async &&
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &async_threads) != APR_SUCCESS) {
@@ -1585,7 +1588,7 @@ static int passenger_handler(request_rec *r)
     /* Which configuration these options come from: after a graceful restart, a kept-alive
      * client's next request may still be served by an old worker with the old options,
      * and the core must not take them for a change. */
-    sb_header(&head, "!~generation", apr_itoa(r->pool, ap_state_query(AP_SQ_CONFIG_GEN)));
+    sb_header(&head, "!~generation", generation_text);
 
     apr_table_do(copy_client_header, &hctx, r->headers_in, NULL);
     if (hctx.reserved) {
