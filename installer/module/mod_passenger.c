@@ -21,6 +21,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "http_connection.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
@@ -991,14 +992,31 @@ static void passenger_child_init(apr_pool_t *p, server_rec *s)
  * original Passenger's workers often skip that hop by accident: they finish so long after
  * writing the answer that the client's next request has arrived.) A connection marked
  * clogging is served by one worker from request to request instead, as under the worker
- * MPM. That worker waits for the client's next request for up to KeepAliveTimeout, so a
- * connection is kept only while more than half of this child's workers are idle: idle
- * kept-alive clients never tie up more than about half of a child's threads, and the rest
- * go the event MPM's way. */
-static void keep_connection_in_worker(request_rec *r)
+ * MPM, and that worker waits for the client's next request for up to KeepAliveTimeout.
+ *
+ * Held connections are also what lets a graceful restart lose no request: the event MPM's
+ * listener closes the idle kept-alive connections it holds when its child stops, and a
+ * client whose next request was already on its way gets nothing, while a held connection
+ * is answered by passenger_process_connection below. So a connection is marked when it is
+ * accepted (marked at its first app request, it would sit with the listener once, between
+ * its first and second request), and the handler marks those accepted when the child was
+ * busy.
+ *
+ * A connection is held only while more than a quarter of this child's workers are idle:
+ * idle kept-alive clients never tie up the last quarter of a child's threads, which keep
+ * answering new clients at once; connections beyond go the event MPM's way. (With half as
+ * the bound, a child that took more than its share of a busy client's connections left
+ * some with the listener, and about one graceful in ten lost a request.) */
+
+/* The mark this module leaves on a connection it holds (its conn_config slot), so that
+ * passenger_process_connection serves only connections this module marked, never one that
+ * another module (mod_ssl) made clogging for reasons of its own. */
+static char held_mark;
+
+static void keep_connection_in_worker(conn_rec *c)
 {
     int slot = my_slot, k, idle = 0, limit;
-    if (async_threads <= 0 || r->connection->clogging_input_filters || !ap_scoreboard_image) return;
+    if (async_threads <= 0 || c->clogging_input_filters || !ap_scoreboard_image) return;
     if (slot < 0) {
         pid_t me = getpid();
         if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS) return;
@@ -1013,7 +1031,59 @@ static void keep_connection_in_worker(request_rec *r)
         worker_score *ws = ap_get_scoreboard_worker_from_indexes(slot, k);
         if (ws && ws->status == SERVER_READY) idle++;
     }
-    if (idle * 2 > async_threads) r->connection->clogging_input_filters = 1;
+    if (idle * 4 > async_threads) {
+        c->clogging_input_filters = 1;
+        ap_set_module_config(c->conn_config, &passenger_module, &held_mark);
+    }
+}
+
+static int passenger_pre_connection(conn_rec *c, void *csd)
+{
+    dir_conf *dc = ap_get_module_config(c->base_server->lookup_defaults, &passenger_module);
+    (void)csd;
+    /* Not HTTP/2 streams or mod_proxy's connections to backends, and not on servers where
+     * Passenger is off, which keep the event MPM's way. */
+    if (c->master || c->outgoing) return OK;
+    if (g.core_ok && !(dc && dc->f[F_ENABLED] == 0)) keep_connection_in_worker(c);
+    return OK;
+}
+
+/* Serves a connection this module holds in a worker, request after request, as Apache's
+ * own loop for such connections does, with one difference: Apache's loop closes the
+ * connection when a graceful restart lands just after an answer that promised the client
+ * keep-alive, and a client that has already sent its next request gets nothing. This loop
+ * waits for that request instead (up to a second) and answers it; as the MPM is stopping,
+ * that answer says `Connection: close`, so the client reconnects, to a new child, having
+ * lost nothing. */
+static int passenger_process_connection(conn_rec *c)
+{
+    request_rec *r;
+    apr_socket_t *csd;
+    apr_interval_time_t wait;
+    int state;
+    if (!c->clogging_input_filters ||
+        ap_get_module_config(c->conn_config, &passenger_module) != &held_mark) {
+        return DECLINED;
+    }
+    csd = ap_get_conn_socket(c);
+    ap_update_child_status_from_conn(c->sbh, SERVER_BUSY_READ, c);
+    while ((r = ap_read_request(c)) != NULL) {
+        wait = r->server->keep_alive_timeout_set ? r->server->keep_alive_timeout
+                                                 : c->base_server->keep_alive_timeout;
+        if (r->status == HTTP_OK) {
+            if (c->cs) c->cs->state = CONN_STATE_HANDLER;
+            ap_update_child_status(c->sbh, SERVER_BUSY_WRITE, r);
+            ap_process_request(r); /* destroys r's pool */
+        }
+        if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted) break;
+        ap_update_child_status(c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS) break;
+        if (state == AP_MPMQ_STOPPING && wait > apr_time_from_sec(1)) wait = apr_time_from_sec(1);
+        apr_socket_opt_set(csd, APR_INCOMPLETE_READ, 1);
+        apr_socket_timeout_set(csd, wait);
+    }
+    if (c->cs) c->cs->state = CONN_STATE_LINGER;
+    return OK;
 }
 
 typedef struct {
@@ -1524,7 +1594,7 @@ static int passenger_handler(request_rec *r)
     if (!m) return DECLINED;
     dc = m->dc;
     if (!g.core_ok) return unavailable(r, g.core_problem);
-    keep_connection_in_worker(r);
+    keep_connection_in_worker(r->connection);
 
     memset(&head, 0, sizeof(head));
     head.p = r->pool;
@@ -1797,6 +1867,13 @@ static void passenger_register_hooks(apr_pool_t *p)
     ap_hook_fixups(passenger_fixups, NULL, NULL, APR_HOOK_FIRST);
     /* Before mod_autoindex and the default handler. */
     ap_hook_handler(passenger_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_pre_connection(passenger_pre_connection, NULL, NULL, APR_HOOK_LAST);
+    {
+        /* After mod_http2's, which takes over connections that speak HTTP/2, and before
+         * Apache's HTTP/1 loop (APR_HOOK_REALLY_LAST). */
+        static const char *const after[] = {"mod_http2.c", NULL};
+        ap_hook_process_connection(passenger_process_connection, after, NULL, APR_HOOK_LAST);
+    }
 }
 
 AP_DECLARE_MODULE(passenger) = {
