@@ -4,7 +4,9 @@
  * What this module owns: the directives (parsed and checked at configuration time),
  * starting the core when Apache starts and keeping it across graceful restarts,
  * deciding per request whether Apache serves a file or the app gets the request,
- * and streaming app requests to the core over its unix socket and the answer back.
+ * streaming app requests to the core over its unix socket and the answer back, and,
+ * under the event MPM, serving kept-alive client connections in one worker (so that a
+ * graceful restart loses no request on them).
  * What it does not own: anything about apps. The core builds and validates each app
  * from the options this module sends with every request (reserved `!~` headers,
  * authenticated by a per-instance secret), creates its group, spawns and restarts.
