@@ -1041,22 +1041,26 @@ static void keep_connection_in_worker(conn_rec *c)
 
 static int passenger_pre_connection(conn_rec *c, void *csd)
 {
-    dir_conf *dc = ap_get_module_config(c->base_server->lookup_defaults, &passenger_module);
+    dir_conf *dc;
     (void)csd;
     /* Not HTTP/2 streams or mod_proxy's connections to backends, and not on servers where
      * Passenger is off, which keep the event MPM's way. */
-    if (c->master || c->outgoing) return OK;
-    if (g.core_ok && !(dc && dc->f[F_ENABLED] == 0)) keep_connection_in_worker(c);
+    if (c->master || c->outgoing || !g.core_ok) return OK;
+    dc = ap_get_module_config(c->base_server->lookup_defaults, &passenger_module);
+    if (!(dc && dc->f[F_ENABLED] == 0)) keep_connection_in_worker(c);
     return OK;
 }
+
+/* How long an old worker waits for a held client's next request after a graceful. */
+#define NEXT_REQUEST_AFTER_GRACEFUL apr_time_from_sec(1)
 
 /* Serves a connection this module holds in a worker, request after request, as Apache's
  * own loop for such connections does, with one difference: Apache's loop closes the
  * connection when a graceful restart lands just after an answer that promised the client
  * keep-alive, and a client that has already sent its next request gets nothing. This loop
- * waits for that request instead (up to a second) and answers it; as the MPM is stopping,
- * that answer says `Connection: close`, so the client reconnects, to a new child, having
- * lost nothing. */
+ * waits for that request instead (NEXT_REQUEST_AFTER_GRACEFUL) and answers it; as the MPM
+ * is stopping, that answer says `Connection: close`, so the client reconnects, to a new
+ * child, having lost nothing. */
 static int passenger_process_connection(conn_rec *c)
 {
     request_rec *r;
@@ -1080,7 +1084,9 @@ static int passenger_process_connection(conn_rec *c)
         if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted) break;
         ap_update_child_status(c->sbh, SERVER_BUSY_KEEPALIVE, NULL);
         if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS) break;
-        if (state == AP_MPMQ_STOPPING && wait > apr_time_from_sec(1)) wait = apr_time_from_sec(1);
+        if (state == AP_MPMQ_STOPPING && wait > NEXT_REQUEST_AFTER_GRACEFUL) {
+            wait = NEXT_REQUEST_AFTER_GRACEFUL;
+        }
         apr_socket_opt_set(csd, APR_INCOMPLETE_READ, 1);
         apr_socket_timeout_set(csd, wait);
     }

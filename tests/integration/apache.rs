@@ -122,6 +122,41 @@ fn apache_children(dir: &TestDir, master: i32) -> Vec<i32> {
         .collect()
 }
 
+/// A client connection that stays open from request to request.
+struct KeptAlive {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    addr: std::net::SocketAddr,
+}
+
+impl KeptAlive {
+    fn connect(addr: std::net::SocketAddr) -> KeptAlive {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        KeptAlive {
+            stream: std::io::BufReader::new(stream),
+            addr,
+        }
+    }
+
+    /// Sends `GET path` without waiting for the answer.
+    fn send(&mut self, path: &str) {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        std::io::Write::write_all(self.stream.get_mut(), head.as_bytes()).expect("send");
+    }
+
+    /// The next answer on the connection (its head only with `head_only`).
+    fn read(&mut self, head_only: bool) -> std::io::Result<crate::support::http::Response> {
+        crate::support::http::read_response(&mut self.stream, head_only)
+    }
+
+    fn get(&mut self, path: &str) -> crate::support::http::Response {
+        self.send(path);
+        self.read(false).expect("response")
+    }
+}
+
 #[test]
 fn apache_serves_a_rack_app_at_the_vhost_root_and_its_files_itself() {
     let dir = TestDir::new();
@@ -432,19 +467,9 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     });
     // A client that keeps its connection alive across the graceful: its next request is
     // served by an old worker, with the old options.
-    let mut held =
-        std::io::BufReader::new(std::net::TcpStream::connect(apache.addr).expect("connect"));
-    held.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut held_get = |path: &str| {
-        use std::io::Write;
-        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", apache.addr);
-        held.get_mut().write_all(head.as_bytes()).expect("send");
-        crate::support::http::read_response(&mut held, false).expect("response")
-    };
+    let mut held = KeptAlive::connect(apache.addr);
     for path in ["/held/1", "/held/2"] {
-        assert_eq!(held_get(path).json()["env"], "production");
+        assert_eq!(held.get(path).json()["env"], "production");
     }
     apache.rewrite(
         &module,
@@ -467,7 +492,7 @@ fn a_changed_app_env_restarts_the_app_rolling_while_requests_keep_succeeding() {
     client.join().expect("client loop");
     // The old worker's request is answered by the app as it now is, and restarts nothing.
     let staged_pids = app_pids(&dir);
-    let late = held_get("/held/3");
+    let late = held.get("/held/3");
     assert_eq!(late.status, 200, "{}", late.text());
     assert_eq!(late.json()["env"], "staging");
     let restarted =
@@ -995,7 +1020,6 @@ fn app_detection_is_throttled_by_passenger_stat_throttle_rate() {
 /// rather than after KeepAliveTimeout.
 #[test]
 fn kept_alive_app_connections_stay_in_a_worker_while_a_quarter_of_the_workers_are_idle() {
-    use std::io::{BufReader, Write};
     let dir = TestDir::new();
     let module = build_module(&dir);
     let app = rack_app(&dir, "app");
@@ -1013,10 +1037,8 @@ fn kept_alive_app_connections_stay_in_a_worker_while_a_quarter_of_the_workers_ar
         "{}",
         apache.error_log()
     );
-    let keep_alive = |stream: &mut BufReader<std::net::TcpStream>, path: &str| {
-        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", apache.addr);
-        stream.get_mut().write_all(head.as_bytes()).expect("send");
-        let resp = crate::support::http::read_response(stream, false).expect("response");
+    let keep_alive = |client: &mut KeptAlive, path: &str| {
+        let resp = client.get(path);
         assert_eq!(resp.status, 200, "{path}: {}", resp.text());
         assert_ne!(
             resp.header("connection")
@@ -1029,14 +1051,10 @@ fn kept_alive_app_connections_stay_in_a_worker_while_a_quarter_of_the_workers_ar
     // Eight clients, one after the other, two app requests each, then idle.
     let clients: Vec<_> = (0..8)
         .map(|i| {
-            let stream = std::net::TcpStream::connect(apache.addr).expect("connect");
-            stream
-                .set_read_timeout(Some(Duration::from_secs(20)))
-                .expect("timeout");
-            let mut stream = BufReader::new(stream);
-            keep_alive(&mut stream, &format!("/c{i}/1"));
-            keep_alive(&mut stream, &format!("/c{i}/2"));
-            stream
+            let mut client = KeptAlive::connect(apache.addr);
+            keep_alive(&mut client, &format!("/c{i}/1"));
+            keep_alive(&mut client, &format!("/c{i}/2"));
+            client
         })
         .collect();
     let held = || {
@@ -1071,8 +1089,8 @@ fn kept_alive_app_connections_stay_in_a_worker_while_a_quarter_of_the_workers_ar
         started.elapsed()
     );
     // The held connections still serve their clients.
-    for (i, mut stream) in clients.into_iter().enumerate() {
-        keep_alive(&mut stream, &format!("/c{i}/3"));
+    for (i, mut client) in clients.into_iter().enumerate() {
+        keep_alive(&mut client, &format!("/c{i}/3"));
     }
 }
 
@@ -1083,23 +1101,15 @@ fn kept_alive_app_connections_stay_in_a_worker_while_a_quarter_of_the_workers_ar
 /// listener for a connection it holds, do to it.
 #[test]
 fn a_request_sent_right_after_a_graceful_on_a_kept_alive_connection_is_answered() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::BufRead;
     let dir = TestDir::new();
     let (_module, _app, apache) = start_rack_vhost(&dir, "app", "event", "KeepAliveTimeout 30\n");
     assert_eq!(get(apache.addr, "/warm").status, 200);
     let master = apache.master_pid().expect("Apache's master is running");
     let before = apache_children(&dir, master);
-    let stream = std::net::TcpStream::connect(apache.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let mut stream = BufReader::new(stream);
-    let send = |stream: &mut BufReader<std::net::TcpStream>, path: &str| {
-        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", apache.addr);
-        stream.get_mut().write_all(head.as_bytes()).expect("send");
-    };
-    send(&mut stream, "/pause?4");
-    let head = crate::support::http::read_response(&mut stream, true).expect("head");
+    let mut client = KeptAlive::connect(apache.addr);
+    client.send("/pause?4");
+    let head = client.read(true).expect("head");
     assert_eq!(head.status, 200);
     assert_eq!(
         head.header("transfer-encoding"),
@@ -1132,7 +1142,7 @@ fn a_request_sent_right_after_a_graceful_on_a_kept_alive_connection_is_answered(
     let mut body = String::new();
     loop {
         let mut line = String::new();
-        let n = stream.read_line(&mut line).expect("read the body");
+        let n = client.stream.read_line(&mut line).expect("read the body");
         assert!(n > 0, "the connection closed mid-answer: {body:?}");
         body.push_str(&line);
         if body.ends_with("\r\n0\r\n\r\n") {
@@ -1143,8 +1153,9 @@ fn a_request_sent_right_after_a_graceful_on_a_kept_alive_connection_is_answered(
         body.contains("start\n") && body.contains("end\n"),
         "{body:?}"
     );
-    send(&mut stream, "/after");
-    let resp = crate::support::http::read_response(&mut stream, false)
+    client.send("/after");
+    let resp = client
+        .read(false)
         .expect("the request after the graceful is answered");
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["path_info"], "/after");
